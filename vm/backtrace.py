@@ -1,0 +1,69 @@
+"""VM backtraces from Python tracebacks through translated code.
+
+Translated functions keep one line per emitted statement and a line map back to (function
+ordinal, pc), so a failure costs nothing until it happens: the traceback's frames are
+then read off into VM frames. The format follows IREE (``vm-runtime.md`` section 4), one
+line per frame from innermost to outermost::
+
+    [DD] TTTTTTTT NAME:PC LOCATION
+
+Unlike IREE, pyree keeps the failing frame itself (at the pc of the failing instruction);
+caller frames show the pc just after their call instruction.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+_registry: dict[str, tuple] = {}
+_native_codes: set = set()
+_lock = threading.Lock()
+
+
+def register(translated, module) -> None:
+    with _lock:
+        _registry[translated.filename] = (translated.line_info, weakref.ref(module))
+
+
+def register_native_code(code) -> None:
+    _native_codes.add(code)
+
+
+def frames_from_traceback(tb) -> list[tuple[str, str, int | None, str | None]]:
+    """VM frames (kind, name, pc, location), outermost first."""
+    frames = []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        entry = _registry.get(code.co_filename)
+        if entry is not None:
+            line_info, module_ref = entry
+            module = module_ref()
+            idx = tb.tb_lineno - 1
+            info = line_info[idx] if 0 <= idx < len(line_info) else None
+            if module is not None and info is not None:
+                frames.append(["bytecode", module, info])
+        elif code in _native_codes:
+            label = tb.tb_frame.f_locals.get("label", "?")
+            frames.append(["native", label, None])
+        tb = tb.tb_next
+    out = []
+    for i, (kind, what, info) in enumerate(frames):
+        if kind == "native":
+            out.append(("native", what, None, None))
+            continue
+        innermost = i == len(frames) - 1
+        pc = info.pc if innermost else info.next_pc
+        out.append(("bytecode", what.function_label(info.function), pc,
+                    what.location(info.function, info.pc)))
+    return out
+
+
+def format_frames(frames) -> list[str]:
+    lines = []
+    n = len(frames)
+    for depth in range(n - 1, -1, -1):
+        kind, name, pc, location = frames[depth]
+        where = f"{name}:{pc}" if pc is not None else name
+        lines.append(f"[{depth:2d}] {kind:>8s} {where} {location or '-'}")
+    return lines

@@ -1,0 +1,196 @@
+"""Bytecode modules: a verified :class:`~pyree.bytecode.module_def.ModuleDef` made runnable.
+
+Loading verifies every function (always), resolves the type table against the registered
+ref types, creates one immutable ``vm.buffer`` per rodata segment (shared by every
+context) and translates the functions into Python (``codegen``), lazily and once per
+variant (with or without the instruction budget). Each context gets a
+:class:`BytecodeModuleState`: zeroed rwdata, null ref globals, resolved imports, and the
+translated functions bound to that state.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from pyree import status
+from pyree.bytecode import container, verifier
+from pyree.bytecode.module_def import ModuleDef
+from pyree.vm import ref as vmref
+from pyree.vm.buffer import VmBuffer
+from pyree.vm.codegen import HELPERS, ModuleTranslator
+from pyree.vm.module import ExportCallables, ExportInfo, Module, ModuleState
+
+#: Maximum VM call depth (IREE's 1 MiB stack allows about 6,500 small frames).
+MAX_CALL_DEPTH = 6000
+
+
+class _NoRefType:
+    """No object has this class: a type check against it accepts only null."""
+
+
+class BytecodeModule(Module):
+    def __init__(self, module_def: ModuleDef):
+        self.definition = module_def
+        self.name = module_def.name
+        self.version = module_def.version
+        self.dependencies = module_def.dependencies
+        self.instrs = verifier.verify(module_def)
+        self._type_bindings = self._resolve_types()
+        self.rodata = [VmBuffer.wrap(memoryview(bytes(seg)), flags=VmBuffer.ORIGIN_MODULE)
+                       for seg in module_def.rodata]
+        self._exports = [ExportInfo(e.name, module_def.functions[e.function].cconv)
+                         for e in module_def.exports]
+        self._translations: dict[bool, object] = {}
+        self._lock = threading.Lock()
+
+    # -- loading -----------------------------------------------------------------------
+    @classmethod
+    def from_bytes(cls, data) -> BytecodeModule:
+        return cls(container.read(data))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> BytecodeModule:
+        path = os.fspath(path)
+        if path.endswith(".vmasm"):
+            with open(path, encoding="utf-8") as f:
+                return cls.from_vmasm(f.read(), filename=path)
+        with open(path, "rb") as f:
+            return cls.from_bytes(f.read())
+
+    @classmethod
+    def from_vmasm(cls, text: str, filename: str = "<vmasm>") -> BytecodeModule:
+        from pyree.bytecode.asm import assemble
+
+        return cls(assemble(text, filename))
+
+    def _resolve_types(self) -> dict:
+        bindings = {}
+        for i, name in enumerate(self.definition.types):
+            resolved = vmref.resolve_type_name(name)
+            bindings[f"_TC{i}"] = resolved.cls if isinstance(resolved, vmref.RefType) \
+                else _NoRefType
+            bindings[f"_RT{i}"] = resolved if isinstance(resolved, vmref.RefType) else None
+            element = resolved
+            if name.startswith("!vm.list<") and name.endswith(">"):
+                element = vmref.resolve_type_name(name[len("!vm.list<"):-1])
+            bindings[f"_LT{i}"] = element
+        return bindings
+
+    # -- Module interface ----------------------------------------------------------------
+    def exports(self) -> list[ExportInfo]:
+        return list(self._exports)
+
+    def create_state(self, context) -> BytecodeModuleState:
+        return BytecodeModuleState(self, context)
+
+    def translation(self, budget: bool):
+        tm = self._translations.get(budget)
+        if tm is None:
+            with self._lock:
+                tm = self._translations.get(budget)
+                if tm is None:
+                    unit = ModuleTranslator(self.definition, self.instrs, budget=budget,
+                                            max_depth=MAX_CALL_DEPTH)
+                    tm = unit.translate(self.name)
+                    from pyree.vm import backtrace
+                    backtrace.register(tm, self)
+                    self._translations[budget] = tm
+        return tm
+
+    def function_label(self, ordinal: int) -> str:
+        name = self.definition.function_name(ordinal)
+        return f"{self.name}.{name}" if name else f"{self.name}@{ordinal}"
+
+    def location(self, ordinal: int, pc: int) -> str | None:
+        best = None
+        for loc in self.definition.functions[ordinal].locations:
+            if loc.pc <= pc:
+                best = loc
+            else:
+                break
+        return best.location if best is not None and best.pc == pc else None
+
+
+class BytecodeModuleState(ModuleState):
+    def __init__(self, module: BytecodeModule, context):
+        self.module = module
+        self.context = context
+        d = module.definition
+        self.rw = bytearray(d.rwdata_size)
+        self.rg = [None] * d.ref_global_count
+        #: Per import: (target state, export name) or None for unresolved optional imports.
+        self.imports: list = [None] * len(d.imports)
+        self._namespaces: dict[bool, dict] = {}
+        self._lock = threading.Lock()
+
+    def resolve_imports(self, context) -> None:
+        for k, imp in enumerate(self.module.definition.imports):
+            self.imports[k] = context.resolve_import(imp.full_name, imp.cconv, imp.optional,
+                                                     importer=self.module.name)
+
+    def namespace(self, budget: bool) -> dict:
+        ns = self._namespaces.get(budget)
+        if ns is None:
+            with self._lock:
+                ns = self._namespaces.get(budget)
+                if ns is None:
+                    ns = self._build_namespace(budget)
+                    self._namespaces[budget] = ns
+        return ns
+
+    def _build_namespace(self, budget: bool) -> dict:
+        tm = self.module.translation(budget)
+        ns = dict(HELPERS)
+        ns.update(tm.constants)
+        ns.update(self.module._type_bindings)
+        for k, buf in enumerate(self.module.rodata):
+            ns[f"_ro{k}"] = buf
+        ns.update(_rw=self.rw, _rw_len=len(self.rw), _rg=self.rg, _rg_len=len(self.rg))
+        for k, target in enumerate(self.imports):
+            imp = self.module.definition.imports[k]
+            if target is None:
+                missing = _unresolved(imp.full_name, k)
+                ns[f"_i{k}"] = ns[f"_iy{k}"] = missing
+                ns[f"_ir{k}"] = 0
+                continue
+            target_state, export_name = target
+            callables = target_state.export_callables(export_name, budget=budget)
+            ns[f"_i{k}"] = callables.plain
+            ns[f"_iy{k}"] = callables.yieldable
+            ns[f"_ir{k}"] = 1
+        exec(tm.code, ns)  # defines _f{k} and _x{k}; the code was generated by codegen
+        return ns
+
+    def export_callables(self, name: str, *, budget: bool) -> ExportCallables | None:
+        d = self.module.definition
+        for e in d.exports:
+            if e.name == name:
+                break
+        else:
+            return None
+        ns = self.namespace(budget)
+        wrapper = ns[f"_x{e.function}"]
+        tm = self.module.translation(budget)
+        may_yield = e.function in tm.generators
+        plain = _driving(wrapper) if may_yield else wrapper
+        return ExportCallables(plain, wrapper, may_yield, d.functions[e.function].cconv)
+
+    def close(self) -> None:
+        self.rg[:] = [None] * len(self.rg)
+        self._namespaces.clear()
+
+
+def _unresolved(full_name: str, ordinal: int):
+    def missing(inv, d, *args):
+        raise status.NotFoundError(
+            f"optional import `{full_name}` (ordinal {ordinal}) not resolved")
+    return missing
+
+
+def _driving(wrapper):
+    from pyree.vm.codegen.runtime import drive
+
+    def plain(inv, d, *args):
+        return drive(wrapper(inv, d, *args))
+    return plain

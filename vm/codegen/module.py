@@ -1,0 +1,148 @@
+"""Translation of a whole module: every function, the export wrappers, the line map."""
+
+from __future__ import annotations
+
+import itertools
+
+import attrs
+
+from pyree.bytecode import cconv as cc
+from pyree.bytecode import isa
+from pyree.bytecode.module_def import ModuleDef
+
+_serial = itertools.count()
+
+
+@attrs.frozen
+class TranslatedModule:
+    """Source and metadata of one translation (one per module and variant)."""
+
+    filename: str
+    source: str
+    code: object  # compiled module code object
+    line_info: tuple  # line number - 1 -> LineInfo | None
+    constants: dict  # name -> value, to bind in the globals of every instance
+    generators: frozenset  # ordinals of functions that are generators
+
+
+def _conv_in(c: str, expr: str) -> str:
+    """Cross-module ABI value -> internal bits."""
+    if c == "i":
+        return f"({expr} & 0xFFFFFFFF)"
+    if c == "I":
+        return f"({expr} & 0xFFFFFFFFFFFFFFFF)"
+    if c == "f":
+        return f"_fb32({expr})"
+    if c == "F":
+        return f"_fb64({expr})"
+    return expr
+
+
+def _conv_out(c: str, expr: str) -> str:
+    """Internal bits -> cross-module ABI value."""
+    if c == "i":
+        return f"(({expr} ^ 0x80000000) - 0x80000000)"
+    if c == "I":
+        return f"(({expr} ^ 0x8000000000000000) - 0x8000000000000000)"
+    if c == "f":
+        return f"_bf32({expr})"
+    if c == "F":
+        return f"_bf64({expr})"
+    return expr
+
+
+class ModuleTranslator:
+    def __init__(self, module: ModuleDef, instrs: list[list], *, budget: bool, max_depth: int):
+        self.module = module
+        self.instrs = instrs
+        self.budget = budget
+        self.max_depth = max_depth
+        self.constants: dict[str, object] = {}
+        self._const_names: dict[tuple, str] = {}
+        self.generators: set[int] = {
+            k for k, code in enumerate(instrs)
+            if any(i.op.mnemonic in ("yield", "call.yieldable", "call.variadic.yieldable")
+                   for i in code)}
+
+    def const(self, value) -> str:
+        key = (type(value), value)
+        name = self._const_names.get(key)
+        if name is None:
+            name = f"_k{len(self._const_names)}"
+            self._const_names[key] = name
+            self.constants[name] = value
+        return name
+
+    def callee_cconv(self, func_attr: int) -> cc.CConv:
+        if func_attr & 0x80000000:
+            return cc.parse(self.module.imports[func_attr & 0x7FFFFFFF].cconv)
+        return cc.parse(self.module.functions[func_attr].cconv)
+
+    def list_banks(self, ins, sig: cc.CConv):
+        """(bank, ordinal) of every entry of call/return lists, typed by the cconv."""
+        m = ins.op.mnemonic
+        if m == "return":
+            yield from zip((cc.CHAR_BANK[c] for c in sig.result_chars), ins.args[0])
+            return
+        if not m.startswith("call"):
+            return
+        callee = self.callee_cconv(ins.arg("callee_ordinal"))
+        if "variadic" in m:
+            arg_chars = expand_spans(callee.args, ins.arg("segment_sizes"))
+        else:
+            arg_chars = callee.arg_chars
+        yield from zip((cc.CHAR_BANK[c] for c in arg_chars), ins.arg("operands"))
+        yield from zip((cc.CHAR_BANK[c] for c in callee.result_chars), ins.arg("results"))
+
+    def translate(self, filename_hint: str) -> TranslatedModule:
+        from pyree.vm.codegen.translate import FunctionTranslator
+
+        out: list[tuple[str, object]] = []
+        for k in range(len(self.module.functions)):
+            ft = FunctionTranslator(self, k, self.instrs[k], self.budget)
+            ft.translate()
+            out.extend(ft.out)
+            out.append(("", None))
+        for k in sorted({e.function for e in self.module.exports}):
+            out.extend((line, None) for line in self._export_wrapper(k))
+            out.append(("", None))
+        source = "\n".join(text for text, _ in out) + "\n"
+        filename = f"<pyree {filename_hint} #{next(_serial)}>"
+        code = compile(source, filename, "exec")
+        return TranslatedModule(
+            filename=filename, source=source, code=code,
+            line_info=tuple(info for _, info in out), constants=dict(self.constants),
+            generators=frozenset(self.generators))
+
+    def _export_wrapper(self, k: int) -> list[str]:
+        sig = cc.parse(self.module.functions[k].cconv)
+        params = [f"a{i}" for i in range(len(sig.arg_chars))]
+        args = ", ".join(["inv", "d"] + [_conv_in(c, p) for c, p in zip(sig.arg_chars, params)])
+        head = f"def _x{k}(inv, d{''.join(', ' + p for p in params)}):"
+        call = f"_f{k}({args})"
+        if k in self.generators:
+            body = [f"    _r = yield from {call}"]
+        else:
+            body = [f"    _r = {call}"]
+        results = ", ".join(_conv_out(c, f"_r[{i}]") for i, c in enumerate(sig.result_chars))
+        body.append(f"    return ({results}{',' if len(sig.result_chars) == 1 else ''})")
+        return [head] + body
+
+
+def expand_spans(elements, segment_sizes) -> str:
+    """Flat argument characters of a variadic call: each span repeated by its segment size."""
+    out = []
+    for i, e in enumerate(elements):
+        if isinstance(e, cc.Span):
+            count = segment_sizes[i] if i < len(segment_sizes) else 0
+            out.append(e.elements * count)
+        else:
+            out.append(e)
+    return "".join(out)
+
+
+def is_import(func_attr: int) -> bool:
+    return bool(func_attr & 0x80000000)
+
+
+__all__ = ["ModuleTranslator", "TranslatedModule", "expand_spans", "is_import", "isa"]

@@ -1,0 +1,103 @@
+"""Call handlers: call, call.variadic, call.yieldable, call.variadic.yieldable,
+import.resolved.
+
+Internal callees are the translated ``_f{k}`` of the same module instance and take
+internal bit patterns. Imports are bound per context to ``_i{k}`` (plain calls: always
+returns a result tuple, driving a suspending callee to completion or failing) and
+``_iy{k}`` (yieldable calls: may return a generator, which is delegated to with
+``yield from``); both speak the cross-module ABI, so arguments and results are converted.
+Spans of variadic calls are passed as Python lists (of tuples when the span has more than
+one element).
+"""
+
+from __future__ import annotations
+
+from pyree.bytecode import cconv as cc
+from pyree.bytecode import isa
+from pyree.vm.codegen.emit import emitter
+from pyree.vm.codegen.module import _conv_in, _conv_out
+
+
+def _read(t, c, ordinal):
+    return t.layout.read(cc.CHAR_BANK[c], ordinal)
+
+
+def _import_args(t, sig: cc.CConv, operands, segment_sizes) -> list[str]:
+    out = []
+    pos = 0
+    for i, element in enumerate(sig.args):
+        if isinstance(element, cc.Span):
+            count = segment_sizes[i] if segment_sizes is not None and i < len(segment_sizes) else 0
+            items = []
+            for _ in range(count):
+                tup = []
+                for c in element.elements:
+                    tup.append(_conv_out(c, _read(t, c, operands[pos])))
+                    pos += 1
+                items.append(tup[0] if len(tup) == 1 else "(" + ", ".join(tup) + ",)")
+            out.append("[" + ", ".join(items) + "]")
+        else:
+            out.append(_conv_out(element, _read(t, element, operands[pos])))
+            pos += 1
+    return out
+
+
+def _emit_call(t, ins, *, yieldable: bool, variadic: bool):
+    callee = ins.arg("callee_ordinal")
+    operands = ins.arg("operands")
+    results = ins.arg("results")
+    sig = t.unit.callee_cconv(callee)
+    is_import = bool(callee & 0x80000000)
+    out = []
+    if is_import:
+        k = callee & 0x7FFFFFFF
+        segments = ins.arg("segment_sizes") if variadic else None
+        args = ", ".join(["inv", "d + 1"] + _import_args(t, sig, operands, segments))
+        fn = f"_iy{k}" if yieldable else f"_i{k}"
+        out.append(f"_r = {fn}({args})")
+        if yieldable:
+            out.append("if _r.__class__ is _GenType: _r = yield from _r")
+    else:
+        args = ", ".join(["inv", "d + 1"] + [_read(t, c, o) for c, o in
+                                             zip(sig.arg_chars, operands)])
+        call = f"_f{callee}({args})"
+        if callee in t.unit.generators:
+            call = f"(yield from {call})" if yieldable else f"_drive({call})"
+        out.append(f"_r = {call}")
+    for o in operands:
+        if o & isa.REF_BIT and o & isa.MOVE_BIT:
+            out.append(f"r{o & isa.REF_INDEX_MASK} = None")
+    for i, (c, o) in enumerate(zip(sig.result_chars, results)):
+        value = f"_r[{i}]"
+        if is_import:
+            value = _conv_in(c, value)
+        out += t.layout.write(cc.CHAR_BANK[c], o, value)
+    if yieldable:
+        out += t.jump(ins.arg("dest_pc"))
+    return out
+
+
+@emitter("call")
+def _call(t, ins):
+    return _emit_call(t, ins, yieldable=False, variadic=False)
+
+
+@emitter("call.variadic")
+def _call_variadic(t, ins):
+    return _emit_call(t, ins, yieldable=False, variadic=True)
+
+
+@emitter("call.yieldable")
+def _call_yieldable(t, ins):
+    return _emit_call(t, ins, yieldable=True, variadic=False)
+
+
+@emitter("call.variadic.yieldable")
+def _call_variadic_yieldable(t, ins):
+    return _emit_call(t, ins, yieldable=True, variadic=True)
+
+
+@emitter("import.resolved")
+def _import_resolved(t, ins):
+    k = ins.arg("import_ordinal") & 0x7FFFFFFF
+    return t.layout.write("i32", ins.arg("result"), f"_ir{k}")

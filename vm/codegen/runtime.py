@@ -1,0 +1,225 @@
+"""Helpers that translated code calls: bit conversions, failures, float semantics.
+
+Everything here is bound by name into the globals of translated functions (see
+:data:`HELPERS`). Integer registers hold unsigned bit patterns; float registers hold the
+IEEE bits of binary32/binary64 values.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import types
+
+from pyree import status
+
+_F32 = struct.Struct("<f")
+_U32 = struct.Struct("<I")
+_F64 = struct.Struct("<d")
+_U64 = struct.Struct("<Q")
+_pack_f32, _unpack_f32 = _F32.pack, _F32.unpack
+_pack_u32, _unpack_u32 = _U32.pack, _U32.unpack
+_pack_f64, _unpack_f64 = _F64.pack, _F64.unpack
+_pack_u64, _unpack_u64 = _U64.pack, _U64.unpack
+
+INF = math.inf
+
+
+def bf32(bits: int) -> float:
+    """u32 bits -> Python float (exact)."""
+    return _unpack_f32(_pack_u32(bits))[0]
+
+
+def fb32(x: float) -> int:
+    """Python float -> binary32 bits, rounding to nearest even; overflow gives +-inf."""
+    try:
+        return _unpack_u32(_pack_f32(x))[0]
+    except OverflowError:
+        return 0xFF800000 if x < 0 else 0x7F800000
+
+
+def r32(x: float) -> float:
+    """Round a double to the nearest binary32 value."""
+    try:
+        return _unpack_f32(_pack_f32(x))[0]
+    except OverflowError:
+        return -INF if x < 0 else INF
+
+
+def bf64(bits: int) -> float:
+    return _unpack_f64(_pack_u64(bits))[0]
+
+
+def fb64(x: float) -> int:
+    return _unpack_u64(_pack_f64(x))[0]
+
+
+def s32(x: int) -> int:
+    return (x ^ 0x80000000) - 0x80000000
+
+
+def s64(x: int) -> int:
+    return (x ^ 0x8000000000000000) - 0x8000000000000000
+
+
+# -- failures ---------------------------------------------------------------------------
+def fail(code: int, message: str):
+    code &= 0x1F
+    if code == 0:
+        raise status.OkStatusFailure(message)
+    raise status.make_error(code, message)
+
+
+def depth_exceeded(d: int):
+    raise status.ResourceExhaustedError(
+        f"call depth limit exceeded: {d} nested calls (stack would exceed maximum size)")
+
+
+def bad_block(b):
+    raise status.InternalError(f"invalid block index {b} (corrupt translation)")
+
+
+def ran_off_end():
+    raise status.InternalError("program counter ran off the end of the function")
+
+
+def div_zero():
+    raise status.InvalidArgumentError("integer division by zero")
+
+
+def div_overflow():
+    raise status.InvalidArgumentError("integer overflow in division")
+
+
+def type_mismatch():
+    raise status.InvalidArgumentError("source ref type mismatch")
+
+
+def null_ref(what: str):
+    raise status.InvalidArgumentError(f"{what} is null")
+
+
+def drive(gen):
+    """Run a generator to completion on a plain (non-yieldable) call.
+
+    A callee that wants to suspend on a plain call is a program error (vm-isa.md 5.14).
+    """
+    try:
+        gen.send(None)
+    except StopIteration as stop:
+        return stop.value
+    gen.close()
+    raise status.UnimplementedError("yield in imports with results not supported "
+                                    "(a plain call reached a suspending callee)")
+
+
+GeneratorType = types.GeneratorType
+
+
+# -- integer helpers -------------------------------------------------------------------
+def sdiv32(a: int, b: int) -> int:
+    if b == 0:
+        div_zero()
+    a, b = s32(a), s32(b)
+    if a == -0x80000000 and b == -1:
+        div_overflow()
+    q = abs(a) // abs(b)
+    return (q if (a < 0) == (b < 0) else -q) & 0xFFFFFFFF
+
+
+def srem32(a: int, b: int) -> int:
+    if b == 0:
+        div_zero()
+    a, b = s32(a), s32(b)
+    if a == -0x80000000 and b == -1:
+        div_overflow()
+    r = abs(a) % abs(b)
+    return (-r if a < 0 else r) & 0xFFFFFFFF
+
+
+def sdiv64(a: int, b: int) -> int:
+    if b == 0:
+        div_zero()
+    a, b = s64(a), s64(b)
+    if a == -0x8000000000000000 and b == -1:
+        div_overflow()
+    q = abs(a) // abs(b)
+    return (q if (a < 0) == (b < 0) else -q) & 0xFFFFFFFFFFFFFFFF
+
+
+def srem64(a: int, b: int) -> int:
+    if b == 0:
+        div_zero()
+    a, b = s64(a), s64(b)
+    if a == -0x8000000000000000 and b == -1:
+        div_overflow()
+    r = abs(a) % abs(b)
+    return (-r if a < 0 else r) & 0xFFFFFFFFFFFFFFFF
+
+
+def udiv(a: int, b: int) -> int:
+    if b == 0:
+        div_zero()
+    return a // b
+
+
+def urem(a: int, b: int) -> int:
+    if b == 0:
+        div_zero()
+    return a % b
+
+
+def ctlz32(x: int) -> int:
+    return 32 - x.bit_length()
+
+
+def ctlz64(x: int) -> int:
+    return 64 - x.bit_length()
+
+
+HELPERS = {
+    "_bf32": bf32, "_fb32": fb32, "_r32": r32, "_bf64": bf64, "_fb64": fb64,
+    "_s32": s32, "_s64": s64, "_fail": fail, "_depth_exceeded": depth_exceeded,
+    "_bad_block": bad_block, "_ran_off_end": ran_off_end, "_type_mismatch": type_mismatch,
+    "_null_ref": null_ref, "_drive": drive, "_GenType": GeneratorType,
+    "_sdiv32": sdiv32, "_srem32": srem32, "_sdiv64": sdiv64, "_srem64": srem64,
+    "_udiv": udiv, "_urem": urem, "_ctlz32": ctlz32, "_ctlz64": ctlz64,
+}
+
+
+# -- globals -----------------------------------------------------------------------------
+def global_range(offset: int, size: int):
+    raise status.OutOfRangeError(
+        f"global byte_offset out of range: {s32(offset)} (rwdata={size})")
+
+
+def global_ref_range(index: int, count: int):
+    raise status.OutOfRangeError(f"global ref ordinal out of range: {s32(index)} (table={count})")
+
+
+HELPERS.update({
+    "_ld4": _U32.unpack_from, "_st4": _U32.pack_into,
+    "_ld8": _U64.unpack_from, "_st8": _U64.pack_into,
+    "_global_range": global_range, "_global_ref_range": global_ref_range,
+})
+
+
+def _bind_objects():
+    from pyree.vm import buffer_ops
+    from pyree.vm.list import VmList, check_list
+
+    names = {"_VmList": VmList, "_check_list": check_list,
+             "_balloc": buffer_ops.buffer_alloc, "_bclone": buffer_ops.buffer_clone,
+             "_blength": buffer_ops.buffer_length, "_bcopy": buffer_ops.buffer_copy,
+             "_bcompare": buffer_ops.buffer_compare, "_bhash": buffer_ops.buffer_hash}
+    for kind, fn in buffer_ops.LOADS.items():
+        names["_bld_" + kind.replace(".", "_")] = fn
+    for kind, fn in buffer_ops.STORES.items():
+        names["_bst_" + kind] = fn
+    for kind, fn in buffer_ops.FILLS.items():
+        names["_bfl_" + kind] = fn
+    HELPERS.update(names)
+
+
+_bind_objects()
+

@@ -1,0 +1,308 @@
+"""Translation of verified bytecode functions into Python functions.
+
+pyree's interpreter pre-decodes every verified function into Python source: registers
+become locals (``regs.py``), each instruction becomes a few statements produced by its
+registered emitter (``emit.py`` and the ``ops_*`` modules), and blocks are dispatched by
+a ``while True`` loop over an ``if`` chain on the block index ``b``. A block reached by
+exactly one edge is emitted inline at that edge instead of being dispatched. Nothing is
+re-checked that the verifier proved; checks only run time can make (list indices,
+buffer ranges, null refs, division by zero) stay in the emitted code.
+
+Each translated function has the signature ``_f{k}(inv, d, *args)``: ``inv`` is the
+invocation (budget, deadline, host hooks), ``d`` the call depth, and ``args`` the
+arguments in internal form (u32/u64 bit patterns, refs). It returns a tuple of results in
+the same form. Functions that can suspend (``yield``, yieldable calls) are generators.
+Each export also gets a wrapper ``_x{k}(inv, d, *args)`` speaking the cross-module ABI:
+signed Python ints for ``i``/``I``, floats for ``f``/``F``, objects or None for refs.
+
+Every generated source line maps back to (function ordinal, pc), so a Python traceback
+through translated code becomes a VM backtrace at zero cost on the happy path.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from pyree.bytecode import cconv as cc
+from pyree.bytecode import isa
+from pyree.bytecode.module_def import ModuleDef
+from pyree.vm.codegen import regs
+from pyree.vm.codegen.emit import EMITTERS
+
+#: Nesting limit for inlined blocks (Python allows ~100 levels of indentation).
+MAX_INLINE_DEPTH = 24
+
+YIELD_OPS = frozenset({"yield", "call.yieldable", "call.variadic.yieldable"})
+
+
+@attrs.define
+class Block:
+    index: int
+    pc: int
+    instrs: list
+    edges_in: int = 0
+    inline: bool = False
+
+
+@attrs.frozen
+class LineInfo:
+    function: int
+    pc: int
+    next_pc: int
+
+
+class FunctionTranslator:
+    """Translates one function; ``lines`` collects (text, LineInfo | None) pairs."""
+
+    def __init__(self, unit: ModuleTranslator, ordinal: int, instrs: list, budget: bool):
+        self.unit = unit
+        self.module: ModuleDef = unit.module
+        self.ordinal = ordinal
+        self.fdef = self.module.functions[ordinal]
+        self.instrs = instrs
+        self.budget = budget
+        self.sig = cc.parse(self.fdef.cconv)
+        self.layout = regs.Layout(_round_pow2(self.fdef.i32_register_count),
+                                  _round_pow2(self.fdef.ref_register_count))
+        self.blocks: list[Block] = []
+        self.block_at: dict[int, Block] = {}
+        self.is_generator = any(i.op.mnemonic in YIELD_OPS for i in instrs)
+        self.out: list[tuple[str, LineInfo | None]] = []
+        self.indent = 0
+        self._forced_chain: set[int] = set()
+
+    # -- analysis --------------------------------------------------------------------
+    def analyze(self) -> None:
+        current = None
+        for ins in self.instrs:
+            if ins.op.is_block:
+                current = Block(len(self.blocks), ins.pc, [])
+                self.blocks.append(current)
+                self.block_at[ins.pc] = current
+            else:
+                current.instrs.append(ins)
+        self.blocks[0].edges_in += 1  # the function entry
+        for block in self.blocks:
+            for target in self.successors(block):
+                self.block_at[target].edges_in += 1
+        self._classify_registers()
+
+    def successors(self, block: Block) -> list[int]:
+        term = block.instrs[-1] if block.instrs else None
+        if term is None:
+            return []
+        out = []
+        for f, a in zip(term.op.fields, term.args):
+            if f.kind == "branch_target":
+                out.append(a)
+            elif f.kind == "branch_table_cases":
+                out.extend(target for target, _ in a)
+        if term.op.mnemonic == "fail" and term.end in self.block_at:
+            out.append(term.end)
+        return out
+
+    def _classify_registers(self) -> None:
+        lay = self.layout
+        for c, ordinal in zip(self.sig.arg_chars, cc.register_placement(self.sig.arg_chars)[0]):
+            lay.note(cc.CHAR_BANK[c], ordinal)
+        for ins in self.instrs:
+            for f, a in zip(ins.op.fields, ins.args):
+                if f.kind == "register":
+                    lay.note(f.type, a)
+                elif f.kind == "branch_operands":
+                    self._note_remap(a)
+                elif f.kind == "branch_table_cases":
+                    for _, remap in a:
+                        self._note_remap(remap)
+                elif f.kind in ("variadic_operands", "variadic_results"):
+                    if f.type in ("i32", "i64", "f32", "f64", "ref") and f.name == "values":
+                        for o in a:
+                            lay.note(f.type, o)
+            for bank, ordinal in self.unit.list_banks(ins, self.sig):
+                lay.note(bank, ordinal)
+        lay.finish()
+
+    def _note_remap(self, pairs) -> None:
+        lay = self.layout
+        merged = set(_pair_moves(pairs))
+        for i, (src, dst) in enumerate(pairs):
+            if src & isa.REF_BIT:
+                continue
+            if i in merged:
+                lay.note("i64", src)
+                lay.note("i64", dst)
+            elif i - 1 not in merged:
+                lay.note("i32", src)
+                lay.note("i32", dst)
+
+    # -- output ----------------------------------------------------------------------
+    def line(self, text: str, info: LineInfo | None = None) -> None:
+        self.out.append(("    " * self.indent + text, info))
+
+    def emit_lines(self, lines, info) -> None:
+        for item in lines:
+            if isinstance(item, _InlineBlock):
+                self.emit_block(item.block, self.indent)
+            elif item == "<indent>":
+                self.indent += 1
+            elif item == "<dedent>":
+                self.indent -= 1
+            else:
+                self.line(item, info)
+
+    def translate(self) -> None:
+        self.analyze()
+        while True:
+            saved = len(self.out)
+            try:
+                self._emit_function()
+                return
+            except _TooDeep as exc:
+                del self.out[saved:]
+                self.indent = 0
+                self._forced_chain.add(exc.block_pc)
+
+    def _emit_function(self) -> None:
+        for b in self.blocks:
+            b.inline = (b.edges_in == 1 and b.index != 0 and b.pc not in self._forced_chain
+                        and not self._self_edge(b))
+        chain = [b for b in self.blocks if not b.inline]
+        chain.sort(key=lambda b: (-self._loop_weight(b), b.pc))
+        params = self._params()
+        self.line(f"def _f{self.ordinal}(inv, d{''.join(', ' + p for p in params)}):")
+        self.indent = 1
+        self.line(f"if d > {self.unit.max_depth}: _depth_exceeded(d)")
+        skip = set(params)
+        self.emit_lines(self._prologue(), None)
+        self.emit_lines(self.layout.locals_init(skip), None)
+        self.line("b = 0")
+        self.line("while True:")
+        self.indent = 2
+        for i, block in enumerate(chain):
+            self.line(f"if b == {block.index}:")
+            self.indent = 3
+            self.emit_block(block, 3)
+            self.indent = 2
+        self.line("_bad_block(b)")
+        self.indent = 0
+
+    def _self_edge(self, block: Block) -> bool:
+        return block.pc in self.successors(block)
+
+    def _loop_weight(self, block: Block) -> int:
+        weight = 0
+        for src in self.blocks:
+            for target in self.successors(src):
+                if target <= src.pc and target <= block.pc <= src.pc:
+                    weight += 1
+        return weight
+
+    def _params(self) -> list[str]:
+        names = []
+        ordinals = cc.register_placement(self.sig.arg_chars)[0]
+        for i, (c, o) in enumerate(zip(self.sig.arg_chars, ordinals)):
+            if c == "r":
+                names.append(f"r{o & isa.REF_INDEX_MASK}")
+            elif c in "IF" and self.layout.is_pair(o):
+                names.append(f"l{o}")
+            elif c in "IF":
+                names.append(f"_p{i}")
+            else:
+                names.append(self.layout.read("i32", o) if self.layout.r32(o).startswith("i")
+                             else f"_p{i}")
+        return names
+
+    def _prologue(self) -> list[str]:
+        out = []
+        ordinals = cc.register_placement(self.sig.arg_chars)[0]
+        for i, (c, o) in enumerate(zip(self.sig.arg_chars, ordinals)):
+            param = f"_p{i}"
+            if c in "IF" and not self.layout.is_pair(o):
+                out += self.layout.w64(o, param)
+            elif c in "if" and not self.layout.r32(o).startswith("i"):
+                out += self.layout.w32(o, param)
+        return out
+
+    def emit_block(self, block: Block, depth: int) -> None:
+        if depth > MAX_INLINE_DEPTH:
+            raise _TooDeep(block.pc)
+        info = LineInfo(self.ordinal, block.pc, block.pc + 1)
+        if self.budget:
+            cost = len(block.instrs) + 1
+            self.line(f"inv.budget -= {cost}", info)
+            self.line("if inv.budget < 0: inv.refill()", info)
+        for ins in block.instrs:
+            info = LineInfo(self.ordinal, ins.pc, ins.end)
+            lines = EMITTERS[ins.op.key](self, ins)
+            self.emit_lines(lines, info)
+            if ins.op.is_terminator:
+                return
+        # A block without terminator cannot pass the verifier.
+        self.line("_bad_block(b)", info)
+
+    # -- helpers for emitters -----------------------------------------------------------
+    def jump(self, target_pc: int, depth_hint: int | None = None) -> list[str]:
+        """Lines that transfer control to the block at ``target_pc``."""
+        block = self.block_at[target_pc]
+        if block.inline:
+            return [_InlineBlock(block)]
+        return [f"b = {block.index}", "continue"]
+
+    def remap(self, pairs) -> list[str]:
+        out = []
+        merged = set(_pair_moves(pairs))
+        lay = self.layout
+        for i, (src, dst) in enumerate(pairs):
+            if i - 1 in merged:
+                continue
+            if src & isa.REF_BIT:
+                s, t = f"r{src & isa.REF_INDEX_MASK}", f"r{dst & isa.REF_INDEX_MASK}"
+                if s != t:
+                    out.append(f"{t} = {s}")
+                    if src & isa.MOVE_BIT:
+                        out.append(f"{s} = None")
+            elif i in merged:
+                out += lay.w64(dst, lay.r64(src))
+            else:
+                out += lay.w32(dst, lay.r32(src))
+        return out
+
+    def const(self, value) -> str:
+        """Name of a module-level constant holding ``value`` (strings, tuples...)."""
+        return self.unit.const(value)
+
+
+class _TooDeep(Exception):
+    def __init__(self, block_pc):
+        super().__init__(block_pc)
+        self.block_pc = block_pc
+
+
+@attrs.frozen
+class _InlineBlock:
+    block: Block
+
+
+def _pair_moves(pairs) -> list[int]:
+    """Indices i where entries i and i+1 move an even 64-bit pair as a whole."""
+    out = []
+    i = 0
+    while i + 1 < len(pairs):
+        (s0, d0), (s1, d1) = pairs[i], pairs[i + 1]
+        if (not (s0 | d0) & isa.REF_BIT and s0 % 2 == 0 and d0 % 2 == 0
+                and s1 == s0 + 1 and d1 == d0 + 1 and s0 != d0):
+            out.append(i)
+            i += 2
+        else:
+            i += 1
+    return out
+
+
+def _round_pow2(n: int) -> int:
+    p = 1
+    while p < n:
+        p <<= 1
+    return p
+
+
+from pyree.vm.codegen.module import ModuleTranslator  # noqa: E402  (cycle by design)

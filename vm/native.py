@@ -1,0 +1,183 @@
+"""Authoring native modules in Python.
+
+A native module is a subclass of :class:`NativeModule` whose exported functions are
+methods marked with :func:`export` and a calling-convention string::
+
+    from pyree.vm import NativeModule, export
+
+    class Counter(NativeModule):
+        name = "counter"
+        version = 1
+
+        def alloc_state(self, context):          # per-context state (optional)
+            return {"count": 0}
+
+        @export("0i_i")
+        def bump(self, state, by):
+            state["count"] += by
+            return state["count"]
+
+Every export is called as ``method(self, state, *args)``, with arguments in the
+cross-module ABI (``int`` for ``i``/``I``, ``float`` for ``f``/``F``, an object or
+``None`` for ``r``, a list per span ``C...D``, of tuples when the span has several
+elements). It returns ``None`` (no results), one value, or a tuple of values. A method
+written as a generator may suspend the invocation: ``yield`` (optionally yielding a
+:class:`~pyree.vm.invocation.Wait`) and the host resumes it later; bytecode must call such
+an import with ``vm.call.yieldable``.
+
+Errors: raise any :class:`~pyree.status.PyreeError`; it is annotated
+``while invoking native function module.function``. Any other exception is a bug in the
+module and becomes an ``INTERNAL`` error naming the function. Results are checked against
+the cconv (an ``i`` result must be an integer, ``r`` a registered ref type or ``None``).
+Custom ref types are registered with :func:`pyree.vm.register_ref_type`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+
+from pyree import status
+from pyree.bytecode import cconv as cc
+from pyree.vm import backtrace
+from pyree.vm import ref as vmref
+from pyree.vm.module import ExportCallables, ExportInfo, Module, ModuleState
+
+
+def export(cconv: str, name: str | None = None):
+    """Mark a method as an export with calling convention ``cconv``."""
+    cc.parse(cconv)
+
+    def mark(fn):
+        fn._pyree_export = (name or fn.__name__, cconv)
+        return fn
+    return mark
+
+
+class NativeModule(Module):
+    name: str = ""
+    version: int = 0
+
+    def __init__(self):
+        if not self.name:
+            raise status.InvalidArgumentError(f"{type(self).__name__} has no module name")
+        self._table: dict[str, tuple[str, object]] = {}
+        for cls in reversed(type(self).__mro__):
+            for attr in vars(cls).values():
+                spec = getattr(attr, "_pyree_export", None)
+                if spec is not None:
+                    self._table[spec[0]] = (spec[1], attr)
+
+    def exports(self) -> list[ExportInfo]:
+        return [ExportInfo(n, c) for n, (c, _) in sorted(self._table.items())]
+
+    def alloc_state(self, context):
+        """Per-context state passed to every export; override to keep some."""
+        return None
+
+    def free_state(self, state) -> None:
+        """Called when the context is destroyed."""
+
+    def notify(self, state, signal: int) -> None:
+        """Context notification (RESUME 0, SUSPEND 1, LOW_MEMORY 2, FORK 3)."""
+
+    def create_state(self, context) -> NativeModuleState:
+        return NativeModuleState(self, context, self.alloc_state(context))
+
+
+class NativeModuleState(ModuleState):
+    def __init__(self, module: NativeModule, context, user_state):
+        self.module = module
+        self.context = context
+        self.user_state = user_state
+        self._callables: dict[str, ExportCallables] = {}
+
+    def export_callables(self, name: str, *, budget: bool) -> ExportCallables | None:
+        found = self._callables.get(name)
+        if found is None:
+            entry = self.module._table.get(name)
+            if entry is None:
+                return None
+            cconv, fn = entry
+            found = _adapt(self, name, cconv, fn)
+            self._callables[name] = found
+        return found
+
+    def notify(self, signal: int) -> None:
+        self.module.notify(self.user_state, signal)
+
+    def close(self) -> None:
+        self.module.free_state(self.user_state)
+
+
+def _adapt(state: NativeModuleState, name: str, cconv: str, fn) -> ExportCallables:
+    label = f"{state.module.name}.{name}"
+    results = cc.parse(cconv).result_chars
+    module, user_state = state.module, state.user_state
+
+    if inspect.isgeneratorfunction(fn):
+        def native_gen(inv, d, *args):
+            try:
+                value = yield from fn(module, user_state, *args)
+                return _results(label, results, value)
+            except status.PyreeError as e:
+                raise e.annotate(f"while invoking native function {label}")
+            except Exception as e:  # noqa: BLE001 - a module bug must not escape raw
+                raise _internal(label, e) from e
+
+        def native_plain(inv, d, *args):
+            from pyree.vm.codegen.runtime import drive
+            return drive(native_gen(inv, d, *args))
+
+        backtrace.register_native_code(native_gen.__code__)
+        return ExportCallables(native_plain, native_gen, True, cconv)
+
+    def native(inv, d, *args):
+        try:
+            return _results(label, results, fn(module, user_state, *args))
+        except status.PyreeError as e:
+            raise e.annotate(f"while invoking native function {label}")
+        except Exception as e:  # noqa: BLE001
+            raise _internal(label, e) from e
+
+    backtrace.register_native_code(native.__code__)
+    return ExportCallables(native, native, False, cconv)
+
+
+def _internal(label: str, exc: Exception) -> status.PyreeError:
+    if isinstance(exc, RecursionError):
+        err = status.ResourceExhaustedError(f"native function {label}: {exc}")
+    else:
+        err = status.InternalError(
+            f"native function {label} raised {type(exc).__name__}: {exc}")
+    return err.annotate(f"while invoking native function {label}")
+
+
+def _results(label: str, chars: str, value) -> tuple:
+    if not chars:
+        if value is not None and value != ():
+            raise status.InternalError(f"native function {label} returned a value but its "
+                                       "cconv declares no results")
+        return ()
+    values = value if isinstance(value, tuple) else (value,)
+    if len(values) != len(chars):
+        raise status.InternalError(
+            f"native function {label} returned {len(values)} results; cconv expects "
+            f"{len(chars)}")
+    return tuple(_check_value(label, i, c, v) for i, (c, v) in enumerate(zip(chars, values)))
+
+
+def _check_value(label: str, i: int, c: str, v):
+    try:
+        if c in "iI":
+            return operator.index(v)
+        if c in "fF":
+            return float(v)
+    except (TypeError, ValueError):
+        kind = cc.CHAR_BANK[c]
+        raise status.InternalError(f"native function {label} result {i}: expected {kind}, "
+                                   f"got {type(v).__name__}") from None
+    if v is not None and vmref.ref_type_of(v) is None:
+        raise status.InternalError(f"native function {label} result {i}: expected a ref, got "
+                                   f"{type(v).__name__} (not a registered ref type)")
+    return v
