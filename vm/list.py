@@ -41,7 +41,8 @@ import attrs
 from pyree.status import (FailedPreconditionError, InvalidArgumentError, OutOfRangeError,
                           ResourceExhaustedError)
 from pyree.vm.list_ops import (CONVERT, F32, F64, I32, I64, host_raw, host_variant,
-                               make_typed_value, raw_to_python, typed_value_raw, wrap32)
+                               make_typed_value, raw_to_python, typed_value_raw, wrap32,
+                               wrap64)
 from pyree.vm.ref import (_BY_CLS, VARIANT, RefType, TypedValue, ValueType,
                           element_type_name, register_ref_type, resolve_type_name, type_name)
 
@@ -243,13 +244,31 @@ class VmList:
             self._set_value(index, I32, value)
 
     def set_i64(self, index: int, value: int) -> None:
-        self._set_value(index, I64, value)
+        if self._value_type is I64 and 0 <= index < self._size:
+            try:
+                self._items[index] = value
+            except OverflowError:
+                self._items[index] = wrap64(value)
+        else:
+            self._set_value(index, I64, value)
 
     def set_f32(self, index: int, value: int) -> None:
-        self._set_value(index, F32, value)
+        if self._value_type is F32 and 0 <= index < self._size:
+            try:
+                self._items[index] = value
+            except OverflowError:
+                self._items[index] = wrap32(value)
+        else:
+            self._set_value(index, F32, value)
 
     def set_f64(self, index: int, value: int) -> None:
-        self._set_value(index, F64, value)
+        if self._value_type is F64 and 0 <= index < self._size:
+            try:
+                self._items[index] = value
+            except OverflowError:
+                self._items[index] = wrap64(value)
+        else:
+            self._set_value(index, F64, value)
 
     # -- list.get.ref / list.set.ref -----------------------------------------------------------
 

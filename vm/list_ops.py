@@ -20,6 +20,7 @@ and signalling NaNs survive a round trip), so a variant round-trips the bits it 
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 import struct
@@ -87,7 +88,7 @@ def f32_bits_to_float(bits: int) -> float:
 
 def float_to_f32_bits(x: float) -> int:
     """A Python float rounded to f32 bits (overflow to +-inf; NaN payloads truncated exactly)."""
-    if x != x:
+    if math.isnan(x):
         d = _S64.unpack(_F64.pack(x))[0] & 0xFFFFFFFFFFFFFFFF
         mantissa = (d >> 29) & 0x7FFFFF or 0x400000
         return wrap32((d >> 63) << 31 | 0x7F800000 | mantissa)

@@ -196,5 +196,5 @@ def resolve_type_name(name: str) -> ValueType | RefType | _VariantType:
 
 # Register the built-in ref types. Each module registers its own class on import; the
 # imports sit at the bottom so that they see this module fully initialised.
-from pyree.vm import buffer as _buffer  # noqa: E402,F401
-from pyree.vm import list as _list  # noqa: E402,F401
+from pyree.vm import buffer as _buffer  # noqa: F401
+from pyree.vm import list as _list  # noqa: F401

@@ -559,8 +559,19 @@ def test_repr_truthiness_and_identity():
     assert repr(VmList.of("i8", range(20))).endswith(", 15, ...]")
     assert repr(VmList("!vm.opaque")) == "VmList<!vm.opaque>[]"
     empty = VmList(I32)
-    assert bool(empty) and empty != VmList(I32) and empty == empty
+    assert bool(empty) and empty != VmList(I32) and empty in {empty}
     assert len({empty, VmList(I32)}) == 2
     lst = VmList.of("i32", [1])
     lst.clear()
     assert len(lst) == 0 and lst.capacity == 64
+
+
+@pytest.mark.parametrize("element_type, setter, getter, bits", [
+    (I32, "set_i32", "get_i32", 32), (I64, "set_i64", "get_i64", 64),
+    (F32, "set_f32", "get_f32", 32), (F64, "set_f64", "get_f64", 64)])
+def test_same_type_fast_path_wraps_unsigned_bits(element_type, setter, getter, bits):
+    lst = sized(element_type, 1)
+    getattr(lst, setter)(0, (1 << bits) - 2)
+    assert getattr(lst, getter)(0) == -2
+    getattr(lst, setter)(0, 5)
+    assert getattr(lst, getter)(0) == 5
