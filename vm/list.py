@@ -56,7 +56,12 @@ if array("i").itemsize != 4 or array("q").itemsize != 8 or array("h").itemsize !
 
 def _env_int(name: str, default: int) -> int:
     text = os.environ.get(name)
-    return int(text, 0) if text else default
+    if not text:
+        return default
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise InvalidArgumentError(f"{name} must be an integer, got {text!r}") from None
 
 
 MAX_LIST_ELEMENTS: int = _env_int("PYREE_MAX_LIST_ELEMENTS", 1 << 24)

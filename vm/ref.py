@@ -149,6 +149,23 @@ def is_ref(obj) -> bool:
     return type(obj) in _BY_CLS
 
 
+def ref_type_matches(obj, type_def) -> bool:
+    """The VM's ref type check (``vm-isa.md`` 5.1): null, or exactly ``type_def``'s type.
+
+    ``type_def`` is what :func:`resolve_type_name` returned; VARIANT (``!vm.opaque``) or a
+    ValueType therefore accept only null.
+    """
+    return obj is None or _BY_CLS.get(type(obj)) is type_def
+
+
+def check_ref_type(obj, type_def):
+    """Returns ``obj`` if :func:`ref_type_matches`, else INVALID_ARGUMENT
+    "source ref type mismatch" (globals, ``cast.any.ref``)."""
+    if obj is not None and _BY_CLS.get(type(obj)) is not type_def:
+        raise InvalidArgumentError("source ref type mismatch")
+    return obj
+
+
 def type_name(obj) -> str:
     """A short type spelling for messages.
 
@@ -179,6 +196,8 @@ def resolve_type_name(name: str) -> ValueType | RefType | _VariantType:
     ``!vm.list...`` -> the ``vm.list`` ref type; ``!NAME`` -> the registered ref type NAME.
     Anything else fails with NOT_FOUND "no type registered with name '...'".
     """
+    if not isinstance(name, str):
+        raise InvalidArgumentError(f"type name must be a string, got {name!r}")
     value_type = _VALUE_TYPES_BY_NAME.get(name)
     if value_type is not None:
         return value_type

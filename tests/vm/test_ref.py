@@ -128,3 +128,23 @@ def test_variant_sentinel():
     assert repr(VARIANT) == "VARIANT"
     assert VARIANT.type_name == "!vm.opaque"
     assert pickle.loads(pickle.dumps(VARIANT)) is VARIANT
+
+
+def test_ref_type_check():
+    buffer_type, list_type = lookup_ref_type("vm.buffer"), lookup_ref_type("vm.list")
+    buf = VmBuffer.allocate(1)
+    assert ref.check_ref_type(buf, buffer_type) is buf
+    assert ref.check_ref_type(None, buffer_type) is None
+    assert ref.check_ref_type(None, VARIANT) is None
+    assert ref.ref_type_matches(None, list_type) and not ref.ref_type_matches(buf, list_type)
+    for type_def in (list_type, VARIANT, ValueType.I32):
+        with pytest.raises(InvalidArgumentError) as info:
+            ref.check_ref_type(buf, type_def)
+        assert info.value.message == "source ref type mismatch"
+    with pytest.raises(InvalidArgumentError):
+        ref.check_ref_type(_SubBuffer.allocate(1), buffer_type)
+
+
+def test_resolve_rejects_non_strings():
+    with pytest.raises(InvalidArgumentError):
+        resolve_type_name(3)
