@@ -1,0 +1,476 @@
+"""The assembler: vmasm.md section 8 examples, encodings of vm-isa.md 3.5, special forms,
+literals, module directives and errors with line/column."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+
+import pytest
+from pyree.bytecode import encoding, isa
+from pyree.bytecode.asm import (
+    AssemblyError,
+    AssemblyRangeError,
+    AssemblyUnimplementedError,
+    assemble,
+)
+from pyree.bytecode.module_def import DebugLocation, ExportDef, ImportDef
+
+from pyree.status import InvalidArgumentError, OutOfRangeError, StatusCode, UnimplementedError
+
+# -- vmasm.md section 8, verbatim -------------------------------------------------------
+
+COUNTER = """\
+# Sum of the integers 1..n.
+vm.module @counter version 3
+
+vm.func @sum_to(%i0: i32) -> (i32) {
+  %i1 = vm.const.i32.zero            // accumulator
+  %i2 = vm.const.i32 1               // loop counter
+  vm.br ^bb1
+^bb1:
+  %i3 = vm.cmp.lt.i32.s %i0, %i2     // leave when n < counter
+  vm.cond_br %i3, ^bb3, ^bb2
+^bb2:
+  %i1 = vm.add.i32 %i1, %i2
+  %i4 = vm.const.i32 1
+  %i2 = vm.add.i32 %i2, %i4
+  vm.br ^bb1
+^bb3:
+  vm.return %i1
+}
+vm.export @sum_to
+"""
+
+CALLS = """\
+vm.module @calls version 1
+
+# (i64, i32) -> (i64, i32): returns a*k and k+1.
+vm.func @scale(%i0:1: i64, %i2: i32) -> (i64, i32) {
+  %i4:5 = vm.ext.i32.i64.s %i2
+  %i6:7 = vm.mul.i64 %i0:1, %i4:5
+  %i8 = vm.const.i32 1
+  %i9 = vm.add.i32 %i2, %i8
+  vm.return %i6:7, %i9
+}
+
+vm.func @main(%i0:1: i64) -> (i64, i32) {
+  %i2 = vm.const.i32 7
+  %i4:5, %i6 = vm.call @scale(%i0:1, %i2)
+  %i8:9, %i10 = vm.call @calls:0(%i4:5, %i6)   // @calls:0 is @scale
+  vm.return %i8:9, %i10
+}
+vm.export @main
+"""
+
+MATHLIB = """\
+# mathlib.vmasm
+vm.module @mathlib version 1
+vm.func @square(%i0: i32) -> (i32) {
+  %i1 = vm.mul.i32 %i0, %i0
+  vm.return %i1
+}
+vm.export @square
+"""
+
+APP = """\
+# app.vmasm: load after mathlib in the same context.
+vm.module @app version 1
+vm.import @mathlib.square cconv "0i_i"
+vm.import optional @extras.cube cconv "0i_i"
+
+vm.func @sum_of_squares(%i0: i32, %i1: i32) -> (i32) {
+  %i2 = vm.call @mathlib.square(%i0)
+  %i3 = vm.call @mathlib.square(%i1)
+  %i4 = vm.add.i32 %i2, %i3
+  %i5 = vm.import.resolved @extras.cube
+  vm.cond_br %i5, ^bb1, ^bb2
+^bb1:
+  %i6 = vm.call @extras.cube(%i4)
+  vm.return %i6
+^bb2:
+  vm.return %i4
+}
+vm.export @sum_of_squares
+"""
+
+LISTS = """\
+vm.module @lists version 1
+
+vm.func @squares(%i0: i32) -> (!vm.list<i32>) {
+  %r0 = vm.list.alloc %i0 : !vm.list<i32>
+  vm.list.resize %r0, %i0
+  %i1 = vm.const.i32.zero
+  vm.br ^bb1
+^bb1:
+  %i2 = vm.cmp.lt.i32.s %i1, %i0
+  vm.cond_br %i2, ^bb2, ^bb3
+^bb2:
+  %i3 = vm.mul.i32 %i1, %i1
+  vm.list.set.i32 %r0, %i1, %i3
+  %i4 = vm.const.i32 1
+  %i1 = vm.add.i32 %i1, %i4
+  vm.br ^bb1
+^bb3:
+  vm.return %R0
+}
+vm.export @squares
+
+vm.func @mixed() -> (!vm.list<!vm.opaque>, i32) {
+  %i0 = vm.const.i32 2
+  %r0 = vm.list.alloc %i0 : !vm.list<!vm.opaque>
+  vm.list.resize %r0, %i0
+  %i1 = vm.const.i32 0
+  %i2 = vm.const.i32 42
+  vm.list.set.i32 %r0, %i1, %i2            // element 0: the value 42
+  %i4:5 = vm.const.i64 8
+  %i3 = vm.const.i32 0
+  %r1 = vm.buffer.alloc %i4:5, %i3
+  %i6 = vm.const.i32 1
+  vm.list.set.ref %r0, %i6, %R1            // element 1: an 8-byte buffer
+  %r2 = vm.list.get.ref %r0, %i6 : !vm.buffer
+  %i7:8 = vm.buffer.length %r2
+  %i9 = vm.trunc.i64.i32 %i7:8
+  vm.discard.refs %r2
+  vm.return %R0, %i9
+}
+vm.export @mixed
+"""
+
+STATE = """\
+vm.module @state version 1
+vm.rodata[0] = 0A0000001400000028000000   // i32 values 10 20 40
+vm.global.i32 private mutable @calls
+vm.global.i64 mutable @total = 0 : i64
+
+vm.func @bump() -> (i32) {
+  %i0 = vm.global.load.i32 @calls
+  %i1 = vm.const.i32 1
+  %i0 = vm.add.i32 %i0, %i1
+  vm.global.store.i32 %i0, @calls
+  vm.return %i0
+}
+vm.export @bump
+
+vm.func @lookup(%i0: i32) -> (i32, i64) {
+  %r0 = vm.const.ref.rodata 0
+  %i2:3 = vm.ext.i32.i64.u %i0
+  %i1 = vm.buffer.load.i32 %r0, %i2:3     // element index, not byte offset
+  %i4:5 = vm.global.load.i64 @total
+  %i6:7 = vm.ext.i32.i64.s %i1
+  %i4:5 = vm.add.i64 %i4:5, %i6:7
+  vm.global.store.i64 %i4:5, @total
+  vm.discard.refs %r0
+  vm.return %i1, %i4:5
+}
+vm.export @lookup
+"""
+
+CLASSIFY = """\
+vm.module @classify version 1
+
+vm.func @classify(%i0: i32, %i1: f32) -> (i32) {
+  vm.br_table %i0 { default: ^bb4, 0: ^bb1, 1: ^bb2(%i0->%i5), 2: ^bb3 }
+^bb1:
+  %i2 = vm.const.f32 0.0
+  %i3 = vm.cmp.lt.f32.o %i2, %i1          // 0.0 < x
+  %i4 = vm.const.i32 100
+  %i5 = vm.const.i32 -100
+  %i6 = vm.select.i32 %i3 ? %i4 : %i5
+  vm.return %i6
+^bb2:
+  %i7 = vm.const.i32 10
+  %i8 = vm.const.i32 20
+  %i9 = vm.const.i32 30
+  %i10 = vm.switch.i32 %i5[%i7, %i8] else %i9
+  vm.return %i10
+^bb3:
+  %i11 = vm.const.i32 9                    // FAILED_PRECONDITION
+  vm.fail %i11, "case 2 is not supported"
+^bb4:
+  %i12 = vm.const.i32 -1
+  vm.return %i12
+}
+vm.export @classify
+"""
+
+EXAMPLES = {"counter": COUNTER, "calls": CALLS, "mathlib": MATHLIB, "app": APP,
+            "lists": LISTS, "state": STATE, "classify": CLASSIFY}
+
+
+def ops_of(function) -> list[tuple[str, tuple]]:
+    return [(i.op.mnemonic, i.args) for i in encoding.decode(function.code)]
+
+
+def body(lines: str, header: str = "() -> ()", prelude: str = "") -> list[tuple[str, tuple]]:
+    """Assemble ``lines`` as the body of one function; its instructions minus markers."""
+    text = f"vm.module @m\n{prelude}\nvm.func @f{header} {{\n{lines}\n  vm.return\n}}\n"
+    return [x for x in ops_of(assemble(text).functions[0]) if x[0] != "block"][:-1]
+
+
+def one(line: str, **kw) -> tuple:
+    ops = body(line, **kw)
+    assert len(ops) == 1, ops
+    return ops[0]
+
+
+def error(text: str) -> AssemblyError:
+    with pytest.raises(AssemblyError) as info:
+        assemble(text, "t.vmasm")
+    return info.value
+
+
+def body_error(lines: str, prelude: str = "") -> AssemblyError:
+    return error(f"vm.module @m\n{prelude}\nvm.func @f() -> () {{\n{lines}\n  vm.return\n}}\n")
+
+
+# -- examples ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_section_8_examples_assemble(name):
+    module = assemble(EXAMPLES[name], f"{name}.vmasm")
+    assert module.name == name
+    assert module.source == f"{name}.vmasm"
+    for function in module.functions:
+        first = encoding.decode(function.code)[0]
+        assert first.op.is_block
+        assert function.block_count == sum(1 for i in encoding.decode(function.code)
+                                           if i.op.is_block)
+
+
+def test_counter_details():
+    m = assemble(COUNTER)
+    assert m.version == 3
+    assert m.exports == (ExportDef("sum_to", 0),)
+    f = m.functions[0]
+    assert (f.cconv, f.block_count, f.i32_register_count, f.ref_register_count) == (
+        "0i_i", 4, 5, 0)
+    assert f.name == "sum_to" and f.requirements == 0
+    ops = ops_of(f)
+    markers = [pc for pc, (name, _) in zip(_pcs(f), ops) if name == "block"]
+    assert ops[3] == ("br", (markers[1], ()))
+    assert ops[6] == ("cond_br", (3, markers[3], (), markers[2], ()))
+
+
+def _pcs(function):
+    return [i.pc for i in encoding.decode(function.code)]
+
+
+def test_calls_example_pairs_and_ordinals():
+    m = assemble(CALLS)
+    scale, main = m.functions
+    assert scale.cconv == "0Ii_Ii" and main.cconv == "0I_Ii"
+    calls = [a for n, a in ops_of(main) if n == "call"]
+    assert calls == [(0, (0, 2), (4, 6)), (0, (4, 6), (8, 10))]
+    assert main.i32_register_count == 11  # %i8:9 and %i10
+
+
+def test_app_example_imports():
+    m = assemble(APP)
+    assert m.imports == (ImportDef("mathlib.square", "0i_i", False),
+                         ImportDef("extras.cube", "0i_i", True))
+    ops = ops_of(m.functions[0])
+    assert ops[1] == ("call", (0x80000000, (0,), (2,)))
+    assert ("import.resolved", (0x80000001, 5)) in ops
+
+
+def test_lists_example_types():
+    m = assemble(LISTS)
+    assert m.types == ("i32", "!vm.opaque", "!vm.buffer")
+    squares, mixed = m.functions
+    assert ops_of(squares)[1] == ("list.alloc", (0, 0, 0x8000))
+    assert ops_of(squares)[-1] == ("return", ((0xC000,),))
+    assert ("list.get.ref", (0x8000, 6, 2, 0x8002)) in ops_of(mixed)
+    assert mixed.cconv == "0v_ri" and mixed.ref_register_count == 3
+
+
+def test_state_example_globals_and_rodata():
+    m = assemble(STATE)
+    assert m.rodata == (bytes.fromhex("0A0000001400000028000000"),)
+    assert m.rwdata_size == 16
+    bump, lookup = m.functions
+    assert ops_of(bump)[1] == ("global.load.i32", (0, 0))
+    assert ops_of(bump)[4] == ("global.store.i32", (0, 0))
+    assert ("global.load.i64", (8, 4)) in ops_of(lookup)
+    assert ("global.store.i64", (8, 4)) in ops_of(lookup)
+
+
+def test_classify_example_special_forms():
+    m = assemble(CLASSIFY)
+    f = m.functions[0]
+    ops = ops_of(f)
+    pcs = [pc for pc, (n, _) in zip(_pcs(f), ops) if n == "block"]
+    assert ops[1] == ("br_table", (0, pcs[4], (), 3, ((pcs[1], ()), (pcs[2], ((0, 5),)),
+                                                       (pcs[3], ()))))
+    assert ("select.i32", (3, 4, 5, 6)) in ops
+    assert ("switch.i32", (5, 9, (7, 8), 10)) in ops
+    assert ("fail", (11, b"case 2 is not supported")) in ops
+    assert f.requirements == isa.REQ_EXT_F32
+
+
+# -- vm-isa.md 3.5 worked encodings -----------------------------------------------------
+
+
+def _encoded(line: str, header: str = "() -> ()") -> bytes:
+    m = assemble(f"vm.module @m\nvm.func @f{header} {{\n{line}\nvm.return\n}}\n")
+    code = m.functions[0].code
+    instrs = encoding.decode(code)
+    return code[instrs[1].pc:instrs[1].end]
+
+
+def test_encoding_add_i32():
+    assert _encoded("%i2 = vm.add.i32 %i0, %i1") == bytes.fromhex("22 00 00 01 00 02 00")
+
+
+def test_encoding_const_i64():
+    assert _encoded("%i4:5 = vm.const.i64 -1") == bytes.fromhex("0F" + "FF" * 8 + "0400")
+
+
+def test_encoding_add_f32():
+    assert _encoded("%i1 = vm.add.f32 %i2, %i3") == bytes.fromhex("E0 0A 02 00 03 00 01 00")
+
+
+def test_encoding_cond_br_remap():
+    text = """vm.module @m
+vm.func @f(%i0: i32) -> () {
+  %i3 = vm.const.i32.zero
+^bb9:
+  vm.cond_br %i0, ^bb1, ^bb2(%i3 -> %i1)
+^bb1:
+  vm.return
+^bb2:
+  vm.return
+}"""
+    code = assemble(text).functions[0].code
+    instrs = encoding.decode(code)
+    cond = instrs[3]
+    assert cond.pc == 5
+    b1, b2 = instrs[4].pc, instrs[6].pc
+    assert code[5:cond.end] == (bytes([0x57]) + bytes(2) + struct.pack("<I", b1) + bytes(2)
+                                + struct.pack("<I", b2) + bytes.fromhex("01 00 03 00 01 00"))
+
+
+def test_padding_before_register_lists():
+    # call at pc 1 (odd): callee u32 brings pc to 6, list is aligned already; at pc 4 the
+    # operand list would start at 9 and needs one pad byte.
+    m = assemble("vm.module @m\nvm.func @f() -> () {\n  %i0 = vm.const.i32.zero\n"
+                 "  vm.call @f(%i0)\n  vm.return\n}")
+    code = m.functions[0].code
+    call = encoding.decode(code)[2]
+    assert call.pc == 4 and code[9] == 0
+    assert call.args == (0, (0,), ())
+
+
+# -- literals ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, value", [
+    ("42", 42), ("-7", -7), ("0x2A", 42), ("0X2a", 42), ("017", 15), ("0", 0),
+    ("0xFFFFFFFF", -1), ("4294967297", 1), ("-2147483648", -2147483648),
+    ("12abc", 12), ("08", 0), ("0x", 0), ("+5", 5),
+])
+def test_i32_literals_follow_strtol(text, value):
+    assert one(f"%i0 = vm.const.i32 {text}") == ("const.i32", (value, 0))
+
+
+@pytest.mark.parametrize("text, value", [
+    ("-1", -1), ("0x7FFFFFFFFFFFFFFF", 2**63 - 1), ("-9223372036854775808", -2**63),
+    ("0777", 511),
+])
+def test_i64_literals(text, value):
+    assert one(f"%i0:1 = vm.const.i64 {text}") == ("const.i64", (value, 0))
+
+
+def test_i64_out_of_range_and_length_limits():
+    e = body_error("  %i0:1 = vm.const.i64 0xFFFFFFFFFFFFFFFF")
+    assert isinstance(e, AssemblyRangeError) and e.code == StatusCode.OUT_OF_RANGE
+    assert (e.line, e.column) == (4, 24)
+    e = body_error("  %i0 = vm.const.i32 0000000000000001")  # 16 characters
+    assert "longer than 15" in e.reason
+    e = body_error("  %i0 = vm.const.i32 abc")
+    assert "expected i32 literal" in e.reason and "'abc'" in e.reason
+
+
+@pytest.mark.parametrize("text, bits", [
+    ("1.5", 0x3FC00000), ("-0.0", 0x80000000), ("1e-3", 0x3A83126F),
+    ("0x1.8p1", 0x40400000), ("inf", 0x7F800000), ("-inf", 0xFF800000),
+    ("nan", 0x7FC00000), ("-nan", 0xFFC00000), ("0.1", 0x3DCCCCCD),
+    ("0x1p-149", 0x00000001), ("3.4028235e38", 0x7F7FFFFF), ("INFINITY", 0x7F800000),
+    ("nan(0x5)", 0x7FC00005),
+    # decimal -> binary32 rounded once (a double-rounding parser gets 0x3F800001 wrong)
+    ("1.00000005960464477539062499", 0x3F800000),
+])
+def test_f32_literals(text, bits):
+    assert one(f"%i0 = vm.const.f32 {text}") == ("const.f32", (bits, 0))
+
+
+@pytest.mark.parametrize("text, bits", [
+    ("2.718281828459045", struct.unpack("<Q", struct.pack("<d", 2.718281828459045))[0]),
+    ("-inf", 0xFFF0000000000000), ("nan", 0x7FF8000000000000),
+    ("4.9406564584124654e-324", None), ("0x1p-1074", 1), ("1e308", 0x7FE1CCF385EBC8A0),
+])
+def test_f64_literals(text, bits):
+    if bits is None:
+        with pytest.raises(AssemblyRangeError):
+            body(f"%i0:1 = vm.const.f64 {text}")
+        return
+    assert one(f"%i0:1 = vm.const.f64 {text}") == ("const.f64", (bits, 0))
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("1e-40", AssemblyRangeError), ("1e39", AssemblyRangeError), ("1e-50", AssemblyRangeError),
+    ("1.5x", AssemblyError), ("abc", AssemblyError), ("1e", AssemblyError),
+    ("nan(", AssemblyError),
+])
+def test_f32_literal_errors(text, kind):
+    e = body_error(f"  %i0 = vm.const.f32 {text}")
+    assert type(e) is kind
+    assert e.column == 22
+
+
+# -- registers --------------------------------------------------------------------------
+
+
+def test_register_rules():
+    assert one("%i3:4 = vm.add.i64 %i0:1, %i010:011") == ("add.i64", (0, 8, 3))
+    e = body_error("  %i4 = vm.add.i64 %i0:1, %i2:3")
+    assert "expected i64 register like %i0:1" in e.reason and e.column == 3
+    e = body_error("  %i4 = vm.add.i32 %i0:1, %i2")
+    assert "expected i32 register like %i0" in e.reason and e.column == 20
+    e = body_error("  %i4:6 = vm.add.i64 %i0:1, %i2:3")
+    assert "second slot must be 5" in e.reason
+    e = body_error("  %i0 = vm.cmp.nz.ref %R1")
+    assert "move" in e.reason and e.column == 23
+    e = body_error("  %i0 = vm.const.i32 1, 2")
+    assert "too many operands" in e.reason and e.column == 25
+    e = body_error("  %r16384 = vm.const.ref.zero")
+    assert isinstance(e, AssemblyRangeError)
+
+
+def test_register_counts_include_pairs_in_untyped_lists():
+    text = """vm.module @m
+vm.func @f(%i0: i32, %r0: !vm.buffer, %i1:2: i64) -> (i64) {
+  %i6:7, %r3 = vm.call @f(%i0, %r0, %i1:2)
+  vm.return %i6:7
+}"""
+    f = assemble(text).functions[0]
+    assert f.cconv == "0irI_I"
+    assert (f.i32_register_count, f.ref_register_count) == (8, 4)
+    text2 = text.replace("%i6:7, %r3 = vm.call @f(%i0, %r0, %i1:2)", "%i6, %r3 = vm.call @f()")
+    text2 = text2.replace("vm.return %i6:7", "vm.return %i6")
+    assert assemble(text2).functions[0].i32_register_count == 7
+
+
+def test_argument_registers_must_be_sequential():
+    e = error("vm.module @m\nvm.func @f(%i0: i32, %i2: i32) -> () {\n vm.return\n}")
+    assert "expected argument register %i1" in e.reason and (e.line, e.column) == (2, 22)
+    e = error("vm.module @m\nvm.func @f(%i0: i64) -> () {\n vm.return\n}")
+    assert "%i0:1" in e.reason
+    e = error("vm.module @m\nvm.func @f(%i0: tensor) -> () {\n vm.return\n}")
+    assert "expected type i32" in e.reason
+    m = assemble("vm.module @m\nvm.func @f(%i0:1: i64, %i2: f32, %r0: !vm.list<i32>, "
+                 "%i3:4 : f64) -> (%x: i32, !vm.buffer) {\n vm.return\n}")
+    assert m.functions[0].cconv == "0IfrF_ir"
+    assert m.functions[0].i32_register_count == 5
+    assert m.types == ()  # signature types are not type-table entries
