@@ -1,0 +1,76 @@
+"""``pyree run-module``: call one exported function, like ``iree-run-module``.
+
+``--module FILE`` (repeatable) names ``.pyrm``, ``.vmasm`` or Python native-module files;
+they are registered in order in one context, so later modules import from earlier ones.
+``--function NAME`` is an export of the last module, or ``MODULE.NAME`` for another one.
+Each ``--input VALUE`` is one argument, parsed against the function's calling convention
+(``42``, ``0x2A``, ``-2.5``, ``(null)``; write ``--input=-inf`` for values that look like
+options). ``pyree`` prints ``EXEC @NAME``, then ``result[i]: i32=42`` etc. ``--output``
+(one per result: empty, ``-``, ``@path[.npy]``, ``+path[.npy]``) writes results to files
+instead. Failures print the status text with its backtrace and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from pyree import status
+from pyree.tools import device, loader, outputs, values
+from pyree.vm import Context, Function
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "run-module", help="run a function of a module (like iree-run-module)",
+        description=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--module", action="append", required=True, metavar="FILE",
+                   help=".pyrm, .vmasm or .py (native) module; repeat to register several")
+    p.add_argument("--function", required=True, metavar="NAME",
+                   help="export of the last module, or MODULE.NAME")
+    p.add_argument("--input", action="append", default=[], metavar="VALUE",
+                   help="one function argument; repeat per argument")
+    p.add_argument("--output", action="append", metavar="SPEC",
+                   help="one per result: '' (discard), '-' (print), @path / +path "
+                        "(write / append; .npy files get NumPy format)")
+    p.add_argument("--output-max-element-count", "--output_max_element_count", type=int,
+                   default=values.DEFAULT_MAX_ELEMENTS, dest="max_elements", metavar="N",
+                   help="at most N tensor elements printed per result (default %(default)s)")
+    device.add_option(p)
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args) -> int:
+    device.check(args)
+    modules = loader.load_all(args.module)
+    return execute(modules, args.function, args.input, args.output,
+                   max_elements=args.max_elements)
+
+
+def lookup(context: Context, main, name: str) -> Function:
+    """``name`` as an export of ``main``, else as ``MODULE.FUNCTION`` in the context."""
+    if main.lookup_export(name) is not None or "." not in name:
+        return context.lookup_function(name, main.name)
+    module_name, _, fn_name = name.partition(".")
+    if context.find_state(module_name) is None:
+        raise status.NotFoundError(f"no function `{name}` exported by module `{main.name}`")
+    return context.lookup_function(fn_name, module_name)
+
+
+def execute(modules, function: str, inputs, output_specs=None, *, out=None,
+            max_elements: int = values.DEFAULT_MAX_ELEMENTS) -> int:
+    """Register ``modules``, call ``function`` with ``inputs`` (texts), print the results."""
+    out = out or sys.stdout
+    specs = None if output_specs is None else [outputs.OutputSpec.parse(t)
+                                               for t in output_specs]
+    with Context(modules) as context:
+        fn = lookup(context, modules[-1], function)
+        args = values.parse_inputs(inputs, fn.cconv)
+        out.write(f"EXEC @{function}\n")
+        out.flush()
+        results = context.invoke(fn, args)
+        if specs is None:
+            out.write(values.format_results(results, fn.cconv, max_elements))
+        else:
+            outputs.write_results(specs, results, fn.cconv, out, max_elements)
+    return 0

@@ -1,0 +1,472 @@
+"""The ``pyree`` command line, through :func:`pyree.cli.main` (no subprocesses)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+from pyree.bytecode import container
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def assert_no_traceback(err: str):
+    assert "Traceback" not in err
+
+
+# -- the command itself ------------------------------------------------------------------------
+
+def test_no_command_is_usage_error(cli_run):
+    code, out, err = cli_run()
+    assert code == 2 and out == ""
+    assert "pyree: error: a command is required" in err
+
+
+def test_help(cli_run):
+    code, out, _ = cli_run("--help")
+    assert code == 0
+    for command in ("demo", "as-module", "dump-module", "run-module", "vmtest"):
+        assert command in out
+
+
+def test_unknown_command(cli_run):
+    code, _, err = cli_run("frobnicate")
+    assert code == 2 and "invalid choice" in err
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+def test_demo(cli_run):
+    code, out, err = cli_run("demo")
+    assert code == 0 and err == ""
+    assert out.splitlines()[1:] == ["EXEC @sum_to", "result[0]: i32=5050"]
+
+
+def test_demo_argument(cli_run):
+    code, out, _ = cli_run("demo", "10")
+    assert code == 0 and out.endswith("EXEC @sum_to\nresult[0]: i32=55\n")
+
+
+def test_bundled_example_matches_repository_copy():
+    bundled = REPO / "pyree" / "examples" / "counter.vmasm"
+    assert bundled.read_text() == (REPO / "examples" / "counter.vmasm").read_text()
+
+
+def test_run_repository_example(cli_run):
+    code, out, _ = cli_run("run-module", "--module", REPO / "examples" / "counter.vmasm",
+                           "--function", "sum_to", "--input", "0")
+    assert (code, out) == (0, "EXEC @sum_to\nresult[0]: i32=0\n")
+
+
+# -- as-module ----------------------------------------------------------------------------------
+
+def test_as_module(files, cli_run):
+    code, out, err = cli_run("as-module", "counter.vmasm", "-o", "out.pyrm")
+    assert (code, out, err) == (0, "", "")
+    module_def = container.load_file(files / "out.pyrm")
+    assert module_def.name == "counter" and module_def.version == 3
+    code, out, _ = cli_run("run-module", "--module", "out.pyrm", "--function", "sum_to",
+                           "--input", "10")
+    assert out == "EXEC @sum_to\nresult[0]: i32=55\n"
+
+
+def test_as_module_default_output(files, cli_run):
+    assert cli_run("as-module", "lists.vmasm")[0] == 0
+    assert container.load_file(files / "lists.pyrm").name == "lists"
+
+
+def test_as_module_to_stdout(files, capsysbinary):
+    from pyree import cli
+
+    assert cli.main(["as-module", "mathlib.vmasm", "-o", "-"]) == 0
+    data = capsysbinary.readouterr().out
+    assert data.startswith(container.MAGIC) and container.read(data).name == "mathlib"
+
+
+def test_as_module_syntax_error(files, cli_run):
+    (files / "bad.vmasm").write_text("vm.module @bad\nvm.func @f() -> () {\n  vm.frob %i0\n}\n")
+    code, out, err = cli_run("as-module", "bad.vmasm", "-o", "bad.pyrm")
+    assert code == 1 and out == ""
+    assert err.startswith("pyree: error: INVALID_ARGUMENT; bad.vmasm:3:")
+    assert err.count("\n") == 1
+    assert_no_traceback(err)
+    assert not (files / "bad.pyrm").exists()
+
+
+def test_as_module_verifies(files, cli_run):
+    # Assembles, but an i64 in an odd register pair fails verification at load.
+    (files / "odd.vmasm").write_text(
+        "vm.module @odd\nvm.func @f() -> (i64) {\n  %i1:2 = vm.const.i64 1\n"
+        "  vm.return %i1:2\n}\nvm.export @f\n")
+    code, _, err = cli_run("as-module", "odd.vmasm", "-o", "odd.pyrm")
+    assert code == 1 and "pyree: error: INVALID_ARGUMENT; verification failed" in err
+    assert not (files / "odd.pyrm").exists()
+    assert cli_run("as-module", "odd.vmasm", "-o", "odd.pyrm", "--no-verify")[0] == 0
+    assert (files / "odd.pyrm").exists()
+
+
+def test_as_module_missing_input(files, cli_run):
+    code, _, err = cli_run("as-module", "nope.vmasm", "-o", "x.pyrm")
+    assert code == 1 and err.startswith("pyree: error: NOT_FOUND; cannot read 'nope.vmasm'")
+
+
+def test_as_module_not_utf8(files, cli_run):
+    (files / "bin.vmasm").write_bytes(b"vm.module @x\n\xff\n")
+    code, _, err = cli_run("as-module", "bin.vmasm")
+    assert code == 1 and "not UTF-8 text" in err
+
+
+def test_as_module_unwritable_output(files, cli_run):
+    code, _, err = cli_run("as-module", "counter.vmasm", "-o", files / "no" / "dir.pyrm")
+    assert code == 1 and err.startswith("pyree: error: ") and "cannot write" in err
+
+
+def test_as_module_usage(cli_run):
+    code, _, err = cli_run("as-module")
+    assert code == 2 and "IN.vmasm" in err
+
+
+# -- dump-module and the round trip --------------------------------------------------------------
+
+def test_dump_module(files, cli_run):
+    cli_run("as-module", "counter.vmasm", "-o", "counter.pyrm")
+    code, out, err = cli_run("dump-module", "counter.pyrm")
+    assert code == 0 and err == ""
+    assert out.startswith("vm.module @counter version 3\n")
+    assert "vm.func @sum_to(%i0: i32) -> (i32) {" in out and "vm.export @sum_to" in out
+    assert cli_run("dump-module", "counter.vmasm")[1] == out
+
+
+def test_dump_module_bytecode_offsets(files, cli_run):
+    code, out, _ = cli_run("dump-module", "--bytecode-offsets", "counter.vmasm")
+    assert code == 0
+    assert any(line.startswith("[0000") and "vm.return" in line for line in out.splitlines())
+    assert cli_run("dump-module", "--bytecode_offsets", "counter.vmasm")[1] == out
+
+
+@pytest.mark.parametrize("name", ["counter", "calls", "mathlib", "app", "lists", "state",
+                                  "classify", "values", "tests"])
+@pytest.mark.parametrize("offsets", [False, True])
+def test_round_trip_is_byte_identical(files, cli_run, name, offsets):
+    assert cli_run("as-module", f"{name}.vmasm", "-o", "a.pyrm")[0] == 0
+    code, text, _ = cli_run("dump-module", "a.pyrm", *(["--bytecode-offsets"] * offsets))
+    assert code == 0
+    (files / "dump.vmasm").write_text(text)
+    code, _, err = cli_run("as-module", "dump.vmasm", "-o", "b.pyrm")
+    assert code == 0, err
+    assert (files / "b.pyrm").read_bytes() == (files / "a.pyrm").read_bytes()
+
+
+def test_dump_module_errors(files, cli_run):
+    (files / "junk.pyrm").write_bytes(b"not a module")
+    code, _, err = cli_run("dump-module", "junk.pyrm")
+    assert code == 1 and err.startswith("pyree: error: INVALID_ARGUMENT; malformed .pyrm")
+    code, _, err = cli_run("dump-module", "missing.pyrm")
+    assert code == 1 and "NOT_FOUND" in err
+    assert_no_traceback(err)
+
+
+# -- run-module ---------------------------------------------------------------------------------
+
+def run_module(cli_run, module, function, *inputs, extra=()):
+    argv = ["run-module", *[f"--module={m}" for m in module.split(",")],
+            "--function", function, *[f"--input={i}" for i in inputs], *extra]
+    return cli_run(*argv)
+
+
+@pytest.mark.parametrize("module, function, inputs, expected", [
+    ("calls.vmasm", "main", ["5000000000"], ["i64=280000000000", "i32=9"]),
+    ("values.vmasm", "half", ["5"], ["f32=2.5"]),
+    ("values.vmasm", "big", ["(null)"], ["f64=1e+20", "i64=-5000000000"]),
+    ("values.vmasm", "echo", ["0x7fffffffffffffff", "017", "(null)"],
+     ["i64=9223372036854775807", "i32=15", "(null)"]),
+    ("values.vmasm", "echo", ["-1", "0xFFFFFFFF", "(ignored)"], ["i64=-1", "i32=-1", "(null)"]),
+    ("classify.vmasm", "classify", ["0", "-2.5"], ["i32=-100"]),
+    ("classify.vmasm", "classify", ["1", "-2.5"], ["i32=20"]),
+    ("classify.vmasm", "classify", ["7", "(null)"], ["i32=-1"]),
+    ("state.vmasm", "lookup", ["2"], ["i32=40", "i64=40"]),
+])
+def test_run_module_scalars(files, cli_run, module, function, inputs, expected):
+    code, out, err = run_module(cli_run, module, function, *inputs)
+    assert (code, err) == (0, "")
+    assert out == f"EXEC @{function}\n" + "".join(
+        f"result[{i}]: {text}\n" for i, text in enumerate(expected))
+
+
+def test_run_module_lists(files, cli_run):
+    _, out, _ = run_module(cli_run, "lists.vmasm", "mixed")
+    assert out == ("EXEC @mixed\nresult[0]: vm.list\nchild_list[0]: i32=42\n"
+                   "child_list[1]: vm.buffer\n(no printer)\n\nresult[1]: i32=8\n")
+    _, out, _ = run_module(cli_run, "lists.vmasm", "squares", "3")
+    assert out == ("EXEC @squares\nresult[0]: vm.list\nchild_list[0]: i32=0\n"
+                   "child_list[1]: i32=1\nchild_list[2]: i32=4\n\n")
+    _, out, _ = run_module(cli_run, "values.vmasm", "nested")
+    assert out == ("EXEC @nested\nresult[0]: vm.list\nchild_list[0]: vm.list\n"
+                   "child_list[0]: i8=-3\n\n\n")
+
+
+def test_run_module_buffer_result(files, cli_run):
+    _, out, _ = run_module(cli_run, "values.vmasm", "bytes")
+    assert out == "EXEC @bytes\nresult[0]: vm.buffer\n(no printer)\n"
+
+
+def test_run_module_imports_in_registration_order(files, cli_run):
+    _, out, _ = run_module(cli_run, "mathlib.vmasm,app.vmasm", "sum_of_squares", "3", "4")
+    assert out.endswith("result[0]: i32=25\n")
+    code, out, err = run_module(cli_run, "app.vmasm", "sum_of_squares", "3", "4")
+    assert code == 1 and out == ""
+    assert err == ("pyree: error: NOT_FOUND; module 'mathlib' required for import "
+                   "'mathlib.square' not registered with the context; resolving module "
+                   "'app' imports\n")
+
+
+def test_run_module_native_python_module(files, cli_run):
+    _, out, _ = run_module(cli_run, "extras.py,mathlib.vmasm,app.vmasm", "sum_of_squares",
+                           "3", "4")
+    assert out.endswith("result[0]: i32=15625\n")  # the optional import is resolved now
+    _, out, _ = run_module(cli_run, "extras.py", "cube", "-2")
+    assert out == "EXEC @cube\nresult[0]: i32=-8\n"
+
+
+def test_run_module_native_modules_list(files, cli_run):
+    (files / "listed.py").write_text(
+        "from pyree.vm import NativeModule, export\n\n"
+        "class Twice(NativeModule):\n    name = 'twice'\n\n"
+        "    @export('0I_I')\n    def run(self, state, x):\n        return 2 * x\n\n"
+        "class Ignored(NativeModule):\n    name = 'ignored'\n\n"
+        "MODULES = [Twice()]\n")
+    code, out, _ = run_module(cli_run, "listed.py,calls.vmasm", "twice.run", "21")
+    assert code == 0 and out == "EXEC @twice.run\nresult[0]: i64=42\n"
+    code, _, err = run_module(cli_run, "listed.py", "ignored.run")
+    assert code == 1 and "NOT_FOUND" in err
+
+
+@pytest.mark.parametrize("source, message", [
+    ("x = 1\n", "defines no native module"),
+    ("MODULES = [42]\n", "MODULES holds int"),
+    ("raise RuntimeError('boom')\n", "importing 'broken.py' failed: RuntimeError: boom"),
+    ("def f(:\n", "importing 'broken.py' failed"),
+])
+def test_run_module_bad_python_module(files, cli_run, source, message):
+    (files / "broken.py").write_text(source)
+    code, _, err = run_module(cli_run, "broken.py", "f")
+    assert code == 1 and err.startswith("pyree: error: INVALID_ARGUMENT") and message in err
+    assert_no_traceback(err)
+
+
+def test_run_module_qualified_function(files, cli_run):
+    _, out, _ = run_module(cli_run, "mathlib.vmasm,calls.vmasm", "mathlib.square", "9")
+    assert out == "EXEC @mathlib.square\nresult[0]: i32=81\n"
+
+
+@pytest.mark.parametrize("function, message", [
+    ("nope", "no function `nope` exported by module `calls`"),
+    ("scale", "no function `scale` exported by module `calls`"),  # internal, not exported
+    ("other.fn", "no function `other.fn` exported by module `calls`"),
+    ("mathlib.nope", "no function `nope` exported by module `mathlib`"),
+])
+def test_run_module_unknown_function(files, cli_run, function, message):
+    code, out, err = run_module(cli_run, "mathlib.vmasm,calls.vmasm", function)
+    assert code == 1 and out == ""
+    assert err == f"pyree: error: NOT_FOUND; {message}\n"
+
+
+def test_run_module_failure_prints_status_and_backtrace(files, cli_run):
+    code, out, err = run_module(cli_run, "classify.vmasm", "classify", "2", "0")
+    assert code == 1 and out == "EXEC @classify\n"
+    first, *frames = err.splitlines()
+    assert first == ("pyree: error: FAILED_PRECONDITION; case 2 is not supported; "
+                     "invoking function 'classify'")
+    assert frames and all("bytecode classify" in f for f in frames)
+    assert_no_traceback(err)
+
+
+def test_run_module_out_of_range(files, cli_run):
+    code, _, err = run_module(cli_run, "state.vmasm", "lookup", "3")
+    assert code == 1
+    assert err.startswith("pyree: error: OUT_OF_RANGE; out-of-bounds access detected")
+
+
+@pytest.mark.parametrize("inputs, message", [
+    (["x", "1"], "INVALID_ARGUMENT; parsing value `x` as i32"),
+    (["1", "1.5.5x"], None),  # strtof: trailing text ignored, so this one runs
+    (["1", "abc"], "INVALID_ARGUMENT; parsing value `abc` as f32"),
+    (["1", "1e39"], "INVALID_ARGUMENT; parsing value `1e39` as f32"),
+    (["1"], ("INVALID_ARGUMENT; input list and function mismatch; expected 2 arguments but "
+             "passed 1")),
+    (["1", "2", "3"], "input list and function mismatch; expected 2 arguments but passed 3"),
+])
+def test_run_module_input_errors(files, cli_run, inputs, message):
+    code, out, err = run_module(cli_run, "classify.vmasm", "classify", *inputs)
+    if message is None:
+        assert code == 0 and out == "EXEC @classify\nresult[0]: i32=20\n"
+        return
+    assert code == 1 and out == "" and message in err and err.startswith("pyree: error: ")
+
+
+def test_run_module_ref_input_needs_hal(files, cli_run):
+    code, _, err = run_module(cli_run, "values.vmasm", "echo", "1", "2", "2xi32=1 2")
+    assert code == 1
+    assert err.startswith("pyree: error: UNIMPLEMENTED; tensor inputs")
+    assert "parsing input `2xi32=1 2`" in err
+
+
+def test_run_module_outputs(files, cli_run):
+    code, out, _ = run_module(cli_run, "values.vmasm", "big", "0",
+                              extra=["--output=@big.npy", "--output=-"])
+    assert code == 0 and out == "EXEC @big\nresult[1]: i64=-5000000000\n"
+    array = np.load(files / "big.npy")
+    assert array.dtype == np.float64 and array.shape == () and array == 1e20
+    code, out, _ = run_module(cli_run, "values.vmasm", "bytes",
+                              extra=["--output=@raw.bin"])
+    assert code == 0 and out == "EXEC @bytes\n"
+    assert (files / "raw.bin").read_bytes() == (258).to_bytes(4, "little")
+    run_module(cli_run, "values.vmasm", "bytes", extra=["--output=+raw.bin"])
+    assert (files / "raw.bin").read_bytes() == (258).to_bytes(4, "little") * 2
+
+
+def test_run_module_appended_npy(files, cli_run):
+    run_module(cli_run, "calls.vmasm", "main", "3", extra=["--output=@m.npy", "--output=+m.npy"])
+    with open(files / "m.npy", "rb") as f:
+        assert np.load(f) == 3 * 7 * 8 and np.load(f) == 9
+
+
+def test_run_module_discarded_output(files, cli_run):
+    code, out, _ = run_module(cli_run, "calls.vmasm", "main", "3", extra=["--output=",
+                                                                         "--output=-"])
+    assert code == 0 and out == "EXEC @main\nresult[1]: i32=9\n"
+
+
+@pytest.mark.parametrize("specs, message", [
+    (["-"], "1 outputs specified but the function returns 2 results"),
+    (["x", "-"], "unsupported output specification `x`"),
+    (["@l.npy", "-"], "vm.list results cannot be written to a file"),
+])
+def test_run_module_output_errors(files, cli_run, specs, message):
+    code, _, err = run_module(cli_run, "lists.vmasm", "mixed",
+                              extra=[f"--output={s}" for s in specs])
+    assert code == 1 and message in err
+
+
+def test_run_module_usage_errors(files, cli_run):
+    code, out, err = cli_run("run-module", "--function", "f")
+    assert code == 2 and out == "" and "--module" in err
+    code, _, err = cli_run("run-module", "--module", "counter.vmasm")
+    assert code == 2 and "--function" in err
+    code, _, err = cli_run("run-module", "--module", "counter.vmasm", "--function", "sum_to",
+                           "--device", "cuda")
+    assert code == 2 and "invalid choice" in err
+
+
+def test_run_module_missing_module_file(files, cli_run):
+    code, _, err = run_module(cli_run, "nope.pyrm", "f")
+    assert code == 1 and err.startswith("pyree: error: NOT_FOUND; cannot read 'nope.pyrm'")
+    code, _, err = run_module(cli_run, "nope.py", "f")
+    assert code == 1 and err.startswith("pyree: error: NOT_FOUND; cannot read 'nope.py'")
+
+
+def test_run_module_device_is_accepted_and_ignored(files, cli_run):
+    code, out, err = run_module(cli_run, "counter.vmasm", "sum_to", "4",
+                                extra=["--device", "local-task"])
+    assert code == 0 and out.endswith("result[0]: i32=10\n")
+    assert err == ("pyree: note: --device local-task is accepted but ignored: no module "
+                   "imports the HAL yet\n")
+
+
+def test_internal_errors_are_one_line(files, cli_run, monkeypatch):
+    from pyree.tools import run_module as tool
+
+    def broken(*args, **kwargs):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(tool, "execute", broken)
+    code, _, err = run_module(cli_run, "counter.vmasm", "sum_to", "1")
+    assert code == 1 and "internal error (a bug in pyree): KeyError" in err
+    assert_no_traceback(err)
+    monkeypatch.setenv("PYREE_TRACEBACK", "1")
+    with pytest.raises(KeyError):
+        run_module(cli_run, "counter.vmasm", "sum_to", "1")
+
+
+# -- vmtest -------------------------------------------------------------------------------------
+
+def test_vmtest(files, cli_run):
+    code, out, err = cli_run("vmtest", "tests.vmasm")
+    assert code == 1 and err == ""
+    lines = out.splitlines()
+    assert lines == [
+        "PASS tests.vmasm::test_ok",
+        ("FAIL tests.vmasm::test_broken: INVALID_ARGUMENT; broken on purpose; invoking "
+         "function 'test_broken'"),
+        "PASS tests.vmasm::fail_any",
+        "PASS tests.vmasm::fail_OUT_OF_RANGE_read",
+        ("FAIL tests.vmasm::fail_INVALID_ARGUMENT_wrong_code: expected INVALID_ARGUMENT, got "
+         "OUT_OF_RANGE; out-of-bounds access detected (offset=20, length=4, alignment=4, "
+         "buffer length=4); invoking function 'fail_INVALID_ARGUMENT_wrong_code'"),
+        "FAIL tests.vmasm::fail_returns: expected a failure, but it returned",
+        "3 passed, 3 failed",
+    ]
+
+
+def test_vmtest_all_pass(files, cli_run):
+    (files / "good.vmasm").write_text(
+        "vm.module @good\nvm.import @mathlib.square cconv \"0i_i\"\n"
+        "vm.func @test_square() -> () {\n  %i0 = vm.const.i32 3\n"
+        "  %i1 = vm.call @mathlib.square(%i0)\n  %i2 = vm.const.i32 9\n"
+        "  %i3 = vm.cmp.ne.i32 %i1, %i2\n  vm.cond_br %i3, ^bb1, ^bb2\n^bb1:\n"
+        "  vm.fail %i3, \"wrong square\"\n^bb2:\n  vm.return\n}\nvm.export @test_square\n"
+        "vm.func @fail_UNIMPLEMENTED_x() -> () {\n  %i0 = vm.const.i32 12\n"
+        "  vm.fail %i0, \"nope\"\n}\nvm.export @fail_UNIMPLEMENTED_x\n")
+    code, out, _ = cli_run("vmtest", "good.vmasm", "--module", "mathlib.vmasm")
+    assert code == 0
+    assert out == ("PASS good.vmasm::test_square\nPASS good.vmasm::fail_UNIMPLEMENTED_x\n"
+                   "2 passed, 0 failed\n")
+    # Without the preload, the context cannot be created: every function fails.
+    code, out, _ = cli_run("vmtest", "good.vmasm")
+    assert code == 1 and out.count("context creation failed: NOT_FOUND") == 2
+
+
+def test_vmtest_fresh_context_per_function(files, cli_run):
+    (files / "fresh.vmasm").write_text(
+        "vm.module @fresh\nvm.global.i32 mutable @n\n"
+        + "".join(f"vm.func @test_{k}() -> () {{\n  %i0 = vm.global.load.i32 @n\n"
+                  "  vm.cond_br %i0, ^bb1, ^bb2\n^bb1:\n  vm.fail %i0, \"not fresh\"\n^bb2:\n"
+                  "  %i1 = vm.const.i32 1\n  vm.global.store.i32 %i1, @n\n  vm.return\n}\n"
+                  f"vm.export @test_{k}\n" for k in "ab"))
+    code, out, _ = cli_run("vmtest", "fresh.vmasm")
+    assert code == 0 and out.endswith("2 passed, 0 failed\n")
+
+
+def test_vmtest_several_files_and_bad_ones(files, cli_run):
+    (files / "bad.vmasm").write_text("vm.module @bad\n")
+    code, out, _ = cli_run("vmtest", "counter.vmasm", "bad.vmasm", "tests.vmasm", "nope.vmasm")
+    lines = out.splitlines()
+    assert code == 1
+    assert lines[0] == "FAIL counter.vmasm: no test_* or fail_* exports"
+    assert lines[1].startswith("FAIL bad.vmasm: INVALID_ARGUMENT; ")
+    assert lines[-2].startswith("FAIL nope.vmasm: NOT_FOUND; cannot read 'nope.vmasm'")
+    assert lines[-1] == "3 passed, 6 failed"
+
+
+def test_vmtest_arguments_are_a_failure(files, cli_run):
+    (files / "args.vmasm").write_text(
+        "vm.module @args\nvm.func @test_f(%i0: i32) -> () {\n  vm.return\n}\n"
+        "vm.export @test_f\n")
+    code, out, _ = cli_run("vmtest", "args.vmasm")
+    assert code == 1
+    assert out.splitlines()[0] == ("FAIL args.vmasm::test_f: test functions take no arguments "
+                                   "(cconv 0i_v)")
+
+
+def test_vmtest_device_and_usage(files, cli_run):
+    _, out, err = cli_run("vmtest", "tests.vmasm", "--device", "local-sync")
+    assert "--device local-sync is accepted but ignored" in err
+    assert out.endswith("3 passed, 3 failed\n")
+    assert cli_run("vmtest")[0] == 2
+    assert cli_run("vmtest", "tests.vmasm", "--device", "vulkan")[0] == 2
+
+
+def test_vmtest_bad_preload(files, cli_run):
+    code, out, err = cli_run("vmtest", "tests.vmasm", "--module", "nope.vmasm")
+    assert code == 1 and out == "" and "NOT_FOUND" in err
