@@ -9,6 +9,10 @@
 
 block_count and requirements default to what the body contains; register counts default
 to 8 i32 slots and 4 refs.
+
+Strategies: ``modules()`` draws arbitrary (mostly unverifiable) ModuleDefs for container
+round trips; ``random_body()`` draws block-structured instruction streams with operands
+near the edges of a small test module, for verifier robustness.
 """
 
 from __future__ import annotations
@@ -144,3 +148,59 @@ def modules(draw) -> ModuleDef:
         bytecode_version=(17, 0),
         source=draw(st.none() | names),
     )
+
+
+# --------------------------------------------------------------------------- instruction streams
+
+_REG = st.sampled_from([0, 1, 2, 3, 6, 7, 9, 0x4001, R(0), R(1), R(4), RM(0), RM(2)])
+_NON_TERMINATORS = [op for op in isa.OPS if not op.is_terminator and not op.is_block]
+_TERMINATORS = [op for op in isa.OPS if op.is_terminator]
+
+
+def random_instr(ops, labels):
+    """Instructions of ``ops`` with operands drawn near the edges of the test module."""
+    target = st.sampled_from(labels) | st.integers(0, 20)
+
+    @st.composite
+    def build(draw):
+        op = draw(st.sampled_from(ops))
+        args = []
+        for field in op.fields:
+            kind = field.kind
+            if kind == "register":
+                args.append(draw(_REG))
+            elif kind == "attribute":
+                args.append(draw(st.integers(0, 2**31 - 1)))
+            elif kind in ("global_attr", "rodata_attr", "type_of"):
+                args.append(draw(st.integers(0, 3)))
+            elif kind == "branch_target":
+                args.append(draw(target))
+            elif kind == "func_attr":
+                args.append(draw(st.sampled_from([0, 1, 3, IMPORT, IMPORT | 1, IMPORT | 7])))
+            elif kind == "string_attr":
+                args.append(draw(st.binary(max_size=3)))
+            elif kind == "const_i16":
+                args.append(draw(st.integers(0, 2)))
+            elif kind == "branch_table_cases":
+                args.append(tuple((draw(target), ()) for _ in range(args[-1])))
+            elif kind == "branch_operands":
+                args.append(tuple(draw(st.lists(st.tuples(_REG, _REG), max_size=2))))
+            elif field.name == "segment_sizes":
+                args.append(tuple(draw(st.lists(st.integers(0, 2), max_size=2))))
+            else:
+                args.append(tuple(draw(st.lists(_REG, max_size=3))))
+        return (op.mnemonic, *args)
+
+    return build()
+
+
+@st.composite
+def random_body(draw):
+    """1-3 blocks of random non-terminators, each ending in a random terminator."""
+    labels = [f"^b{i}" for i in range(draw(st.integers(1, 3)))]
+    items = []
+    for label in labels:
+        items.append(label)
+        items += draw(st.lists(random_instr(_NON_TERMINATORS, labels), max_size=3))
+        items.append(draw(random_instr(_TERMINATORS, labels)))
+    return items
