@@ -175,9 +175,10 @@ class _Assembler:
 
     def _end_function(self, line: Line) -> None:
         fn = self.function
-        for name, tok in self.state.ctx.label_refs.items():
+        for name, (tok, number) in self.state.ctx.label_refs.items():
             if not fn.builder.is_placed(name):
-                raise tok.issue(f"unknown block label ^{name} in function @{fn.name}")
+                raise self.error(f"unknown block label ^{name} in function @{fn.name}",
+                                 number, tok.col + 1)
         if not fn.has_exit:
             raise line.code.issue(f"function missing terminator: @{fn.name} has no vm.return "
                                   "or vm.fail")

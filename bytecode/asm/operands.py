@@ -30,8 +30,8 @@ class Context:
     module: ModuleBuilder
     module_name: str  # as written in ``vm.module`` (for ``@MODULE:N`` / ``@MODULE.fn``)
     function: FunctionBuilder | None = None
-    #: first reference of each label in the current function: name -> token
-    label_refs: dict[str, Tok] = attrs.Factory(dict)
+    #: first reference of each label in the current function: name -> (token, line)
+    label_refs: dict[str, tuple[Tok, int]] = attrs.Factory(dict)
     #: function references to resolve at end of file: (name, token, line)
     function_refs: list[tuple[str, Tok, int]] = attrs.Factory(list)
     #: the line being parsed (1-based)
@@ -171,7 +171,7 @@ def parse_target(tok: Tok, ctx: Context) -> tuple[Label, tuple]:
     if m is None:
         raise tok.issue(f"expected block label like ^bb1, found {tok.shown()}")
     name = m.group(0)
-    ctx.label_refs.setdefault(name, tok)
+    ctx.label_refs.setdefault(name, (tok, ctx.line))
     rest = tok.sub(m.end()).strip()
     if not rest:
         return Label(name), ()
