@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Start with `pyree demo`.")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     for tool in (demo, as_module, dump_module, run_module, vmtest):
-        tool.add_parser(sub).allow_abbrev = False
+        tool.add_parser(sub)
     return parser
 
 

@@ -12,14 +12,12 @@ import os
 import sys
 
 from pyree.bytecode import container
-from pyree.tools import loader
+from pyree.tools import add_command, loader
 from pyree.vm import BytecodeModule
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser(
-        "as-module", help="assemble a .vmasm file into a .pyrm module",
-        description=__doc__.split("\n\n", 1)[1])
+    p = add_command(subparsers, "as-module", __doc__, "assemble a .vmasm file into a .pyrm module")
     p.add_argument("input", metavar="IN.vmasm", help="assembly text ('-' for stdin)")
     p.add_argument("-o", "--output", metavar="OUT.pyrm",
                    help="output file ('-' for stdout; default: IN with extension .pyrm)")

@@ -11,15 +11,14 @@ from __future__ import annotations
 import importlib.resources
 import sys
 
-from pyree.tools import run_module
+from pyree.tools import add_command, run_module
 from pyree.vm import BytecodeModule
 
 EXAMPLE = "counter.vmasm"
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("demo", help="run the bundled counter example",
-                              description=__doc__.split("\n\n", 1)[1])
+    p = add_command(subparsers, "demo", __doc__, "run the bundled counter example")
     p.add_argument("n", nargs="?", default="100", metavar="N",
                    help="argument of sum_to (default 100)")
     p.set_defaults(run=run)

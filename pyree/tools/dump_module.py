@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import sys
 
-from pyree.tools import loader
+from pyree.tools import add_command, loader
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser(
-        "dump-module", help="print the disassembly of a .pyrm or .vmasm module",
-        description=__doc__.split("\n\n", 1)[1])
+    p = add_command(subparsers, "dump-module", __doc__,
+                    "print the disassembly of a .pyrm or .vmasm module")
     p.add_argument("file", metavar="FILE", help=".pyrm or .vmasm module ('-' for stdin)")
     p.add_argument("--bytecode-offsets", "--bytecode_offsets", action="store_true",
                    dest="bytecode_offsets", help="prefix each instruction with its pc")

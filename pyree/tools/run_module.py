@@ -15,14 +15,13 @@ from __future__ import annotations
 import sys
 
 from pyree import status
-from pyree.tools import device, loader, outputs, values
+from pyree.tools import add_command, device, loader, outputs, values
 from pyree.vm import Context, Function
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser(
-        "run-module", help="run a function of a module (like iree-run-module)",
-        description=__doc__.split("\n\n", 1)[1])
+    p = add_command(subparsers, "run-module", __doc__,
+                    "run a function of a module (like iree-run-module)")
     p.add_argument("--module", action="append", required=True, metavar="FILE",
                    help=".pyrm, .vmasm or .py (native) module; repeat to register several")
     p.add_argument("--function", required=True, metavar="NAME",

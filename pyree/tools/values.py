@@ -155,10 +155,11 @@ def parse_inputs(texts, cconv: str) -> list:
             "from the command line")
     values: list = []
     state: dict = {}
-    for text in texts:
-        if len(values) >= len(elements):
-            values.append(text)  # counted only, for the mismatch message below
-            continue
+    texts = list(texts)
+    for k, text in enumerate(texts):
+        if len(values) == len(elements):  # too many inputs: count the rest as one each
+            values.extend(texts[k:])
+            break
         char = elements[len(values)]
         if char == "r":
             values.extend(parse_ref(text, state))

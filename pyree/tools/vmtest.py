@@ -19,16 +19,14 @@ import sys
 import attrs
 
 from pyree import status
-from pyree.tools import device, loader
+from pyree.tools import add_command, device, loader
 from pyree.vm import Context
 
 _CODE_NAMES = sorted((c.name for c in status.StatusCode), key=len, reverse=True)
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser(
-        "vmtest", help="run the test_* / fail_* exports of modules",
-        description=__doc__.split("\n\n", 1)[1])
+    p = add_command(subparsers, "vmtest", __doc__, "run the test_* / fail_* exports of modules")
     p.add_argument("files", nargs="+", metavar="FILE.vmasm", help="modules holding tests")
     p.add_argument("--module", action="append", default=[], metavar="FILE",
                    help="module registered before each test module (repeatable)")
