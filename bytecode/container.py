@@ -67,12 +67,10 @@ class ContainerError(InvalidArgumentError):
 
     def __init__(self, detail: str, section: str | None = None, offset: int | None = None,
                  **kwargs):
-        where = []
-        if section is not None:
-            where.append(f"section {section}")
         if offset is not None:
-            where.append(f"byte offset {offset}")
-        prefix = f"malformed .pyrm container ({', '.join(where)}): " if where else ""
+            prefix = f"malformed .pyrm container (section {section}, byte offset {offset}): "
+        else:
+            prefix = f".pyrm section {section}: " if section else ""
         super().__init__(prefix + detail, **kwargs)
         self.detail = detail
         self.section = section

@@ -55,7 +55,7 @@ def test_round_trip_rich_module():
     m = _rich()
     data = container.write(m)
     back = container.read(data)
-    assert back == m
+    assert back == m and hash(back) == hash(m)
     assert container.write(back) == data
     assert data[:8] == container.MAGIC
 
@@ -191,7 +191,8 @@ def test_unknown_sections():
 
 
 def test_write_rejects_unrepresentable_modules():
-    with pytest.raises(ContainerError, match="version"):
+    with pytest.raises(ContainerError, match=r"^INVALID_ARGUMENT; .pyrm section MODL: cannot "
+                       r"write module: version = -1 does not fit in u32$"):
         container.write(ModuleDef(name="m", version=-1))
     with pytest.raises(ContainerError, match="i32_register_count"):
         container.write(module(FunctionDef("0v_v", b"", 0x10000, 0, 1)))
@@ -236,6 +237,8 @@ def _only_pyree_errors(data: bytes) -> None:
     start = time.perf_counter()
     try:
         container.read(data)
+    except ContainerError as e:  # every read error is located
+        assert e.section is not None and 0 <= e.offset <= len(data), str(e)
     except PyreeError:
         pass
     assert time.perf_counter() - start < 1.0
