@@ -30,16 +30,16 @@ def _safe(fn):
 def _c_pow(x, y):
     try:
         return math.pow(x, y)
-    except ZeroDivisionError:  # pow(0, negative)
-        if y == math.floor(y) and int(y) % 2 == 1:
-            return math.copysign(INF, x)
-        return INF
+    except (ValueError, ZeroDivisionError):
+        if x == 0:  # pow(+-0, y < 0) is a pole: +-inf for odd integer y, else +inf
+            if y == math.floor(y) and int(y) % 2 == 1:
+                return math.copysign(INF, x)
+            return INF
+        return NAN
     except OverflowError:
         if x < 0 and y == math.floor(y) and int(y) % 2 == 1:
             return -INF
         return INF
-    except ValueError:
-        return NAN
 
 
 def _log(x, fn):
