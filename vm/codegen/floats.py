@@ -166,6 +166,16 @@ for _name, _fn in BINARY.items():
     HELPERS[f"_b64_{_name}"] = _binary64(_fn)
 
 
+def _rsqrt32(x):
+    """1.0f / sqrtf(x): the root is rounded to binary32 before the division."""
+    if x > 0 and x != INF:
+        return 1.0 / r32(math.sqrt(x))
+    return _rsqrt(x)
+
+
+HELPERS["_u32_rsqrt"] = _unary32(_rsqrt32)
+
+
 def fma32(a, b, c):
     return fb32(r32(bf32(a) * bf32(b)) + bf32(c))
 
