@@ -33,7 +33,14 @@ def register_native_code(code) -> None:
 def frames_from_traceback(tb) -> list[tuple[str, str, int | None, str | None]]:
     """VM frames (kind, name, pc, location), outermost first."""
     frames = []
+    previous = None
     while tb is not None:
+        if tb.tb_frame is previous:
+            # A frame that re-raised (a native wrapper annotating the error) has one entry
+            # per raise; it is one VM frame. Keep its innermost entry.
+            if frames and frames[-1][3] is previous:
+                frames.pop()
+        previous = tb.tb_frame
         code = tb.tb_frame.f_code
         entry = _registry.get(code.co_filename)
         if entry is not None:
@@ -42,13 +49,13 @@ def frames_from_traceback(tb) -> list[tuple[str, str, int | None, str | None]]:
             idx = tb.tb_lineno - 1
             info = line_info[idx] if 0 <= idx < len(line_info) else None
             if module is not None and info is not None:
-                frames.append(["bytecode", module, info])
+                frames.append(["bytecode", module, info, tb.tb_frame])
         elif code in _native_codes:
             label = tb.tb_frame.f_locals.get("label", "?")
-            frames.append(["native", label, None])
+            frames.append(["native", label, None, tb.tb_frame])
         tb = tb.tb_next
     out = []
-    for i, (kind, what, info) in enumerate(frames):
+    for i, (kind, what, info, _) in enumerate(frames):
         if kind == "native":
             out.append(("native", what, None, None))
             continue
