@@ -54,9 +54,12 @@ def _emit_call(t, ins, *, yieldable: bool, variadic: bool):
         segments = ins.arg("segment_sizes") if variadic else None
         args = ", ".join(["inv", "d + 1"] + _import_args(t, sig, operands, segments))
         fn = f"_iy{k}" if yieldable else f"_i{k}"
-        out.append(f"_r = {fn}({args})")
+        # try costs nothing until an exception (3.11+); the annotation is IREE's.
+        out += ["try:", "<indent>", f"_r = {fn}({args})"]
         if yieldable:
             out.append("if _r.__class__ is _GenType: _r = yield from _r")
+        out += ["<dedent>", "except _PyreeError as _e:", "<indent>",
+                "raise _e.annotate('while calling import')", "<dedent>"]
     else:
         args = ", ".join(["inv", "d + 1"] + [_read(t, c, o) for c, o in
                                              zip(sig.arg_chars, operands)])

@@ -178,6 +178,7 @@ def ctlz64(x: int) -> int:
 
 
 HELPERS = {
+    "_PyreeError": status.PyreeError,
     "_bf32": bf32, "_fb32": fb32, "_r32": r32, "_bf64": bf64, "_fb64": fb64,
     "_s32": s32, "_s64": s64, "_fail": fail, "_depth_exceeded": depth_exceeded,
     "_bad_block": bad_block, "_ran_off_end": ran_off_end, "_type_mismatch": type_mismatch,
