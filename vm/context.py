@@ -83,9 +83,10 @@ class Context:
                     self._states.append(state)
                     self._call_special(state, "__init")
             except BaseException:
+                # Every module of this call, including the one that failed, gets __deinit.
                 for state in reversed(added):
+                    self._call_special(state, "__deinit", ignore_errors=True)
                     if state in self._states:
-                        self._call_special(state, "__deinit", ignore_errors=True)
                         self._states.remove(state)
                     state.close()
                 raise
