@@ -122,6 +122,7 @@ class BytecodeModuleState(ModuleState):
         #: Per import: (target state, export name) or None for unresolved optional imports.
         self.imports: list = [None] * len(d.imports)
         self._namespaces: dict[bool, dict] = {}
+        self._callables: dict[tuple[str, bool], ExportCallables | None] = {}
         self._lock = threading.Lock()
 
     def resolve_imports(self, context) -> None:
@@ -163,6 +164,12 @@ class BytecodeModuleState(ModuleState):
         return ns
 
     def export_callables(self, name: str, *, budget: bool) -> ExportCallables | None:
+        found = self._callables.get((name, budget))
+        if found is None:
+            found = self._callables[(name, budget)] = self._make_callables(name, budget)
+        return found
+
+    def _make_callables(self, name: str, budget: bool) -> ExportCallables | None:
         d = self.module.definition
         for e in d.exports:
             if e.name == name:
@@ -179,6 +186,7 @@ class BytecodeModuleState(ModuleState):
     def close(self) -> None:
         self.rg[:] = [None] * len(self.rg)
         self._namespaces.clear()
+        self._callables.clear()
 
 
 def _unresolved(full_name: str, ordinal: int):
