@@ -19,6 +19,7 @@ from pyree import status
 from pyree.bytecode import cconv as cc
 from pyree.vm import backtrace
 from pyree.vm import ref as vmref
+from pyree.vm.codegen.runtime import r32
 
 #: Budget units consumed between two looks at the clock when a deadline is set.
 _CHUNK = 1 << 16
@@ -91,7 +92,9 @@ def _convert(label, i, element, value):
             v &= (1 << bits) - 1
             return v - (1 << bits) if v >> (bits - 1) else v
         if element in "fF":
-            return float(value)
+            if isinstance(value, (str, bytes, bytearray)):
+                raise TypeError  # float() would parse text; a string is not a number
+            return r32(float(value)) if element == "f" else float(value)
     except (TypeError, ValueError):
         kind = cc.CHAR_BANK[element]
         raise status.InvalidArgumentError(
