@@ -41,6 +41,7 @@ from pyree import status
 from pyree.bytecode import cconv as cc
 from pyree.vm import backtrace
 from pyree.vm import ref as vmref
+from pyree.vm.codegen.runtime import r32
 from pyree.vm.module import ExportCallables, ExportInfo, Module, ModuleState
 
 
@@ -169,10 +170,14 @@ def _results(label: str, chars: str, value) -> tuple:
 
 def _check_value(label: str, i: int, c: str, v):
     try:
-        if c in "iI":
-            return operator.index(v)
+        if c in "iI":  # what an i32/i64 slot of the result buffer holds, read signed
+            bits = 32 if c == "i" else 64
+            v = operator.index(v) & ((1 << bits) - 1)
+            return v - (1 << bits) if v >> (bits - 1) else v
         if c in "fF":
-            return float(v)
+            if isinstance(v, (str, bytes, bytearray)):
+                raise TypeError
+            return r32(float(v)) if c == "f" else float(v)
     except (TypeError, ValueError):
         kind = cc.CHAR_BANK[c]
         raise status.InternalError(f"native function {label} result {i}: expected {kind}, "
