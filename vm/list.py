@@ -40,7 +40,7 @@ import attrs
 
 from pyree.status import (FailedPreconditionError, InvalidArgumentError, OutOfRangeError,
                           ResourceExhaustedError)
-from pyree.vm.list_ops import (CONVERT, F32, F64, I32, I64, host_raw, host_variant,
+from pyree.vm.list_ops import (CONVERT, F32, F64, I32, I64, WRAP, host_raw, host_variant,
                                make_typed_value, raw_to_python, typed_value_raw, wrap32,
                                wrap64)
 from pyree.vm.ref import (_BY_CLS, VARIANT, RefType, TypedValue, ValueType,
@@ -213,7 +213,9 @@ class VmList:
             raise _out_of_bounds(index, self._size)
         mode = self._mode
         if mode == VALUE:
-            self._items[index] = self._set_conv[access](value)
+            # The interpreter passes register bit patterns (u32/u64): make them signed so
+            # that widening (list.set.i32 on an i64 list) sign-extends.
+            self._items[index] = self._set_conv[access](WRAP[access](value))
         elif mode == REF:
             raise FailedPreconditionError("list cannot store values")
         else:
