@@ -99,6 +99,9 @@ def load_native_modules(path: str) -> list[Module]:
         detail = "".join(traceback.format_exception_only(type(e), e)).strip()
         raise status.InvalidArgumentError(f"importing '{path}' failed: {detail}") from e
     found = getattr(py_module, "MODULES", None)
+    if found is not None and not isinstance(found, (list, tuple)):
+        raise status.InvalidArgumentError(
+            f"'{path}': MODULES must be a list, got {type(found).__name__}")
     if found is None:
         found = [obj for obj in vars(py_module).values()
                  if isinstance(obj, type) and issubclass(obj, NativeModule)
@@ -113,7 +116,13 @@ def load_native_modules(path: str) -> list[Module]:
 
 def _instantiate(obj, path: str) -> Module:
     if isinstance(obj, type) and issubclass(obj, Module):
-        obj = obj()
+        try:
+            obj = obj()
+        except status.PyreeError:
+            raise
+        except Exception as e:  # user code: report it, never a traceback
+            raise status.InvalidArgumentError(
+                f"'{path}': creating {obj.__name__} failed: {type(e).__name__}: {e}") from e
     if not isinstance(obj, Module):
         raise status.InvalidArgumentError(
             f"'{path}': MODULES holds {type(obj).__name__}, not a pyree module")
