@@ -86,8 +86,8 @@ def test_run_module_native_modules_list(files, cli_run):
     ("x = 1\n", "defines no native module"),
     ("MODULES = [42]\n", "MODULES holds int"),
     ("MODULES = 42\n", "MODULES must be a list, got int"),
-    ("from pyree.vm import NativeModule\nclass M(NativeModule):\n    name = 'm'\n"
-     "    def __init__(self):\n        raise KeyError('k')\n",
+    (("from pyree.vm import NativeModule\nclass M(NativeModule):\n    name = 'm'\n"
+      "    def __init__(self):\n        raise KeyError('k')\n"),
      "creating M failed: KeyError: 'k'"),
     ("raise RuntimeError('boom')\n", "importing 'broken.py' failed: RuntimeError: boom"),
     ("def f(:\n", "importing 'broken.py' failed"),
