@@ -128,7 +128,7 @@ class Context:
             if optional:
                 return None
             raise
-        if cconv and cc.canonical(cconv) != cc.canonical(info.cconv):
+        if cconv and cconv != info.cconv:
             raise status.InternalError(
                 f"import function {full_name} signature mismatch between {importer} and "
                 f"source {module_name}; expected {cconv} but got {info.cconv}")
