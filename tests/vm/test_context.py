@@ -204,6 +204,15 @@ def test_signature_mismatch_on_results_only():
         Context([lib(1, 1), app("0v_I")])
 
 
+@pytest.mark.parametrize("spelling", ["0_i", "0vv_i", "0v_vi"])
+def test_signature_check_compares_cconv_strings_exactly(spelling):
+    # vm-runtime.md 8.1: a non-empty expected cconv that *differs* from the exporter's is
+    # a mismatch, even when both spell the same signature (IREE compares the strings).
+    with pytest.raises(status.InternalError) as e:
+        Context([lib(1, 1)]).resolve_import("lib.which", spelling, False, importer="app")
+    assert e.value.message.endswith(f"expected {spelling} but got 0v_i")
+
+
 def test_empty_cconv_disables_the_signature_check():
     module = asm("""
         vm.module @app version 1
