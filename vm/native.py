@@ -122,7 +122,7 @@ def _adapt(state: NativeModuleState, name: str, cconv: str, fn) -> ExportCallabl
                 value = yield from fn(module, user_state, *args)
                 return _results(label, results, value)
             except status.PyreeError as e:
-                raise e.annotate(f"while invoking native function {label}")
+                raise _nested(e).annotate(f"while invoking native function {label}")
             except Exception as e:  # noqa: BLE001 - a module bug must not escape raw
                 raise _internal(label, e) from e
 
@@ -137,12 +137,22 @@ def _adapt(state: NativeModuleState, name: str, cconv: str, fn) -> ExportCallabl
         try:
             return _results(label, results, fn(module, user_state, *args))
         except status.PyreeError as e:
-            raise e.annotate(f"while invoking native function {label}")
+            raise _nested(e).annotate(f"while invoking native function {label}")
         except Exception as e:  # noqa: BLE001
             raise _internal(label, e) from e
 
     backtrace.register_native_code(native.__code__)
     return ExportCallables(native, native, False, cconv)
+
+
+def _nested(err: status.PyreeError) -> status.PyreeError:
+    """An error that ended an invocation the native function started (re-entering the VM
+    through the context) carries that invocation's backtrace: keep it as an annotation,
+    as IREE does (each line preceded by a newline), so the outer one does not replace it."""
+    if err.backtrace:
+        err.annotate("".join("\n" + line for line in err.backtrace))
+        err.backtrace = []
+    return err
 
 
 def _internal(label: str, exc: Exception) -> status.PyreeError:
