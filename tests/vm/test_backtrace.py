@@ -358,3 +358,48 @@ def test_no_collection_needed(ctx, host):
         assert_all_released(host)
     finally:
         gc.enable()
+
+
+# -- nested invocations ----------------------------------------------------------------
+class Relay(NativeModule):
+    name = "relay"
+
+    def alloc_state(self, context):
+        return context
+
+    @export("0i_v")
+    def reenter(self, context, code):
+        context.invoke("bt.main", (code,))
+
+
+NESTED = textwrap.dedent("""\
+    vm.module @outer version 1
+    vm.import @relay.reenter cconv "0i_v"
+    vm.func @main(%i0: i32) -> () {
+      vm.call @relay.reenter(%i0)
+      vm.return
+    }
+    vm.export @main
+""")
+
+
+def test_backtrace_of_a_nested_invocation_is_kept(host, module):
+    # A native function that re-enters the VM runs a second invocation; when that one
+    # fails, its backtrace is an annotation of the error (IREE: one backtrace annotation
+    # per invocation that ended with the error) and the outer frames are the backtrace.
+    outer = BytecodeModule.from_vmasm(NESTED, filename="outer.vmasm")
+    ctx = Context([host, module, Relay(), outer])
+    err = error_of(ctx, "outer.main", (int(StatusCode.ABORTED),))
+    assert len(err.backtrace) == 2
+    assert err.backtrace[0] == "[ 1]   native relay.reenter -"
+    assert err.backtrace[1].startswith("[ 0] bytecode outer.main:")
+    assert err.backtrace[1].endswith(" outer.vmasm:4")
+    inner = f"\n[ 2] bytecode {failing(module, 'leaf', 'FAIL-LEAF')}"
+    (note,) = [a for a in err.annotations if a.startswith("\n")]
+    assert note.startswith(inner)
+    assert note.endswith(f"\n[ 0] bytecode {calling(module, 'main', 'CALL-MIDDLE')}")
+    notes = err.annotations
+    assert notes.index("invoking function 'main'") < notes.index(note) < \
+        notes.index("while invoking native function relay.reenter")
+    assert f"; {inner.lstrip()}" not in str(err)
+    assert f"; {inner}" in str(err)
