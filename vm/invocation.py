@@ -121,12 +121,16 @@ class Call:
         if self.status is not DEFERRED:
             raise status.FailedPreconditionError(f"{self.label}: call is not suspended")
         try:
+            deadline = self.invocation.deadline
+            if deadline is not None and time.monotonic() > deadline:
+                raise status.DeadlineExceededError("invocation deadline exceeded")
             self.pending = self._gen.send(None)
         except StopIteration as stop:
             self.status, self.results, self._gen = OK, stop.value, None
         except BaseException as exc:
-            self._gen = None
+            gen, self._gen = self._gen, None
             self.status = None
+            gen.close()  # a no-op if the failure came from inside; else unwinds the frames
             raise _vm_error(self.label, exc) from None
         return self
 
@@ -144,9 +148,14 @@ def begin_call(label: str, callables, args, inv: Invocation) -> Call:
 
 
 def run_to_completion(call: Call, timeout: float | None = None) -> tuple:
+    deadline = call.invocation.deadline
     while call.status is DEFERRED:
         if isinstance(call.pending, Wait):
-            call.pending.wait(timeout)
+            wait_for = timeout
+            if deadline is not None:  # a wait must not outlast the invocation's deadline
+                left = max(0.0, deadline - time.monotonic())
+                wait_for = left if wait_for is None else min(wait_for, left)
+            call.pending.wait(wait_for)
         call.resume()
     return call.results
 
