@@ -2,6 +2,7 @@
 9.3), instruction budgets and deadlines (DEADLINE_EXCEEDED)."""
 
 import sys
+import threading
 import time
 
 import pytest
@@ -9,7 +10,7 @@ from vmhelpers import asm, run_isolated
 
 from pyree import status
 from pyree.status import StatusCode
-from pyree.vm import MAX_CALL_DEPTH, Context
+from pyree.vm import MAX_CALL_DEPTH, Context, NativeModule, Wait, export
 
 REC = """
     vm.module @rec version 1
@@ -348,3 +349,84 @@ def test_context_usable_after_a_deadline_and_state_kept(loops):
     with pytest.raises(status.DeadlineExceededError):
         loops.invoke("loops.spin", timeout=0.05)
     assert loops.invoke("loops.entered", instruction_budget=100) == (2,)
+
+
+# -- deadlines and waits ---------------------------------------------------------------
+class SlowWait(Wait):
+    """A wait whose condition never holds; it blocks for at most its timeout (capped)."""
+
+    def __init__(self):
+        self.timeouts = []
+
+    def wait(self, timeout=None):
+        self.timeouts.append(timeout)
+        time.sleep(min(0.05 if timeout is None else timeout, 0.05))
+
+
+class Never(NativeModule):
+    name = "never"
+
+    def __init__(self):
+        super().__init__()
+        self.waiter = SlowWait()
+
+    @export("0v_v")
+    def forever(self, state):
+        while True:
+            yield self.waiter
+
+
+NEVER_USER = """
+    vm.module @waits version 1
+    vm.import @never.forever cconv "0v_v"
+    vm.func @main() -> () {
+      vm.call.yieldable @never.forever() -> ^bb1()
+    ^bb1:
+      vm.return
+    }
+    vm.export @main
+"""
+
+
+def finishes_within(seconds, fn):
+    """Run ``fn`` on a daemon thread; its outcome, or a failure if it is still running."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - reported to the test
+            outcome["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"still running after {seconds}s"
+    return outcome
+
+
+@pytest.mark.parametrize("fn", ["never.forever", "waits.main"])
+def test_deadline_bounds_waits(fn):
+    # A suspended import that never completes: invoke() performs its waits, and the
+    # deadline of the invocation bounds them (vm-runtime.md 9.2: the host performs the
+    # wait, then resumes; a timed-out invocation fails DEADLINE_EXCEEDED).
+    never = Never()
+    ctx = Context([never, asm(NEVER_USER)])
+    start = time.monotonic()
+    outcome = finishes_within(10, lambda: ctx.invoke(fn, timeout=0.3))
+    assert isinstance(outcome.get("error"), status.DeadlineExceededError), outcome
+    assert 0.3 <= time.monotonic() - start < 5
+    timeouts = never.waiter.timeouts
+    assert timeouts and all(t is not None and t <= 0.3 for t in timeouts)
+
+
+def test_resume_after_the_deadline_fails():
+    never = Never()
+    ctx = Context([never, asm(NEVER_USER)])
+    call = ctx.begin_call("waits.main", timeout=0.1)
+    assert call.status == StatusCode.DEFERRED
+    time.sleep(0.15)
+    with pytest.raises(status.DeadlineExceededError):
+        call.resume()
+    with pytest.raises(status.FailedPreconditionError):
+        call.resume()
