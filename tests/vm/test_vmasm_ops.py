@@ -72,7 +72,11 @@ def modules_for(path: Path) -> list:
 def _cases():
     params = []
     for path in sorted(VMASM_DIR.glob("*.vmasm")):
-        (module,) = load_module(path)
+        try:
+            (module,) = load_module(path)
+        except PyreeError:  # reported by the test below, without hiding the other files
+            params.append(pytest.param(path, None, id=f"{path.stem}::<load>"))
+            continue
         for export in module.definition.exports:
             if export.name.startswith(("test_", "fail_")):
                 params.append(pytest.param(path, export.name, id=f"{path.stem}::{export.name}"))
@@ -80,8 +84,9 @@ def _cases():
 
 
 @pytest.mark.parametrize("path,name", _cases())
-def test_vmasm(path: Path, name: str):
-    modules = modules_for(path)
+def test_vmasm(path: Path, name: str | None):
+    modules = modules_for(path)  # a file that does not assemble or verify fails here
+    assert name is not None, f"{path.name} loaded on retry but not at collection"
     with vm.Context(modules) as ctx:
         fn = ctx.lookup_function(f"{modules[-1].name}.{name}")
         assert not fn.signature.args, f"{name} must take no arguments"
