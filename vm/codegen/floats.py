@@ -1,6 +1,6 @@
 """Float semantics for translated code (vm-isa.md 5.6, 5.7, 5.9, 5.10), on IEEE bits.
 
-Every helper takes and returns register bit patterns. f32 arithmetic is computed in
+Every helper takes and returns register values: float bits and integers as signed ints. f32 arithmetic is computed in
 binary64 and rounded once to binary32, which is exact for + - * / sqrt (binary64 has more
 than 2 x 24 + 2 bits) and gives IREE's unfused fma when the product is rounded first.
 """
@@ -13,7 +13,6 @@ from pyree.vm.codegen.runtime import bf32, bf64, fb32, fb64, r32
 
 NAN = math.nan
 INF = math.inf
-INT64_MIN_BITS = 0x8000000000000000
 
 
 def _safe(fn):
@@ -204,33 +203,40 @@ HELPERS["_c32_nan"] = lambda a: bf32(a) != bf32(a)
 HELPERS["_c64_nan"] = lambda a: bf64(a) != bf64(a)
 
 
-# -- conversions ------------------------------------------------------------------------------
+# -- conversions (integer operands and results are signed, like the registers) ---------------
+INT64_MIN = -0x8000000000000000
+
+
 def _to_i64_intermediate(x: float) -> int:
-    """round_half_away(x) as i64; NaN/inf/out of range -> INT64_MIN (as u64 bits)."""
+    """round_half_away(x) as s64; NaN/inf/out of range -> INT64_MIN."""
     if x != x or math.isinf(x):
-        return INT64_MIN_BITS
+        return INT64_MIN
     r = int(_round_away(x))
     if not -(1 << 63) <= r < (1 << 63):
-        return INT64_MIN_BITS
-    return r & 0xFFFFFFFFFFFFFFFF
+        return INT64_MIN
+    return r
+
+
+def _low32(v: int) -> int:
+    return ((v & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
 
 
 def f32_to_i32(bits: int) -> int:
-    return _to_i64_intermediate(bf32(bits)) & 0xFFFFFFFF
+    return _low32(_to_i64_intermediate(bf32(bits)))
 
 
 def f64_to_i32(bits: int) -> int:
-    return _to_i64_intermediate(r32(bf64(bits))) & 0xFFFFFFFF
+    return _low32(_to_i64_intermediate(r32(bf64(bits))))
 
 
 def f32_to_ui64(bits: int) -> int:
     x = bf32(bits)
     if x != x or math.isinf(x):
-        return INT64_MIN_BITS
+        return INT64_MIN
     r = int(_round_away(x))
     if r >= (1 << 64) or r <= -(1 << 63):
-        return INT64_MIN_BITS
-    return r & 0xFFFFFFFFFFFFFFFF
+        return INT64_MIN
+    return ((r & 0xFFFFFFFFFFFFFFFF) ^ 0x8000000000000000) - 0x8000000000000000
 
 
 def _int_to_f32(v: int) -> float:
@@ -254,14 +260,14 @@ HELPERS.update({
     "_cast_f32_ui64": f32_to_ui64,
     "_cast_f64_si64": lambda b: _to_i64_intermediate(bf64(b)),
     "_cast_f64_ui64": lambda b: _to_i64_intermediate(bf64(b)),
-    "_cast_si32_f32": lambda v: fb32(float((v ^ 0x80000000) - 0x80000000)),
-    "_cast_ui32_f32": lambda v: fb32(float(v)),
-    "_cast_si64_f32": lambda v: fb32(_int_to_f32((v ^ INT64_MIN_BITS) - INT64_MIN_BITS)),
-    "_cast_ui64_f32": lambda v: fb32(_int_to_f32(v)),
-    "_cast_si32_f64": lambda v: fb64(float((v ^ 0x80000000) - 0x80000000)),
-    "_cast_ui32_f64": lambda v: fb64(float(v)),
-    "_cast_si64_f64": lambda v: fb64(float((v ^ INT64_MIN_BITS) - INT64_MIN_BITS)),
-    "_cast_ui64_f64": lambda v: fb64(float(v)),
+    "_cast_si32_f32": lambda v: fb32(float(v)),
+    "_cast_ui32_f32": lambda v: fb32(float(v & 0xFFFFFFFF)),
+    "_cast_si64_f32": lambda v: fb32(_int_to_f32(v)),
+    "_cast_ui64_f32": lambda v: fb32(_int_to_f32(v & 0xFFFFFFFFFFFFFFFF)),
+    "_cast_si32_f64": lambda v: fb64(float(v)),
+    "_cast_ui32_f64": lambda v: fb64(float(v & 0xFFFFFFFF)),
+    "_cast_si64_f64": lambda v: fb64(float(v)),
+    "_cast_ui64_f64": lambda v: fb64(float(v & 0xFFFFFFFFFFFFFFFF)),
     "_trunc_f64_f32": lambda b: fb32(bf64(b)),
     "_ext_f32_f64": lambda b: fb64(bf32(b)),
 })

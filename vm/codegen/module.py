@@ -26,11 +26,9 @@ class TranslatedModule:
 
 
 def _conv_in(c: str, expr: str) -> str:
-    """Cross-module ABI value -> internal bits."""
-    if c == "i":
-        return f"({expr} & 0xFFFFFFFF)"
-    if c == "I":
-        return f"({expr} & 0xFFFFFFFFFFFFFFFF)"
+    """Cross-module ABI value -> register value."""
+    if c in "iI":
+        return expr  # ABI ints are canonical signed values already
     if c == "f":
         return f"_fb32({expr})"
     if c == "F":
@@ -39,11 +37,9 @@ def _conv_in(c: str, expr: str) -> str:
 
 
 def _conv_out(c: str, expr: str) -> str:
-    """Internal bits -> cross-module ABI value."""
-    if c == "i":
-        return f"(({expr} ^ 0x80000000) - 0x80000000)"
-    if c == "I":
-        return f"(({expr} ^ 0x8000000000000000) - 0x8000000000000000)"
+    """Register value -> cross-module ABI value."""
+    if c in "iI":
+        return f"(+{expr})"  # comparison results may be bools; + makes them ints
     if c == "f":
         return f"_bf32({expr})"
     if c == "F":

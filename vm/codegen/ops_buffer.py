@@ -1,7 +1,7 @@
 """``vm.buffer.*`` handlers; the checks and data movement live in ``vm/buffer_ops.py``.
 
-Offsets and lengths are u64 register values (huge values are simply out of range);
-loads return signed ints that are masked back to register bit patterns.
+Offsets and lengths are s64 register values read as u64 by the checks (negative values
+are simply out of range); loads return signed values, the registers' representation.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ def _r(ordinal: int) -> str:
 def _load(t, ins):
     kind = ins.op.mnemonic[len("buffer.load."):]
     buf, offset = operands(t, ins)
-    mask = "0xFFFFFFFFFFFFFFFF" if kind in ("i64", "f64") else "0xFFFFFFFF"
-    return write_result(t, ins, f"_bld_{kind.replace('.', '_')}({buf}, {offset}) & {mask}")
+    return write_result(t, ins, f"_bld_{kind.replace('.', '_')}({buf}, {offset})")
 
 
 @emitter("buffer.store.i8", "buffer.store.i16", "buffer.store.i32", "buffer.store.i64",
@@ -42,13 +41,13 @@ def _fill(t, ins):
 @emitter("buffer.alloc")
 def _alloc(t, ins):
     length, alignment = operands(t, ins)
-    return write_result(t, ins, f"_balloc({length}, _s32({alignment}))")
+    return write_result(t, ins, f"_balloc({length}, {alignment})")
 
 
 @emitter("buffer.clone")
 def _clone(t, ins):
     src, offset, length, alignment = operands(t, ins)
-    return write_result(t, ins, f"_bclone({src}, {offset}, {length}, _s32({alignment}))")
+    return write_result(t, ins, f"_bclone({src}, {offset}, {length}, {alignment})")
 
 
 @emitter("buffer.length")
@@ -69,4 +68,4 @@ def _compare(t, ins):
 
 @emitter("buffer.hash")
 def _hash(t, ins):
-    return write_result(t, ins, f"_bhash({', '.join(operands(t, ins))}) & 0xFFFFFFFFFFFFFFFF")
+    return write_result(t, ins, f"_bhash({', '.join(operands(t, ins))})")

@@ -36,8 +36,8 @@ def _unary(t, ins):
     base = _base(ins.op.mnemonic)
     if base == "abs":
         return write_result(t, ins, f"{a} & {int(_SIGN[w], 16) - 1:#x}")
-    if base == "neg":
-        return write_result(t, ins, f"{a} ^ {_SIGN[w]}")
+    if base == "neg":  # flip the sign bit of a signed bit pattern
+        return write_result(t, ins, f"({a} - {_SIGN[w]} if {a} >= 0 else {a} + {_SIGN[w]})")
     return write_result(t, ins, f"_u{w}_{base.replace('.', '_')}({a})")
 
 

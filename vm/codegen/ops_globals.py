@@ -32,7 +32,7 @@ def _store(t, ins):
 def _load_indirect(t, ins):
     w = _width(ins.op.mnemonic)
     offset = t.layout.r32(ins.arg("byte_offset"))
-    return [f"_t = {offset}", f"if _t + {w} > _rw_len: _global_range(_t, _rw_len)",
+    return [f"_t = {offset} & 0xFFFFFFFF", f"if _t + {w} > _rw_len: _global_range(_t, _rw_len)",
             *write_result(t, ins, f"_ld{w}(_rw, _t)[0]")]
 
 
@@ -42,5 +42,5 @@ def _store_indirect(t, ins):
     w = _width(ins.op.mnemonic)
     offset = t.layout.r32(ins.arg("byte_offset"))
     value = t.layout.read(ins.op.field("value").type, ins.arg("value"))
-    return [f"_t = {offset}", f"if _t + {w} > _rw_len: _global_range(_t, _rw_len)",
+    return [f"_t = {offset} & 0xFFFFFFFF", f"if _t + {w} > _rw_len: _global_range(_t, _rw_len)",
             f"_st{w}(_rw, _t, {value})"]

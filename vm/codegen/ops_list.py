@@ -1,16 +1,12 @@
 """List handlers: the VM side of ``vm.list.*`` (the list object lives in ``vm/list.py``).
 
-Values cross as bit patterns: gets return signed ints that are masked back to u32/u64.
+Values cross as signed bit patterns, the registers' own representation.
 """
 
 from __future__ import annotations
 
 from pyree.bytecode import isa
 from pyree.vm.codegen.emit import emitter, write_result
-
-_MASK = {"i32": "0xFFFFFFFF", "f32": "0xFFFFFFFF", "i64": "0xFFFFFFFFFFFFFFFF",
-         "f64": "0xFFFFFFFFFFFFFFFF"}
-
 
 def _list(t, ins) -> str:
     return f"_check_list(r{ins.arg('list') & isa.REF_INDEX_MASK})"
@@ -45,7 +41,7 @@ def _resize(t, ins):
 def _get(t, ins):
     kind = ins.op.mnemonic.rsplit(".", 1)[1]
     index = t.layout.r32(ins.arg("index"))
-    return write_result(t, ins, f"{_list(t, ins)}.get_{kind}({index}) & {_MASK[kind]}")
+    return write_result(t, ins, f"{_list(t, ins)}.get_{kind}({index})")
 
 
 @emitter("list.set.i32", "list.set.i64", "list.set.f32", "list.set.f64")

@@ -120,7 +120,7 @@ def _global_store_ref(t, ins):
 
 def _ref_index_check(t, ins) -> list[str]:
     reg = t.layout.r32(ins.arg("global"))
-    return [f"_t = {reg}",
+    return [f"_t = {reg} & 0xFFFFFFFF",
             f"if _t >= _rg_len: _global_ref_range(_t, _rg_len)"]
 
 

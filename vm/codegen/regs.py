@@ -1,9 +1,11 @@
 """Register file layout of a translated function.
 
 The interpreter translates each verified bytecode function into a Python function whose
-registers are Python locals. Values are kept as bit patterns: a 32-bit slot holds a
-``u32`` int (f32 values as their IEEE bits), a 64-bit pair a ``u64`` int (f64 bits);
-comparison results may be Python bools, which are the ints 0 and 1.
+registers are Python locals. Values are kept as signed bit patterns: a 32-bit slot holds
+an ``s32`` int (f32 values as their IEEE bits read as s32), a 64-bit pair an ``s64`` int
+(f64 bits); comparison results may be Python bools, which are the ints 0 and 1. Signed
+canonical values keep ordinary loop counters single-digit Python ints (fast), make
+signed comparisons plain ``<``, and coincide with the cross-module ABI for integers.
 
 The i32 bank aliases: a pair ``(n, n+1)`` overlaps two slots. Each slot of a function
 gets one storage class, decided statically from every access in the function:
@@ -61,30 +63,55 @@ class Layout:
 
     # -- expressions -----------------------------------------------------------------
     def r32(self, n: int) -> str:
-        """Expression reading slot ``n`` as a u32."""
+        """Expression reading slot ``n`` as an s32."""
         if self.classes.get(n) == PAIR:
-            return f"(l{n} & {M32})"
+            return f"(((l{n} & {M32}) ^ 0x80000000) - 0x80000000)"
         if self.classes.get(n - 1) == PAIR:
             return f"(l{n - 1} >> 32)"
         return f"i{n}"
 
+    def plain32(self, n: int) -> str | None:
+        """The local holding slot ``n`` when it is a plain ``i{n}`` local."""
+        if self.classes.get(n) == PAIR or self.classes.get(n - 1) == PAIR:
+            return None
+        return f"i{n}"
+
     def w32(self, n: int, expr: str) -> list[str]:
-        """Statements writing the u32 ``expr`` to slot ``n``."""
+        """Statements writing the s32 ``expr`` to slot ``n``."""
         if self.classes.get(n) == PAIR:  # only reachable via untyped remaps
-            return [f"l{n} = (l{n} & 0xFFFFFFFF00000000) | ({expr})"]
+            return [f"l{n} = (l{n} & -0x100000000) | (({expr}) & {M32})"]
         if self.classes.get(n - 1) == PAIR:
-            return [f"l{n - 1} = (l{n - 1} & {M32}) | (({expr}) << 32)"]
+            return [f"l{n - 1} = (({expr}) << 32) | (l{n - 1} & {M32})"]
         return [f"i{n} = {expr}"]
 
     def r64(self, n: int) -> str:
         if self.classes.get(n) == PAIR:
             return f"l{n}"
-        return f"(i{n + 1} << 32 | i{n})"
+        return f"((i{n + 1} << 32) | (i{n} & {M32}))"
+
+    def plain64(self, n: int) -> str | None:
+        return f"l{n}" if self.classes.get(n) == PAIR else None
 
     def w64(self, n: int, expr: str) -> list[str]:
         if self.classes.get(n) == PAIR:
             return [f"l{n} = {expr}"]
-        return [f"_t = {expr}", f"i{n} = _t & {M32}", f"i{n + 1} = _t >> 32"]
+        return [f"_t = {expr}", f"i{n} = ((_t & {M32}) ^ 0x80000000) - 0x80000000",
+                f"i{n + 1} = _t >> 32"]
+
+    def write_wrapped(self, bank: str, ordinal: int, expr: str) -> list[str]:
+        """Write ``expr`` (an unbounded int) wrapped to the register width.
+
+        A plain local is range-checked in place: the common no-overflow case costs one
+        chained comparison and never builds a multi-digit int.
+        """
+        n = ordinal & isa.I32_INDEX_MASK
+        wide = bank in isa.WIDE_BANKS
+        name = self.plain64(n) if wide else self.plain32(n)
+        lo, hi, fn = (("-9223372036854775808", "9223372036854775807", "_w64") if wide
+                      else ("-2147483648", "2147483647", "_w32"))
+        if name is None:
+            return self.write(bank, ordinal, f"{fn}({expr})")
+        return [f"{name} = {expr}", f"if not {lo} <= {name} <= {hi}: {name} = {fn}({name})"]
 
     def read(self, bank: str, ordinal: int) -> str:
         if bank == "ref":

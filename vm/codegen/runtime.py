@@ -14,9 +14,9 @@ import types
 from pyree import status
 
 _F32 = struct.Struct("<f")
-_U32 = struct.Struct("<I")
+_U32 = struct.Struct("<i")  # float bits are held as signed ints, like every register
 _F64 = struct.Struct("<d")
-_U64 = struct.Struct("<Q")
+_U64 = struct.Struct("<q")
 _pack_f32, _unpack_f32 = _F32.pack, _F32.unpack
 _pack_u32, _unpack_u32 = _U32.pack, _U32.unpack
 _pack_f64, _unpack_f64 = _F64.pack, _F64.unpack
@@ -26,16 +26,16 @@ INF = math.inf
 
 
 def bf32(bits: int) -> float:
-    """u32 bits -> Python float (exact)."""
+    """s32 bits -> Python float (exact)."""
     return _unpack_f32(_pack_u32(bits))[0]
 
 
 def fb32(x: float) -> int:
-    """Python float -> binary32 bits, rounding to nearest even; overflow gives +-inf."""
+    """Python float -> binary32 bits (s32), rounding to nearest even; overflow -> +-inf."""
     try:
         return _unpack_u32(_pack_f32(x))[0]
     except OverflowError:
-        return 0xFF800000 if x < 0 else 0x7F800000
+        return -0x800000 if x < 0 else 0x7F800000
 
 
 def r32(x: float) -> float:
@@ -52,6 +52,15 @@ def bf64(bits: int) -> float:
 
 def fb64(x: float) -> int:
     return _unpack_u64(_pack_f64(x))[0]
+
+
+def w32(x: int) -> int:
+    """Wrap an unbounded int to s32."""
+    return ((x + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+
+
+def w64(x: int) -> int:
+    return ((x + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
 
 
 def s32(x: int) -> int:
@@ -116,48 +125,45 @@ def drive(gen):
 GeneratorType = types.GeneratorType
 
 
-# -- integer helpers -------------------------------------------------------------------
+# -- integer helpers (signed inputs and outputs) ----------------------------------------
 def sdiv32(a: int, b: int) -> int:
     if b == 0:
         div_zero()
-    a, b = s32(a), s32(b)
     if a == -0x80000000 and b == -1:
         div_overflow()
     q = abs(a) // abs(b)
-    return (q if (a < 0) == (b < 0) else -q) & 0xFFFFFFFF
+    return q if (a < 0) == (b < 0) else -q
 
 
 def srem32(a: int, b: int) -> int:
     if b == 0:
         div_zero()
-    a, b = s32(a), s32(b)
     if a == -0x80000000 and b == -1:
         div_overflow()
     r = abs(a) % abs(b)
-    return (-r if a < 0 else r) & 0xFFFFFFFF
+    return -r if a < 0 else r
 
 
 def sdiv64(a: int, b: int) -> int:
     if b == 0:
         div_zero()
-    a, b = s64(a), s64(b)
     if a == -0x8000000000000000 and b == -1:
         div_overflow()
     q = abs(a) // abs(b)
-    return (q if (a < 0) == (b < 0) else -q) & 0xFFFFFFFFFFFFFFFF
+    return q if (a < 0) == (b < 0) else -q
 
 
 def srem64(a: int, b: int) -> int:
     if b == 0:
         div_zero()
-    a, b = s64(a), s64(b)
     if a == -0x8000000000000000 and b == -1:
         div_overflow()
     r = abs(a) % abs(b)
-    return (-r if a < 0 else r) & 0xFFFFFFFFFFFFFFFF
+    return -r if a < 0 else r
 
 
 def udiv(a: int, b: int) -> int:
+    """Unsigned division of masked operands; the caller wraps the result."""
     if b == 0:
         div_zero()
     return a // b
@@ -169,14 +175,6 @@ def urem(a: int, b: int) -> int:
     return a % b
 
 
-def ctlz32(x: int) -> int:
-    return 32 - x.bit_length()
-
-
-def ctlz64(x: int) -> int:
-    return 64 - x.bit_length()
-
-
 HELPERS = {
     "_PyreeError": status.PyreeError,
     "_bf32": bf32, "_fb32": fb32, "_r32": r32, "_bf64": bf64, "_fb64": fb64,
@@ -184,7 +182,7 @@ HELPERS = {
     "_bad_block": bad_block, "_ran_off_end": ran_off_end, "_type_mismatch": type_mismatch,
     "_null_ref": null_ref, "_drive": drive, "_GenType": GeneratorType,
     "_sdiv32": sdiv32, "_srem32": srem32, "_sdiv64": sdiv64, "_srem64": srem64,
-    "_udiv": udiv, "_urem": urem, "_ctlz32": ctlz32, "_ctlz64": ctlz64,
+    "_udiv": udiv, "_urem": urem, "_w32": w32, "_w64": w64,
 }
 
 
@@ -199,7 +197,7 @@ def global_ref_range(index: int, count: int):
 
 
 HELPERS.update({
-    "_ld4": _U32.unpack_from, "_st4": _U32.pack_into,
+    "_ld4": _U32.unpack_from, "_st4": _U32.pack_into,  # signed formats
     "_ld8": _U64.unpack_from, "_st8": _U64.pack_into,
     "_global_range": global_range, "_global_ref_range": global_ref_range,
 })
