@@ -82,7 +82,8 @@ def _convert(label, i, element, value):
     if isinstance(element, cc.Span):
         if not isinstance(value, (list, tuple)):
             raise status.InvalidArgumentError(f"{label}: argument {i} is a span; pass a list")
-        return list(value)
+        return [_span_item(label, f"{i} element {j}", element.elements, item)
+                for j, item in enumerate(value)]
     try:
         if element in "iI":
             if isinstance(value, float):
@@ -104,6 +105,17 @@ def _convert(label, i, element, value):
             f"{label}: argument {i}: expected a ref, got {type(value).__name__} "
             "(not a registered ref type)")
     return value
+
+
+def _span_item(label, where, chars, item):
+    """One element of a span: a value, or a tuple of values when the span has several."""
+    if len(chars) == 1:
+        return _convert(label, where, chars, item)
+    if not isinstance(item, (list, tuple)) or len(item) != len(chars):
+        raise status.InvalidArgumentError(
+            f"{label}: argument {where}: expected a tuple of {len(chars)} values "
+            f"({chars}), got {type(item).__name__}")
+    return tuple(_convert(label, where, c, v) for c, v in zip(chars, item))
 
 
 class Call:
