@@ -398,6 +398,26 @@ def test_host_calls_native_exports(ctx, kit):
         ctx.invoke("kit.total", (3,))
 
 
+def test_host_span_arguments_are_checked_and_converted(ctx, kit):
+    # Span elements follow the same conversion as plain arguments (vm-runtime.md 9.1).
+    assert ctx.invoke("kit.total", ([0xFFFFFFFF, 2],)) == (1,)
+    assert kit.seen[-1] == ("total", [-1, 2])
+    assert ctx.invoke("kit.total", ((1, 2),)) == (3,)
+    assert kit.seen[-1] == ("total", [1, 2])
+    assert ctx.invoke("kit.weighted", (1, [[2, (1 << 64) + 3]])) == (6,)
+    assert kit.seen[-1] == ("weighted", 1, [(2, 3)])
+    with pytest.raises(status.InvalidArgumentError, match="argument 0 element 1: expected i32, "
+                                                          "got str"):
+        ctx.invoke("kit.total", ([1, "2"],))
+    with pytest.raises(status.InvalidArgumentError, match="argument 1 element 0"):
+        ctx.invoke("kit.weighted", (1, [3]))
+    with pytest.raises(status.InvalidArgumentError, match="argument 1 element 0"):
+        ctx.invoke("kit.weighted", (1, [(1, 2, 3)]))
+    with pytest.raises(status.InvalidArgumentError, match="argument 0 element 0: expected a ref"):
+        ctx.invoke("kit.count", ([object()],))
+    assert ctx.invoke("kit.count", ([None, Token(1)],)) == (1,)
+
+
 def test_host_arguments_to_native_exports_are_converted_to_the_abi(ctx, kit):
     # i32 arguments are truncated to 32 bits and read signed, as for bytecode callees.
     ctx.invoke("kit.neg", (0xFFFFFFFF,))
