@@ -70,6 +70,7 @@ class FunctionTranslator:
         self.out: list[tuple[str, LineInfo | None]] = []
         self.indent = 0
         self._forced_chain: set[int] = set()
+        self.loop_header: int | None = None
 
     # -- analysis --------------------------------------------------------------------
     def analyze(self) -> None:
@@ -160,6 +161,7 @@ class FunctionTranslator:
             except _TooDeep as exc:
                 del self.out[saved:]
                 self.indent = 0
+                self.loop_header = None
                 self._forced_chain.add(exc.block_pc)
 
     def _emit_function(self) -> None:
@@ -178,13 +180,40 @@ class FunctionTranslator:
         self.line("b = 0")
         self.line("while True:")
         self.indent = 2
-        for i, block in enumerate(chain):
+        for block in chain:
             self.line(f"if b == {block.index}:")
             self.indent = 3
-            self.emit_block(block, 3)
+            if self._loops_to_itself(block):
+                # The block's region jumps back to it: a local loop, so the back edge is a
+                # bare `continue` rather than a trip through the dispatch chain.
+                self.loop_header = block.pc
+                self.line("while True:")
+                self.indent = 4
+                self.emit_block(block, 4)
+                self.indent = 3
+                self.line("continue")
+                self.loop_header = None
+            else:
+                self.emit_block(block, 3)
             self.indent = 2
         self.line("_bad_block(b)")
         self.indent = 0
+
+    def _loops_to_itself(self, head: Block) -> bool:
+        """Whether ``head`` or a block inlined into it branches back to ``head``."""
+        seen, todo = set(), [head]
+        while todo:
+            block = todo.pop()
+            if block.pc in seen:
+                continue
+            seen.add(block.pc)
+            for target in self.successors(block):
+                if target == head.pc:
+                    return True
+                succ = self.block_at[target]
+                if succ.inline:
+                    todo.append(succ)
+        return False
 
     def _self_edge(self, block: Block) -> bool:
         return block.pc in self.successors(block)
@@ -246,6 +275,10 @@ class FunctionTranslator:
         block = self.block_at[target_pc]
         if block.inline:
             return [_InlineBlock(block)]
+        if self.loop_header is not None:
+            if target_pc == self.loop_header:
+                return ["continue"]
+            return [f"b = {block.index}", "break"]
         return [f"b = {block.index}", "continue"]
 
     def remap(self, pairs) -> list[str]:
