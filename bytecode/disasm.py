@@ -25,7 +25,8 @@ from pyree.bytecode.module_def import FunctionDef, ModuleDef
 from pyree.status import InvalidArgumentError
 
 _ARG_TYPES = {"i": "i32", "I": "i64", "f": "f32", "F": "f64", "r": "!vm.ref<?>"}
-_UNSAFE_TYPE = re.compile(r'[\s,()\[\]{}"#]|//|->|^\.types\[')
+_UNSAFE_TYPE = re.compile(r'[\s\x00-\x1f\x7f,()\[\]{}"#]|//|->|^\.types\[')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def disassemble(module: ModuleDef, *, bytecode_offsets: bool = False) -> str:
@@ -140,8 +141,9 @@ class _Disassembler:
                    f"{len(m.exports)} exports, rwdata {m.rwdata_size} bytes, "
                    f"{m.ref_global_count} ref globals")
         for i, name in enumerate(m.types):
-            plain = (name and name == name.strip(SPACE) and "#" not in name
-                     and "//" not in name and '"' not in name and name not in m.types[:i])
+            plain = (name and name == name.strip(SPACE) and "#" not in name and "//" not in name
+                     and '"' not in name and not _CONTROL.search(name)
+                     and name not in m.types[:i])
             out.append(f"vm.type {name}" if plain else metadata.format_directive("type", name))
         for imp in m.imports:
             if not is_symbol(imp.full_name) or '"' in imp.cconv:

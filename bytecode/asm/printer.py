@@ -92,7 +92,7 @@ def global_ref(op: isa.Op, value: int) -> str:
 def string_literal(raw: bytes) -> tuple[str, tuple]:
     """``"text"`` plus a ``str=`` item when the text cannot carry the bytes exactly."""
     text = raw.decode("utf-8", errors="replace")
-    shown = "".join("'" if c == '"' else "?" if ord(c) < 0x20 or c == "\x7f" else c
+    shown = "".join("'" if c == '"' else "?" if ord(c) < 0x20 or c in "\x7f\ufffd" else c
                     for c in text)
     items = () if shown.encode("utf-8") == raw else (("str", raw.hex().upper()),)
     return f'"{shown}"', items
