@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import operator
 import sys
+import threading
 import time
 
 from pyree import status
@@ -128,8 +129,21 @@ class Call:
         self.status = DEFERRED
         self.results: tuple | None = None
         self.pending: object = None  # what the suspended callee yielded (e.g. a Wait)
+        self._busy = threading.Lock() if gen is not None else None
 
     def resume(self) -> Call:
+        busy = self._busy
+        if busy is None or self.status is not DEFERRED:
+            raise status.FailedPreconditionError(f"{self.label}: call is not suspended")
+        if not busy.acquire(blocking=False):
+            raise status.BusyResourceError(
+                f"{self.label}: call is being resumed by another thread")
+        try:
+            return self._resume()
+        finally:
+            busy.release()
+
+    def _resume(self) -> Call:
         if self.status is not DEFERRED:
             raise status.FailedPreconditionError(f"{self.label}: call is not suspended")
         try:
