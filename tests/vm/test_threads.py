@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from vmhelpers import Token, asm
 
-from pyree.status import StatusCode
+from pyree.status import BusyResourceError, StatusCode
 from pyree.vm import Context, NativeModule, export
 
 THREADS = 8
@@ -308,3 +308,38 @@ def test_registration_while_other_threads_invoke(ctx):
 
     run_threads(work, 4)
     assert ctx.invoke("extra39.sum_to", (3,)) == (6,)
+
+
+class Gate(NativeModule):
+    """``gate.pass_()`` suspends once; when resumed it blocks until ``release`` is set."""
+
+    name = "gate"
+
+    def __init__(self):
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    @export("0v_i", name="pass")
+    def pass_(self, state):
+        yield
+        self.entered.set()
+        assert self.release.wait(30)
+        return 7
+
+
+def test_resuming_a_call_that_another_thread_is_resuming_is_busy():
+    # Concurrent misuse gets its own error (STYLE.md: BusyResourceError), and the call
+    # being resumed is not disturbed by it.
+    gate = Gate()
+    ctx = Context([gate])
+    call = ctx.begin_call("gate.pass")
+    assert call.status == StatusCode.DEFERRED
+    worker = threading.Thread(target=call.resume)
+    worker.start()
+    assert gate.entered.wait(30)
+    with pytest.raises(BusyResourceError, match="another thread"):
+        call.resume()
+    gate.release.set()
+    worker.join(30)
+    assert call.status == StatusCode.OK and call.results == (7,)
