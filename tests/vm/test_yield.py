@@ -359,7 +359,11 @@ def test_native_generator_failing_after_resume(ctx):
     with pytest.raises(status.CancelledError) as e:
         call.resume()
     assert e.value.message == "async gave up"
-    assert "while invoking native function async.give_up" in e.value.annotations
+    assert e.value.annotations[:2] == ["while invoking native function async.give_up",
+                                       "while calling import"]
+    # The resumed frames are the backtrace: the native generator and its bytecode caller.
+    assert e.value.backtrace[0] == "[ 1]   native async.give_up -"
+    assert e.value.backtrace[1].startswith("[ 0] bytecode user.give_up:")
 
 
 # -- plain calls to suspending callees (vm-isa.md 5.14 rule 6) ----------------------------
