@@ -217,6 +217,11 @@ def _bind_objects():
         names["_bst_" + kind] = fn
     for kind, fn in buffer_ops.FILLS.items():
         names["_bfl_" + kind] = fn
+    # The cross-module ABI conversions of f32 values (codegen/module.py) must keep NaN bits,
+    # which a plain struct round trip quiets: calls copy bits, never convert (vm-isa.md 2.2).
+    from pyree.vm.list_ops import f32_bits_to_float, float_to_f32_bits
+    names["_bf32"] = f32_bits_to_float
+    names["_fb32"] = float_to_f32_bits
     HELPERS.update(names)
 
 
