@@ -193,12 +193,20 @@ class Context:
         with self._lock:
             if self._closed:
                 return
-            for state in reversed(self._states):
-                self._call_special(state, "__deinit", ignore_errors=True)
-            for state in reversed(self._states):
-                state.close()
-            self._states.clear()
-            self._closed = True
+            try:
+                for state in reversed(self._states):
+                    self._call_special(state, "__deinit", ignore_errors=True)
+            finally:
+                self._closed = True
+                states, self._states = self._states, []
+            failure = None
+            for state in reversed(states):
+                try:
+                    state.close()
+                except Exception as e:  # noqa: BLE001 - free every state, report the first
+                    failure = failure or e
+            if failure is not None:
+                raise failure
 
     def _check_open(self) -> None:
         if self._closed:

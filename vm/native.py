@@ -83,7 +83,7 @@ class NativeModule(Module):
         """Context notification (RESUME 0, SUSPEND 1, LOW_MEMORY 2, FORK 3)."""
 
     def create_state(self, context) -> NativeModuleState:
-        return NativeModuleState(self, context, self.alloc_state(context))
+        return NativeModuleState(self, context, _hook(self, "alloc_state", context))
 
 
 class NativeModuleState(ModuleState):
@@ -105,10 +105,21 @@ class NativeModuleState(ModuleState):
         return found
 
     def notify(self, signal: int) -> None:
-        self.module.notify(self.user_state, signal)
+        _hook(self.module, "notify", self.user_state, signal)
 
     def close(self) -> None:
-        self.module.free_state(self.user_state)
+        _hook(self.module, "free_state", self.user_state)
+
+
+def _hook(module: NativeModule, name: str, *args):
+    """Call a state hook; a Python exception in it is a module bug: INTERNAL."""
+    try:
+        return getattr(module, name)(*args)
+    except status.PyreeError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a module bug must not escape raw
+        raise status.InternalError(
+            f"native module {module.name}: {name} raised {type(e).__name__}: {e}") from e
 
 
 def _adapt(state: NativeModuleState, name: str, cconv: str, fn) -> ExportCallables:
