@@ -687,3 +687,53 @@ def test_error_inside_a_callback_propagates_with_its_code():
     assert err.message == "boom from the inside"
     assert "while invoking native function relay.via_vm_failing" in err.annotations
     assert ctx.invoke("app.main", (1,)) == (5,)
+
+
+# -- state lifetime failures -------------------------------------------------------------
+class BadAlloc(NativeModule):
+    name = "badalloc"
+
+    def alloc_state(self, context):
+        raise KeyError("no state for you")
+
+
+class BadFree(NativeModule):
+    name = "badfree"
+
+    def __init__(self):
+        super().__init__()
+        self.freed = 0
+
+    def free_state(self, state):
+        self.freed += 1
+        raise RuntimeError("free failed")
+
+
+def test_alloc_state_failure_is_internal_and_rolls_back():
+    from vmhelpers import EventLog, logged_module
+
+    log = EventLog(names={1: "a"})
+    ctx = Context([log])
+    with pytest.raises(status.InternalError, match="badalloc.*alloc_state.*KeyError"):
+        ctx.register_modules([logged_module("a", 1), BadAlloc()])
+    assert ctx.modules == [log]
+    assert log.events == [("log", "alloc"), ("a", "init"), ("a", "deinit")]
+
+
+def test_free_state_failure_does_not_leave_the_context_half_closed():
+    from vmhelpers import EventLog, logged_module
+
+    log, bad = EventLog(names={1: "a"}), BadFree()
+    ctx = Context([log, bad, logged_module("a", 1)])
+    init = ctx.lookup_function("a.__init")
+    del log.events[:]
+    with pytest.raises(status.InternalError, match="badfree.*free_state.*RuntimeError"):
+        ctx.close()
+    # Teardown went all the way (vm-runtime.md 8.2) and happened once.
+    assert log.events == [("a", "deinit"), ("log", "free")]
+    assert bad.freed == 1
+    ctx.close()
+    assert log.events == [("a", "deinit"), ("log", "free")]
+    assert bad.freed == 1
+    with pytest.raises(status.UseAfterReleaseError):
+        init()
