@@ -14,6 +14,7 @@ import os
 import threading
 
 from pyree import status
+from pyree.bytecode import cconv as cconv_mod
 from pyree.bytecode import container, verifier
 from pyree.bytecode.module_def import ModuleDef
 from pyree.vm import ref as vmref
@@ -127,8 +128,11 @@ class BytecodeModuleState(ModuleState):
 
     def resolve_imports(self, context) -> None:
         for k, imp in enumerate(self.module.definition.imports):
-            self.imports[k] = context.resolve_import(imp.full_name, imp.cconv, imp.optional,
-                                                     importer=self.module.name)
+            target = context.resolve_import(imp.full_name, imp.cconv, imp.optional,
+                                            importer=self.module.name)
+            if target is not None:
+                _check_abi_size(k, target[0].module.lookup_export(target[1]).cconv)
+            self.imports[k] = target
 
     def namespace(self, budget: bool) -> dict:
         ns = self._namespaces.get(budget)
@@ -187,6 +191,32 @@ class BytecodeModuleState(ModuleState):
         self.rg[:] = [None] * len(self.rg)
         self._namespaces.clear()
         self._callables.clear()
+
+
+#: Largest argument or result ABI buffer of a resolved import (vm-runtime.md 2.2).
+MAX_IMPORT_ABI_BYTES = 16 * 1024
+_ABI = {"i": (4, 4), "f": (4, 4), "I": (8, 8), "F": (8, 8), "r": (16, 8)}  # size, alignment
+
+
+def _abi_size(elements) -> int | None:
+    """Bytes of the C-struct-like ABI buffer of a cconv fragment; None if it has spans."""
+    size, largest = 0, 1
+    for c in elements:
+        if not isinstance(c, str):
+            return None
+        n, align = _ABI[c]
+        size = -(-size // align) * align + n
+        largest = max(largest, align)
+    return -(-size // largest) * largest
+
+
+def _check_abi_size(ordinal: int, cconv: str) -> None:
+    sig = cconv_mod.parse(cconv)
+    for fragment in (sig.args, sig.results):
+        size = _abi_size(fragment)
+        if size is not None and size > MAX_IMPORT_ABI_BYTES:
+            raise status.InvalidArgumentError(
+                f"ABI marshaling buffer overflow on import {ordinal}")
 
 
 def _unresolved(full_name: str, ordinal: int):
