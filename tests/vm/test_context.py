@@ -695,3 +695,72 @@ def test_context_manager_closes():
     with Context([log, logged_module("a", 1)]) as ctx:
         assert isinstance(ctx, Context)
     assert log.events[-2:] == [("a", "deinit"), ("log", "free")]
+
+
+# -- ABI buffer limit of resolved imports (vm-runtime.md 2.2) -----------------------------
+def big_cconv(args: str, results: str = "v") -> str:
+    return f"0{args}_{results}"
+
+
+class Big(NativeModule):
+    name = "big"
+
+    @export(big_cconv("r" * 1024))  # 16 KiB exactly: fits
+    def fits(self, state, *refs):
+        pass
+
+    @export(big_cconv("r" * 1024 + "i"))  # 16388 bytes, padded to 16392
+    def args_too_big(self, state, *values):
+        pass
+
+    @export(big_cconv("i", "I" * 2049))  # 16392 bytes of results
+    def results_too_big(self, state, x):
+        return (0,) * 2049
+
+    @export(big_cconv("iIri"))  # 40 bytes (the layout example of 2.2)
+    def small(self, state, a, b, c, d):
+        pass
+
+    @export("0CrD_v")  # variadic: no static size, never rejected
+    def spans(self, state, refs):
+        pass
+
+
+def importer(name: str, cconv: str, optional: bool = False) -> BytecodeModule:
+    opt = "optional " if optional else ""
+    return asm(f"""
+        vm.module @user version 1
+        vm.import @extra.nothing cconv "0v_v"
+        vm.import {opt}@big.{name} cconv "{cconv}"
+        vm.func @main() -> () {{
+          vm.return
+        }}
+        vm.export @main
+    """)
+
+
+class Extra(NativeModule):
+    name = "extra"
+
+    @export("0v_v")
+    def nothing(self, state):
+        pass
+
+
+@pytest.mark.parametrize("name", ["fits", "small", "spans"])
+def test_imports_within_the_abi_buffer_limit_resolve(name):
+    cconv = Big().lookup_export(name).cconv
+    Context([Extra(), Big(), importer(name, cconv)]).invoke("user.main")
+    Context([Extra(), Big(), importer(name, "")]).invoke("user.main")
+
+
+@pytest.mark.parametrize("name", ["args_too_big", "results_too_big"])
+def test_imports_beyond_the_abi_buffer_limit_are_rejected(name):
+    cconv = Big().lookup_export(name).cconv
+    for expected in (cconv, ""):
+        with pytest.raises(status.InvalidArgumentError) as e:
+            Context([Extra(), Big(), importer(name, expected)])
+        assert e.value.message == "ABI marshaling buffer overflow on import 1"
+        assert e.value.annotations[-1] == "resolving module 'user' imports"
+    # An optional import that is not found is never sized.
+    Context([Extra(), importer(name, cconv, optional=True)]).invoke("user.main")
