@@ -403,3 +403,26 @@ def test_backtrace_of_a_nested_invocation_is_kept(host, module):
         notes.index("while invoking native function relay.reenter")
     assert f"; {inner.lstrip()}" not in str(err)
     assert f"; {inner}" in str(err)
+
+
+def test_frames_across_bytecode_modules(host, module):
+    app = BytecodeModule.from_vmasm(textwrap.dedent("""\
+        vm.module @app version 1
+        vm.import @bt.main cconv "0i_v"
+        vm.func @run(%i0: i32) -> () {
+          %i1 = vm.const.i32 0
+          vm.call @bt.main(%i0)
+          vm.return
+        }
+        vm.export @run
+    """), filename="app.vmasm")
+    ctx = Context([host, module, app])
+    err = error_of(ctx, "app.run", (int(StatusCode.ABORTED),))
+    (run,) = [i for i in app.instrs[0] if i.op.mnemonic == "call"]
+    assert err.backtrace == [
+        f"[ 3] bytecode {failing(module, 'leaf', 'FAIL-LEAF')}",
+        f"[ 2] bytecode {calling(module, 'middle', 'CALL-LEAF')}",
+        f"[ 1] bytecode {calling(module, 'main', 'CALL-MIDDLE')}",
+        f"[ 0] bytecode app.run:{run.end} app.vmasm:5",
+    ]
+    assert err.annotations == ["while calling import", "invoking function 'run'"]
