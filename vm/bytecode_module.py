@@ -72,10 +72,7 @@ class BytecodeModule(Module):
             bindings[f"_TC{i}"] = resolved.cls if isinstance(resolved, vmref.RefType) \
                 else _NoRefType
             bindings[f"_RT{i}"] = resolved if isinstance(resolved, vmref.RefType) else None
-            element = resolved
-            if name.startswith("!vm.list<") and name.endswith(">"):
-                element = vmref.resolve_type_name(name[len("!vm.list<"):-1])
-            bindings[f"_LT{i}"] = element
+            bindings[f"_LT{i}"] = resolved
         return bindings
 
     # -- Module interface ----------------------------------------------------------------

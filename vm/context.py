@@ -20,6 +20,9 @@ from pyree.vm.module import Module, ModuleState
 
 RESUME, SUSPEND, LOW_MEMORY, FORK = 0, 1, 2, 3
 
+# Python frames per VM frame are bounded, so a deep but legal VM stack must fit.
+_inv.ensure_recursion_limit(MAX_CALL_DEPTH)
+
 
 class Function:
     """A function exported by a module of a context; call it like a Python function."""
@@ -49,7 +52,6 @@ class Context:
         self._lock = threading.RLock()
         self._closed = False
         self._static = False
-        _inv.ensure_recursion_limit(MAX_CALL_DEPTH)
         if modules:
             self.register_modules(modules)
         self._static = static

@@ -15,11 +15,8 @@ def _list(t, ins) -> str:
 @emitter("list.alloc")
 def _alloc(t, ins):
     cap = t.layout.r32(ins.arg("initial_capacity"))
-    k = ins.arg("element_type")
-    # The operand names the element type; an element named "!vm.list<...>" is the vm.list
-    # ref type itself (a list of lists), so take the ref binding, not the unwrapped one.
-    element = f"_RT{k}" if t.module.types[k].startswith("!vm.list") else f"_LT{k}"
-    return write_result(t, ins, f"_VmList({element}, {cap})")
+    # The operand names the element type ("!vm.list<...>" is the vm.list ref type itself).
+    return write_result(t, ins, f"_VmList(_LT{ins.arg('element_type')}, {cap})")
 
 
 @emitter("list.reserve")
