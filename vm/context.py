@@ -33,13 +33,33 @@ class Function:
         self.name = name
         self.cconv = cconv
         self.signature = cc.parse(cconv)
+        self._callables = None
 
     @property
     def qualified_name(self) -> str:
         return f"{self.state.module.name}.{self.name}"
 
     def __call__(self, *args, **options):
-        return self.context.invoke(self, args, **options)
+        if options:
+            return self.context.invoke(self, args, **options)
+        # Fast path for plain calls: bound callables, the context's shared plain Invocation
+        # (immutable: unbudgeted translations never touch it), no option handling.
+        context = self.context
+        if context._closed:
+            context._check_open()
+        callables = self._callables
+        if callables is None:
+            callables = self._callables = self.state.export_callables(self.name, budget=False)
+        if args or self.signature.args:
+            args = _inv.convert_args(self.name, self.signature.args, args)
+        try:
+            result = callables.yieldable(context._plain_invocation, 0, *args)
+        except BaseException as exc:
+            raise _inv.vm_error(self.name, exc) from None
+        if result.__class__ is not _inv.GENERATOR:
+            return result
+        call = _inv.Call(self.name, context._plain_invocation, result).resume()
+        return _inv.run_to_completion(call)
 
     def __repr__(self) -> str:
         return f"<Function {self.qualified_name} {self.cconv!r}>"
@@ -52,6 +72,7 @@ class Context:
         self._lock = threading.RLock()
         self._closed = False
         self._static = False
+        self._plain_invocation = _inv.Invocation.plain(self)
         if modules:
             self.register_modules(modules)
         self._static = static

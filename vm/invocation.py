@@ -20,7 +20,7 @@ from pyree import status
 from pyree.bytecode import cconv as cc
 from pyree.vm import backtrace
 from pyree.vm import ref as vmref
-from pyree.vm.codegen.runtime import r32
+from pyree.vm.list_ops import f32_bits_to_float, float_to_f32_bits
 
 #: Budget units consumed between two looks at the clock when a deadline is set.
 _CHUNK = 1 << 16
@@ -50,6 +50,15 @@ class Invocation:
         self.budget = 0
         self.refill()
 
+    @classmethod
+    def plain(cls, context) -> Invocation:
+        """An invocation without budget or deadline (runs the unbudgeted translation)."""
+        inv = cls.__new__(cls)
+        inv.context = context
+        inv.remaining = inv.deadline = inv.on_trace = None
+        inv.budget = _CHUNK
+        return inv
+
     def refill(self) -> None:
         """Called by translated code when ``budget`` runs out."""
         spent_chunk = -self.budget if self.budget < 0 else 0
@@ -64,6 +73,11 @@ class Invocation:
             self.budget = chunk
         else:
             self.budget = _CHUNK
+
+
+def _f32(x: float) -> float:
+    """``x`` as an f32 value (NaN bits kept exactly, as the ABI copies bits)."""
+    return f32_bits_to_float(float_to_f32_bits(x))
 
 
 def convert_args(label: str, chars_or_elements, args) -> list:
@@ -96,7 +110,7 @@ def _convert(label, i, element, value):
         if element in "fF":
             if isinstance(value, (str, bytes, bytearray)):
                 raise TypeError  # float() would parse text; a string is not a number
-            return r32(float(value)) if element == "f" else float(value)
+            return _f32(float(value)) if element == "f" else float(value)
     except (TypeError, ValueError):
         kind = cc.CHAR_BANK[element]
         raise status.InvalidArgumentError(
@@ -157,7 +171,7 @@ class Call:
             gen, self._gen = self._gen, None
             self.status = None
             gen.close()  # a no-op if the failure came from inside; else unwinds the frames
-            raise _vm_error(self.label, exc) from None
+            raise vm_error(self.label, exc) from None
         return self
 
 
@@ -165,8 +179,8 @@ def begin_call(label: str, callables, args, inv: Invocation) -> Call:
     try:
         result = callables.yieldable(inv, 0, *args)
     except BaseException as exc:
-        raise _vm_error(label, exc) from None
-    if result.__class__ is not _GEN:
+        raise vm_error(label, exc) from None
+    if result.__class__ is not GENERATOR:
         call = Call(label, inv, None)
         call.status, call.results = OK, result
         return call
@@ -186,7 +200,7 @@ def run_to_completion(call: Call, timeout: float | None = None) -> tuple:
     return call.results
 
 
-def _vm_error(label: str, exc: BaseException) -> status.PyreeError:
+def vm_error(label: str, exc: BaseException) -> status.PyreeError:
     tb = exc.__traceback__
     if isinstance(exc, status.PyreeError):
         err = exc
@@ -215,7 +229,7 @@ def _clear_frames(tb) -> None:
         tb = tb.tb_next
 
 
-_GEN = type((lambda: (yield))())
+GENERATOR = type((lambda: (yield))())
 
 
 def ensure_recursion_limit(depth: int) -> None:
