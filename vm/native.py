@@ -41,7 +41,7 @@ from pyree import status
 from pyree.bytecode import cconv as cc
 from pyree.vm import backtrace
 from pyree.vm import ref as vmref
-from pyree.vm.codegen.runtime import r32
+from pyree.vm.list_ops import f32_bits_to_float, float_to_f32_bits
 from pyree.vm.module import ExportCallables, ExportInfo, Module, ModuleState
 
 
@@ -175,6 +175,11 @@ def _internal(label: str, exc: Exception) -> status.PyreeError:
     return err.annotate(f"while invoking native function {label}")
 
 
+def _f32(x: float) -> float:
+    """``x`` as an f32 value (NaN bits kept exactly, as the ABI copies bits)."""
+    return f32_bits_to_float(float_to_f32_bits(x))
+
+
 def _results(label: str, chars: str, value) -> tuple:
     if not chars:
         if value is not None and value != ():
@@ -198,7 +203,7 @@ def _check_value(label: str, i: int, c: str, v):
         if c in "fF":
             if isinstance(v, (str, bytes, bytearray)):
                 raise TypeError
-            return r32(float(v)) if c == "f" else float(v)
+            return _f32(float(v)) if c == "f" else float(v)
     except (TypeError, ValueError):
         kind = cc.CHAR_BANK[c]
         raise status.InternalError(f"native function {label} result {i}: expected {kind}, "
