@@ -50,6 +50,10 @@ class Kit(NativeModule):
         self.seen.append(("half", x))
         return x / 2
 
+    @export("0f_f")
+    def same32(self, state, x):
+        return x
+
     @export("0F_F")
     def half64(self, state, x):
         self.seen.append(("half64", x))
@@ -427,6 +431,17 @@ def test_host_arguments_to_native_exports_are_converted_to_the_abi(ctx, kit):
     # An f32 argument is a binary32 value.
     ctx.invoke("kit.half", (0.1,))
     assert kit.seen[-1] == ("half", f32(0.1))
+
+
+def test_signalling_nan_reaches_native_code_and_back(ctx, kit):
+    # f32 values cross module boundaries bit-exactly (vm-runtime.md 2.2), host included.
+    from pyree.vm.list_ops import f32_bits_to_float, float_to_f32_bits
+
+    snan = f32_bits_to_float(0x7F800001)
+    ctx.invoke("kit.half", (snan,))
+    assert float_to_f32_bits(kit.seen[-1][1]) == 0x7F800001
+    (x,) = ctx.invoke("kit.same32", (snan,))
+    assert float_to_f32_bits(x) == 0x7F800001
 
 
 def test_native_results_are_converted_to_the_cconv_types(ctx):
