@@ -470,6 +470,24 @@ OWNERSHIP = """
       vm.return
     }
     vm.export @cast_then_discarded
+
+    vm.func @callee_discards(%r0: !vmtest.token) -> () {
+      vm.discard.refs %r0
+      vm.yield ^bb1
+    ^bb1:
+      vm.return
+    }
+
+    vm.func @moved_to_internal_callee(%i0: i32) -> () {
+      %r0 = vm.call @host.make(%i0)
+      %r1 = vm.assign.ref %R0
+      %i1 = vm.const.i32 -1
+      %r0 = vm.call @host.make(%i1)
+      vm.call.yieldable @callee_discards(%R1) -> ^bb1()
+    ^bb1:
+      vm.return
+    }
+    vm.export @moved_to_internal_callee
 """
 
 
@@ -511,3 +529,17 @@ def test_discarded_refs_are_released_while_the_frame_is_suspended(owner, fn):
     (ref,) = consumer.made
     gc.collect()
     assert ref() is None
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "codegen bug: a ref operand with the move bit is nulled in the caller only after the "
+    "internal call returns, so the callee cannot release it (vm-isa.md 5.14 step 2: "
+    "moved into the callee's register; vm-runtime.md 5: move nulls the source)"))
+def test_a_ref_moved_into_an_internal_callee_is_released_by_the_callee(owner):
+    ctx, consumer = owner
+    call = ctx.begin_call("own.moved_to_internal_callee", (1,))
+    assert call.status == StatusCode.DEFERRED
+    first, second = consumer.made
+    assert second() is not None  # still in the caller's %r0
+    gc.collect()
+    assert first() is None  # moved to the callee, which discarded it
