@@ -267,6 +267,20 @@ def test_argument_type_errors_name_the_argument(ctx, fn, args, index, expected, 
     assert f"expected {expected}, got {got}" in message
 
 
+@pytest.mark.parametrize("fn, args, fragment", [
+    ("add", (1,), "expected 2 arguments but passed 1"),
+    ("add", (), "no input provided"),
+    ("add", (1, "2"), "argument 1: expected i32, got str"),
+    ("idf32", ("1.5",), "argument 0: expected f32, got str"),
+    ("idref", (object(),), "argument 0: expected a ref"),
+])
+def test_function_objects_check_arguments_too(ctx, fn, args, fragment):
+    f = ctx.lookup_function(f"calc.{fn}")
+    for call in (lambda: f(*args), lambda: f(*args, instruction_budget=10**6)):
+        with pytest.raises(status.InvalidArgumentError, match=fragment):
+            call()
+
+
 def test_argument_errors_are_value_errors(ctx):
     with pytest.raises(ValueError):
         ctx.invoke("calc.add", ("x", 1))

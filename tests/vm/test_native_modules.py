@@ -512,6 +512,31 @@ def test_python_exceptions_become_internal(ctx, caller):
     assert not isinstance(err, ZeroDivisionError)
 
 
+def test_keyboard_interrupt_is_not_converted():
+    class Interrupted(NativeModule):
+        name = "interrupted"
+
+        @export("0v_v")
+        def stop(self, state):
+            raise KeyboardInterrupt
+
+    user = asm("""
+        vm.module @user version 1
+        vm.import @interrupted.stop cconv "0v_v"
+        vm.func @main() -> () {
+          vm.call @interrupted.stop()
+          vm.return
+        }
+        vm.export @main
+    """)
+    ctx = Context([Interrupted(), user])
+    for fn in ("interrupted.stop", "user.main"):
+        with pytest.raises(KeyboardInterrupt):
+            ctx.invoke(fn)
+        with pytest.raises(KeyboardInterrupt):
+            ctx.lookup_function(fn)()
+
+
 def test_the_context_stays_usable_after_native_errors(ctx):
     for fn in ("crash", "bad_type", "bad_ref"):
         with pytest.raises(status.InternalError):
