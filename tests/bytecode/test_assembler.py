@@ -7,6 +7,8 @@ import pickle
 import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pyree.bytecode import encoding, isa
 from pyree.bytecode.asm import (
     AssemblyError,
@@ -815,3 +817,81 @@ def test_debug_locations_names_and_source():
     m = assemble(CALLS)
     assert [f.name for f in m.functions] == ["scale", "main"]  # names kept, even unexported
     assert m.source == "<vmasm>"
+
+
+# -- metadata comments (spec/assembly.md section 4) -------------------------------------
+
+
+def test_metadata_overrides():
+    text = """vm.module @m
+//! pyree.module {"name": "real name", "source": null, "rwdata_size": 64, "dependencies": [["hal", 4, 1]]}
+//! pyree.type "a type"
+//! pyree.type "a type"
+//! pyree.function {"name": null, "cconv": "", "i32_registers": 9, "local_names": [[0, "x"]], "locations": "inline"}
+vm.func @f() -> () {
+^bb0:  //! loc="entry"
+  %i0 = vm.const.f32 nan  //! bits="0x7F800001" loc="one" loc="two"
+  vm.fail %i0, "?"  //! str="22"
+  vm.return
+}
+//! pyree.export {"name": "not a symbol", "function": 5}
+"""
+    m = assemble(text)
+    assert (m.name, m.source, m.rwdata_size, m.types) == ("real name", None, 64,
+                                                          ("a type", "a type"))
+    assert m.dependencies[0].name == "hal" and m.exports == (ExportDef("not a symbol", 5),)
+    f = m.functions[0]
+    assert (f.name, f.cconv, f.i32_register_count, f.local_names) == (None, "", 9, ((0, "x"),))
+    assert f.locations == (DebugLocation(0, "entry"), DebugLocation(1, "one"),
+                           DebugLocation(1, "two"))
+    ops = ops_of(f)
+    assert ops[1] == ("const.f32", (0x7F800001, 0)) and ops[2] == ("fail", (0, b'"'))
+
+
+@pytest.mark.parametrize("lines, words", [
+    ('//! pyree.function {"colour": 1}', "unknown key 'colour'"),
+    ('//! pyree.function {"blocks": -1}', "invalid value for 'blocks'"),
+    ("//! pyree.function {nope", "expected JSON value"),
+    ('//! pyree.nothing 1', "unknown metadata directive"),
+    ('vm.func @f() -> () {\n  vm.return  //! bits="0x1"\n}', "does not apply"),
+    ('vm.func @f() -> () {\n  vm.return  //! colour="red"\n}', "unknown metadata item"),
+    ('vm.func @f() -> () {\n  vm.return  //! loc=1\n}', "must be a JSON string"),
+    ('vm.func @f() -> () {\n  %i0 = vm.const.f32 1.0  //! bits="xyz"\n  vm.return\n}',
+     "hex string"),
+    ('//! pyree.function {}\n//! pyree.function {}', "two pyree.function lines"),
+])
+def test_metadata_errors(lines, words):
+    text = "vm.module @m\n" + lines + "\n"
+    if "vm.func" not in lines:
+        text += "vm.func @g() -> () {\n vm.return\n}\n"
+    assert words in error(text).reason
+
+
+def test_ordinary_bang_comments_are_comments():
+    m = assemble("vm.module @m\n//! This module does things.\nvm.func @f() -> () {\n"
+                 "  vm.return  //! see the docs\n}")
+    assert m.functions[0].locations == (DebugLocation(1, "<vmasm>:4"),)
+
+
+# -- robustness: damaged input only ever raises AssemblyError ----------------------------
+
+_PIECES = list('%ir:R,()[]{}^@"#/!=.-> 0123456789abcxp') + [
+    "vm.", "//!", " : ", "->", "loc=", 'bits="0x1"', "nan", "\n"]
+
+
+@given(st.sampled_from(sorted(EXAMPLES)), st.data())
+def test_damaged_examples_raise_only_assembly_errors(name, data):
+    lines = EXAMPLES[name].split("\n")
+    k = data.draw(st.integers(0, len(lines) - 1))
+    line = lines[k]
+    for _ in range(data.draw(st.integers(1, 3))):
+        pos = data.draw(st.integers(0, len(line)))
+        if data.draw(st.booleans()):
+            line = line[:pos] + data.draw(st.sampled_from(_PIECES)) + line[pos:]
+        else:
+            line = line[:pos] + line[pos + data.draw(st.integers(1, 6)):]
+    lines[k] = line
+    try:
+        assemble("\n".join(lines))
+    except AssemblyError as e:
+        assert e.line >= 1 and e.column >= 1
