@@ -20,7 +20,6 @@ MAX_SLOT = isa.I32_INDEX_MASK
 MAX_REF = isa.REF_INDEX_MASK
 _TYPES_RE = re.compile(r"\.types\[(.*)\]")
 _CALLEE_RE = re.compile(r"@([A-Za-z0-9_$.:]+)")
-BANK_NAMES = {"i32": "i32", "f32": "f32", "i64": "i64", "f64": "f64", "ref": "ref"}
 
 
 @attrs.define(eq=False)

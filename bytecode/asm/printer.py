@@ -111,7 +111,7 @@ def attribute(field: isa.Field, value: int) -> tuple[str, str, tuple]:
     return text, hex_bits, (() if exact else (("bits", hex_bits),))
 
 
-def _assemble(results: list[str], op: isa.Op, operands: list[str]) -> str:
+def _join_line(results: list[str], op: isa.Op, operands: list[str]) -> str:
     head = (", ".join(results) + " = ") if results else ""
     tail = (" " + ", ".join(operands)) if operands else ""
     return f"{head}vm.{op.mnemonic}{tail}"
@@ -175,7 +175,7 @@ def operand_texts(instr: Instr, names: Names) -> tuple[list[str], list[str], lis
 
 def print_generic(instr: Instr, names: Names) -> Printed:
     results, operands, info, items = operand_texts(instr, names)
-    return Printed(_assemble(results, instr.op, operands), "  ".join(info), tuple(items))
+    return Printed(_join_line(results, instr.op, operands), "  ".join(info), tuple(items))
 
 
 # -- special forms ----------------------------------------------------------------------
