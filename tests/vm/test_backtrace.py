@@ -517,10 +517,6 @@ def test_move_bit_on_an_import_argument_releases_the_register(owner, fn, alive):
     assert ref() is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "codegen bug: translated code keeps temporaries (_r, the result tuple of an import "
-    "call; _v of cast.any.ref) alive after the register was discarded, so the object is "
-    "not released while the frame lives on (vm-runtime.md 5: release at discard)"))
 @pytest.mark.parametrize("fn", ["discarded", "cast_then_discarded"])
 def test_discarded_refs_are_released_while_the_frame_is_suspended(owner, fn):
     ctx, consumer = owner
@@ -531,10 +527,6 @@ def test_discarded_refs_are_released_while_the_frame_is_suspended(owner, fn):
     assert ref() is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "codegen bug: a ref operand with the move bit is nulled in the caller only after the "
-    "internal call returns, so the callee cannot release it (vm-isa.md 5.14 step 2: "
-    "moved into the callee's register; vm-runtime.md 5: move nulls the source)"))
 def test_a_ref_moved_into_an_internal_callee_is_released_by_the_callee(owner):
     ctx, consumer = owner
     call = ctx.begin_call("own.moved_to_internal_callee", (1,))

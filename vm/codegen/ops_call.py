@@ -61,20 +61,27 @@ def _emit_call(t, ins, *, yieldable: bool, variadic: bool):
         out += ["<dedent>", "except _PyreeError as _e:", "<indent>",
                 "raise _e.annotate('while calling import')", "<dedent>"]
     else:
-        args = ", ".join(["inv", "d + 1"] + [_read(t, c, o) for c, o in
-                                             zip(sig.arg_chars, operands)])
+        # A moved ref is taken out of the caller's register while the argument is built
+        # ((value, reg := None)[0]), so the callee holds the only reference.
+        args = ", ".join(["inv", "d + 1"] + [
+            f"(r{o & isa.REF_INDEX_MASK}, r{o & isa.REF_INDEX_MASK} := None)[0]"
+            if c == "r" and o & isa.MOVE_BIT else _read(t, c, o)
+            for c, o in zip(sig.arg_chars, operands)])
         call = f"_f{callee}({args})"
         if callee in t.unit.generators:
             call = f"(yield from {call})" if yieldable else f"_drive({call})"
         out.append(f"_r = {call}")
-    for o in operands:
-        if o & isa.REF_BIT and o & isa.MOVE_BIT:
-            out.append(f"r{o & isa.REF_INDEX_MASK} = None")
+    if is_import:
+        for o in operands:
+            if o & isa.REF_BIT and o & isa.MOVE_BIT:
+                out.append(f"r{o & isa.REF_INDEX_MASK} = None")
     for i, (c, o) in enumerate(zip(sig.result_chars, results)):
         value = f"_r[{i}]"
         if is_import:
             value = _conv_in(c, value)
         out += t.layout.write(cc.CHAR_BANK[c], o, value)
+    if "r" in sig.result_chars:
+        out.append("_r = None")  # the result tuple must not keep refs alive
     if yieldable:
         out += t.jump(ins.arg("dest_pc"))
     return out

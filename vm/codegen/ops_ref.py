@@ -24,6 +24,15 @@ def _check(var: str, type_id: int) -> str:
     return f"if {var} is not None and {var}.__class__ is not _TC{type_id}: _type_mismatch()"
 
 
+def _drops_temp(fn):
+    """The temporary ``_v`` must not keep a ref alive past its instruction (a discarded
+    register must really release its object, even while the frame is suspended)."""
+    def emit(t, ins):
+        return fn(t, ins) + ["_v = None"]
+    emit.__name__ = fn.__name__
+    return emit
+
+
 def _release_if_moved(src: int, dst: int | None = None) -> list[str]:
     if _moved(src) and (dst is None or _r(src) != _r(dst)):
         return [f"{_r(src)} = None"]
@@ -47,6 +56,7 @@ def _assign_ref(t, ins):
 
 
 @emitter("cast.any.ref")
+@_drops_temp
 def _cast_any_ref(t, ins):
     src, dst = ins.arg("operand"), ins.arg("result")
     return [f"_v = {_r(src)}", _check("_v", ins.arg("result_type")), f"{_r(dst)} = _v",
@@ -70,6 +80,7 @@ def _cmp_nz_ref(t, ins):
 
 
 @emitter("select.ref")
+@_drops_temp
 def _select_ref(t, ins):
     cond = t.layout.r32(ins.arg("condition"))
     a, b, dst = ins.arg("true_value"), ins.arg("false_value"), ins.arg("result")
@@ -83,6 +94,7 @@ def _select_ref(t, ins):
 
 
 @emitter("switch.ref")
+@_drops_temp
 def _switch_ref(t, ins):
     index = t.layout.r32(ins.arg("index"))
     default, values, dst = ins.arg("default_value"), ins.arg("values"), ins.arg("result")
@@ -103,6 +115,7 @@ def _discard_refs(t, ins):
 
 # -- ref globals -------------------------------------------------------------------------
 @emitter("global.load.ref")
+@_drops_temp
 def _global_load_ref(t, ins):
     index, dst = ins.arg("global"), ins.arg("value")
     out = [f"_v = _rg[{index}]", _check("_v", ins.arg("type_def"))]
@@ -112,6 +125,7 @@ def _global_load_ref(t, ins):
 
 
 @emitter("global.store.ref")
+@_drops_temp
 def _global_store_ref(t, ins):
     index, src = ins.arg("global"), ins.arg("value")
     return [f"_v = {_r(src)}", _check("_v", ins.arg("type_def")), f"_rg[{index}] = _v",
@@ -125,6 +139,7 @@ def _ref_index_check(t, ins) -> list[str]:
 
 
 @emitter("global.load.indirect.ref")
+@_drops_temp
 def _global_load_indirect_ref(t, ins):
     dst = ins.arg("value")
     out = _ref_index_check(t, ins) + ["_v = _rg[_t]", _check("_v", ins.arg("type_def"))]
@@ -134,6 +149,7 @@ def _global_load_indirect_ref(t, ins):
 
 
 @emitter("global.store.indirect.ref")
+@_drops_temp
 def _global_store_indirect_ref(t, ins):
     src = ins.arg("value")
     return _ref_index_check(t, ins) + [
