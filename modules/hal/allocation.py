@@ -1,0 +1,87 @@
+"""Allocation: the storage behind one or more HalBuffers.
+
+An :class:`Allocation` owns either one pool block (``memory`` is the arena, ``offset`` the
+block start) or a zero-copy window of external memory (an imported ``!vm.buffer`` or host
+array, kept alive through ``source``). Buffers and their subspans hold the allocation; when
+the last of them is gone the allocation dies and :meth:`__del__` returns the block to its
+pool. Never earlier: nothing but buffers may hold an allocation for the purpose of keeping
+its memory, and borrowed :class:`~.raw_range.RawRange` objects hold the arena, not this.
+
+:meth:`release` returns the storage early (``queue.dealloca``): the buffer objects stay
+valid, but mapping or borrowing them fails with UseAfterReleaseError (FAILED_PRECONDITION).
+
+``claims`` is the ownership counter of ``buffer.allocation.preserve`` / ``discard`` /
+``is_terminal`` (``hal-abi.md`` 3.2): separate from Python's reference count, starts at 1.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import attrs
+import numpy as np
+
+from pyree.status import UseAfterReleaseError
+
+_claims_lock = threading.Lock()
+
+
+@attrs.define(eq=False, repr=False)
+class Allocation:
+    memory: np.ndarray | None   # 1-D uint8 backing array; None once released
+    offset: int                 # absolute byte offset of the allocation in ``memory``
+    size: int                   # allocation size in bytes
+    pool: object = None         # MemoryPool the block returns to (None: external memory)
+    arena: object = None        # pool Arena of the block
+    block_size: int = 0         # pool block size
+    source: object = None       # keeps external memory alive (VmBuffer, ndarray, ...)
+    claims: int = 1
+
+    def __del__(self):
+        pool = self.pool
+        if pool is not None and self.memory is not None:
+            pool.release(self.arena, self.offset, self.block_size)
+
+    @property
+    def is_released(self) -> bool:
+        return self.memory is None
+
+    def checked_memory(self) -> np.ndarray:
+        """``memory``, or UseAfterReleaseError if the storage was released."""
+        memory = self.memory
+        if memory is None:
+            raise UseAfterReleaseError("buffer storage has been released (deallocated)")
+        return memory
+
+    def release(self) -> bool:
+        """Returns the storage now (idempotent). True if this call released it."""
+        with _claims_lock:
+            if self.memory is None:
+                return False
+            self.memory = None
+        if self.pool is not None:
+            self.pool.release(self.arena, self.offset, self.block_size)
+        self.source = None
+        return True
+
+    def preserve(self) -> None:
+        """Adds an ownership claim."""
+        with _claims_lock:
+            self.claims += 1
+
+    def discard(self) -> bool:
+        """Drops one claim; True if the caller was the last owner (the count was 1)."""
+        with _claims_lock:
+            claims = self.claims
+            if claims > 0:
+                self.claims = claims - 1
+            return claims == 1
+
+    def is_terminal(self) -> bool:
+        """True if the allocation has exactly one owner."""
+        return self.claims == 1
+
+    def __repr__(self) -> str:
+        kind = "pooled" if self.pool is not None else "external"
+        state = " released" if self.memory is None else ""
+        return f"<Allocation {kind} size={self.size} claims={self.claims}{state}>"

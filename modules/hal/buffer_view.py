@@ -1,0 +1,232 @@
+"""HalBufferView (``hal.buffer_view``): an immutable (buffer, shape, element type, encoding).
+
+Views are what compiled programs receive and return for tensors (``hal-abi.md`` 3.3, 5.3).
+The view retains its buffer. Dims are u64 (any int is stored modulo 2**64, as the ABI
+passes them), stored as given and not checked against the buffer length; rank is at most
+128 (OUT_OF_RANGE "count N > 128"). :meth:`dim` returns 0 for any index >= rank.
+
+numpy exchange is zero-copy both ways where the memory allows it:
+
+* ``np.asarray(view)`` / :meth:`to_numpy` map the dense bytes of the view (READ, plus WRITE
+  when the buffer allows it, otherwise the array is read-only) and reinterpret them with the
+  element type's dtype and the view's shape. Types without a numpy dtype use their storage
+  dtype (bf16 and f8 as ``uint16``/``uint8`` bits); sub-byte types are UNIMPLEMENTED.
+  The array keeps the arena alive but not the buffer: keep the view while using it.
+* DLPack: ``np.from_dlpack(view)`` works (``__dlpack__``/``__dlpack_device__`` delegate to
+  the zero-copy array); :meth:`to_dlpack` returns the capsule; :meth:`from_dlpack` accepts
+  any DLPack producer.
+* :meth:`from_numpy` copies an array into a pooled buffer, or with ``zero_copy=True``
+  imports the array's memory (C-contiguous arrays only; a read-only array gives a READ-only
+  buffer; the buffer keeps the array alive).
+* On Python 3.12+ the view also implements the buffer protocol (``memoryview(view)``).
+"""
+
+from __future__ import annotations
+
+import operator
+
+import attrs
+import numpy as np
+
+from pyree.status import InvalidArgumentError, OutOfRangeError, UnimplementedError
+from pyree.vm.ref import register_ref_type
+
+from .buffer import HalBuffer
+from .buffer_validation import device_size, flags32, message_text
+from .element_type import (EncodingType, dense_byte_size, element_type_name,
+                           element_types_compatible, from_numpy_dtype, storage_dtype)
+from .enums import WHOLE_BUFFER, BufferUsage, MemoryAccess, MemoryType
+
+MAX_RANK = 128
+_READ = int(MemoryAccess.READ)
+_WRITE = int(MemoryAccess.WRITE)
+_DENSE = int(EncodingType.DENSE_ROW_MAJOR)
+
+
+def _shape(dims) -> tuple[int, ...]:
+    try:
+        shape = tuple(operator.index(d) & 0xFFFFFFFFFFFFFFFF for d in dims)
+    except TypeError:
+        raise InvalidArgumentError(f"shape dims must be integers, got {dims!r}") from None
+    if len(shape) > MAX_RANK:
+        raise OutOfRangeError(f"count {len(shape)} > {MAX_RANK}")
+    return shape
+
+
+def _rank_text(rank: int) -> str:
+    return f"{rank} (scalar)" if rank == 0 else str(rank)
+
+
+@attrs.define(eq=False, frozen=True, repr=False)
+class HalBufferView:
+    buffer: HalBuffer
+    shape: tuple[int, ...] = attrs.field(converter=_shape)
+    element_type: int = attrs.field(converter=flags32)
+    encoding_type: int = attrs.field(default=_DENSE, converter=flags32)
+
+    def __attrs_post_init__(self):
+        if type(self.buffer) is not HalBuffer:
+            raise InvalidArgumentError(
+                f"a buffer view needs a !hal.buffer, got {type(self.buffer).__name__}")
+
+    @classmethod
+    def create(cls, buffer: HalBuffer, shape, element_type, encoding_type=_DENSE,
+               source_offset=0, source_length=WHOLE_BUFFER) -> HalBufferView:
+        """``buffer_view.create``: subspans the buffer first when the range is not the
+        whole buffer (OUT_OF_RANGE as for ``buffer.subspan``)."""
+        source_offset = device_size(source_offset)
+        source_length = device_size(source_length)
+        if source_offset != 0 or source_length != buffer.byte_length:
+            buffer = buffer.subspan(source_offset, source_length)
+        return cls(buffer, shape, element_type, encoding_type)
+
+    # Shape queries.
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def dim(self, index) -> int:
+        """Dimension ``index`` (an ``i`` value); 0 for any index >= rank."""
+        index = flags32(index)
+        shape = self.shape
+        return shape[index] if index < len(shape) else 0
+
+    @property
+    def element_count(self) -> int:
+        count = 1
+        for d in self.shape:
+            count *= d
+        return count
+
+    @property
+    def byte_length(self) -> int:
+        """Dense storage size of the view, ``ceil(count * bits / 8)``."""
+        return dense_byte_size(self.element_type, self.element_count)
+
+    # buffer_view.assert.
+
+    def assert_matches(self, message="", element_type=0, encoding_type=0, shape=()) -> None:
+        """``buffer_view.assert`` (3.3): encoding, element type, rank, then each dim."""
+        msg = message_text(message)
+        expected_encoding = flags32(encoding_type)
+        actual_encoding = self.encoding_type
+        if actual_encoding != 0 and actual_encoding != expected_encoding:
+            raise InvalidArgumentError(
+                f"{msg} encoding mismatch; expected {expected_encoding:08X} but have "
+                f"{actual_encoding:08X}")
+        expected_type = flags32(element_type)
+        actual_type = self.element_type
+        if not element_types_compatible(actual_type, expected_type):
+            raise InvalidArgumentError(
+                f"{msg} element type mismatch; expected {element_type_name(expected_type)} "
+                f"({expected_type:08X}) but have {element_type_name(actual_type)} "
+                f"({actual_type:08X})")
+        expected_shape = [device_size(d) for d in shape]
+        if len(expected_shape) != self.rank:
+            raise InvalidArgumentError(
+                f"{msg} shape rank mismatch; expected {_rank_text(len(expected_shape))} but "
+                f"have {_rank_text(self.rank)}")
+        for i, (expected, actual) in enumerate(zip(expected_shape, self.shape)):
+            if expected != actual:
+                raise InvalidArgumentError(
+                    f"{msg} shape dimension {i} mismatch; expected {expected} but have "
+                    f"{actual}")
+
+    # numpy, DLPack and the buffer protocol.
+
+    def numpy_dtype(self) -> np.dtype:
+        """The dtype of :meth:`to_numpy` (UNIMPLEMENTED for sub-byte and opaque-0 types)."""
+        dtype = storage_dtype(self.element_type)
+        if dtype is None:
+            raise UnimplementedError(
+                f"element type {element_type_name(self.element_type)} has no numpy "
+                "representation")
+        return dtype
+
+    def to_numpy(self, *, writable: bool | None = None) -> np.ndarray:
+        """A zero-copy array of the view (writable iff the buffer allows WRITE, unless
+        ``writable`` says otherwise; asking for a writable array of a read-only buffer is
+        PERMISSION_DENIED)."""
+        dtype = self.numpy_dtype()
+        if writable is None:
+            writable = bool(self.buffer.allowed_access & _WRITE)
+        access = _READ | (_WRITE if writable else 0)
+        nbytes = self.element_count * dtype.itemsize
+        data = self.buffer.map_range(access, 0, nbytes)
+        return data.view(dtype).reshape(self.shape)
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.to_numpy()
+        if copy:
+            array = array.copy()
+        if dtype is not None and np.dtype(dtype) != array.dtype:
+            if copy is False:
+                raise ValueError(
+                    f"converting a {element_type_name(self.element_type)} buffer view to "
+                    f"{np.dtype(dtype)} requires a copy")
+            array = array.astype(dtype)
+        return array
+
+    def __buffer__(self, flags: int) -> memoryview:  # Python 3.12+ buffer protocol
+        return memoryview(self.to_numpy()).__buffer__(flags)
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        kwargs = {k: v for k, v in (("stream", stream), ("max_version", max_version),
+                                    ("dl_device", dl_device), ("copy", copy)) if v is not None}
+        return self.to_numpy().__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return (1, 0)  # kDLCPU, device 0
+
+    def to_dlpack(self):
+        """A DLPack capsule of the zero-copy array."""
+        return self.to_numpy().__dlpack__()
+
+    @classmethod
+    def from_numpy(cls, array, allocator, *, zero_copy: bool = False, element_type=None,
+                   memory_types=MemoryType.DEVICE_LOCAL, buffer_usage=BufferUsage.DEFAULT,
+                   encoding_type=_DENSE) -> HalBufferView:
+        """A view of ``array`` in a buffer from ``allocator`` (a copy unless ``zero_copy``).
+
+        ``element_type`` defaults to the dtype's (:func:`from_numpy_dtype`); one given
+        explicitly must have the same dense byte size as the array (e.g. bf16 bits held
+        in a ``uint16`` array).
+        """
+        array = np.asarray(array)
+        if element_type is None:
+            element_type = from_numpy_dtype(array.dtype)
+        element_type = flags32(element_type)
+        expected = dense_byte_size(element_type, array.size)
+        if expected != array.nbytes:
+            raise InvalidArgumentError(
+                f"array of {array.nbytes} bytes ({array.dtype}) does not hold "
+                f"{array.size} {element_type_name(element_type)} elements ({expected} bytes)")
+        if not array.dtype.isnative and array.dtype.itemsize > 1 and array.dtype.kind != "V":
+            if zero_copy:
+                raise InvalidArgumentError("cannot import a non-native byte order array")
+            array = array.astype(array.dtype.newbyteorder("="))
+        if zero_copy:
+            if not array.flags.c_contiguous:
+                raise InvalidArgumentError("zero-copy import needs a C-contiguous array")
+            buffer = allocator.import_host(array, memory_types, buffer_usage)
+        else:
+            buffer = allocator.allocate(memory_types, buffer_usage, array.nbytes)
+            if array.nbytes:
+                flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+                buffer.map_range(_WRITE, 0, array.nbytes)[:] = flat
+        return cls(buffer, array.shape, element_type, encoding_type)
+
+    @classmethod
+    def from_dlpack(cls, obj, allocator, *, copy: bool = False, **kwargs) -> HalBufferView:
+        """A view of any DLPack producer's memory (zero-copy unless ``copy``)."""
+        return cls.from_numpy(np.from_dlpack(obj), allocator, zero_copy=not copy, **kwargs)
+
+    def __repr__(self) -> str:
+        dims = "x".join(str(d) for d in self.shape)
+        text = f"{dims}x" if dims else ""
+        return (f"<HalBufferView {text}{element_type_name(self.element_type)} "
+                f"encoding={self.encoding_type} buffer={self.buffer!r}>")
+
+
+HAL_BUFFER_VIEW = register_ref_type("hal.buffer_view", HalBufferView)

@@ -1,0 +1,187 @@
+"""HalFence (``hal.fence``): a set of (semaphore, value) timepoints (``hal-abi.md`` 3.8, 4.10).
+
+At most one timepoint per semaphore: inserting a semaphore already present keeps the larger
+value. A fence has a fixed capacity (``fence.create`` makes fences of capacity 1,
+:meth:`join` of exactly the joined count); inserting a new semaphore into a full fence is
+RESOURCE_EXHAUSTED. A fence is *reached* when every semaphore's value is >= its timepoint;
+an empty fence (and, at the ABI, a null fence) is always reached.
+
+* :meth:`query` is ``fence.query``: 0 if reached, 17 (DEFERRED) if a timepoint is pending,
+  else the failure code of a failed semaphore; timepoints are checked in insertion order
+  and the first one not reached decides.
+* :meth:`signal` / :meth:`fail` signal or fail every semaphore (``fence.signal`` twice
+  fails: "semaphore already signaled past N").
+* :meth:`wait` waits for all timepoints; a failure of any semaphore ends the wait at once
+  with that failure; timeout in seconds (None forever) -> DEADLINE_EXCEEDED.
+* :meth:`await_all` is ``fence.await``: ``timeout_ms`` unsigned 32-bit (-1 = forever,
+  0 = poll), null fences skipped; returns 0 when reached or 4 (DEADLINE_EXCEEDED) as a
+  value on timeout, and raises the failure if a fence failed.
+
+Fences are built by one thread at a time (insertion is not locked); querying, signalling and
+waiting are safe from any thread (the semaphores are).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import attrs
+
+from pyree.status import DeadlineExceededError, ResourceExhaustedError, StatusCode
+from pyree.vm.ref import register_ref_type
+
+from .buffer_validation import device_size
+from .semaphore import HalSemaphore, clone_error
+
+DEFAULT_CAPACITY = 16
+INFINITE_TIMEOUT_MS = 0xFFFFFFFF
+_DEFERRED = int(StatusCode.DEFERRED)
+_DEADLINE_EXCEEDED = int(StatusCode.DEADLINE_EXCEEDED)
+
+
+@attrs.define(eq=False, repr=False)
+class HalFence:
+    capacity: int = DEFAULT_CAPACITY
+    _timepoints: dict = attrs.field(init=False, factory=dict)  # semaphore -> value
+
+    @classmethod
+    def at(cls, semaphore: HalSemaphore, value) -> HalFence:
+        """A fence of capacity 1 holding ``(semaphore, value)``."""
+        fence = cls(1)
+        fence.insert(semaphore, value)
+        return fence
+
+    @classmethod
+    def create(cls, flags=0) -> HalFence:
+        """``fence.create``: a new semaphore at 0 and the fence ``(semaphore, 1)``."""
+        return cls.at(HalSemaphore(), 1)
+
+    @classmethod
+    def join(cls, fences) -> HalFence | None:
+        """``fence.join``: every timepoint of the non-null fences, max value per semaphore;
+        None when there is no timepoint at all."""
+        fences = [f for f in fences if f is not None and f._timepoints]
+        if not fences:
+            return None
+        joined = cls(sum(len(f._timepoints) for f in fences))
+        for fence in fences:
+            joined.extend(fence)
+        return joined
+
+    def insert(self, semaphore: HalSemaphore, value) -> None:
+        value = device_size(value)
+        timepoints = self._timepoints
+        current = timepoints.get(semaphore)
+        if current is not None:
+            if value > current:
+                timepoints[semaphore] = value
+            return
+        if len(timepoints) >= self.capacity:
+            raise ResourceExhaustedError(
+                f"fence unable to insert a new timepoint; capacity of {self.capacity} "
+                "exhausted")
+        timepoints[semaphore] = value
+
+    def extend(self, other: HalFence) -> None:
+        for semaphore, value in other._timepoints.items():
+            self.insert(semaphore, value)
+
+    @property
+    def timepoints(self) -> tuple[tuple[HalSemaphore, int], ...]:
+        return tuple(self._timepoints.items())
+
+    def __len__(self) -> int:
+        return len(self._timepoints)
+
+    def __bool__(self) -> bool:
+        return True  # a non-null ref even when empty
+
+    def query(self) -> int:
+        for semaphore, value in self._timepoints.items():
+            code = semaphore.status_code()
+            if code:
+                return code
+            if semaphore.query() < value:
+                return _DEFERRED
+        return 0
+
+    def is_reached(self) -> bool:
+        return self.query() == 0
+
+    def signal(self) -> None:
+        for semaphore, value in self._timepoints.items():
+            semaphore.signal(value)
+
+    def fail(self, status) -> None:
+        for semaphore in self._timepoints:
+            semaphore.fail(status)
+
+    def wait(self, timeout: float | None = None) -> None:
+        wait_timepoints(self._timepoints.items(), timeout)
+
+    @staticmethod
+    def await_all(fences, timeout_ms=INFINITE_TIMEOUT_MS) -> int:
+        timeout_ms = int(timeout_ms) & 0xFFFFFFFF
+        timeout = None if timeout_ms == INFINITE_TIMEOUT_MS else timeout_ms / 1000.0
+        timepoints = []
+        for fence in fences:
+            if fence is not None:
+                timepoints.extend(fence._timepoints.items())
+        try:
+            wait_timepoints(timepoints, timeout)
+        except DeadlineExceededError:
+            return _DEADLINE_EXCEEDED
+        return 0
+
+    def __repr__(self) -> str:
+        points = ", ".join(f"{s!r}>={v}" for s, v in self._timepoints.items())
+        return f"<HalFence capacity={self.capacity} [{points}]>"
+
+
+def wait_timepoints(timepoints, timeout: float | None = None) -> None:
+    """Waits until every ``(semaphore, value)`` is reached; raises the first failure seen
+    (at once, whichever semaphore fails) or DEADLINE_EXCEEDED after ``timeout`` seconds."""
+    pending = []
+    for semaphore, value in timepoints:
+        failure = semaphore.failure
+        if failure is not None:
+            raise clone_error(failure)
+        if semaphore.query() < value:
+            pending.append((semaphore, value))
+    if not pending:
+        return
+    if len(pending) == 1:
+        pending[0][0].wait(pending[0][1], timeout)
+        return
+    if timeout is not None and timeout <= 0:
+        raise DeadlineExceededError(f"timed out waiting for {len(pending)} timepoints")
+    done = threading.Event()
+    lock = threading.Lock()
+    state = {"left": len(pending), "error": None}
+
+    def reached(error):
+        with lock:
+            if error is not None:
+                if state["error"] is None:
+                    state["error"] = error
+                done.set()
+                return
+            state["left"] -= 1
+            if state["left"] == 0:
+                done.set()
+
+    handles = [semaphore.on_reached(value, reached) for semaphore, value in pending]
+    finished = done.wait(timeout)
+    for handle in handles:
+        handle.cancel()
+    with lock:
+        error = state["error"]
+        left = state["left"]
+    if error is not None:
+        raise clone_error(error)
+    if not finished and left:
+        raise DeadlineExceededError(f"timed out waiting for {left} of {len(pending)} "
+                                    "timepoints")
+
+
+HAL_FENCE = register_ref_type("hal.fence", HalFence)
