@@ -1,0 +1,91 @@
+"""Fused elementwise kernel vs numpy: ``a * b + c`` on 16M f32 (benchmarks/README.md).
+
+Prints the best-of-N time of one pyree dispatch (one fused kernel writing a preallocated
+output), numpy's unfused expression ``a * b + c`` (two passes and two allocations), numpy's
+unfused passes into a preallocated output (``multiply(out=)``, ``add(out=)``) and a plain
+copy of the same bytes; then GB/s of each (bytes of the three inputs and the output) and
+the ratios. The executable is created (compiled, or loaded from the disk cache) before any
+timing.
+
+    python benchmarks/kernel_bench.py [--elements 16777216] [--repeat 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from pyree.modules.hal import executable_format
+from pyree.modules.hal.executable import Executable
+
+ITEMS_PER_WORKGROUP = 1 << 16
+
+
+def fma_description() -> bytes:
+    vector = [{"pc": 0}]
+    bindings = [{"index": i, "type": "f32", "access": "write" if i == 3 else "read",
+                 "shape": vector} for i in range(4)]
+    load = [{"op": "load", "binding": i} for i in range(3)]
+    value = {"op": "add", "args": [{"op": "mul", "args": load[:2]}, load[2]]}
+    return executable_format.serialize({"version": 1, "functions": [{
+        "name": "fma", "push_constants": ["n"], "bindings": bindings,
+        "items_per_workgroup": ITEMS_PER_WORKGROUP,
+        "body": {"kind": "elementwise", "shape": vector,
+                 "outputs": [{"binding": 3, "value": value}]}}]})
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--elements", type=int, default=16 << 20)
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args()
+    n = args.elements
+    start = time.perf_counter()
+    exe = Executable.create(executable_format.FORMAT, fma_description())
+    create = time.perf_counter() - start
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.random(n, dtype=np.float32) for _ in range(3))
+    out, tmp = np.empty(n, np.float32), np.empty(n, np.float32)
+    bindings = [x.view(np.uint8) for x in (a, b, c, out)]
+    groups = (-(-n // ITEMS_PER_WORKGROUP), 1, 1)
+
+    def fused():
+        exe.dispatch(0, groups, (n,), bindings)
+
+    def unfused_out():
+        np.multiply(a, b, out=tmp)
+        np.add(tmp, c, out=tmp)
+
+    fused()
+    if not np.array_equal(out, a * b + c):
+        raise SystemExit("fused result differs from numpy")
+    rows = [("pyree fused dispatch", best(fused, args.repeat)),
+            ("numpy a * b + c", best(lambda: a * b + c, args.repeat)),
+            ("numpy multiply/add out=", best(unfused_out, args.repeat)),
+            ("numpy copy (same bytes)", best(lambda: np.copyto(out, a), args.repeat))]
+    moved = 4 * n * 4
+    print(f"executable create (compile or cache load): {create:.2f} s")
+    print(f"{'':26} {'ms':>8} {'GB/s':>8}")
+    for name, seconds in rows:
+        nbytes = 2 * n * 4 if "copy" in name else moved
+        print(f"{name:26} {seconds * 1e3:8.2f} {nbytes / seconds / 1e9:8.2f}")
+    fused_s = rows[0][1]
+    print(f"speedup vs numpy a * b + c:         {rows[1][1] / fused_s:.2f}x")
+    print(f"speedup vs numpy out= passes:       {rows[2][1] / fused_s:.2f}x")
+    print(f"fused GB/s / copy GB/s:             "
+          f"{(moved / fused_s) / (2 * n * 4 / rows[3][1]):.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""Executables: loaded kernel descriptions whose functions are dispatched over a 3-D grid.
+
+An ``Executable`` is created from (format, data, constants) (hal-abi.md 3.7): the data is
+parsed and validated (``executable_format``), and every exported function is compiled to a
+numba kernel *at creation* (``kernels.compiler``; loaded from the disk cache when possible),
+so no dispatch ever pays compile time. Functions are identified by their index in the
+export table (``lookup_function``).
+
+``dispatch(function_id, workgroup_count, constants, bindings)`` is the one entry point the
+command buffers use. Before any kernel runs it validates, in Python:
+
+* the function id (NOT_FOUND) and that the executable is alive (UseAfterReleaseError);
+* the workgroup counts (each a u32, the product at most ``MAX_WORKGROUPS``) and the push
+  constants (exactly the declared count; each an i32 or u32 value, read as u32 bits);
+* the bindings: exactly the declared count (more than 32 is OUT_OF_RANGE), each a 1-D
+  contiguous uint8 array, writable where the function writes it (PERMISSION_DENIED),
+  aligned to its element type (INVALID_ARGUMENT) and long enough for every element the
+  kernel will touch given the shapes, strides, offsets, constants and grid (OUT_OF_RANGE
+  naming the binding and the required and available bytes).
+
+Then it views each binding as a typed array (zero-copy) and calls the kernel once; the
+kernel loops over the workgroups itself, in parallel. ``validate_dispatch`` runs the same
+checks at record time and returns the byte extent each binding slot needs, so a command
+buffer can check indirect bindings when the binding table arrives.
+
+Parallel kernels are called under one process-wide lock: numba's fallback threading layer
+(workqueue) must not be entered from two threads at once, and a parallel kernel already uses
+every core.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Sequence
+
+import attrs
+import numpy as np
+
+from pyree.status import (InvalidArgumentError, NotFoundError, OutOfRangeError,
+                          PermissionDeniedError, UseAfterReleaseError)
+
+from . import executable_format
+from .kernels import config, layout
+
+MAX_BINDINGS = 32
+MAX_WORKGROUP_COUNT = 0xFFFFFFFF
+MAX_WORKGROUPS = 1 << 48
+INVALID_FUNCTION = 0xFFFFFFFFFFFFFFFF
+
+_KERNEL_LOCK = threading.Lock()
+
+
+@attrs.frozen
+class DispatchRequirements:
+    """What one dispatch needs from its bindings (``validate_dispatch``)."""
+
+    function: str
+    required_bytes: tuple       # per binding: bytes from the start of the bound range
+    alignment: tuple            # per binding: element size in bytes
+    writes: tuple               # per binding: True if the kernel may write it
+    launch: layout.Launch
+
+
+def _constants(raw) -> tuple:
+    if raw is None:
+        return ()
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        data = bytes(raw)
+        if len(data) % 4:
+            raise InvalidArgumentError("constant buffer data must contain 4-byte elements but "
+                                       f"data length is {len(data)}")
+        return tuple(int(v) for v in np.frombuffer(data, dtype="<u4"))
+    values = []
+    for i, v in enumerate(raw):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or \
+                not -(1 << 31) <= v < (1 << 32):
+            raise InvalidArgumentError(f"executable constant {i}: expected a 32-bit integer, "
+                                       f"got {v!r}")
+        values.append(int(v) & 0xFFFFFFFF)
+    return tuple(values)
+
+
+@attrs.define(eq=False)
+class Executable:
+    format: str
+    desc: object
+    constants: tuple
+    kernels: tuple
+    _names: dict
+    released: bool = False
+
+    @classmethod
+    def create(cls, format: str, data, constants=None) -> "Executable":
+        desc = executable_format.parse(format, data)
+        consts = _constants(constants)
+        if len(consts) != desc.constants:
+            raise InvalidArgumentError(f"executable declares {desc.constants} constants, "
+                                       f"{len(consts)} given")
+        from .kernels import compiler  # imports numba: only when an executable is loaded
+
+        kernels = tuple(compiler.compile_function(fn) for fn in desc.functions)
+        names = {fn.name: i for i, fn in enumerate(desc.functions)}
+        return cls(format, desc, consts, kernels, names)
+
+    @property
+    def function_names(self) -> tuple:
+        return tuple(fn.name for fn in self.desc.functions)
+
+    def lookup_function(self, name) -> int:
+        if isinstance(name, (bytes, bytearray, memoryview)):
+            name = bytes(name).decode("utf-8", "replace")
+        index = self._names.get(name)
+        if index is None:
+            raise NotFoundError(f"executable has no function named {name!r}")
+        return index
+
+    def release(self) -> None:
+        self.released = True
+
+    def _function(self, function_id):
+        if self.released:
+            raise UseAfterReleaseError("executable used after release")
+        if isinstance(function_id, bool) or not isinstance(function_id, (int, np.integer)) \
+                or not 0 <= function_id < len(self.desc.functions):
+            raise NotFoundError(f"executable has no function {function_id!r} (it exports "
+                                f"{len(self.desc.functions)})")
+        return self.desc.functions[function_id]
+
+    def validate_dispatch(self, function_id: int, workgroup_count: Sequence[int],
+                          constants: Sequence[int],
+                          binding_lengths: Sequence[int | None] | None = None
+                          ) -> DispatchRequirements:
+        """Check a dispatch without running it. ``binding_lengths`` (bytes, or None for a
+        slot not known yet) are checked against the required extents when given."""
+        fn = self._function(function_id)
+        counts = _workgroups(fn, workgroup_count)
+        push = _push(fn, constants)
+        launch = layout.plan(fn, counts, push, self.constants)
+        reqs = DispatchRequirements(
+            fn.name, launch.required, tuple(b.type.itemsize for b in fn.bindings),
+            tuple(b.writable for b in fn.bindings), launch)
+        if binding_lengths is not None:
+            _binding_count(fn, len(binding_lengths))
+            for i, length in enumerate(binding_lengths):
+                if length is not None:
+                    _covers(fn, i, reqs.required_bytes[i], length)
+        return reqs
+
+    def dispatch(self, function_id: int, workgroup_count: Sequence[int],
+                 constants: Sequence[int], bindings: Sequence[np.ndarray]) -> None:
+        reqs = self.validate_dispatch(function_id, workgroup_count, constants)
+        fn = self.desc.functions[function_id]
+        _binding_count(fn, len(bindings))
+        arrays = []
+        for i, (decl, raw) in enumerate(zip(fn.bindings, bindings)):
+            if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or raw.ndim != 1 or \
+                    not raw.flags.c_contiguous:
+                raise InvalidArgumentError(
+                    f"dispatch of executable function '{fn.name}': binding {i} must be a "
+                    f"contiguous 1-D uint8 array, got {_describe(raw)}")
+            _covers(fn, i, reqs.required_bytes[i], raw.nbytes)
+            if decl.writable and not raw.flags.writeable:
+                raise PermissionDeniedError(
+                    f"dispatch of executable function '{fn.name}': binding {i} is written by "
+                    "the kernel but the bound range is read-only")
+            size = decl.type.itemsize
+            if raw.ctypes.data % size:
+                raise InvalidArgumentError(
+                    f"dispatch of executable function '{fn.name}': binding {i} "
+                    f"({decl.type.name}) must be {size}-byte aligned; bound range starts at "
+                    f"address {raw.ctypes.data:#x}")
+            arrays.append(raw[:raw.nbytes - raw.nbytes % size].view(decl.type.np_dtype))
+        launch = reqs.launch
+        if not launch.items:
+            return
+        kernel = self.kernels[function_id]
+        if config.PARALLEL:
+            with _KERNEL_LOCK:
+                kernel(*arrays, launch.params, launch.fparams)
+        else:
+            kernel(*arrays, launch.params, launch.fparams)
+
+
+def _describe(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"{value.ndim}-D {value.dtype} array" + \
+            ("" if value.flags.c_contiguous else " (not contiguous)")
+    return type(value).__name__
+
+
+def _workgroups(fn, counts) -> tuple:
+    try:
+        counts = tuple(counts)
+    except TypeError:
+        counts = None
+    if counts is None or len(counts) != 3 or not all(
+            isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in counts):
+        raise InvalidArgumentError(f"dispatch of executable function '{fn.name}': workgroup "
+                                   "count must be three integers")
+    for axis, c in zip("xyz", counts):
+        if not 0 <= c <= MAX_WORKGROUP_COUNT:
+            raise InvalidArgumentError(f"dispatch of executable function '{fn.name}': "
+                                       f"workgroup count {axis} = {c} is not a u32")
+    total = int(counts[0]) * int(counts[1]) * int(counts[2])
+    if total > MAX_WORKGROUPS:
+        raise OutOfRangeError(f"dispatch of executable function '{fn.name}': {total} "
+                              f"workgroups > {MAX_WORKGROUPS}")
+    return tuple(int(c) for c in counts)
+
+
+def _push(fn, constants) -> tuple:
+    constants = tuple(constants)
+    if len(constants) != len(fn.push_constants):
+        raise InvalidArgumentError(f"dispatch of executable function '{fn.name}': expected "
+                                   f"{len(fn.push_constants)} push constants, got "
+                                   f"{len(constants)}")
+    values = []
+    for i, v in enumerate(constants):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or \
+                not -(1 << 31) <= v < (1 << 32):
+            raise InvalidArgumentError(f"dispatch of executable function '{fn.name}': push "
+                                       f"constant {i} must be a 32-bit integer, got {v!r}")
+        values.append(int(v) & 0xFFFFFFFF)
+    return tuple(values)
+
+
+def _binding_count(fn, count: int) -> None:
+    if count > MAX_BINDINGS:
+        raise OutOfRangeError(f"binding count {count} > {MAX_BINDINGS}")
+    if count != len(fn.bindings):
+        raise InvalidArgumentError(f"dispatch of executable function '{fn.name}': expected "
+                                   f"{len(fn.bindings)} bindings, got {count}")
+
+
+def _covers(fn, index: int, required: int, available: int) -> None:
+    if available < required:
+        raise OutOfRangeError(
+            f"dispatch of executable function '{fn.name}': binding {index} "
+            f"({fn.bindings[index].type.name}) needs {required} bytes for the elements the "
+            f"kernel touches, but the bound range has {available} bytes")

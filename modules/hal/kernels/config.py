@@ -1,0 +1,81 @@
+"""Every numba flag and the kernel cache directory, in one place (STYLE.md "numba kernels").
+
+Flags (environment overrides in brackets, read once at import; "0"/"false"/"no"/"off" turn a
+flag off, anything else on):
+
+* ``CACHE`` [PYREE_NUMBA_CACHE, default on]: numba's on-disk cache of compiled kernels.
+* ``PARALLEL`` [PYREE_NUMBA_PARALLEL, default on]: kernels loop over workgroups with prange.
+* ``FASTMATH`` [PYREE_NUMBA_FASTMATH, default off]: off keeps IEEE semantics exact.
+* ``BOUNDSCHECK`` [PYREE_NUMBA_BOUNDSCHECK, default off]: the Python wrapper proves every index
+  in range before a kernel runs; turning this on is a debugging aid only.
+* ``NOGIL`` [PYREE_NUMBA_NOGIL, default on].
+
+The cache directory is ``$PYREE_CACHE_DIR`` or ``~/.cache/pyree``; generated kernel sources
+live in ``<cache>/kernels`` and numba's own cache in ``<cache>/numba``. :func:`import_numba`
+points ``NUMBA_CACHE_DIR`` there *before* numba is imported (unless the user set
+``NUMBA_CACHE_DIR`` explicitly), so nothing is ever written into the repository.
+
+Nothing here imports numba at module import time: ``import pyree.modules.hal`` must stay
+free of it. numba is imported by :func:`import_numba`, called when an executable is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() not in _FALSE
+
+
+CACHE = _flag("PYREE_NUMBA_CACHE", True)
+PARALLEL = _flag("PYREE_NUMBA_PARALLEL", True)
+FASTMATH = _flag("PYREE_NUMBA_FASTMATH", False)
+BOUNDSCHECK = _flag("PYREE_NUMBA_BOUNDSCHECK", False)
+NOGIL = _flag("PYREE_NUMBA_NOGIL", True)
+
+
+def cache_dir() -> pathlib.Path:
+    """The root of pyree's on-disk caches (``$PYREE_CACHE_DIR`` or ``~/.cache/pyree``)."""
+    root = os.environ.get("PYREE_CACHE_DIR")
+    if root:
+        return pathlib.Path(root).expanduser()
+    return pathlib.Path.home() / ".cache" / "pyree"
+
+
+def kernel_source_dir() -> pathlib.Path:
+    return cache_dir() / "kernels"
+
+
+def njit_options() -> dict:
+    """Keyword arguments for every ``numba.njit`` of a pyree kernel.
+
+    ``error_model="numpy"``: division by zero follows IEEE (floats) or the kernel's own
+    guards (integers) instead of raising inside a kernel.
+    """
+    return {
+        "cache": CACHE,
+        "parallel": PARALLEL,
+        "fastmath": FASTMATH,
+        "boundscheck": BOUNDSCHECK,
+        "nogil": NOGIL,
+        "error_model": "numpy",
+    }
+
+
+def import_numba():
+    """Import numba with its cache directory outside the repository; return the module."""
+    if "numba" not in sys.modules and "NUMBA_CACHE_DIR" not in os.environ:
+        os.environ["NUMBA_CACHE_DIR"] = str(cache_dir() / "numba")
+    import numba
+
+    if not numba.config.CACHE_DIR:
+        numba.config.CACHE_DIR = str(cache_dir() / "numba")
+    return numba

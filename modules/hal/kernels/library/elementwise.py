@@ -1,0 +1,109 @@
+"""Elementwise bodies (and copy/fill/transpose, lowered to them): one expression tree per
+output, evaluated per item of the iteration space with numpy broadcasting of loads.
+
+Operands are the distinct (binding, perm) loads in first-use order, then the outputs.
+Push-constant scalars are read once per call: f32 ones from ``fp``, integer ones from ``p``
+after the operand parameters, each in first-use order.
+"""
+
+from __future__ import annotations
+
+from .. import ops
+from ..ir import Elementwise, Function, Node
+from . import skeleton
+
+
+def kernel_rank(body: Elementwise) -> int:
+    return max(1, len(body.shape))
+
+
+def _walk(node: Node, seen: list, pick):
+    for arg in node.args:
+        _walk(arg, seen, pick)
+    key = pick(node)
+    if key is not None and key not in seen:
+        seen.append(key)
+
+
+def loads(body: Elementwise) -> list:
+    seen: list = []
+    for out in body.outputs:
+        _walk(out.value, seen, lambda n: (n.binding, n.perm) if n.op == "load" else None)
+    return seen
+
+
+def operands(body: Elementwise) -> list:
+    """[(binding, perm, is_output)] in parameter order."""
+    return [(b, perm, False) for b, perm in loads(body)] + \
+        [(out.binding, None, True) for out in body.outputs]
+
+
+def pushes(body: Elementwise) -> tuple[list, list]:
+    """(float pushes, integer pushes): lists of (index, type name) in first-use order."""
+    seen: list = []
+    for out in body.outputs:
+        _walk(out.value, seen, lambda n: (n.index, n.type.name) if n.op == "push" else None)
+    floats = [s for s in seen if s[1] == "f32"]
+    return floats, [s for s in seen if s[1] != "f32"]
+
+
+def emit(fn: Function) -> tuple[list[str], tuple]:
+    body: Elementwise = fn.body
+    rank = kernel_rank(body)
+    opnds = operands(body)
+    floats, ints = pushes(body)
+    extra = skeleton.operand_params(rank, len(opnds))
+    names: dict = {}
+    prelude = []
+    for k, key in enumerate(floats):
+        names[("push", key)] = f"q{len(names)}"
+        prelude.append(f"q{len(names) - 1} = np.float32(fp[{k}])")
+    for k, (index, tname) in enumerate(ints):
+        names[("push", (index, tname))] = f"q{len(names)}"
+        prelude.append(f"q{len(names) - 1} = np.{_int_dtype(tname)}(p[{extra + k}])")
+    for j, (binding, perm, out) in enumerate(opnds):
+        if not out:
+            names[("load", (binding, perm))] = j
+    lines: list[str] = []
+    temps: dict = {}
+    for out in body.outputs:
+        value = _emit_node(out.value, fn, names, temps, lines)
+        j = next(j for j, o in enumerate(opnds) if o[2] and o[0] == out.binding)
+        store = f"np.uint8(1 if {value} else 0)" if out.value.type.kind == "bool" else value
+        lines.append(f"b{out.binding}[np.uint64(x{j})] = {store}")
+    params = ", ".join([f"b{b.index}" for b in fn.bindings] + ["p", "fp"])
+    source = skeleton.header(("fmin", "fmax", "sdiv", "udiv"))
+    source.append(f"def kernel({params}):")
+    source += skeleton.items_loop(rank, len(opnds), lines, prelude)
+    return source, ()
+
+
+def _int_dtype(tname: str) -> str:
+    return "uint32" if tname == "ui32" else "int32"
+
+
+def _emit_node(node: Node, fn, names, temps, lines) -> str:
+    if node in temps:
+        return temps[node]
+    if node.op == "load":
+        j = names[("load", (node.binding, node.perm))]
+        text = f"b{node.binding}[np.uint64(x{j})]"
+        if node.type.kind == "bool":
+            text = f"({text} != 0)"
+    elif node.op == "push":
+        text = names[("push", (node.index, node.type.name))]
+    elif node.op == "const":
+        text = skeleton.number(node.value, node.type)
+    else:
+        args = [_emit_node(a, fn, names, temps, lines) for a in node.args]
+        fields = dict(zip("abc", args), T=node.type.ctor)
+        if node.op == "cast":
+            template = ops.cast_template(node.args[0].type.kind, node.type.kind)
+        else:
+            template = ops.OPS[node.op].template(node.args[-1].type.kind)
+            fields["pred"] = ops.PREDICATES.get(node.pred, "")
+        text = template.format(**fields)
+    name = f"t{len(temps)}"
+    temps[node] = name
+    lines.append(f"{name} = {text}")
+    return name

@@ -1,0 +1,49 @@
+"""Scalar helpers the generated kernels call (imported only by generated sources).
+
+Defined once here so that no generated file carries their bodies; numba inlines them into
+each kernel at compile time.
+"""
+
+from __future__ import annotations
+
+from . import config
+
+numba = config.import_numba()
+
+
+@numba.njit(error_model="numpy")
+def fmin(a, b):
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a < b else b
+
+
+@numba.njit(error_model="numpy")
+def fmax(a, b):
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a > b else b
+
+
+@numba.njit(error_model="numpy")
+def sdiv(a, b):
+    """Signed division truncating toward zero; x / 0 = 0; MIN / -1 wraps to MIN."""
+    if b == 0:
+        return a - a
+    if b == -1:
+        return -a
+    q = a // b
+    if a % b != 0 and (a < 0) != (b < 0):
+        q += 1
+    return q
+
+
+@numba.njit(error_model="numpy")
+def udiv(a, b):
+    if b == 0:
+        return a - a
+    return a // b
