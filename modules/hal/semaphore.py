@@ -78,10 +78,14 @@ class Timepoint:
 
     def cancel(self) -> bool:
         """Drops the callback if it has not run; True if it was cancelled."""
-        with self.semaphore._cond:
+        semaphore = self.semaphore
+        with semaphore._cond:
             if self.done:
                 return False
             self.done = True
+            semaphore._cancelled += 1
+            if semaphore._cancelled > 16 and semaphore._cancelled * 2 > len(semaphore._callbacks):
+                semaphore._compact()
             return True
 
 
@@ -93,6 +97,7 @@ class HalSemaphore:
     _value: int = attrs.field(init=False, default=0)
     _failure: PyreeError | None = attrs.field(init=False, default=None)
     _callbacks: list = attrs.field(init=False, factory=list)  # heap of (value, seq, tp)
+    _cancelled: int = attrs.field(init=False, default=0)      # cancelled entries in the heap
 
     def __attrs_post_init__(self):
         value = device_size(self.initial_value)
@@ -175,6 +180,12 @@ class HalSemaphore:
                 return timepoint
         _run([timepoint], failure)
         return timepoint
+
+    def _compact(self) -> None:
+        """Drops cancelled callbacks (lock held), so timed-out waits do not pile up."""
+        self._callbacks = [entry for entry in self._callbacks if not entry[2].done]
+        heapq.heapify(self._callbacks)
+        self._cancelled = 0
 
     def _pop_ready(self, value: int) -> list[Timepoint]:
         callbacks = self._callbacks

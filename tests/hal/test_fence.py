@@ -1,0 +1,160 @@
+"""HalFence: timepoints, join, query, signal/fail and fence.await semantics (3.8, 4.10)."""
+
+import threading
+import time
+
+from pyree.modules.hal import HalFence, HalSemaphore
+from pyree.status import (AbortedError, DataLossError, DeadlineExceededError,
+                          InvalidArgumentError, ResourceExhaustedError, StatusCode)
+from pyree.vm.ref import lookup_ref_type, ref_type_of
+
+from .halhelpers import raises
+
+
+def later(delay, fn, *args):
+    thread = threading.Thread(target=lambda: (time.sleep(delay), fn(*args)))
+    thread.start()
+    return thread
+
+
+def test_create():
+    fence = HalFence.create()
+    assert fence.capacity == 1 and len(fence) == 1
+    (sem, value), = fence.timepoints
+    assert type(sem) is HalSemaphore and sem.query() == 0 and value == 1
+    assert fence.query() == StatusCode.DEFERRED
+    fence.signal()
+    assert fence.query() == 0 and fence.is_reached()
+    assert ref_type_of(fence) is lookup_ref_type("hal.fence")
+
+
+def test_insert_keeps_max_and_capacity():
+    a, b, c = HalSemaphore(), HalSemaphore(), HalSemaphore()
+    fence = HalFence(2)
+    fence.insert(a, 5)
+    fence.insert(a, 3)
+    fence.insert(b, 1)
+    fence.insert(a, 7)
+    assert fence.timepoints == ((a, 7), (b, 1))
+    fence.insert(b, 2)                                     # existing: no capacity needed
+    with raises(ResourceExhaustedError,
+                "fence unable to insert a new timepoint; capacity of 2 exhausted"):
+        fence.insert(c, 1)
+    with raises(ResourceExhaustedError):
+        HalFence.create().insert(c, 1)
+
+
+def test_empty_fence_is_reached():
+    fence = HalFence()
+    assert fence.query() == 0 and bool(fence)
+    fence.wait(timeout=0)
+    fence.signal()
+
+
+def test_join():
+    a, b, c = HalSemaphore(), HalSemaphore(), HalSemaphore()
+    f1 = HalFence.at(a, 2)
+    f2 = HalFence(4)
+    f2.insert(a, 5)
+    f2.insert(b, 1)
+    f3 = HalFence.at(c, 3)
+    joined = HalFence.join([f1, None, f2, HalFence(), f3])
+    assert joined.timepoints == ((a, 5), (b, 1), (c, 3))
+    assert joined.capacity == 4                            # the joined count
+    assert HalFence.join([]) is None
+    assert HalFence.join([None, HalFence(), None]) is None
+    assert f1.timepoints == ((a, 2),)                      # inputs untouched
+
+
+def test_query_order_and_failure_codes():
+    a, b = HalSemaphore(), HalSemaphore()
+    fence = HalFence()
+    fence.insert(a, 1)
+    fence.insert(b, 1)
+    b.fail(DataLossError("bad"))
+    assert fence.query() == StatusCode.DEFERRED            # the first pending one decides
+    a.signal(1)
+    assert fence.query() == int(StatusCode.DATA_LOSS)
+    a.fail(AbortedError("x"))
+    assert fence.query() == int(StatusCode.ABORTED)
+
+
+def test_signal_twice_fails():
+    fence = HalFence.create()
+    fence.signal()
+    with raises(InvalidArgumentError, "semaphore already signaled past 1"):
+        fence.signal()
+
+
+def test_fail():
+    fence = HalFence.join([HalFence.create(), HalFence.create()])
+    fence.fail(StatusCode.ABORTED | 0x40)                  # status & 0x1F
+    assert fence.query() == int(StatusCode.ABORTED)
+    for sem, _ in fence.timepoints:
+        assert sem.status_code() == int(StatusCode.ABORTED)
+    with raises(AbortedError):
+        fence.wait()
+
+
+def test_await_all_reached_and_nulls():
+    fence = HalFence.create()
+    fence.signal()
+    assert HalFence.await_all([fence, None, HalFence()], 0) == 0
+    assert HalFence.await_all([], -1) == 0
+    assert HalFence.await_all([None], 0) == 0
+
+
+def test_await_all_timeout_is_a_value():
+    fence = HalFence.create()
+    assert HalFence.await_all([fence], 0) == int(StatusCode.DEADLINE_EXCEEDED)   # poll
+    start = time.monotonic()
+    assert HalFence.await_all([fence], 30) == int(StatusCode.DEADLINE_EXCEEDED)
+    assert time.monotonic() - start >= 0.025
+    two = HalFence.join([HalFence.create(), HalFence.create()])
+    assert HalFence.await_all([two], 10) == int(StatusCode.DEADLINE_EXCEEDED)
+    with raises(DeadlineExceededError):
+        two.wait(timeout=0.01)
+
+
+def test_await_all_infinite_across_threads():
+    f1, f2 = HalFence.create(), HalFence.create()
+    t1 = later(0.01, f1.signal)
+    t2 = later(0.03, f2.signal)
+    assert HalFence.await_all([f1, f2], -1) == 0           # -1 = 0xFFFFFFFF = forever
+    assert HalFence.await_all([f1, f2], 0xFFFFFFFF) == 0
+    t1.join()
+    t2.join()
+
+
+def test_await_all_failure_raises():
+    fence = HalFence.create()
+    fence.fail(AbortedError("queue failed"))
+    with raises(AbortedError, "queue failed"):
+        HalFence.await_all([fence], 0)
+
+
+def test_failure_ends_a_multi_wait_at_once():
+    pending, failing = HalFence.create(), HalFence.create()
+    thread = later(0.02, failing.fail, DataLossError("late failure"))
+    start = time.monotonic()
+    with raises(DataLossError, "late failure"):
+        HalFence.await_all([pending, failing], 5000)       # pending first, never signalled
+    assert time.monotonic() - start < 2
+    thread.join()
+
+
+def test_wait_cancels_its_callbacks():
+    a, b = HalFence.create(), HalFence.create()
+    assert HalFence.await_all([a, b], 1) == int(StatusCode.DEADLINE_EXCEEDED)
+    (sem, _), = a.timepoints
+    assert all(tp.done for _, _, tp in sem._callbacks)     # cancelled, dropped on signal
+    a.signal()
+    assert sem._callbacks == []
+
+
+def test_repeated_timed_out_waits_do_not_accumulate_callbacks():
+    a, b = HalFence.create(), HalFence.create()
+    for _ in range(200):
+        assert HalFence.await_all([a, b], 0 if _ % 2 else 1) == int(StatusCode.DEADLINE_EXCEEDED)
+    (sem, _), = a.timepoints
+    assert len(sem._callbacks) <= 40
