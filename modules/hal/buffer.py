@@ -12,7 +12,9 @@ Host access (5.2):
   access against the allowed access and the range (*scoped* mapping); ``persistent=True``
   additionally requires HOST_VISIBLE memory and MAPPING_PERSISTENT usage. A view mapped
   without WRITE is read-only. The view keeps the arena alive, not the buffer: like a C
-  mapping it must not outlive the buffer.
+  mapping it must not outlive the buffer (commands retain buffers by other means).
+  ``np.asarray(buffer)`` instead returns an array that keeps the buffer alive
+  (:func:`pinned_array`), as host code expects of numpy arrays.
 * :meth:`borrow` returns a :class:`RawRange` for commands that do not retain resources.
 * :meth:`load` / :meth:`store` are ``buffer.load`` / ``buffer.store`` (3.2).
 
@@ -40,6 +42,26 @@ _WRITE = int(MemoryAccess.WRITE)
 _DISCARD_WRITE = int(MemoryAccess.DISCARD_WRITE)
 _HOST_VISIBLE = int(MemoryType.HOST_VISIBLE)
 _MAPPING_PERSISTENT = int(BufferUsage.MAPPING_PERSISTENT)
+
+
+class _Pin:
+    """Owner of host-facing numpy arrays: exposes an array's memory through
+    ``__array_interface__`` and holds ``owner`` (a buffer), so the array keeps it alive."""
+
+    __slots__ = ("__array_interface__", "owner")
+
+
+def pinned_array(array: np.ndarray, owner) -> np.ndarray:
+    """A zero-copy copy of the ndarray ``array`` whose base keeps ``owner`` alive.
+
+    Mappings (:meth:`HalBuffer.map_range`) do not retain their buffer, like C mappings;
+    arrays handed to host code do (``np.asarray(buffer)``, ``HalBufferView.to_numpy``, DLPack),
+    so that dropping the HAL object after converting it is safe.
+    """
+    pin = _Pin()
+    pin.__array_interface__ = array.__array_interface__
+    pin.owner = owner
+    return np.asarray(pin)
 
 
 @attrs.define(eq=False, frozen=True, repr=False)
@@ -194,6 +216,8 @@ class HalBuffer:
         array = self.map_range(access)
         if copy:
             array = array.copy()
+        else:
+            array = pinned_array(array, self)
         if dtype is not None and np.dtype(dtype) != array.dtype:
             if copy is False:
                 raise ValueError("a hal.buffer is bytes; converting dtype requires a copy")

@@ -11,7 +11,7 @@ numpy exchange is zero-copy both ways where the memory allows it:
   when the buffer allows it, otherwise the array is read-only) and reinterpret them with the
   element type's dtype and the view's shape. Types without a numpy dtype use their storage
   dtype (bf16 and f8 as ``uint16``/``uint8`` bits); sub-byte types are UNIMPLEMENTED.
-  The array keeps the arena alive but not the buffer: keep the view while using it.
+  The array keeps the buffer alive (its base holds it), so the view may be dropped.
 * DLPack: ``np.from_dlpack(view)`` works (``__dlpack__``/``__dlpack_device__`` delegate to
   the zero-copy array); :meth:`to_dlpack` returns the capsule; :meth:`from_dlpack` accepts
   any DLPack producer.
@@ -31,7 +31,7 @@ import numpy as np
 from pyree.status import InvalidArgumentError, OutOfRangeError, UnimplementedError
 from pyree.vm.ref import register_ref_type
 
-from .buffer import HalBuffer
+from .buffer import HalBuffer, pinned_array
 from .buffer_validation import device_size, flags32, message_text
 from .element_type import (EncodingType, dense_byte_size, element_type_name,
                            element_types_compatible, from_numpy_dtype, storage_dtype)
@@ -145,16 +145,16 @@ class HalBufferView:
         return dtype
 
     def to_numpy(self, *, writable: bool | None = None) -> np.ndarray:
-        """A zero-copy array of the view (writable iff the buffer allows WRITE, unless
-        ``writable`` says otherwise; asking for a writable array of a read-only buffer is
-        PERMISSION_DENIED)."""
+        """A zero-copy array of the view that keeps the buffer alive (writable iff the
+        buffer allows WRITE, unless ``writable`` says otherwise; asking for a writable array
+        of a read-only buffer is PERMISSION_DENIED)."""
         dtype = self.numpy_dtype()
         if writable is None:
             writable = bool(self.buffer.allowed_access & _WRITE)
         access = _READ | (_WRITE if writable else 0)
         nbytes = self.element_count * dtype.itemsize
         data = self.buffer.map_range(access, 0, nbytes)
-        return data.view(dtype).reshape(self.shape)
+        return pinned_array(data.view(dtype).reshape(self.shape), self.buffer)
 
     def __array__(self, dtype=None, copy=None):
         array = self.to_numpy()

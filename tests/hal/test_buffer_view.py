@@ -284,3 +284,21 @@ def test_buffer_protocol_where_available():
     else:
         assert memoryview(np.asarray(view)).tolist() == [0, 1, 2]
     assert "3xi16" in repr(view)
+
+
+def test_host_arrays_keep_the_buffer_alive():
+    alloc = allocator(poison=True)
+    view = HalBufferView.from_numpy(np.arange(4, dtype=np.int32), alloc)
+    allocation = weakref.ref(view.buffer.allocation)
+    out = np.asarray(view)
+    exported = np.from_dlpack(view)
+    raw = np.asarray(view.buffer)
+    del view
+    gc.collect()
+    assert allocation() is not None
+    HalBufferView.from_numpy(np.full(4, 7, np.int32), alloc)   # must not reuse the block
+    assert out.tolist() == exported.tolist() == [0, 1, 2, 3]
+    assert raw[:4].tolist() == [0, 0, 0, 0]
+    del out, exported, raw
+    gc.collect()
+    assert allocation() is None
