@@ -1,0 +1,293 @@
+"""numba kernels against plain-numpy oracles, dispatch validation, and the disk cache.
+
+Every kernel is compiled once per session: the module-scoped ``exe`` fixture creates one
+executable holding every function under test (one multi-output elementwise function per
+dtype covers every op), and shapes, strides and offsets come from push constants so one
+compiled kernel serves every hypothesis example.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyree.modules.hal import executable_format as fmt
+from pyree.modules.hal.executable import Executable
+from pyree.modules.hal.executable_cache import ExecutableCache
+from pyree.modules.hal.kernels import compiler, config, layout
+from pyree.status import (InvalidArgumentError, NotFoundError, OutOfRangeError,
+                          PermissionDeniedError, UseAfterReleaseError)
+
+FLOAT_UNARY = ["neg", "abs", "relu", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "erf"]
+FLOAT_BINARY = ["add", "sub", "mul", "div", "min", "max", "pow"]
+INT_UNARY = ["neg", "abs", "relu", "not"]
+INT_BINARY = ["add", "sub", "mul", "div", "min", "max", "and", "or", "xor"]
+PREDS = ["eq", "ne", "lt", "le", "gt", "ge"]
+EXACT = {"neg", "abs", "relu", "not", "add", "sub", "mul", "div", "min", "max", "and", "or",
+         "xor", "rsqrt", "sqrt"}
+A, B, C = ({"op": "load", "binding": i} for i in range(3))
+
+
+def _op(name, *args, **extra):
+    return {"op": name, "args": list(args), **extra}
+
+
+def _ew_outputs(t: str):
+    """[(output name, output type, expression)] for the elementwise test function of t."""
+    flt = t.startswith("f")
+    outs = [(f"u_{op}", t, _op(op, A)) for op in (FLOAT_UNARY if flt else INT_UNARY)]
+    outs += [(f"b_{op}", t, _op(op, A, B)) for op in (FLOAT_BINARY if flt else INT_BINARY)]
+    outs += [(f"c_{p}", "i1", _op("cmp", A, B, pred=p)) for p in PREDS]
+    outs += [("select", t, _op("select", _op("cmp", A, B, pred="lt"), A, B)),
+             ("const", t, _op("mul", A, {"op": "const", "type": t, "value": -3})),
+             ("cast_f64" if t != "f64" else "cast_f32", "f64" if t != "f64" else "f32",
+              _op("cast", A, type="f64" if t != "f64" else "f32")),
+             ("cast_i1", "i1", _op("cast", A, type="i1"))]
+    push = {"op": "push", "index": 8, "type": "f32" if flt else "i32"}
+    if t in ("f64", "i64"):
+        push = _op("cast", push, type=t)
+    outs.append(("push", t, _op("sub", A, push)))
+    if flt:
+        outs.append(("cast_i32", "i32", _op("cast", A, type="i32")))
+    else:
+        outs += [("i1_and", "i1", _op("and", C, _op("cmp", A, B, pred="lt"))),
+                 ("i1_not", "i1", _op("not", C)),
+                 ("i1_select", t, _op("select", C, A, B)),
+                 ("i1_cast", t, _op("cast", C, type=t))]
+    return outs
+
+
+def _ew_function(t: str) -> dict:
+    it = [{"pc": i} for i in range(3)]
+    binds = [{"index": 0, "type": t, "access": "read", "shape": [{"pc": i} for i in (3, 4, 5)]},
+             {"index": 1, "type": t, "access": "read", "shape": [{"pc": 6}, {"pc": 7}]}]
+    if not t.startswith("f"):
+        binds.append({"index": 2, "type": "i1", "access": "read", "shape": it})
+    outputs = []
+    for name, otype, value in _ew_outputs(t):
+        binds.append({"index": len(binds), "type": otype, "access": "write", "shape": it})
+        outputs.append({"binding": len(binds) - 1, "value": value})
+    return {"name": f"ew_{t}", "push_constants": [f"p{i}" for i in range(9)],
+            "bindings": binds, "items_per_workgroup": 7,
+            "body": {"kind": "elementwise", "shape": it, "outputs": outputs}}
+
+
+def _strided(index, t, access, rank, first_pc):
+    """A binding whose shape, strides and offset are push constants from first_pc."""
+    return {"index": index, "type": t, "access": access,
+            "shape": [{"pc": first_pc + d} for d in range(rank)],
+            "strides": [{"pc": first_pc + rank + d} for d in range(rank)],
+            "offset": {"pc": first_pc + 2 * rank}}
+
+
+def _rows_function(name, t, body, target_rank):
+    binds = [_strided(0, t, "read", 3, 0), _strided(1, t, "write", target_rank, 7)]
+    return {"name": name, "push_constants": [f"p{i}" for i in range(8 + 2 * target_rank)],
+            "bindings": binds, "items_per_workgroup": 3, "body": body}
+
+
+REDUCTIONS = [("sum", "f32"), ("prod", "f32"), ("max", "f32"), ("min", "f32"),
+              ("mean", "f32"), ("sum", "i32"), ("max", "i64"), ("min", "i32")]
+
+
+def _functions() -> list:
+    fns = [_ew_function(t) for t in ("f32", "f64", "i32", "i64")]
+    for op, t in REDUCTIONS:
+        fns.append(_rows_function(f"reduce_{op}_{t}", t, {
+            "kind": "reduce", "op": op, "source": 0, "target": 1, "axis": 1,
+            "keepdims": False}, 2))
+    fns.append(_rows_function("reduce_mean_f64_keep", "f64", {
+        "kind": "reduce", "op": "mean", "source": 0, "target": 1, "axis": 1,
+        "keepdims": True}, 3))
+    fns.append(_rows_function("softmax_f32", "f32", {
+        "kind": "softmax", "source": 0, "target": 1, "axis": 1}, 3))
+    pcs = [{"pc": i} for i in range(6)]
+    fns.append({"name": "matmul_f32", "push_constants": ["B", "M", "K", "N", "Br", "per"],
+                "bindings": [
+                    {"index": 0, "type": "f32", "access": "read", "shape": pcs[0:3]},
+                    {"index": 1, "type": "f32", "access": "read",
+                     "shape": [pcs[4], pcs[2], pcs[3]]},
+                    {"index": 2, "type": "f32", "access": "write",
+                     "shape": [pcs[0], pcs[1], pcs[3]]}],
+                "items_per_workgroup": pcs[5],
+                "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2}})
+    fns.append({"name": "matmul_f64_tt", "push_constants": ["B", "M", "K", "N"],
+                "bindings": [
+                    {"index": 0, "type": "f64", "access": "read", "shape": [pcs[2], pcs[1]]},
+                    {"index": 1, "type": "f64", "access": "read",
+                     "shape": [pcs[0], pcs[3], pcs[2]]},
+                    {"index": 2, "type": "f64", "access": "readwrite",
+                     "shape": [pcs[0], pcs[1], pcs[3]]}],
+                "items_per_workgroup": 2,
+                "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2, "alpha": 2.0,
+                         "beta": 0.5, "transpose_lhs": True, "transpose_rhs": True}})
+    fns.append({"name": "copy_i32", "push_constants": [f"p{i}" for i in range(11)],
+                "bindings": [_strided(0, "i32", "read", 2, 0), _strided(1, "i32", "write", 2, 5)],
+                "items_per_workgroup": {"pc": 10},
+                "body": {"kind": "copy", "source": 0, "target": 1}})
+    fns.append({"name": "transpose_i64", "push_constants": ["d0", "d1", "d2"],
+                "bindings": [{"index": 0, "type": "i64", "access": "read",
+                              "shape": [{"pc": 0}, {"pc": 1}, {"pc": 2}]},
+                             {"index": 1, "type": "i64", "access": "write",
+                              "shape": [{"pc": 2}, {"pc": 0}, {"pc": 1}]}],
+                "items_per_workgroup": 5,
+                "body": {"kind": "transpose", "source": 0, "target": 1, "perm": [2, 0, 1]}})
+    fns.append({"name": "fill_f32", "push_constants": ["n", "value"],
+                "bindings": [{"index": 0, "type": "f32", "access": "write",
+                              "shape": [{"pc": 0}], "offset": 2}],
+                "items_per_workgroup": 4,
+                "body": {"kind": "fill", "target": 0, "value": {"push": 1}}})
+    fns.append({"name": "fill_i64", "push_constants": ["n"],
+                "bindings": [{"index": 0, "type": "i64", "access": "write",
+                              "shape": [{"add": [{"pc": 0}, {"ec": 0}]}]}],
+                "items_per_workgroup": {"ec": 0},
+                "body": {"kind": "fill", "target": 0, "value": -(1 << 63)}})
+    return fns
+
+
+@pytest.fixture(scope="module")
+def exe():
+    data = fmt.serialize({"version": 1, "constants": 1, "functions": _functions()})
+    return Executable.create(fmt.FORMAT, data, np.array([3], "<u4").tobytes())
+
+
+def u8(array) -> np.ndarray:
+    return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+
+
+def run(exe, name, arrays, push, groups=None):
+    fid = exe.lookup_function(name)
+    if groups is None:
+        groups = (1 << 20, 1, 1)
+    exe.dispatch(fid, groups, push, [u8(a) for a in arrays])
+
+
+# ------------------------------------------------------------------ elementwise oracles
+
+SPECIAL = {"f": [0.0, -0.0, 1.0, -1.0, 0.5, np.inf, -np.inf, np.nan, 2.0, 1e-3],
+           "i": None}
+
+
+def values(rng, t: str, shape):
+    dtype = np.dtype({"f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64"}[t])
+    if t.startswith("f"):
+        x = (rng.standard_normal(shape) * 3).astype(dtype)
+        mask = rng.random(shape) < 0.2
+        x[mask] = rng.choice(SPECIAL["f"], size=int(mask.sum()))
+        return x
+    info = np.iinfo(dtype)
+    pool = np.array([info.min, info.max, -1, 0, 1, 2, -2, 7, -7, info.min + 1], dtype=dtype)
+    x = rng.integers(-50, 50, size=shape).astype(dtype)
+    mask = rng.random(shape) < 0.3
+    x[mask] = rng.choice(pool, size=int(mask.sum()))
+    return x
+
+
+def trunc_div(a, b):
+    with np.errstate(all="ignore"):
+        safe = np.where((b == 0) | (b == -1), 1, b)
+        q = a // safe
+        q = q + ((a % safe != 0) & ((a < 0) != (safe < 0))).astype(a.dtype)
+        q = np.where(b == -1, (np.zeros_like(a) - a), q)
+        return np.where(b == 0, 0, q).astype(a.dtype)
+
+
+def oracle(name: str, a, b, c, push):
+    """Plain-numpy result of output ``name`` (``a``, ``b`` already broadcast)."""
+    t = a.dtype
+    one = t.type(1)
+    with np.errstate(all="ignore"):
+        kind, _, op = name.partition("_")
+        if kind == "u":
+            return {"neg": lambda: -a, "abs": lambda: np.abs(a),
+                    "relu": lambda: np.maximum(a, t.type(0)), "exp": lambda: np.exp(a),
+                    "log": lambda: np.log(a), "sqrt": lambda: np.sqrt(a),
+                    "rsqrt": lambda: one / np.sqrt(a), "tanh": lambda: np.tanh(a),
+                    "sigmoid": lambda: one / (one + np.exp(-a)),
+                    "erf": lambda: np.vectorize(math.erf, otypes=[t])(a),
+                    "not": lambda: ~a}[op]()
+        if kind == "b":
+            if op == "div":
+                return a / b if t.kind == "f" else trunc_div(a, b)
+            return {"add": np.add, "sub": np.subtract, "mul": np.multiply,
+                    "min": np.minimum, "max": np.maximum, "pow": np.power,
+                    "and": np.bitwise_and, "or": np.bitwise_or,
+                    "xor": np.bitwise_xor}[op](a, b)
+        if kind == "c":
+            return {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
+                    "gt": np.greater, "ge": np.greater_equal}[op](a, b)
+        if name == "select":
+            return np.where(a < b, a, b)
+        if name == "const":
+            return a * t.type(-3)
+        if name.startswith("cast_"):
+            target = {"f64": np.float64, "f32": np.float32, "i32": np.int32,
+                      "i1": np.bool_}[name[5:]]
+            return a != 0 if target is np.bool_ else a.astype(target)
+        if name == "push":
+            if t.kind == "f":
+                value = np.uint32(push).view(np.float32)
+            else:
+                value = np.int64(np.uint32(push).view(np.int32))
+            return a - t.type(value)
+        if name == "i1_and":
+            return c & (a < b)
+        if name == "i1_not":
+            return ~c
+        if name == "i1_select":
+            return np.where(c, a, b)
+        if name == "i1_cast":
+            return c.astype(t)
+    raise AssertionError(name)
+
+
+def check(name, got, want, t, a):
+    if got.dtype == np.uint8:          # i1 storage
+        got = got.astype(bool)
+    if name == "cast_i32":             # float -> int of NaN / out of range is unspecified
+        ok = np.isfinite(a) & (np.abs(a) < 2.0 ** 31 - 128)
+        got, want = got[ok], want[ok]
+    if name.partition("_")[2] in EXACT or not t.startswith("f") or \
+            name in ("select", "const", "push") or name.startswith(("c_", "cast")):
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    else:
+        rtol = 4e-6 if t == "f32" else 1e-13
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * 1e-3, err_msg=name)
+
+
+@st.composite
+def broadcast_case(draw):
+    dims = draw(st.lists(st.integers(0, 5), min_size=3, max_size=3))
+    a_shape = [d if draw(st.booleans()) else 1 for d in dims]
+    b_shape = [d if draw(st.booleans()) else 1 for d in dims[1:]]
+    return dims, a_shape, b_shape, draw(st.integers(0, 2 ** 32 - 1)), draw(st.integers(0, 9))
+
+
+@pytest.mark.parametrize("t", ["f32", "f64", "i32", "i64"])
+@settings(max_examples=25)
+@given(case=broadcast_case())
+def test_elementwise_ops_match_numpy(exe, t, case):
+    dims, a_shape, b_shape, seed, push_seed = case
+    rng = np.random.default_rng(seed)
+    a, b = values(rng, t, a_shape), values(rng, t, b_shape)
+    c = rng.random(dims) < 0.5
+    push = int(np.float32(push_seed - 4.5).view(np.uint32)) if t.startswith("f") \
+        else (push_seed - 5) & 0xFFFFFFFF
+    outs = _ew_outputs(t)
+    dtypes = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64,
+              "i1": np.uint8}
+    results = [np.full(dims, 7, dtypes[otype]) for _, otype, _ in outs]
+    inputs = [a, b] + ([] if t.startswith("f") else [c.astype(np.uint8)])
+    run(exe, f"ew_{t}", inputs + results, (*dims, *a_shape, *b_shape, push))
+    ab, bb = np.broadcast_to(a, dims), np.broadcast_to(b, dims)
+    for (name, _, _), got in zip(outs, results):
+        check(name, got, oracle(name, ab, bb, c, push), t, ab)
