@@ -83,10 +83,10 @@ def _constants(raw) -> tuple:
 @attrs.define(eq=False)
 class Executable:
     format: str
-    desc: object
-    constants: tuple
-    kernels: tuple
-    _names: dict
+    desc: object = attrs.field(repr=False)
+    constants: tuple = attrs.field(repr=False)
+    kernels: tuple = attrs.field(repr=False)
+    _names: dict = attrs.field(repr=False)
     released: bool = False
 
     @classmethod

@@ -291,3 +291,160 @@ def test_elementwise_ops_match_numpy(exe, t, case):
     ab, bb = np.broadcast_to(a, dims), np.broadcast_to(b, dims)
     for (name, _, _), got in zip(outs, results):
         check(name, got, oracle(name, ab, bb, c, push), t, ab)
+
+
+# ------------------------------------------------------------------ library kernel oracles
+
+NP = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64}
+
+
+@st.composite
+def strided_case(draw, rank=3):
+    """A strided view: (flat buffer size, shape, element strides, offset, seed)."""
+    shape = draw(st.lists(st.integers(0, 4), min_size=rank, max_size=rank))
+    order = draw(st.permutations(range(rank)))
+    pad = draw(st.integers(0, 2))
+    strides, step = [0] * rank, 1
+    for d in reversed(order):
+        strides[d] = step
+        step *= shape[d] + pad
+    offset = draw(st.integers(0, 3))
+    return step + offset, shape, strides, offset, draw(st.integers(0, 2 ** 32 - 1))
+
+
+def strided_view(flat, shape, strides, offset):
+    size = flat.dtype.itemsize
+    return np.lib.stride_tricks.as_strided(flat[offset:], shape, [s * size for s in strides])
+
+
+def reduce_oracle(op, x, axis, keepdims):
+    with np.errstate(all="ignore"):
+        if x.shape[axis] == 0:
+            ident = {"sum": 0, "prod": 1, "mean": np.nan}.get(op)
+            if ident is None:
+                lo, hi = ((-np.inf, np.inf) if x.dtype.kind == "f"
+                          else (np.iinfo(x.dtype).min, np.iinfo(x.dtype).max))
+                ident = lo if op == "max" else hi
+            shape = list(x.shape)
+            shape[axis] = 1
+            out = np.full(shape, ident, dtype=x.dtype)
+            return out if keepdims else out.squeeze(axis)
+        fn = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min, "mean": np.mean}[op]
+        extra = {} if op in ("max", "min") else {"dtype": x.dtype}
+        return fn(x, axis=axis, keepdims=keepdims, **extra).astype(x.dtype)
+
+
+@pytest.mark.parametrize("op,t", REDUCTIONS + [("mean", "f64")])
+@settings(max_examples=15)
+@given(case=strided_case())
+def test_reduce_matches_numpy(exe, op, t, case):
+    size, shape, strides, offset, seed = case
+    keep = op == "mean" and t == "f64"
+    rng = np.random.default_rng(seed)
+    flat = values(rng, t, (size,)) if op not in ("sum", "prod", "mean") or t[0] == "i" else \
+        rng.standard_normal(size).astype(NP[t])
+    x = strided_view(flat, shape, strides, offset)
+    want = reduce_oracle(op, x, 1, keep)
+    got = np.full(want.shape, 99, NP[t])
+    tstrides = layout.dense_strides(list(want.shape))
+    name = "reduce_mean_f64_keep" if keep else f"reduce_{op}_{t}"
+    run(exe, name, [flat, got], (*shape, *strides, offset, *want.shape, *tstrides, 0))
+    if t[0] == "f" and op in ("sum", "mean", "prod"):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=25)
+@given(case=strided_case())
+def test_softmax_matches_numpy(exe, case):
+    size, shape, strides, offset, seed = case
+    flat = np.random.default_rng(seed).standard_normal(size).astype(np.float32) * 4
+    x = strided_view(flat, shape, strides, offset)
+    with np.errstate(all="ignore"):
+        e = np.exp(x - x.max(axis=1, keepdims=True)) if shape[1] else x.copy()
+        want = e / e.sum(axis=1, keepdims=True)
+    # target in a transposed (column-major) layout
+    tstrides = [1, shape[0], shape[0] * shape[1]]
+    out = np.full(max(1, math.prod(shape)), 5, np.float32)
+    run(exe, "softmax_f32", [flat, out], (*shape, *strides, offset, *shape, *tstrides, 0))
+    got = strided_view(out, shape, tstrides, 0)
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
+
+
+@settings(max_examples=25)
+@given(st.integers(1, 3), st.integers(0, 5), st.integers(0, 4), st.integers(0, 5),
+       st.booleans(), st.integers(1, 7), st.integers(0, 2 ** 32 - 1))
+def test_matmul_matches_numpy(exe, batch, m, k, n, broadcast_rhs, per, seed):
+    rng = np.random.default_rng(seed)
+    rb = 1 if broadcast_rhs else batch
+    lhs = rng.standard_normal((batch, m, k)).astype(np.float32)
+    rhs = rng.standard_normal((rb, k, n)).astype(np.float32)
+    out = np.full((batch, m, n), np.nan, np.float32)
+    groups = (-(-batch * m // per), 1, 1)
+    run(exe, "matmul_f32", [lhs, rhs, out], (batch, m, k, n, rb, per), groups)
+    np.testing.assert_allclose(out, np.matmul(lhs, rhs), rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=25)
+@given(st.integers(1, 3), st.integers(0, 5), st.integers(0, 4), st.integers(0, 5),
+       st.integers(0, 2 ** 32 - 1))
+def test_matmul_transposed_alpha_beta_matches_numpy(exe, batch, m, k, n, seed):
+    rng = np.random.default_rng(seed)
+    lhs_t = rng.standard_normal((k, m))               # rank 2: broadcast over the batch
+    rhs_t = rng.standard_normal((batch, n, k))
+    out = rng.standard_normal((batch, m, n))
+    want = 2.0 * np.matmul(lhs_t.T, rhs_t.transpose(0, 2, 1)) + 0.5 * out
+    run(exe, "matmul_f64_tt", [lhs_t, rhs_t, out], (batch, m, k, n), (1 << 16, 1, 1))
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=25)
+@given(st.integers(0, 6), st.integers(0, 6), st.booleans(), st.integers(1, 9))
+def test_strided_copy_with_broadcast_matches_numpy(exe, rows, cols, transposed_dst, per):
+    src = np.arange(rows, dtype=np.int32) * 3 - 7        # shape (rows, 1): broadcast
+    dst_strides = [1, rows] if transposed_dst else [cols, 1]
+    dst = np.full(rows * cols + 2, -1, np.int32)
+    groups = (-(-rows * cols // per), 1, 1)
+    run(exe, "copy_i32", [src, dst], (rows, 1, 1, 0, 0, rows, cols, *dst_strides, 2, per),
+        groups)
+    got = strided_view(dst, [rows, cols], dst_strides, 2)
+    np.testing.assert_array_equal(got, np.broadcast_to(src[:, None], (rows, cols)))
+    assert list(dst[:2]) == [-1, -1]
+
+
+@settings(max_examples=20)
+@given(st.lists(st.integers(0, 4), min_size=3, max_size=3))
+def test_transpose_matches_numpy(exe, dims):
+    x = np.arange(math.prod(dims), dtype=np.int64).reshape(dims) - (1 << 40)
+    out = np.zeros((dims[2], dims[0], dims[1]), np.int64)
+    run(exe, "transpose_i64", [x, out], tuple(dims))
+    np.testing.assert_array_equal(out, np.transpose(x, (2, 0, 1)))
+
+
+def test_fill_with_push_constant_and_offset(exe):
+    out = np.zeros(12, np.float32)
+    value = int(np.float32(-2.25).view(np.uint32))
+    run(exe, "fill_f32", [out], (9, value), (2, 1, 1))   # 2 workgroups x 4 items: 8 of 9
+    assert list(out) == [0, 0] + [-2.25] * 8 + [0, 0]
+
+
+def test_fill_sizes_from_executable_constants(exe):
+    out = np.zeros(6, np.int64)
+    run(exe, "fill_i64", [out], (2,), (2, 1, 1))          # shape 2 + ec0 (3) = 5
+    assert list(out) == [-(1 << 63)] * 5 + [0]
+
+
+def test_workgroups_cover_a_linear_range_over_x_y_z(exe):
+    n = 41                                                  # ew_i64: 7 items per workgroup
+    a = np.arange(n, dtype=np.int64)
+    outs = [np.full(n, 3, dtype={"i1": np.uint8, "i64": np.int64, "f64": np.float64}[ot])
+            for _, ot, _ in _ew_outputs("i64")]
+    c = np.zeros(n, np.uint8)
+    for groups, covered in (((2, 2, 1), 28), ((1, 1, 3), 21), ((3, 1, 2), 41), ((0, 5, 5), 0)):
+        for o in outs:
+            o[:] = 3
+        run(exe, "ew_i64", [a, a[:1], c] + outs, (1, 1, n, 1, 1, n, 1, 1, 0), groups)
+        add = outs[[name for name, _, _ in _ew_outputs("i64")].index("b_add")]
+        assert list(add[:covered]) == list(a[:covered] + a[0])
+        assert set(add[covered:]) <= {3}
