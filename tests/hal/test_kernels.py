@@ -448,3 +448,259 @@ def test_workgroups_cover_a_linear_range_over_x_y_z(exe):
         add = outs[[name for name, _, _ in _ew_outputs("i64")].index("b_add")]
         assert list(add[:covered]) == list(a[:covered] + a[0])
         assert set(add[covered:]) <= {3}
+
+
+# ------------------------------------------------------------------ dispatch validation
+
+def _copy_push(rows, cols, per=4):
+    return (rows, cols, cols, 1, 0, rows, cols, cols, 1, 0, per)
+
+
+def _copy_args(rows=3, cols=4):
+    src = np.arange(rows * cols, dtype=np.int32)
+    dst = np.zeros(rows * cols, np.int32)
+    return [u8(src), u8(dst)]
+
+
+def test_lookup_function(exe):
+    assert exe.lookup_function("copy_i32") == exe.function_names.index("copy_i32")
+    assert exe.lookup_function(b"fill_f32") == exe.function_names.index("fill_f32")
+    with pytest.raises(NotFoundError, match="no function named 'nope'"):
+        exe.lookup_function("nope")
+
+
+@pytest.mark.parametrize("fid", [-1, 10 ** 6, True, "0", 1.0])
+def test_bad_function_id_is_not_found(exe, fid):
+    with pytest.raises(NotFoundError):
+        exe.dispatch(fid, (1, 1, 1), _copy_push(3, 4), _copy_args())
+
+
+@pytest.mark.parametrize("groups,cls", [
+    ((1, 1), InvalidArgumentError), ((1, 1, 1, 1), InvalidArgumentError),
+    ((-1, 1, 1), InvalidArgumentError), ((1 << 32, 1, 1), InvalidArgumentError),
+    ((1.0, 1, 1), InvalidArgumentError), (None, InvalidArgumentError),
+    ((1 << 20, 1 << 20, 1 << 10), OutOfRangeError)])
+def test_bad_workgroup_counts(exe, groups, cls):
+    with pytest.raises(cls, match="copy_i32"):
+        exe.dispatch(exe.lookup_function("copy_i32"), groups, _copy_push(3, 4), _copy_args())
+
+
+@pytest.mark.parametrize("push", [(), (1,) * 10, (1,) * 12, (3, 4, 4, 1, 0, 3, 4, 4, 1, 0, 2 ** 32),
+                                  (3, 4, 4, 1, 0, 3, 4, 4, 1, 0, -(2 ** 31) - 1),
+                                  (3, 4, 4, 1, 0, 3, 4, 4, 1, 0, 1.5)])
+def test_bad_push_constants(exe, push):
+    with pytest.raises(InvalidArgumentError, match="copy_i32.*push constant"):
+        exe.dispatch(exe.lookup_function("copy_i32"), (4, 1, 1), push, _copy_args())
+
+
+def test_binding_count(exe):
+    fid = exe.lookup_function("copy_i32")
+    with pytest.raises(InvalidArgumentError, match="expected 2 bindings, got 1"):
+        exe.dispatch(fid, (4, 1, 1), _copy_push(3, 4), _copy_args()[:1])
+    with pytest.raises(OutOfRangeError, match="binding count 33 > 32"):
+        exe.dispatch(fid, (4, 1, 1), _copy_push(3, 4), _copy_args() * 16 + _copy_args()[:1])
+
+
+@pytest.mark.parametrize("bad", [np.zeros(48, np.int8), np.zeros((4, 12), np.uint8),
+                                 np.zeros(96, np.uint8)[::2], b"\0" * 48, None])
+def test_binding_must_be_contiguous_uint8(exe, bad):
+    args = _copy_args()
+    with pytest.raises(InvalidArgumentError, match="binding 1 must be a contiguous 1-D uint8"):
+        exe.dispatch(exe.lookup_function("copy_i32"), (4, 1, 1), _copy_push(3, 4),
+                     [args[0], bad])
+
+
+@pytest.mark.parametrize("binding", [0, 1])
+def test_binding_one_byte_short_is_out_of_range(exe, binding):
+    args = _copy_args()
+    args[binding] = args[binding][:-1]
+    with pytest.raises(OutOfRangeError) as info:
+        exe.dispatch(exe.lookup_function("copy_i32"), (3, 1, 1), _copy_push(3, 4), args)
+    assert f"'copy_i32': binding {binding} (i32) needs 48 bytes" in str(info.value)
+    assert "has 47 bytes" in str(info.value)
+
+
+def test_partial_grid_needs_only_the_prefix(exe):
+    # 2 workgroups x 4 items = the first 8 items of 3x4: elements 0..7 (32 bytes)
+    src, dst = _copy_args()
+    fid = exe.lookup_function("copy_i32")
+    exe.dispatch(fid, (2, 1, 1), _copy_push(3, 4), [src[:32], dst[:32]])
+    assert list(dst.view(np.int32)[:8]) == list(range(8))
+    with pytest.raises(OutOfRangeError, match="needs 32 bytes"):
+        exe.dispatch(fid, (2, 1, 1), _copy_push(3, 4), [src[:31], dst[:32]])
+
+
+def test_extents_follow_strides_and_offsets(exe):
+    # column-major target with offset 5: the last item (2, 3) is at 5 + 2 + 3*3 = 16
+    fid = exe.lookup_function("copy_i32")
+    push = (3, 4, 4, 1, 0, 3, 4, 1, 3, 5, 4)
+    reqs = exe.validate_dispatch(fid, (3, 1, 1), push)
+    assert reqs.required_bytes == (48, 68) and reqs.alignment == (4, 4)
+    assert reqs.writes == (False, True)
+    with pytest.raises(OutOfRangeError, match="binding 1 .* needs 68 bytes"):
+        exe.validate_dispatch(fid, (3, 1, 1), push, [48, 64])
+    exe.validate_dispatch(fid, (3, 1, 1), push, [None, 68])
+
+
+def test_zero_items_touch_nothing(exe):
+    fid = exe.lookup_function("copy_i32")
+    empty = np.zeros(0, np.uint8)
+    assert exe.validate_dispatch(fid, (5, 1, 1), _copy_push(0, 4)).required_bytes == (0, 0)
+    exe.dispatch(fid, (5, 1, 1), _copy_push(0, 4), [empty, empty])
+    exe.dispatch(fid, (0, 1, 1), _copy_push(3, 4), [empty, empty])
+
+
+def test_misaligned_binding(exe):
+    raw = np.zeros(64, np.uint8)
+    with pytest.raises(InvalidArgumentError, match="binding 0 \\(i32\\) must be 4-byte aligned"):
+        exe.dispatch(exe.lookup_function("copy_i32"), (4, 1, 1), _copy_push(3, 4),
+                     [raw[1:49], _copy_args()[1]])
+
+
+def test_read_only_output_is_permission_denied(exe):
+    src, dst = _copy_args()
+    dst.flags.writeable = False
+    with pytest.raises(PermissionDeniedError, match="binding 1 is written"):
+        exe.dispatch(exe.lookup_function("copy_i32"), (4, 1, 1), _copy_push(3, 4), [src, dst])
+    src.flags.writeable = False                     # read-only inputs are fine
+    exe.dispatch(exe.lookup_function("copy_i32"), (4, 1, 1), _copy_push(3, 4),
+                 [src, _copy_args()[1]])
+
+
+def test_shape_mismatches_are_invalid_argument(exe):
+    fid = exe.lookup_function("copy_i32")
+    with pytest.raises(InvalidArgumentError, match="does not broadcast"):
+        exe.validate_dispatch(fid, (4, 1, 1), (2, 4, 4, 1, 0, 3, 4, 4, 1, 0, 4))
+    with pytest.raises(InvalidArgumentError, match="items_per_workgroup evaluates to 0"):
+        exe.validate_dispatch(fid, (4, 1, 1), _copy_push(3, 4, 0))
+    mm = exe.lookup_function("matmul_f32")
+    with pytest.raises(InvalidArgumentError, match="batch 2 does not broadcast"):
+        exe.validate_dispatch(mm, (1, 1, 1), (3, 2, 2, 2, 2, 1))
+    red = exe.lookup_function("reduce_sum_f32")
+    with pytest.raises(InvalidArgumentError, match="target binding 1 has shape"):
+        exe.validate_dispatch(red, (1, 1, 1), (2, 3, 4, 12, 4, 1, 0, 2, 5, 5, 1, 0))
+
+
+def test_sizes_beyond_the_index_range_are_out_of_range(exe):
+    big = 2 ** 32 - 1
+    push = (big, big, big, 1, 1, 1, 1, 1, 0)
+    with pytest.raises(OutOfRangeError, match="'ew_f32': .* exceeds the kernel index range"):
+        exe.validate_dispatch(exe.lookup_function("ew_f32"), (1, 1, 1), push)
+
+
+def test_released_executable(exe):
+    other = Executable.create(fmt.FORMAT, fmt.serialize({
+        "version": 1, "functions": [f for f in _functions() if f["name"] == "copy_i32"]}))
+    other.release()
+    with pytest.raises(UseAfterReleaseError):
+        other.dispatch(0, (1, 1, 1), _copy_push(3, 4), _copy_args())
+
+
+def test_prefix_max_matches_brute_force():
+    @settings(max_examples=200)
+    @given(st.lists(st.integers(1, 4), min_size=1, max_size=4), st.data())
+    def prop(dims, data):
+        strides = data.draw(st.lists(st.integers(0, 20), min_size=len(dims),
+                                     max_size=len(dims)))
+        count = data.draw(st.integers(1, math.prod(dims)))
+        index = np.indices(dims).reshape(len(dims), -1).T[:count]
+        assert layout.prefix_max(dims, strides, count) == int((index @ strides).max())
+    prop()
+
+
+# ------------------------------------------------------------------ creation and caches
+
+def test_executable_constants():
+    data = fmt.serialize({"version": 1, "constants": 1, "functions": [
+        f for f in _functions() if f["name"] == "fill_i64"]})
+    with pytest.raises(InvalidArgumentError, match="4-byte elements but data length is 3"):
+        Executable.create(fmt.FORMAT, data, b"\0\0\0")
+    with pytest.raises(InvalidArgumentError, match="declares 1 constants, 0 given"):
+        Executable.create(fmt.FORMAT, data)
+    with pytest.raises(NotFoundError, match="no executable loader"):
+        Executable.create("embedded-elf-x86_64", data, b"\0" * 4)
+    assert Executable.create(fmt.FORMAT, data, [3]).constants == (3,)
+
+
+def test_executable_cache_keys_on_format_data_and_constants():
+    cache = ExecutableCache()
+    data = fmt.serialize({"version": 1, "constants": 1, "functions": [
+        f for f in _functions() if f["name"] == "fill_i64"]})
+    first = cache.prepare(fmt.FORMAT, data, b"\3\0\0\0")
+    assert cache.prepare(fmt.FORMAT, bytearray(data), [3]) is first
+    assert cache.prepare(fmt.FORMAT, data, [4]) is not first
+    assert (cache.hits, cache.misses, len(cache)) == (1, 2, 2)
+    assert cache.can_prepare_format(fmt.FORMAT) and fmt.FORMAT in cache.formats
+    with pytest.raises(NotFoundError):
+        cache.prepare("static", data)
+    cache.trim()
+    assert len(cache) == 0
+
+
+def test_generated_source_holds_no_description_text():
+    hostile = "x'); import os; os.system('echo pwned') #"
+    desc = {"version": 1, "functions": [{
+        "name": hostile, "push_constants": [hostile], "items_per_workgroup": 3,
+        "bindings": [{"index": 0, "type": "f32", "access": "read", "shape": [4]},
+                     {"index": 1, "type": "f32", "access": "write", "shape": [4]}],
+        "body": {"kind": "elementwise", "shape": [4], "outputs": [{"binding": 1, "value": {
+            "op": "add", "args": [{"op": "load", "binding": 0},
+                                  {"op": "const", "type": "f32", "value": "nan"}]}}]}}]}
+    fn = fmt.parse(fmt.FORMAT, fmt.serialize(desc)).functions[0]
+    source = compiler.generate(fn)
+    assert "pwned" not in source and "os.system" not in source
+    assert "np.float32(np.nan)" in source
+    assert "b1[np.uint64(x1)] = t2" in source       # golden: one load, one const, one store
+
+
+def test_config_flags_and_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("PYREE_TEST_FLAG", "off")
+    assert config._flag("PYREE_TEST_FLAG", True) is False
+    monkeypatch.setenv("PYREE_TEST_FLAG", "1")
+    assert config._flag("PYREE_TEST_FLAG", False) is True
+    monkeypatch.delenv("PYREE_TEST_FLAG")
+    assert config._flag("PYREE_TEST_FLAG", True) is True
+    monkeypatch.setenv("PYREE_CACHE_DIR", str(tmp_path))
+    assert config.kernel_source_dir() == tmp_path / "kernels"
+    opts = config.njit_options()
+    assert opts["fastmath"] is False and opts["error_model"] == "numpy"
+    assert set(opts) == {"cache", "parallel", "fastmath", "boundscheck", "nogil",
+                         "error_model"}
+
+
+_CACHE_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from pyree.modules.hal import executable_format as fmt
+    from pyree.modules.hal.executable import Executable
+    from pyree.modules.hal.kernels import compiler
+    desc = {"version": 1, "functions": [{
+        "name": "scale", "push_constants": ["n"], "items_per_workgroup": 16,
+        "bindings": [{"index": 0, "type": "f64", "access": "read", "shape": [{"pc": 0}]},
+                     {"index": 1, "type": "f64", "access": "write", "shape": [{"pc": 0}]}],
+        "body": {"kind": "elementwise", "shape": [{"pc": 0}], "outputs": [{"binding": 1,
+            "value": {"op": "mul", "args": [{"op": "load", "binding": 0},
+                                            {"op": "const", "type": "f64", "value": 3}]}}]}}]}
+    exe = Executable.create(fmt.FORMAT, fmt.serialize(desc))
+    x = np.arange(40.0)
+    out = np.zeros(40)
+    exe.dispatch(0, (3, 1, 1), (40,), [x.view(np.uint8), out.view(np.uint8)])
+    assert list(out) == list(x * 3)
+    print(json.dumps(compiler.STATS))
+""")
+
+
+def test_disk_cache_is_reused_across_processes(tmp_path):
+    env = dict(os.environ, PYREE_CACHE_DIR=str(tmp_path), PYREE_NUMBA_PARALLEL="0")
+    env.pop("NUMBA_CACHE_DIR", None)
+
+    def child():
+        done = subprocess.run([sys.executable, "-c", _CACHE_SCRIPT], env=env, check=True,
+                              capture_output=True, text=True, timeout=300)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    first, second = child(), child()
+    assert (first["compiled"], first["cache_hits"]) == (1, 0)
+    assert (second["compiled"], second["cache_hits"]) == (0, 1)
+    assert len(list((tmp_path / "kernels").glob("k_*.py"))) == 1
+    assert any((tmp_path / "numba").rglob("*.nbi"))
