@@ -85,6 +85,10 @@ def main() -> None:
     print(f"speedup vs numpy out= passes:       {rows[2][1] / fused_s:.2f}x")
     print(f"fused GB/s / copy GB/s:             "
           f"{(moved / fused_s) / (2 * n * 4 / rows[3][1]):.2f}")
+    small = [x[:1024].view(np.uint8) for x in (a, b, c, out)]
+    per_call = best(lambda: [exe.dispatch(0, (1, 1, 1), (1024,), small) for _ in range(100)],
+                    args.repeat) / 100
+    print(f"dispatch overhead (1024 elements):  {per_call * 1e6:.1f} us per dispatch")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ command buffers use. Before any kernel runs it validates, in Python:
 Then it views each binding as a typed array (zero-copy) and calls the kernel once; the
 kernel loops over the workgroups itself, in parallel. ``validate_dispatch`` runs the same
 checks at record time and returns the byte extent each binding slot needs, so a command
-buffer can check indirect bindings when the binding table arrives.
+buffer can check indirect bindings when the binding table arrives. Plans (kernel parameters
+and extents) are memoized per (function, grid, push constants): a replayed dispatch only
+re-checks its arrays.
 
 Parallel kernels are called under one process-wide lock: numba's fallback threading layer
 (workqueue) must not be entered from two threads at once, and a parallel kernel already uses
@@ -46,6 +48,7 @@ MAX_BINDINGS = 32
 MAX_WORKGROUP_COUNT = 0xFFFFFFFF
 MAX_WORKGROUPS = 1 << 48
 INVALID_FUNCTION = 0xFFFFFFFFFFFFFFFF
+PLAN_CACHE_SIZE = 256   # validated dispatch plans kept per executable (replayed dispatches)
 
 _KERNEL_LOCK = threading.Lock()
 
@@ -88,6 +91,7 @@ class Executable:
     kernels: tuple = attrs.field(repr=False)
     _names: dict = attrs.field(repr=False)
     released: bool = False
+    _plans: dict = attrs.field(factory=dict, repr=False)
 
     @classmethod
     def create(cls, format: str, data, constants=None) -> "Executable":
@@ -135,10 +139,16 @@ class Executable:
         fn = self._function(function_id)
         counts = _workgroups(fn, workgroup_count)
         push = _push(fn, constants)
-        launch = layout.plan(fn, counts, push, self.constants)
-        reqs = DispatchRequirements(
-            fn.name, launch.required, tuple(b.type.itemsize for b in fn.bindings),
-            tuple(b.writable for b in fn.bindings), launch)
+        key = (int(function_id), counts, push)
+        reqs = self._plans.get(key)
+        if reqs is None:
+            launch = layout.plan(fn, counts, push, self.constants)
+            reqs = DispatchRequirements(
+                fn.name, launch.required, tuple(b.type.itemsize for b in fn.bindings),
+                tuple(b.writable for b in fn.bindings), launch)
+            if len(self._plans) >= PLAN_CACHE_SIZE:
+                self._plans.clear()
+            self._plans[key] = reqs
         if binding_lengths is not None:
             _binding_count(fn, len(binding_lengths))
             for i, length in enumerate(binding_lengths):

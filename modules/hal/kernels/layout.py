@@ -138,8 +138,8 @@ def _finish(fn, dims, strides, offsets, bindings, counts, push, consts, rank, ex
     for s, off in zip(strides, offsets):
         params += [off, *s]
     params += list(extras)
-    return Launch(np.array(params, dtype=np.int64), np.array(fparams, dtype=np.float64),
-                  covered, tuple(required))
+    return Launch(_frozen(params, np.int64), _frozen(fparams, np.float64), covered,
+                  tuple(required))
 
 
 def _elementwise(fn, body: Elementwise, counts, push, consts) -> Launch:
@@ -240,4 +240,10 @@ def _matmul(fn, body: Matmul, counts, push, consts) -> Launch:
     params = [covered, nwg, per, m, n, k]
     for name in ("lhs", "rhs", "out"):
         params += [shapes[name][1], stride[name]]
-    return Launch(np.array(params, dtype=np.int64), np.zeros(0), covered, tuple(required))
+    return Launch(_frozen(params, np.int64), _frozen((), np.float64), covered, tuple(required))
+
+
+def _frozen(values, dtype) -> np.ndarray:
+    array = np.array(values, dtype=dtype)
+    array.flags.writeable = False      # plans are memoized and shared between dispatches
+    return array
