@@ -16,7 +16,6 @@ import argparse
 import time
 
 import numpy as np
-
 from pyree.modules.hal import executable_format
 from pyree.modules.hal.executable import Executable
 

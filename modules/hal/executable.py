@@ -33,13 +33,18 @@ every core.
 from __future__ import annotations
 
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 import attrs
 import numpy as np
 
-from pyree.status import (InvalidArgumentError, NotFoundError, OutOfRangeError,
-                          PermissionDeniedError, UseAfterReleaseError)
+from pyree.status import (
+    InvalidArgumentError,
+    NotFoundError,
+    OutOfRangeError,
+    PermissionDeniedError,
+    UseAfterReleaseError,
+)
 
 from . import executable_format
 from .kernels import config, layout
@@ -94,7 +99,7 @@ class Executable:
     _plans: dict = attrs.field(factory=dict, repr=False)
 
     @classmethod
-    def create(cls, format: str, data, constants=None) -> "Executable":
+    def create(cls, format: str, data, constants=None) -> Executable:
         desc = executable_format.parse(format, data)
         consts = _constants(constants)
         if len(consts) != desc.constants:

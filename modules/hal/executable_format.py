@@ -15,6 +15,7 @@ This module is pure Python and never imports numba.
 from __future__ import annotations
 
 import json
+import math
 
 from pyree.status import InvalidArgumentError, NotFoundError
 
@@ -281,7 +282,7 @@ def _body(chk, sizes, raw, path, bindings, push_count):
         alpha = chk.number(raw.get("alpha", 1.0), path + ".alpha")
         beta = chk.number(raw.get("beta", 0.0), path + ".beta")
         for name, v in (("alpha", alpha), ("beta", beta)):
-            if v != v or v in (float("inf"), float("-inf")):
+            if not math.isfinite(v):
                 chk.fail(f"{path}.{name}", "must be finite")
         if beta != 0 and not out.readable:
             chk.fail(path + ".out", f"beta != 0 reads binding {out.index}, which is "

@@ -13,9 +13,9 @@ import sys
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from pyree.modules.hal import executable_format as fmt
 from pyree.modules.hal.kernels import ir, ops
+
 from pyree.status import InvalidArgumentError, NotFoundError, PyreeError
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

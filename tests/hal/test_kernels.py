@@ -19,13 +19,18 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from pyree.modules.hal import executable_format as fmt
 from pyree.modules.hal.executable import Executable
 from pyree.modules.hal.executable_cache import ExecutableCache
 from pyree.modules.hal.kernels import compiler, config, layout
-from pyree.status import (InvalidArgumentError, NotFoundError, OutOfRangeError,
-                          PermissionDeniedError, UseAfterReleaseError)
+
+from pyree.status import (
+    InvalidArgumentError,
+    NotFoundError,
+    OutOfRangeError,
+    PermissionDeniedError,
+    UseAfterReleaseError,
+)
 
 FLOAT_UNARY = ["neg", "abs", "relu", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "erf"]
 FLOAT_BINARY = ["add", "sub", "mul", "div", "min", "max", "pow"]
