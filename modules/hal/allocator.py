@@ -71,6 +71,8 @@ class HalAllocator:
     identifier: str = "pyree-heap"
     import_alignment: int = 1
     max_allocation_size: int | None = None
+    # (memory_types, buffer_usage, access, queue_affinity) -> coerced params
+    _params_cache: dict = attrs.field(init=False, factory=dict)
 
     @classmethod
     def create(cls, *, poison: bool = False, arena_bytes: int = DEFAULT_ARENA_BYTES,
@@ -111,8 +113,13 @@ class HalAllocator:
                  queue_affinity=0) -> HalBuffer:
         """``allocator.allocate``: a new pooled buffer of ``allocation_size`` bytes."""
         size = device_size(allocation_size)
-        params = BufferParams.of(memory_types, buffer_usage, access, queue_affinity)
-        params = params.canonicalize().coerce_for_heap()
+        key = (memory_types, buffer_usage, access, queue_affinity)
+        params = self._params_cache.get(key)
+        if params is None:
+            params = BufferParams.of(memory_types, buffer_usage, access, queue_affinity)
+            params = params.canonicalize().coerce_for_heap()
+            if len(self._params_cache) < 256:
+                self._params_cache[key] = params
         limit = self.max_allocation_size
         if limit is None:
             limit = vm_buffer_module.MAX_BUFFER_BYTES

@@ -248,13 +248,11 @@ class CollectiveElementType(enum.IntEnum):
 
 
 # Formatting tables: (bits, name) in IREE's order, combined names first.
-def _table(cls, combined=(), skip=()):
+def _table(cls, combined=()):
     names = list(combined)
-    for member in cls:
-        value = int(member)
-        if value and member.name not in names and member.name not in skip:
-            if value & (value - 1) == 0:
-                names.append(member.name)
+    for member in cls:   # iterating a Flag yields its single-bit members
+        if int(member) and member.name not in names:
+            names.append(member.name)
     return tuple((int(cls[name]), name) for name in names)
 
 

@@ -207,7 +207,7 @@ def _run(timepoints: list[Timepoint], error: PyreeError | None) -> None:
             timepoint.done = True
         try:
             timepoint.fn(error)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a callback bug must not fail the signaller
             _log.exception("semaphore callback %r failed", timepoint.fn)
 
 

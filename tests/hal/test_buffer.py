@@ -91,8 +91,8 @@ def test_subspan_errors(offset, length, message):
     with raises(OutOfRangeError, message, code=StatusCode.OUT_OF_RANGE) as info:
         make(16).subspan(offset, length)
     assert info.value.annotations == [
-        "invalid subspan of an existing buffer "
-        f"(source_offset={offset & M64}, length={length & M64})"]
+        ("invalid subspan of an existing buffer "
+         f"(source_offset={offset & M64}, length={length & M64})")]
 
 
 def test_subspan_keeps_allocation_alive():

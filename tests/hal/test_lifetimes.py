@@ -106,7 +106,7 @@ class Lifetimes(RuleBasedStateMachine):
             ranges.append((allocation.memory.ctypes.data + allocation.offset, allocation.size,
                            allocation.block_size))
         ranges.sort()
-        for (start, _, block), (next_start, _, _) in zip(ranges, ranges[1:]):
+        for (start, _, block), (next_start, _, _) in itertools.pairwise(ranges):
             assert start + block <= next_start          # no two live blocks overlap
         stats = self.alloc.statistics()
         assert stats.live_allocations == len(alive)
