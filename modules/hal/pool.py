@@ -95,6 +95,7 @@ class MemoryPool:
                 f"{4 * ALIGNMENT}, got {arena_bytes}")
         self.arena_bytes = arena_bytes
         self.poison = poison
+        self._poison_byte = POISON_BYTE   # kept here: release may run at interpreter exit
         self._large = arena_bytes // 4
         self._lock = threading.Lock()
         self._pending: collections.deque = collections.deque()
@@ -135,7 +136,7 @@ class MemoryPool:
     def release(self, arena: Arena, offset: int, block: int) -> None:
         """Returns a block (lock-free; safe from finalizers). Poisons it if enabled."""
         if self.poison:
-            arena.data[offset:offset + block] = POISON_BYTE
+            arena.data[offset:offset + block] = self._poison_byte
         self._pending.append((arena, offset, block))
 
     def trim(self) -> int:
