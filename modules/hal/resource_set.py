@@ -153,6 +153,9 @@ class ResourceSet:
     def __len__(self) -> int:
         return self.retained_count
 
+    def __bool__(self) -> bool:
+        return True  # an object, not a container test: an empty set is still a set
+
     def __iter__(self):
         for chunk in self._chunks:
             yield from chunk
