@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import struct
 
+import programs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,184 +21,11 @@ from pyree.bytecode.module_def import DebugLocation, ExportDef, ImportDef
 
 from pyree.status import InvalidArgumentError, OutOfRangeError, StatusCode, UnimplementedError
 
-# -- vmasm.md section 8, verbatim -------------------------------------------------------
+# -- vmasm.md section 8, verbatim (tests/programs) ------------------------------------
 
-COUNTER = """\
-# Sum of the integers 1..n.
-vm.module @counter version 3
-
-vm.func @sum_to(%i0: i32) -> (i32) {
-  %i1 = vm.const.i32.zero            // accumulator
-  %i2 = vm.const.i32 1               // loop counter
-  vm.br ^bb1
-^bb1:
-  %i3 = vm.cmp.lt.i32.s %i0, %i2     // leave when n < counter
-  vm.cond_br %i3, ^bb3, ^bb2
-^bb2:
-  %i1 = vm.add.i32 %i1, %i2
-  %i4 = vm.const.i32 1
-  %i2 = vm.add.i32 %i2, %i4
-  vm.br ^bb1
-^bb3:
-  vm.return %i1
-}
-vm.export @sum_to
-"""
-
-CALLS = """\
-vm.module @calls version 1
-
-# (i64, i32) -> (i64, i32): returns a*k and k+1.
-vm.func @scale(%i0:1: i64, %i2: i32) -> (i64, i32) {
-  %i4:5 = vm.ext.i32.i64.s %i2
-  %i6:7 = vm.mul.i64 %i0:1, %i4:5
-  %i8 = vm.const.i32 1
-  %i9 = vm.add.i32 %i2, %i8
-  vm.return %i6:7, %i9
-}
-
-vm.func @main(%i0:1: i64) -> (i64, i32) {
-  %i2 = vm.const.i32 7
-  %i4:5, %i6 = vm.call @scale(%i0:1, %i2)
-  %i8:9, %i10 = vm.call @calls:0(%i4:5, %i6)   // @calls:0 is @scale
-  vm.return %i8:9, %i10
-}
-vm.export @main
-"""
-
-MATHLIB = """\
-# mathlib.vmasm
-vm.module @mathlib version 1
-vm.func @square(%i0: i32) -> (i32) {
-  %i1 = vm.mul.i32 %i0, %i0
-  vm.return %i1
-}
-vm.export @square
-"""
-
-APP = """\
-# app.vmasm: load after mathlib in the same context.
-vm.module @app version 1
-vm.import @mathlib.square cconv "0i_i"
-vm.import optional @extras.cube cconv "0i_i"
-
-vm.func @sum_of_squares(%i0: i32, %i1: i32) -> (i32) {
-  %i2 = vm.call @mathlib.square(%i0)
-  %i3 = vm.call @mathlib.square(%i1)
-  %i4 = vm.add.i32 %i2, %i3
-  %i5 = vm.import.resolved @extras.cube
-  vm.cond_br %i5, ^bb1, ^bb2
-^bb1:
-  %i6 = vm.call @extras.cube(%i4)
-  vm.return %i6
-^bb2:
-  vm.return %i4
-}
-vm.export @sum_of_squares
-"""
-
-LISTS = """\
-vm.module @lists version 1
-
-vm.func @squares(%i0: i32) -> (!vm.list<i32>) {
-  %r0 = vm.list.alloc %i0 : !vm.list<i32>
-  vm.list.resize %r0, %i0
-  %i1 = vm.const.i32.zero
-  vm.br ^bb1
-^bb1:
-  %i2 = vm.cmp.lt.i32.s %i1, %i0
-  vm.cond_br %i2, ^bb2, ^bb3
-^bb2:
-  %i3 = vm.mul.i32 %i1, %i1
-  vm.list.set.i32 %r0, %i1, %i3
-  %i4 = vm.const.i32 1
-  %i1 = vm.add.i32 %i1, %i4
-  vm.br ^bb1
-^bb3:
-  vm.return %R0
-}
-vm.export @squares
-
-vm.func @mixed() -> (!vm.list<!vm.opaque>, i32) {
-  %i0 = vm.const.i32 2
-  %r0 = vm.list.alloc %i0 : !vm.list<!vm.opaque>
-  vm.list.resize %r0, %i0
-  %i1 = vm.const.i32 0
-  %i2 = vm.const.i32 42
-  vm.list.set.i32 %r0, %i1, %i2            // element 0: the value 42
-  %i4:5 = vm.const.i64 8
-  %i3 = vm.const.i32 0
-  %r1 = vm.buffer.alloc %i4:5, %i3
-  %i6 = vm.const.i32 1
-  vm.list.set.ref %r0, %i6, %R1            // element 1: an 8-byte buffer
-  %r2 = vm.list.get.ref %r0, %i6 : !vm.buffer
-  %i7:8 = vm.buffer.length %r2
-  %i9 = vm.trunc.i64.i32 %i7:8
-  vm.discard.refs %r2
-  vm.return %R0, %i9
-}
-vm.export @mixed
-"""
-
-STATE = """\
-vm.module @state version 1
-vm.rodata[0] = 0A0000001400000028000000   // i32 values 10 20 40
-vm.global.i32 private mutable @calls
-vm.global.i64 mutable @total = 0 : i64
-
-vm.func @bump() -> (i32) {
-  %i0 = vm.global.load.i32 @calls
-  %i1 = vm.const.i32 1
-  %i0 = vm.add.i32 %i0, %i1
-  vm.global.store.i32 %i0, @calls
-  vm.return %i0
-}
-vm.export @bump
-
-vm.func @lookup(%i0: i32) -> (i32, i64) {
-  %r0 = vm.const.ref.rodata 0
-  %i2:3 = vm.ext.i32.i64.u %i0
-  %i1 = vm.buffer.load.i32 %r0, %i2:3     // element index, not byte offset
-  %i4:5 = vm.global.load.i64 @total
-  %i6:7 = vm.ext.i32.i64.s %i1
-  %i4:5 = vm.add.i64 %i4:5, %i6:7
-  vm.global.store.i64 %i4:5, @total
-  vm.discard.refs %r0
-  vm.return %i1, %i4:5
-}
-vm.export @lookup
-"""
-
-CLASSIFY = """\
-vm.module @classify version 1
-
-vm.func @classify(%i0: i32, %i1: f32) -> (i32) {
-  vm.br_table %i0 { default: ^bb4, 0: ^bb1, 1: ^bb2(%i0->%i5), 2: ^bb3 }
-^bb1:
-  %i2 = vm.const.f32 0.0
-  %i3 = vm.cmp.lt.f32.o %i2, %i1          // 0.0 < x
-  %i4 = vm.const.i32 100
-  %i5 = vm.const.i32 -100
-  %i6 = vm.select.i32 %i3 ? %i4 : %i5
-  vm.return %i6
-^bb2:
-  %i7 = vm.const.i32 10
-  %i8 = vm.const.i32 20
-  %i9 = vm.const.i32 30
-  %i10 = vm.switch.i32 %i5[%i7, %i8] else %i9
-  vm.return %i10
-^bb3:
-  %i11 = vm.const.i32 9                    // FAILED_PRECONDITION
-  vm.fail %i11, "case 2 is not supported"
-^bb4:
-  %i12 = vm.const.i32 -1
-  vm.return %i12
-}
-vm.export @classify
-"""
-
-EXAMPLES = {"counter": COUNTER, "calls": CALLS, "mathlib": MATHLIB, "app": APP,
-            "lists": LISTS, "state": STATE, "classify": CLASSIFY}
+EXAMPLES = {name: programs.text(name) for name in programs.NAMES}
+COUNTER, CALLS, APP, LISTS, STATE, CLASSIFY = (
+    EXAMPLES[name] for name in ("counter", "calls", "app", "lists", "state", "classify"))
 
 
 def ops_of(function) -> list[tuple[str, tuple]]:

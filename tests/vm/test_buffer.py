@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from vmhelpers import raises_exactly
 
 from pyree.status import (InvalidArgumentError, OutOfRangeError, PermissionDeniedError,
                           ResourceExhaustedError, StatusCode)
@@ -27,29 +28,6 @@ def oob(offset, length, alignment, buffer_length):
 
 def rodata(data=bytes(range(16))):
     return VmBuffer.wrap(memoryview(bytes(data)), ORIGIN_MODULE)
-
-
-def raises(cls, message):
-    """pytest.raises that also checks the exact message."""
-    class _Check:
-        def __enter__(self):
-            self.ctx = pytest.raises(cls)
-            self.info = self.ctx.__enter__()
-            return self.info
-
-        def __exit__(self, *exc):
-            suppressed = self.ctx.__exit__(*exc)
-            if suppressed:
-                assert self.info.value.message == message
-            return suppressed
-    return _Check()
-
-
-@pytest.fixture
-def limits():
-    previous = buffer_mod.set_limits()
-    yield
-    buffer_mod.set_limits(**previous)
 
 
 # -- VmBuffer --------------------------------------------------------------------------------
@@ -74,8 +52,8 @@ def test_allocate_alignment(alignment):
 
 @pytest.mark.parametrize("alignment", [3, 6, 24, -1, -16, -(1 << 31)])
 def test_allocate_alignment_not_power_of_two(alignment):
-    with raises(InvalidArgumentError,
-                f"alignments must be powers of two (got {alignment & M64})") as info:
+    with raises_exactly(InvalidArgumentError,
+                        f"alignments must be powers of two (got {alignment & M64})") as info:
         VmBuffer.allocate(4, alignment)
     assert info.value.code == StatusCode.INVALID_ARGUMENT
 
@@ -88,8 +66,8 @@ def test_allocate_caps(limits):
         VmBuffer.allocate(buffer_mod.MAX_BUFFER_BYTES + 1)
     buffer_mod.set_limits(max_bytes=100)
     VmBuffer.allocate(100)
-    with raises(ResourceExhaustedError,
-                "buffer allocation of 101 bytes exceeds the limit of 100 bytes"):
+    with raises_exactly(ResourceExhaustedError,
+                        "buffer allocation of 101 bytes exceeds the limit of 100 bytes"):
         VmBuffer.allocate(101)
     with pytest.raises(ResourceExhaustedError):
         ops.buffer_alloc(101, 0)
@@ -243,35 +221,35 @@ def test_float_bits_round_trip():
 @pytest.mark.parametrize("kind, fmt", LOAD_CASES)
 def test_load_errors(kind, fmt):
     size = struct.calcsize(fmt)
-    with raises(InvalidArgumentError, "buffer is null"):
+    with raises_exactly(InvalidArgumentError, "buffer is null"):
         ops.LOADS[kind](None, 0)
-    with raises(InvalidArgumentError, "buffer is null"):
+    with raises_exactly(InvalidArgumentError, "buffer is null"):
         ops.LOADS[kind](VmBuffer, 0)
     buf = VmBuffer.allocate(16)
     ops.LOADS[kind](buf, 16 // size - 1)
-    with raises(OutOfRangeError, oob(16, size, size, 16)) as info:
+    with raises_exactly(OutOfRangeError, oob(16, size, size, 16)) as info:
         ops.LOADS[kind](buf, 16 // size)
     assert info.value.code == StatusCode.OUT_OF_RANGE
-    with raises(OutOfRangeError, oob(M64 * size, size, size, 16)):
+    with raises_exactly(OutOfRangeError, oob(M64 * size, size, size, 16)):
         ops.LOADS[kind](buf, -1)
-    with raises(OutOfRangeError, oob((1 << 63) * size, size, size, 16)):
+    with raises_exactly(OutOfRangeError, oob((1 << 63) * size, size, size, 16)):
         ops.LOADS[kind](buf, -(1 << 63))
-    with raises(OutOfRangeError, oob(0, size, size, 0)):
+    with raises_exactly(OutOfRangeError, oob(0, size, size, 0)):
         ops.LOADS[kind](VmBuffer.allocate(0), 0)
 
 
 @pytest.mark.parametrize("kind, size", STORE_CASES)
 def test_store_errors_in_order(kind, size):
     store = ops.STORES[kind]
-    with raises(InvalidArgumentError, "buffer is null"):
+    with raises_exactly(InvalidArgumentError, "buffer is null"):
         store(None, 0, 0)
     # Read-only is reported before bounds.
-    with raises(PermissionDeniedError, READ_ONLY) as info:
+    with raises_exactly(PermissionDeniedError, READ_ONLY) as info:
         store(rodata(), 1000, 0)
     assert info.value.code == StatusCode.PERMISSION_DENIED
-    with raises(OutOfRangeError, oob(16, size, size, 16)):
+    with raises_exactly(OutOfRangeError, oob(16, size, size, 16)):
         store(VmBuffer.allocate(16), 16 // size, 0)
-    with raises(OutOfRangeError, oob(M64 * size, size, size, 16)):
+    with raises_exactly(OutOfRangeError, oob(M64 * size, size, size, 16)):
         store(VmBuffer.allocate(16), -1, 0)
 
 
@@ -338,22 +316,22 @@ def test_fill_unaligned_wrapped_memory(kind, fmt):
 def test_fill_errors_in_order(kind, fmt):
     size = np.dtype(fmt).itemsize
     fill = ops.FILLS[kind]
-    with raises(InvalidArgumentError, "buffer is null"):
+    with raises_exactly(InvalidArgumentError, "buffer is null"):
         fill(None, 0, 1, 0)
-    with raises(PermissionDeniedError, READ_ONLY):
+    with raises_exactly(PermissionDeniedError, READ_ONLY):
         fill(rodata(), -1, -1, 0)
-    with raises(PermissionDeniedError, READ_ONLY):
+    with raises_exactly(PermissionDeniedError, READ_ONLY):
         fill(rodata(), 0, 0, 0)
     buf = VmBuffer.allocate(4 * size)
     fill(buf, 4, 0, 9)  # zero-length at the end is fine
     fill(buf, 0, 4, 9)
-    with raises(OutOfRangeError, oob(5 * size, 0, size, 4 * size)):
+    with raises_exactly(OutOfRangeError, oob(5 * size, 0, size, 4 * size)):
         fill(buf, 5, 0, 0)
-    with raises(OutOfRangeError, oob(size, 4 * size, size, 4 * size)):
+    with raises_exactly(OutOfRangeError, oob(size, 4 * size, size, 4 * size)):
         fill(buf, 1, 4, 0)
-    with raises(OutOfRangeError, oob(0, M64 * size, size, 4 * size)):
+    with raises_exactly(OutOfRangeError, oob(0, M64 * size, size, 4 * size)):
         fill(buf, 0, -1, 0)
-    with raises(OutOfRangeError, oob(M64 * size, size, size, 4 * size)):
+    with raises_exactly(OutOfRangeError, oob(M64 * size, size, size, 4 * size)):
         fill(buf, -1, 1, 0)
 
 
@@ -370,15 +348,15 @@ def test_alloc():
 
 
 def test_alloc_errors():
-    with raises(InvalidArgumentError, "alignments must be powers of two (got 3)"):
+    with raises_exactly(InvalidArgumentError, "alignments must be powers of two (got 3)"):
         ops.buffer_alloc(4, 3)
-    with raises(InvalidArgumentError,
-                f"alignments must be powers of two (got {(-8) & M64})"):
+    with raises_exactly(InvalidArgumentError,
+                        f"alignments must be powers of two (got {(-8) & M64})"):
         ops.buffer_alloc(4, -8)
     with pytest.raises(ResourceExhaustedError) as info:
         ops.buffer_alloc(-1, 0)
     assert str(M64) in info.value.message
-    with raises(InvalidArgumentError, "buffer is null"):
+    with raises_exactly(InvalidArgumentError, "buffer is null"):
         ops.buffer_length(None)
 
 
@@ -395,16 +373,16 @@ def test_clone():
 
 
 def test_clone_errors_in_order():
-    with raises(InvalidArgumentError, "source is null"):
+    with raises_exactly(InvalidArgumentError, "source is null"):
         ops.buffer_clone(None, 0, 0, 3)
     # Range errors come before the alignment check and are reported against the source.
-    with raises(OutOfRangeError, oob(10, 7, 1, 16)):
+    with raises_exactly(OutOfRangeError, oob(10, 7, 1, 16)):
         ops.buffer_clone(rodata(), 10, 7, 3)
-    with raises(OutOfRangeError, oob(0, M64, 1, 16)):
+    with raises_exactly(OutOfRangeError, oob(0, M64, 1, 16)):
         ops.buffer_clone(rodata(), 0, -1, 0)
-    with raises(OutOfRangeError, oob(17, 0, 1, 16)):
+    with raises_exactly(OutOfRangeError, oob(17, 0, 1, 16)):
         ops.buffer_clone(rodata(), 17, 0, 0)
-    with raises(InvalidArgumentError, "alignments must be powers of two (got 3)"):
+    with raises_exactly(InvalidArgumentError, "alignments must be powers of two (got 3)"):
         ops.buffer_clone(rodata(), 0, 4, 3)
 
 
@@ -429,20 +407,20 @@ def test_copy_overlapping_is_memmove(src, dst):
 
 def test_copy_errors_in_order():
     ro, rw = rodata(), VmBuffer.allocate(8)
-    with raises(InvalidArgumentError, "source_buffer is null"):
+    with raises_exactly(InvalidArgumentError, "source_buffer is null"):
         ops.buffer_copy(None, 0, None, 0, 0)
-    with raises(InvalidArgumentError, "target_buffer is null"):
+    with raises_exactly(InvalidArgumentError, "target_buffer is null"):
         ops.buffer_copy(rw, 100, None, 0, 0)
     # Source range first, then target mutability, then target range.
-    with raises(OutOfRangeError, oob(10, 7, 1, 16)):
+    with raises_exactly(OutOfRangeError, oob(10, 7, 1, 16)):
         ops.buffer_copy(ro, 10, ro, 0, 7)
-    with raises(PermissionDeniedError, READ_ONLY):
+    with raises_exactly(PermissionDeniedError, READ_ONLY):
         ops.buffer_copy(rw, 0, ro, 100, 4)
-    with raises(OutOfRangeError, oob(6, 4, 1, 8)):
+    with raises_exactly(OutOfRangeError, oob(6, 4, 1, 8)):
         ops.buffer_copy(ro, 0, rw, 6, 4)
-    with raises(OutOfRangeError, oob(0, M64, 1, 16)):
+    with raises_exactly(OutOfRangeError, oob(0, M64, 1, 16)):
         ops.buffer_copy(ro, 0, rw, 0, -1)
-    with raises(OutOfRangeError, oob(M64, 1, 1, 8)):
+    with raises_exactly(OutOfRangeError, oob(M64, 1, 1, 8)):
         ops.buffer_copy(ro, 0, rw, -1, 1)
     assert rw.tobytes() == bytes(8)
 
@@ -466,15 +444,15 @@ def test_compare():
 
 def test_compare_errors_in_order():
     a = VmBuffer.allocate(4)
-    with raises(InvalidArgumentError, "lhs_buffer is null"):
+    with raises_exactly(InvalidArgumentError, "lhs_buffer is null"):
         ops.buffer_compare(None, 0, None, 0, 0)
-    with raises(InvalidArgumentError, "rhs_buffer is null"):
+    with raises_exactly(InvalidArgumentError, "rhs_buffer is null"):
         ops.buffer_compare(a, 9, None, 0, 0)
-    with raises(OutOfRangeError, oob(9, 0, 1, 4)):
+    with raises_exactly(OutOfRangeError, oob(9, 0, 1, 4)):
         ops.buffer_compare(a, 9, rodata(), 99, 0)
-    with raises(OutOfRangeError, oob(99, 1, 1, 16)):
+    with raises_exactly(OutOfRangeError, oob(99, 1, 1, 16)):
         ops.buffer_compare(a, 0, rodata(), 99, 1)
-    with raises(OutOfRangeError, oob(0, M64, 1, 4)):
+    with raises_exactly(OutOfRangeError, oob(0, M64, 1, 4)):
         ops.buffer_compare(a, 0, a, 0, -1)
 
 
@@ -500,11 +478,11 @@ def test_hash_op():
 
 
 def test_hash_errors():
-    with raises(InvalidArgumentError, "source_buffer is null"):
+    with raises_exactly(InvalidArgumentError, "source_buffer is null"):
         ops.buffer_hash(None, 0, 0)
-    with raises(OutOfRangeError, oob(10, 7, 1, 16)):
+    with raises_exactly(OutOfRangeError, oob(10, 7, 1, 16)):
         ops.buffer_hash(rodata(), 10, 7)
-    with raises(OutOfRangeError, oob(M64, 0, 1, 16)):
+    with raises_exactly(OutOfRangeError, oob(M64, 0, 1, 16)):
         ops.buffer_hash(rodata(), -1, 0)
 
 

@@ -3,8 +3,9 @@ static contexts, __init/__deinit/__notify ordering, per-context globals, teardow
 (vm-runtime.md 8.1-8.4)."""
 
 import attrs
+import programs
 import pytest
-from vmhelpers import TOKEN, EventLog, Token, asm, logged_module
+from vmhelpers import TOKEN, EventLog, Token, asm, logged_module, source
 
 from pyree import status
 from pyree.bytecode.cconv import parse as parse_cconv
@@ -303,25 +304,8 @@ def test_resolution_stops_at_the_first_failing_import_in_ordinal_order():
 
 
 # -- optional imports -----------------------------------------------------------------
-SUM_OF_SQUARES = """
-    vm.module @app version 1
-    vm.import @mathlib.square cconv "0i_i"
-    vm.import optional @extras.cube cconv "0i_i"
-
-    vm.func @sum_of_squares(%i0: i32, %i1: i32) -> (i32) {
-      %i2 = vm.call @mathlib.square(%i0)
-      %i3 = vm.call @mathlib.square(%i1)
-      %i4 = vm.add.i32 %i2, %i3
-      %i5 = vm.import.resolved @extras.cube
-      vm.cond_br %i5, ^bb1, ^bb2
-    ^bb1:
-      %i6 = vm.call @extras.cube(%i4)
-      vm.return %i6
-    ^bb2:
-      vm.return %i4
-    }
-    vm.export @sum_of_squares
-
+# vmasm.md 8.3 app, and two functions more.
+SUM_OF_SQUARES = source(programs.text("app"), """
     vm.func @cube_directly(%i0: i32) -> (i32) {
       %i1 = vm.call @extras.cube(%i0)
       vm.return %i1
@@ -334,16 +318,7 @@ SUM_OF_SQUARES = """
       vm.return %i0, %i1
     }
     vm.export @resolved
-"""
-
-MATHLIB = """
-    vm.module @mathlib version 1
-    vm.func @square(%i0: i32) -> (i32) {
-      %i1 = vm.mul.i32 %i0, %i0
-      vm.return %i1
-    }
-    vm.export @square
-"""
+""")
 
 
 class Extras(NativeModule):
@@ -355,13 +330,13 @@ class Extras(NativeModule):
 
 
 def test_optional_import_left_unresolved():
-    ctx = Context([asm(MATHLIB), asm(SUM_OF_SQUARES)])
+    ctx = Context([programs.module("mathlib"), asm(SUM_OF_SQUARES)])
     assert ctx.invoke("app.sum_of_squares", (3, 4)) == (25,)
     assert ctx.invoke("app.resolved") == (1, 0)
 
 
 def test_calling_an_unresolved_optional_import_fails_not_found():
-    ctx = Context([asm(MATHLIB), asm(SUM_OF_SQUARES)])
+    ctx = Context([programs.module("mathlib"), asm(SUM_OF_SQUARES)])
     with pytest.raises(status.NotFoundError) as e:
         ctx.invoke("app.cube_directly", (2,))
     assert e.value.message == "optional import `extras.cube` (ordinal 1) not resolved"
@@ -369,7 +344,7 @@ def test_calling_an_unresolved_optional_import_fails_not_found():
 
 
 def test_optional_import_resolved_when_present():
-    ctx = Context([asm(MATHLIB), Extras(), asm(SUM_OF_SQUARES)])
+    ctx = Context([programs.module("mathlib"), Extras(), asm(SUM_OF_SQUARES)])
     assert ctx.invoke("app.resolved") == (1, 1)
     assert ctx.invoke("app.sum_of_squares", (3, 4)) == (15625,)
     assert ctx.invoke("app.cube_directly", (-2,)) == (-8,)

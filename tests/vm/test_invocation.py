@@ -4,16 +4,18 @@ errors raised by bytecode (vm-runtime.md 3 and 9.1)."""
 import math
 import struct
 
+import programs
 import pytest
-from vmhelpers import Token, asm
+from vmhelpers import Token, asm, source
 
 from pyree import status
 from pyree.status import StatusCode
 from pyree.vm import Context, Function, VmBuffer, VmList
 from pyree.vm.ref import TypedValue, ValueType
 
-CALC = """
+CALC = source("""
     vm.module @calc version 1
+    // Also squares (vmasm.md 8.4) and classify (8.6), at the end.
     vm.rodata[0] = 0A0B0C0D
 
     vm.func @add(%i0: i32, %i1: i32) -> (i32) {
@@ -103,25 +105,6 @@ CALC = """
     }
     vm.export @alloc
 
-    vm.func @squares(%i0: i32) -> (!vm.list<i32>) {
-      %r0 = vm.list.alloc %i0 : !vm.list<i32>
-      vm.list.resize %r0, %i0
-      %i1 = vm.const.i32.zero
-      vm.br ^bb1
-    ^bb1:
-      %i2 = vm.cmp.lt.i32.s %i1, %i0
-      vm.cond_br %i2, ^bb2, ^bb3
-    ^bb2:
-      %i3 = vm.mul.i32 %i1, %i1
-      vm.list.set.i32 %r0, %i1, %i3
-      %i4 = vm.const.i32 1
-      %i1 = vm.add.i32 %i1, %i4
-      vm.br ^bb1
-    ^bb3:
-      vm.return %R0
-    }
-    vm.export @squares
-
     vm.func @list_sum(%r0: !vm.list<i32>) -> (i64) {
       %i0 = vm.list.size %r0
       %i1 = vm.const.i32.zero
@@ -161,30 +144,6 @@ CALC = """
     }
     vm.export @mixed_list
 
-    vm.func @classify(%i0: i32, %i1: f32) -> (i32) {
-      vm.br_table %i0 { default: ^bb4, 0: ^bb1, 1: ^bb2(%i0->%i5), 2: ^bb3 }
-    ^bb1:
-      %i2 = vm.const.f32 0.0
-      %i3 = vm.cmp.lt.f32.o %i2, %i1
-      %i4 = vm.const.i32 100
-      %i5 = vm.const.i32 -100
-      %i6 = vm.select.i32 %i3 ? %i4 : %i5
-      vm.return %i6
-    ^bb2:
-      %i7 = vm.const.i32 10
-      %i8 = vm.const.i32 20
-      %i9 = vm.const.i32 30
-      %i10 = vm.switch.i32 %i5[%i7, %i8] else %i9
-      vm.return %i10
-    ^bb3:
-      %i11 = vm.const.i32 9
-      vm.fail %i11, "case 2 is not supported"
-    ^bb4:
-      %i12 = vm.const.i32 -1
-      vm.return %i12
-    }
-    vm.export @classify
-
     vm.func @fail_with(%i0: i32) -> () {
       vm.fail %i0, "failed on purpose"
     ^bb1:
@@ -196,7 +155,7 @@ CALC = """
       vm.fail %i0, "failed on purpose"
     }
     vm.export @run_off
-"""
+""", programs.function("lists", "squares"), programs.function("classify", "classify"))
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ import sys
 import threading
 import time
 
+import programs
 import pytest
-from vmhelpers import asm, run_isolated
+from vmhelpers import asm, run_isolated, source
 
 from pyree import status
 from pyree.status import StatusCode
@@ -68,8 +69,9 @@ REC = """
     vm.export @ydown
 """
 
-LOOPS = """
+LOOPS = source("""
     vm.module @loops version 1
+    // Also sum_to (vmasm.md 8.1), at the end.
     vm.global.i32 mutable @entered
 
     vm.func @spin() -> () {
@@ -102,24 +104,7 @@ LOOPS = """
       vm.return
     }
     vm.export @spin_yielding
-
-    vm.func @sum_to(%i0: i32) -> (i32) {
-      %i1 = vm.const.i32.zero
-      %i2 = vm.const.i32 1
-      vm.br ^bb1
-    ^bb1:
-      %i3 = vm.cmp.lt.i32.s %i0, %i2
-      vm.cond_br %i3, ^bb3, ^bb2
-    ^bb2:
-      %i1 = vm.add.i32 %i1, %i2
-      %i4 = vm.const.i32 1
-      %i2 = vm.add.i32 %i2, %i4
-      vm.br ^bb1
-    ^bb3:
-      vm.return %i1
-    }
-    vm.export @sum_to
-"""
+""", programs.function("counter", "sum_to"))
 
 CALLER = """
     vm.module @caller version 1

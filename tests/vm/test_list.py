@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from vmhelpers import raises_exactly
 
 from pyree.status import (FailedPreconditionError, InvalidArgumentError, NotFoundError,
                           OutOfRangeError, ResourceExhaustedError, StatusCode)
@@ -47,29 +48,6 @@ def sized(element_type, size):
     lst = VmList(element_type)
     lst.resize(size)
     return lst
-
-
-def expect(cls, message):
-    class _Check:
-        def __enter__(self):
-            self.ctx = pytest.raises(cls)
-            self.info = self.ctx.__enter__()
-            return self.info
-
-        def __exit__(self, *exc):
-            suppressed = self.ctx.__exit__(*exc)
-            if suppressed:
-                assert self.info.value.message == message
-                assert self.info.value.code == cls.code
-            return suppressed
-    return _Check()
-
-
-@pytest.fixture
-def limits():
-    previous = list_mod.set_limits()
-    yield
-    list_mod.set_limits(**previous)
 
 
 # -- construction and capacity -----------------------------------------------------------------
@@ -186,7 +164,7 @@ def test_check_list():
     lst = VmList(I32)
     assert check_list(lst) is lst
     for bad in (None, VmBuffer.allocate(1), [1]):
-        with expect(InvalidArgumentError, "list is null"):
+        with raises_exactly(InvalidArgumentError, "list is null"):
             check_list(bad)
 
 
@@ -202,36 +180,36 @@ def test_index_out_of_bounds_comes_first(element_type):
     for index, shown in ((3, 3), (100, 100), (-1, 4294967295), (-(1 << 31), 1 << 31)):
         message = f"index {shown} out of bounds (3)"
         for name in GETTERS:
-            with expect(OutOfRangeError, message):
+            with raises_exactly(OutOfRangeError, message):
                 getattr(lst, name)(index)
         for name in SETTERS:
-            with expect(OutOfRangeError, message):
+            with raises_exactly(OutOfRangeError, message):
                 getattr(lst, name)(index, 0)
-        with expect(OutOfRangeError, message):
+        with raises_exactly(OutOfRangeError, message):
             lst.get_ref(index, BUFFER)
-        with expect(OutOfRangeError, message):
+        with raises_exactly(OutOfRangeError, message):
             lst.set_ref(index, 12)
-    with expect(OutOfRangeError, "index 0 out of bounds (0)"):
+    with raises_exactly(OutOfRangeError, "index 0 out of bounds (0)"):
         VmList(I32).get_i32(0)
 
 
 def test_value_access_on_ref_list():
     lst = sized(BUFFER, 1)
     for name in GETTERS:
-        with expect(FailedPreconditionError, "list does not store values"):
+        with raises_exactly(FailedPreconditionError, "list does not store values"):
             getattr(lst, name)(0)
     for name in SETTERS:
-        with expect(FailedPreconditionError, "list cannot store values"):
+        with raises_exactly(FailedPreconditionError, "list cannot store values"):
             getattr(lst, name)(0, 0)
 
 
 def test_ref_access_on_value_list():
     lst = sized(I32, 1)
-    with expect(FailedPreconditionError, "list does not store refs"):
+    with raises_exactly(FailedPreconditionError, "list does not store refs"):
         lst.get_ref(0, BUFFER)
-    with expect(FailedPreconditionError, "list cannot store refs"):
+    with raises_exactly(FailedPreconditionError, "list cannot store refs"):
         lst.set_ref(0, VmBuffer.allocate(1))
-    with expect(FailedPreconditionError, "list cannot store refs"):
+    with raises_exactly(FailedPreconditionError, "list cannot store refs"):
         lst.set_ref(0, None)
 
 
@@ -240,7 +218,8 @@ def test_variant_get_value_of_non_value():
     lst.set_ref(1, VmBuffer.allocate(1))
     for index in (0, 1):
         for name in GETTERS:
-            with expect(FailedPreconditionError, f"variant at index {index} is not a value type"):
+            with raises_exactly(FailedPreconditionError,
+                                f"variant at index {index} is not a value type"):
                 getattr(lst, name)(index)
 
 
@@ -399,7 +378,7 @@ def test_typed_ref_list():
     lst.set_ref(0, None)
     assert lst.get_ref(0, BUFFER) is None
     for bad in (VmList(I32), _SubBuffer.allocate(1), 5, TypedValue(I32, 1)):
-        with expect(InvalidArgumentError, "source ref type mismatch"):
+        with raises_exactly(InvalidArgumentError, "source ref type mismatch"):
             lst.set_ref(1, bad)
     assert lst.to_list() == [None, None, None]
 
@@ -438,9 +417,9 @@ def test_variant_refs():
     assert lst.get_variant(1) is None
     assert lst.get_ref(0, BUFFER, move=True) is buf and lst.get_variant(0) is None
     lst.set_i32(2, 5)
-    with expect(FailedPreconditionError, ""):
+    with raises_exactly(FailedPreconditionError, ""):
         lst.get_ref(2, BUFFER)
-    with expect(FailedPreconditionError, ""):
+    with raises_exactly(FailedPreconditionError, ""):
         lst.get_ref(2, BUFFER, move=True)
     assert lst.get_i32(2) == 5
     lst.set_ref(2, None)
@@ -471,18 +450,18 @@ def test_of_append_and_indexing():
     assert lst.get_i32(1) == -7
     lst.append(True)
     assert lst[3] == 1
-    with expect(OutOfRangeError, "index 4 out of bounds (4)"):
+    with raises_exactly(OutOfRangeError, "index 4 out of bounds (4)"):
         lst[4]
-    with expect(OutOfRangeError, "index -5 out of bounds (4)"):
+    with raises_exactly(OutOfRangeError, "index -5 out of bounds (4)"):
         lst[-5] = 1
     with pytest.raises(InvalidArgumentError):
         lst[0] = 1.5
     with pytest.raises(InvalidArgumentError):
         lst.append("x")
     assert len(lst) == 4  # a failed append leaves the size unchanged
-    with expect(FailedPreconditionError, "list cannot store refs"):
+    with raises_exactly(FailedPreconditionError, "list cannot store refs"):
         lst[0] = None
-    with expect(FailedPreconditionError, "list cannot store refs"):
+    with raises_exactly(FailedPreconditionError, "list cannot store refs"):
         lst.append(VmBuffer.allocate(1))
     assert len(lst) == 4
 
@@ -528,9 +507,9 @@ def test_host_ref_list():
     buf = VmBuffer.allocate(1)
     lst = VmList.of("!vm.buffer", [buf, None])
     assert lst.to_list() == [buf, None]
-    with expect(FailedPreconditionError, "list cannot store values"):
+    with raises_exactly(FailedPreconditionError, "list cannot store values"):
         lst[1] = 3
-    with expect(InvalidArgumentError, "source ref type mismatch"):
+    with raises_exactly(InvalidArgumentError, "source ref type mismatch"):
         lst[1] = VmList(I32)
 
 

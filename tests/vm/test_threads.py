@@ -4,8 +4,9 @@ imports, native state, budgets, suspensions) and into separate contexts of one m
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import programs
 import pytest
-from vmhelpers import Token, asm
+from vmhelpers import Token, asm, source
 
 from pyree.status import BusyResourceError, StatusCode
 from pyree.vm import Context, NativeModule, export
@@ -13,25 +14,10 @@ from pyree.vm import Context, NativeModule, export
 THREADS = 8
 ROUNDS = 150
 
-SHARED = """
+SHARED = source("""
     vm.module @shared version 1
 
-    vm.func @sum_to(%i0: i32) -> (i32) {
-      %i1 = vm.const.i32.zero
-      %i2 = vm.const.i32 1
-      vm.br ^bb1
-    ^bb1:
-      %i3 = vm.cmp.lt.i32.s %i0, %i2
-      vm.cond_br %i3, ^bb3, ^bb2
-    ^bb2:
-      %i1 = vm.add.i32 %i1, %i2
-      %i4 = vm.const.i32 1
-      %i2 = vm.add.i32 %i2, %i4
-      vm.br ^bb1
-    ^bb3:
-      vm.return %i1
-    }
-    vm.export @sum_to
+    // Also sum_to (vmasm.md 8.1) and squares (8.4), at the end.
 
     // Per-slot counters in rwdata (64 i32 slots): slot_add(slot, delta) -> new value.
     vm.func @slot_add(%i0: i32, %i1: i32) -> (i32) {
@@ -69,25 +55,6 @@ SHARED = """
     }
     vm.export @last_ref
 
-    vm.func @squares(%i0: i32) -> (!vm.list<i32>) {
-      %r0 = vm.list.alloc %i0 : !vm.list<i32>
-      vm.list.resize %r0, %i0
-      %i1 = vm.const.i32.zero
-      vm.br ^bb1
-    ^bb1:
-      %i2 = vm.cmp.lt.i32.s %i1, %i0
-      vm.cond_br %i2, ^bb2, ^bb3
-    ^bb2:
-      %i3 = vm.mul.i32 %i1, %i1
-      vm.list.set.i32 %r0, %i1, %i3
-      %i4 = vm.const.i32 1
-      %i1 = vm.add.i32 %i1, %i4
-      vm.br ^bb1
-    ^bb3:
-      vm.return %R0
-    }
-    vm.export @squares
-
     vm.func @list_total(%r0: !vm.list<i32>) -> (i32) {
       %i0 = vm.list.size %r0
       %i1 = vm.const.i32.zero
@@ -121,7 +88,7 @@ SHARED = """
       vm.return %i1
     }
     vm.export @yields
-"""
+""", programs.function("counter", "sum_to"), programs.function("lists", "squares"))
 
 
 class Tally(NativeModule):

@@ -1,7 +1,10 @@
 """Shared helpers for the VM behaviour tests (contexts, native modules, invocation,
 yields, threads, limits, backtraces).
 
-* :func:`asm` assembles a ``.vmasm`` snippet (dedented) into a loaded bytecode module;
+* :func:`asm` assembles ``.vmasm`` snippets (each dedented, joined) into a loaded bytecode
+  module; :func:`source` is the joined text, for a module of the test's own functions
+  plus example functions taken from ``tests/programs`` (:func:`programs.function`);
+* :func:`raises_exactly` is ``pytest.raises`` that also checks the status message and code;
 * :class:`Token` is a custom ref type (``!vmtest.token``), weakref-able, so tests can see
   when the VM drops its last reference;
 * :class:`EventLog` is a native module ``log`` whose ``event(who, what)`` export, its
@@ -14,16 +17,32 @@ yields, threads, limits, backtraces).
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 from pyree import vm
 from pyree.vm import NativeModule, export
 
 
-def asm(text: str, filename: str = "<vmasm>") -> vm.BytecodeModule:
-    return vm.BytecodeModule.from_vmasm(textwrap.dedent(text), filename=filename)
+def source(*texts: str) -> str:
+    return "\n".join(textwrap.dedent(text) for text in texts)
+
+
+def asm(*texts: str, filename: str = "<vmasm>") -> vm.BytecodeModule:
+    return vm.BytecodeModule.from_vmasm(source(*texts), filename=filename)
+
+
+@contextlib.contextmanager
+def raises_exactly(cls: type, message: str):
+    """``pytest.raises(cls)`` whose error also has exactly ``message`` and ``cls.code``."""
+    with pytest.raises(cls) as info:
+        yield info
+    assert info.value.message == message
+    assert info.value.code == cls.code
 
 
 class Token:
