@@ -19,11 +19,12 @@ import time
 
 from pyree import vm
 
-PROGRAM = """
-vm.module @bench version 1
-vm.import @native.nop cconv "0v_v"
 
-vm.func @loop(%i0: i32) -> (i32) {
+def _loop(name: str, body: str = "") -> str:
+    """``@name(n)``: a counted loop (4 ops an iteration) that also runs ``body`` each time."""
+    body = f"  {body}\n" if body else ""
+    return f"""
+vm.func @{name}(%i0: i32) -> (i32) {{
   %i1 = vm.const.i32.zero
   %i2 = vm.const.i32 1
   vm.br ^bb1
@@ -31,50 +32,22 @@ vm.func @loop(%i0: i32) -> (i32) {
   %i3 = vm.cmp.lt.i32.s %i1, %i0
   vm.cond_br %i3, ^bb2, ^bb3
 ^bb2:
-  %i1 = vm.add.i32 %i1, %i2
+{body}  %i1 = vm.add.i32 %i1, %i2
   vm.br ^bb1
 ^bb3:
   vm.return %i1
-}
-vm.export @loop
-
-vm.func @empty() -> () {
-  vm.return
-}
-vm.export @empty
-
-vm.func @call_loop(%i0: i32) -> (i32) {
-  %i1 = vm.const.i32.zero
-  %i2 = vm.const.i32 1
-  vm.br ^bb1
-^bb1:
-  %i3 = vm.cmp.lt.i32.s %i1, %i0
-  vm.cond_br %i3, ^bb2, ^bb3
-^bb2:
-  vm.call @empty()
-  %i1 = vm.add.i32 %i1, %i2
-  vm.br ^bb1
-^bb3:
-  vm.return %i1
-}
-vm.export @call_loop
-
-vm.func @import_loop(%i0: i32) -> (i32) {
-  %i1 = vm.const.i32.zero
-  %i2 = vm.const.i32 1
-  vm.br ^bb1
-^bb1:
-  %i3 = vm.cmp.lt.i32.s %i1, %i0
-  vm.cond_br %i3, ^bb2, ^bb3
-^bb2:
-  vm.call @native.nop()
-  %i1 = vm.add.i32 %i1, %i2
-  vm.br ^bb1
-^bb3:
-  vm.return %i1
-}
-vm.export @import_loop
+}}
+vm.export @{name}
 """
+
+
+PROGRAM = "".join([
+    '\nvm.module @bench version 1\nvm.import @native.nop cconv "0v_v"\n',
+    _loop("loop"),
+    "\nvm.func @empty() -> () {\n  vm.return\n}\nvm.export @empty\n",
+    _loop("call_loop", "vm.call @empty()"),
+    _loop("import_loop", "vm.call @native.nop()"),
+])
 
 
 class Native(vm.NativeModule):

@@ -29,6 +29,7 @@ def siphash24(data, k0: int = K0, k1: int = K1) -> int:
     v3 = k1 ^ 0x7465646279746573
     whole = n & ~7
     tail = int.from_bytes(view[whole:], "little") | ((n & 0xFF) << 56)
+    # SipRound written out on purpose: a helper (or an inner loop) is ~10% (~5%) slower.
     for (m,) in chain(_WORDS.iter_unpack(view[:whole]), ((tail,),)):
         v3 ^= m
         v0 = (v0 + v1) & _M
