@@ -1,0 +1,38 @@
+"""The ``local-sync`` queue: every queue operation runs on the calling thread.
+
+``submit`` blocks until the wait fence is reached (a failed wait semaphore fails the
+operation), runs the work, then signals the signal fence; on failure it fails the signal
+fence's semaphores and raises the error to the caller. Nothing is retained beyond the call
+(the caller's frame holds every resource), and command buffers may execute inline.
+"""
+
+from __future__ import annotations
+
+from pyree.status import PyreeError
+
+from ..queue import Submission, complete, run_work
+
+
+class SyncQueue:
+    inline_command_buffers = True
+    concurrency = 1
+
+    def submit(self, submission: Submission, wait_fence) -> None:
+        if wait_fence is not None:
+            try:
+                wait_fence.wait()
+            except PyreeError as e:
+                submission.error = e
+        error = run_work(submission)
+        complete(submission, error)
+        if error is not None:
+            raise error
+
+    def wait_idle(self, timeout: float | None = None) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "<SyncQueue>"
