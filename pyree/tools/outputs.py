@@ -11,8 +11,10 @@ One specification per result, in order:
 * ``@path`` / ``+path`` (any other extension): the same array's raw bytes, no metadata.
 
 Ref types other than ``vm.buffer`` become arrays through :func:`register_array_converter`
-(the HAL adds ``hal.buffer_view`` there); a ``vm.list`` or a null result cannot be written
-to a file.
+(the HAL adds ``hal.buffer_view`` there), and may give raw outputs their own bytes through
+:func:`register_raw_converter` (a buffer view whose element type has no numpy dtype, such
+as bf16, can still be written raw); a ``vm.list`` or a null result cannot be written to a
+file.
 """
 
 from __future__ import annotations
@@ -27,11 +29,18 @@ from pyree.vm import ref_type_of
 
 _DTYPES = {"i": "<i4", "I": "<i8", "f": "<f4", "F": "<f8"}
 _CONVERTERS: dict = {"vm.buffer": lambda buf: np.frombuffer(buf.tobytes(), dtype=np.int8)}
+_RAW_CONVERTERS: dict = {}
 
 
 def register_array_converter(type_name: str, fn) -> None:
     """``fn(obj) -> numpy.ndarray`` for results of ref type ``type_name``."""
     _CONVERTERS[type_name] = fn
+
+
+def register_raw_converter(type_name: str, fn) -> None:
+    """``fn(obj) -> bytes`` for raw outputs (``@path`` without ``.npy``) of ``type_name``;
+    without one, raw outputs are the bytes of the array converter's array."""
+    _RAW_CONVERTERS[type_name] = fn
 
 
 @attrs.frozen
@@ -82,18 +91,25 @@ def write_results(specs, results, cconv: str, out,
             out.write(values.format_result(i, char, value, max_elements))
         elif spec.mode != "discard":
             try:
-                _write_file(spec, to_array(char, value))
+                _write_file(spec, _raw_bytes(char, value) if spec.mode == "raw"
+                            else to_array(char, value))
             except status.PyreeError as e:
                 raise e.annotate(f"writing result {i} to '{spec.path}'")
 
 
-def _write_file(spec: OutputSpec, array: np.ndarray) -> None:
+def _raw_bytes(char: str, value) -> bytes:
+    ref_type = ref_type_of(value) if char == "r" and value is not None else None
+    converter = _RAW_CONVERTERS.get(ref_type.name) if ref_type is not None else None
+    return converter(value) if converter is not None else to_array(char, value).tobytes()
+
+
+def _write_file(spec: OutputSpec, data) -> None:
     try:
         with open(spec.path, "ab" if spec.append else "wb") as f:
             if spec.mode == "npy":
-                np.save(f, array, allow_pickle=False)
+                np.save(f, data, allow_pickle=False)
             else:
-                f.write(array.tobytes())
+                f.write(data)
     except OSError as e:
         raise status.UnavailableError(
             f"cannot write '{spec.path}': {e.strerror or e}") from None

@@ -1,0 +1,49 @@
+"""``hal`` module exports: fences (``hal-abi.md`` 3.8).
+
+``fence.await`` blocks the calling thread (the module is SYNCHRONOUS at this version): the
+timeout is unsigned milliseconds (-1 forever, 0 polls); the result is 0 when every fence is
+reached and 4 (DEADLINE_EXCEEDED) as a value on timeout; a failed fence fails the call with
+its status. Compiled programs call it with ``vm.call.variadic.yieldable``; a plain export
+serves both kinds of call. ``fence.join`` of nothing to wait on is null.
+"""
+
+from __future__ import annotations
+
+from pyree.vm.native import export
+
+from .device import HalDevice
+from .fence import HalFence
+from .module_args import deref, fence_or_null, ref_error
+
+
+class FenceExports:
+    """``fence.*`` exports (mixed into :class:`~.module.HalModule`)."""
+
+    @export("0rI_r", name="fence.create")
+    def fence_create(self, state, device, flags):
+        if type(device) is not HalDevice:
+            raise ref_error(device, HalDevice)
+        return HalFence.create(flags)
+
+    @export("0ICrD_r", name="fence.join")
+    def fence_join(self, state, flags, fences):
+        return HalFence.join([fence_or_null(f) for f in fences])
+
+    @export("0r_i", name="fence.query")
+    def fence_query(self, state, fence):
+        return deref(fence, HalFence).query()
+
+    @export("0r_v", name="fence.signal")
+    def fence_signal(self, state, fence):
+        deref(fence, HalFence).signal()
+
+    @export("0ri_v", name="fence.fail")
+    def fence_fail(self, state, fence, status):
+        deref(fence, HalFence).fail(status & 0x1F)
+
+    @export("0iICrD_i", name="fence.await")
+    def fence_await(self, state, timeout_millis, flags, fences):
+        for fence in fences:
+            if fence is not None and type(fence) is not HalFence:
+                raise ref_error(fence, HalFence)
+        return HalFence.await_all(fences, timeout_millis)
