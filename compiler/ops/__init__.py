@@ -1,0 +1,14 @@
+"""The op table, filled by the family modules below (see ``registry.py``)."""
+
+from pyree.compiler.ops import (  # noqa: F401  (registration side effects)
+    data,
+    elementwise,
+    nn_conv,
+    nn_matmul,
+    nn_norm,
+    reduction,
+    shape,
+)
+from pyree.compiler.ops.registry import ONNX_RULES, OPS, OnnxRule, OpDef
+
+__all__ = ["ONNX_RULES", "OPS", "OnnxRule", "OpDef"]

@@ -1,0 +1,105 @@
+"""Matrix products: ``matmul`` (numpy semantics, optional transposed operands), Gemm
+(matmul + alpha/beta/bias epilogue) and Einsum.
+
+``matmul`` with ``transpose_a``/``transpose_b`` swaps an operand's last two dims, as the
+executable format's ``transpose_lhs``/``transpose_rhs`` do, so Gemm's transposes cost no
+copy. Gemm's ``alpha * (A @ B) + beta * C`` becomes ``mul``/``add`` nodes that
+partitioning attaches to the matmul region as its epilogue.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pyree.compiler.ops.common import bad, broadcast_shape, np_dtype, same_dtype, tt
+from pyree.compiler.ops.registry import define, onnx_rule
+
+FAMILY = "nn"
+
+
+def _operands(node, a, b):
+    if node.attr("transpose_a", 0):
+        a = np.swapaxes(a, -1, -2)
+    if node.attr("transpose_b", 0):
+        b = np.swapaxes(b, -1, -2)
+    return a, b
+
+
+def _infer_matmul(node, types):
+    dtype = same_dtype(node, types)
+    a, b = list(types[0].shape), list(types[1].shape)
+    if node.attr("transpose_a", 0):
+        a[-2:] = a[-2:][::-1]
+    if node.attr("transpose_b", 0):
+        b[-2:] = b[-2:][::-1]
+    if not a or not b:
+        bad(node, "matmul operands must have rank >= 1")
+    squeeze_a, squeeze_b = len(a) == 1, len(b) == 1
+    a = [1] + a if squeeze_a else a
+    b = b + [1] if squeeze_b else b
+    if a[-1] != b[-2]:
+        bad(node, f"contraction dims differ: {types[0]} @ {types[1]}")
+    batch = broadcast_shape(node, [tuple(a[:-2]), tuple(b[:-2])])
+    out = list(batch) + ([] if squeeze_a else [a[-2]]) + ([] if squeeze_b else [b[-1]])
+    return [tt(dtype, out)]
+
+
+def _matmul(node, a, b):
+    dtype = a.dtype
+    a, b = _operands(node, a, b)
+    if dtype.kind == "f" and dtype.itemsize <= 4:  # accumulate in f64 (see nn_conv._wide)
+        a, b = a.astype(np.float64), b.astype(np.float64)
+    return np.matmul(a, b).astype(dtype, copy=False)
+
+
+define("matmul", FAMILY, "matmul", _infer_matmul, _matmul)
+
+
+@onnx_rule(FAMILY, "MatMul")
+def _matmul_rule(ctx):
+    ctx.forward("matmul")
+
+
+@onnx_rule(FAMILY, "Gemm")
+def _gemm_rule(ctx):
+    a, b = ctx.type(0), ctx.type(1)
+    dtype = np_dtype(a.dtype)
+    if ctx.opset < 7 and ctx.attr("broadcast", 0) == 0 and ctx.has_input(2):
+        pass  # legacy flag: shapes were already required to match
+    y = ctx.emit("matmul", [ctx.input(0), ctx.input(1)], transpose_a=ctx.attr("transA", 0),
+                 transpose_b=ctx.attr("transB", 0))
+    alpha, beta = ctx.attr("alpha", 1.0), ctx.attr("beta", 1.0)
+    if alpha != 1.0:
+        y = ctx.emit("mul", [y, ctx.constant(np.array(alpha, dtype), "alpha")])
+    if ctx.has_input(2) and beta != 0.0:
+        c = ctx.input(2)
+        if beta != 1.0:
+            c = ctx.emit("mul", [c, ctx.constant(np.array(beta, dtype), "beta")])
+        y = ctx.emit("add", [y, c])
+    ctx.set_output(0, y)
+    del b
+
+
+def _einsum_parse(eq, ranks):
+    lhs, _, rhs = eq.replace(" ", "").partition("->")
+    terms = lhs.split(",")
+    return terms, rhs
+
+
+def _infer_einsum(node, types):
+    dtype = same_dtype(node, types)
+    probe = [np.empty(t.shape, dtype=np.int8) for t in types]
+    try:
+        out = np.einsum(node.attr("equation"), *probe)
+    except ValueError as exc:
+        bad(node, f"einsum '{node.attr('equation')}': {exc}")
+    return [tt(dtype, np.shape(out))]
+
+
+define("einsum", FAMILY, "library", _infer_einsum,
+       lambda n, *xs: np.asarray(np.einsum(n.attr("equation"), *xs)).astype(xs[0].dtype))
+
+
+@onnx_rule(FAMILY, "Einsum")
+def _einsum_rule(ctx):
+    ctx.forward("einsum", equation=ctx.attr("equation"))

@@ -1,0 +1,1 @@
+"""Graph passes: type inference, constant folding, DCE, partitioning, buffer planning."""
