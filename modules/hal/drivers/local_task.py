@@ -53,11 +53,11 @@ class TaskQueue:
 
     def submit(self, submission: Submission, wait_fence) -> None:
         with self._cond:
-            if self._closed:
-                submission.error = CancelledError("device closed")
-            self._in_flight += 1
-        if submission.error is not None:
-            self._ready.put(submission)
+            closed = self._closed
+            if not closed:
+                self._in_flight += 1
+        if closed:      # no worker will run it: fail it here
+            complete(submission, CancelledError("device closed"))
             return
         pending = []
         if wait_fence is not None:
