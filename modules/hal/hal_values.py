@@ -460,6 +460,7 @@ def _input_parser(text: str, state: dict):
     files = state.get("hal.files")
     if files is None:
         files = state["hal.files"] = FileReader()
+        state.setdefault("on_finish", []).append(files.close)
     return parse_input(text, _state_allocator(state), files)
 
 

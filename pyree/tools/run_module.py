@@ -8,6 +8,11 @@ Each ``--input VALUE`` is one argument, parsed against the function's calling co
 options). ``pyree`` prints ``EXEC @NAME``, then ``result[i]: i32=42`` etc. ``--output``
 (one per result: empty, ``-``, ``@path[.npy]``, ``+path[.npy]``) writes results to files
 instead. Failures print the status text with its backtrace and exit with status 1.
+
+When a module imports ``hal.*`` functions the ``hal`` module is registered first, on a
+``--device`` (``local-sync``, the default, or ``local-task``); ``r`` inputs then take
+tensors (``2x2xf32=1 2 3 4``, ``@file.npy``, ``&TENSOR``: ``hal-abi.md`` 6.1) and buffer view
+results print as ``2x2xf32=[1 2][3 4]``.
 """
 
 from __future__ import annotations
@@ -40,10 +45,9 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    device.check(args)
     modules = loader.load_all(args.module)
     return execute(modules, args.function, args.input, args.output,
-                   max_elements=args.max_elements)
+                   max_elements=args.max_elements, device_name=args.device)
 
 
 def lookup(context: Context, main, name: str) -> Function:
@@ -57,19 +61,25 @@ def lookup(context: Context, main, name: str) -> Function:
 
 
 def execute(modules, function: str, inputs, output_specs=None, *, out=None,
-            max_elements: int = values.DEFAULT_MAX_ELEMENTS) -> int:
-    """Register ``modules``, call ``function`` with ``inputs`` (texts), print the results."""
+            max_elements: int = values.DEFAULT_MAX_ELEMENTS, device_name: str | None = None,
+            err=None) -> int:
+    """Register ``modules`` (after the hal module on ``device_name`` when one imports it),
+    call ``function`` with ``inputs`` (texts), print or write the results."""
     out = out or sys.stdout
     specs = None if output_specs is None else [outputs.OutputSpec.parse(t)
                                                for t in output_specs]
-    with Context(modules) as context:
-        fn = lookup(context, modules[-1], function)
-        args = values.parse_inputs(inputs, fn.cconv)
-        out.write(f"EXEC @{function}\n")
-        out.flush()
-        results = context.invoke(fn, args)
-        if specs is None:
-            out.write(values.format_results(results, fn.cconv, max_elements))
-        else:
-            outputs.write_results(specs, results, fn.cconv, out, max_elements)
+    with device.Session(device_name) as session:
+        main = modules[-1]
+        modules = session.with_hal(modules)
+        session.note_unused(err)
+        with Context(modules) as context:
+            fn = lookup(context, main, function)
+            args = values.parse_inputs(inputs, fn.cconv, session.input_state())
+            out.write(f"EXEC @{function}\n")
+            out.flush()
+            results = context.invoke(fn, args)
+            if specs is None:
+                out.write(values.format_results(results, fn.cconv, max_elements))
+            else:
+                outputs.write_results(specs, results, fn.cconv, out, max_elements)
     return 0

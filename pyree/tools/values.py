@@ -7,7 +7,8 @@ two registries, so the HAL can add ``!hal.buffer_view`` without touching this fi
 * :func:`register_input_parser` ``(fn)``: ``fn(text, state)`` returns a list of ref values
   (usually one; ``*file.npy`` may give several) or ``None`` when the text is not its
   syntax. ``state`` is a dict kept for one command line (``+file`` continues reading a
-  file that an earlier ``@file`` opened).
+  file that an earlier ``@file`` opened; the tools put the HAL device under
+  ``"hal.device"``; callables in ``state["on_finish"]`` run once parsing is over).
 * :func:`register_printer` ``(type_name, fn)``: ``fn(obj, max_elements)`` returns the
   value's text (no trailing newline), printed on the line after the type name.
 
@@ -145,16 +146,27 @@ def _no_ref_syntax(text: str) -> status.PyreeError:
         "(not available in this build)")
 
 
-def parse_inputs(texts, cconv: str) -> list:
+def parse_inputs(texts, cconv: str, state: dict | None = None) -> list:
     """Host arguments for a function with calling convention ``cconv`` from ``--input``
-    texts (one per argument; a ref parser may expand one text into several arguments)."""
+    texts (one per argument; a ref parser may expand one text into several arguments).
+
+    ``state`` is the parsers' dict for this command line (the tools put the HAL device in
+    it); callables a parser appends to ``state["on_finish"]`` run when parsing ends."""
+    state = {} if state is None else state
+    try:
+        return _parse_inputs(texts, cconv, state)
+    finally:
+        for fn in state.pop("on_finish", ()):
+            fn()
+
+
+def _parse_inputs(texts, cconv: str, state: dict) -> list:
     elements = cc.parse(cconv).args
     if any(isinstance(e, cc.Span) for e in elements):
         raise status.UnimplementedError(
             f"functions with variadic span arguments (cconv {cconv}) cannot be called "
             "from the command line")
     values: list = []
-    state: dict = {}
     texts = list(texts)
     for k, text in enumerate(texts):
         if len(values) == len(elements):  # too many inputs: count the rest as one each

@@ -8,8 +8,9 @@ registered in order), then the FILE's module. FILE may also be a ``.pyrm`` conta
 
 One line per function, ``PASS FILE::NAME`` or ``FAIL FILE::NAME: reason`` (a file that
 does not load, or has no tests, is one ``FAIL FILE: reason`` line), then the summary line
-``N passed, M failed``. Exit status 1 if anything failed. ``--device`` is reserved for the
-HAL (accepted and ignored for now).
+``N passed, M failed``. Exit status 1 if anything failed. A FILE (or ``--module``) that
+imports ``hal.*`` functions gets the ``hal`` module registered first, on one device of the
+``--device`` driver (``local-sync``, the default, or ``local-task``) shared by the run.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def _failed(name: str, label: str, err: status.PyreeError) -> Outcome:
     return Outcome(label)
 
 
-def run_file(path: str, preloads) -> list[Outcome]:
+def run_file(path: str, preloads, session: device.Session | None = None) -> list[Outcome]:
+    """Runs every test of one file (the hal module from ``session`` added when needed)."""
     try:
         module = loader.load_modules(path)[-1]
     except status.PyreeError as e:
@@ -93,21 +95,24 @@ def run_file(path: str, preloads) -> list[Outcome]:
     names = [e.name for e in module.exports() if e.name.startswith(("test_", "fail_"))]
     if not names:
         return [Outcome(path, "no test_* or fail_* exports")]
+    if session is not None:
+        preloads = session.with_hal([*preloads, module])[:-1]
     return [run_test(preloads, module, name, f"{path}::{name}") for name in names]
 
 
-def run(args, out=None) -> int:
+def run(args, out=None, err=None) -> int:
     out = out or sys.stdout
-    device.check(args)
     preloads = loader.load_all(args.module)
     passed = failed = 0
-    for path in args.files:
-        for outcome in run_file(path, preloads):
-            out.write(outcome.line() + "\n")
-            out.flush()
-            if outcome.failure is None:
-                passed += 1
-            else:
-                failed += 1
+    with device.Session(args.device) as session:
+        for path in args.files:
+            for outcome in run_file(path, preloads, session):
+                out.write(outcome.line() + "\n")
+                out.flush()
+                if outcome.failure is None:
+                    passed += 1
+                else:
+                    failed += 1
+        session.note_unused(err)
     out.write(f"{passed} passed, {failed} failed\n")
     return 1 if failed else 0
