@@ -68,7 +68,7 @@ class FunctionGenerator:
         draw = self.draw
         self._prologue()
         self._statements(0, self.options.max_statements)
-        if draw(index(32)) == 0:
+        if draw(index(64)) == 63:
             self._fail()
         else:
             self.fb.emit("return", (self._result_list(),))
@@ -81,14 +81,14 @@ class FunctionGenerator:
         families = self.options.families
         if "buffer" in families:
             for r in self.layout.refs["buffer"]:
-                if draw(index(4)):
+                if draw(index(4)) < 3:
                     length = od.materialise(isa.Field("length", "register", "i64"), 0)
                     align = self.layout.scratch["i32"][0]
                     self.fb.emit("const.i32.zero", (align,))
                     self.fb.emit("buffer.alloc", (length, align, 0x8000 | r))
         if "list" in families:
             for r in self.layout.refs["list"]:
-                if draw(index(4)):
+                if draw(index(4)) < 3:
                     etype = pick(draw, self.env.types)
                     n = self.layout.scratch["i32"][0]
                     self.fb.emit("const.i32", (draw(index(7)), n))
@@ -128,7 +128,7 @@ class FunctionGenerator:
             sig = cc.parse(self.env.functions[k])
             callee, spans = k, None
             yieldable = k in self.env.yields or ("control" in self.options.families
-                                                  and draw(index(8)) == 0)
+                                                  and draw(index(8)) == 7)
         else:
             spec = self.env.imports[k]
             sig = cc.parse(spec.cconv)
@@ -207,7 +207,7 @@ class FunctionGenerator:
         leave, stay = fb.new_label("exit"), fb.new_label("stay")
         fb.emit("cond_br", (self._condition(), leave, self._remap(), stay, ()))
         fb.place(leave)
-        if self.draw(st.booleans()):
+        if not self.draw(st.booleans()):
             fb.emit("return", (self._result_list(),))
         else:
             self._fail()

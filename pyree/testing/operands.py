@@ -92,12 +92,16 @@ def position_values(name: str, env) -> st.SearchStrategy:
 @functools.lru_cache(maxsize=None)
 def _positions(name: str, rwdata_size: int, ref_global_count: int) -> st.SearchStrategy:
     if name == "alignment":
-        return st.sampled_from((0, 1, 2, 4, 8, 16, 64, 3, -1))
-    if name == "byte_offset":
-        return st.integers(0, rwdata_size + 4) | st.sampled_from((-4, -1, 0x7FFFFFFF))
-    if name == "global":
-        return st.integers(0, ref_global_count) | st.just(-1)
-    return st.integers(0, 12) | st.sampled_from((16, 64, 255, -1, -8, 0x7FFFFFFF))
+        small, wild = (0, 1, 2, 4, 8, 16, 64), (3, -1, 1 << 20, 0x80000000)
+    elif name == "byte_offset":
+        small = tuple(range(0, rwdata_size + 5))
+        wild = (-4, -1, 0x7FFFFFFF, rwdata_size - 1)
+    elif name == "global":
+        small, wild = tuple(range(ref_global_count + 1)), (-1, 0x7FFFFFFF)
+    else:
+        small, wild = tuple(range(20)), (64, 255, 4096, -1, -8, 0x7FFFFFFF, 1 << 40)
+    values = small * 3 + wild  # wild values one time in about 4 * len(small) / len(wild)
+    return st.integers(0, len(values) - 1).map(values.__getitem__)
 
 
 def ref_role(op: isa.Op, field: isa.Field) -> str:
@@ -126,15 +130,15 @@ class OperandDrawer:
         draw, layout = self.draw, self.layout
         if bank == "ref":
             return 0x8000 | pick(draw, layout.all_refs())
-        if draw(index(16)) < ALIAS_CHANCE:
+        if draw(index(16)) >= 16 - ALIAS_CHANCE:
             return pick(draw, layout.any_slot(bank in isa.WIDE_BANKS))
         return pick(draw, layout.values[bank])
 
     def read_ref(self, role: str, move_ok: bool) -> int:
         draw = self.draw
-        pool = self.layout.refs[role] if draw(index(8)) else self.layout.all_refs()
+        pool = self.layout.refs[role] if draw(index(8)) < 7 else self.layout.all_refs()
         ordinal = 0x8000 | pick(draw, pool)
-        if move_ok and draw(index(8)) == 0:
+        if move_ok and draw(index(8)) == 7:
             ordinal |= isa.MOVE_BIT
         return ordinal
 
@@ -165,14 +169,14 @@ class OperandDrawer:
                     role = ref_role(op, field)
                     if field.access == "write":
                         reg = self.write_ref(role)
-                        if field.move and self.draw(index(8)) == 0:
+                        if field.move and self.draw(index(8)) == 7:
                             reg |= isa.MOVE_BIT
                     else:
                         reg = self.read_ref(role, field.move)
                     args.append(reg)
                 elif field.access == "write":
                     args.append(self.write(field.type))
-                elif is_position(field) and self.draw(index(8)):
+                elif is_position(field) and self.draw(index(8)) < 7:
                     args.append(self.materialise(field, materialised))
                     materialised += 1
                 else:

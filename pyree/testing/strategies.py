@@ -24,6 +24,9 @@ Keyword options (all strategies that build functions take them, as :class:`Optio
     without exit: programs rely on the instruction budget).
 ``entry_cconv``
     the entry function's signature (default: drawn).
+``arg_chars`` / ``result_chars``
+    the cconv characters drawn signatures may use for arguments / results
+    (default ``"iIfFr"``).
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ class Options:
     loops: str = attrs.field(default="bounded",
                              validator=attrs.validators.in_(("bounded", "unbounded")))
     entry_cconv: str | None = None
+    arg_chars: str = "iIfFr"
+    result_chars: str = "iIfFr"
 
 
 @attrs.define
@@ -105,11 +110,13 @@ def imports_of(module, *, optional: bool = False) -> tuple[ImportSpec, ...]:
 
 # --------------------------------------------------------------------------- signatures
 
-def cconvs(*, max_args: int = 4, max_results: int = 3, chars: str = "iIfFr"):
+def cconvs(*, max_args: int = 4, max_results: int = 3, chars: str = "iIfFr",
+           result_chars: str | None = None):
     """Flat bytecode signatures (no spans), e.g. ``0iIr_f``."""
-    char = st.sampled_from(chars)
+    results = st.sampled_from(result_chars if result_chars is not None else chars)
     return st.builds(lambda a, r: cc.make("".join(a), "".join(r)),
-                     st.lists(char, max_size=max_args), st.lists(char, max_size=max_results))
+                     st.lists(st.sampled_from(chars), max_size=max_args),
+                     st.lists(results, max_size=max_results))
 
 
 def arguments(cconv: str, *, refs=None):
@@ -131,8 +138,9 @@ def _options(kwargs) -> Options:
 @st.composite
 def _module_env(draw, options: Options) -> ModuleEnv:
     n = draw(st.integers(1, max(1, options.max_functions)))
-    entry = options.entry_cconv if options.entry_cconv is not None else draw(cconvs())
-    others = [draw(cconvs()) for _ in range(n - 1)]
+    sigs = cconvs(chars=options.arg_chars, result_chars=options.result_chars)
+    entry = options.entry_cconv if options.entry_cconv is not None else draw(sigs)
+    others = [draw(sigs) for _ in range(n - 1)]
     return ModuleEnv(
         options=options,
         rwdata_size=pick(draw, (16, 0, 8, 32, 12)),
