@@ -36,7 +36,12 @@ def _function_body(ctx) -> onnx.FunctionProto | None:
     if schema.has_function:
         version = _pick(schema.function_opset_versions, ctx.opset)
         if version is not None:
-            return schema.get_function_with_opset_version(version)
+            body = schema.get_function_with_opset_version(version)
+            if isinstance(body, bytes):
+                parsed = onnx.FunctionProto()
+                parsed.ParseFromString(body)
+                body = parsed
+            return body
     if schema.has_context_dependent_function:
         version = _pick(schema.context_dependent_function_opset_versions, ctx.opset)
         if version is None:
@@ -69,6 +74,43 @@ def _defaults(ctx) -> dict[str, onnx.AttributeProto]:
     return out
 
 
+def _instantiate(node, prefix, rename, caller, defaults) -> onnx.NodeProto:
+    """A copy of a body node with renamed values (inside subgraphs too) and resolved
+    attribute references."""
+    new = onnx.NodeProto()
+    new.CopyFrom(node)
+    new.name = prefix + (node.name or node.op_type)
+    del new.input[:]
+    del new.output[:]
+    new.input.extend(rename(n) for n in node.input)
+    new.output.extend(rename(n) for n in node.output)
+    del new.attribute[:]
+    for attr in node.attribute:
+        if attr.ref_attr_name:
+            source = caller.get(attr.ref_attr_name) or defaults.get(attr.ref_attr_name)
+            if source is None:
+                continue
+            resolved = onnx.AttributeProto()
+            resolved.CopyFrom(source)
+            resolved.name = attr.name
+            new.attribute.append(resolved)
+        elif attr.type == onnx.AttributeProto.GRAPH:
+            resolved = onnx.AttributeProto()
+            resolved.CopyFrom(attr)
+            sub = resolved.g
+            inner = [_instantiate(n, prefix, rename, caller, defaults) for n in sub.node]
+            del sub.node[:]
+            sub.node.extend(inner)
+            for value in list(sub.input) + list(sub.output):
+                value.name = rename(value.name)
+            for init in sub.initializer:
+                init.name = rename(init.name)
+            new.attribute.append(resolved)
+        else:
+            new.attribute.append(attr)
+    return new
+
+
 def expand_function(importer, ctx) -> bool:
     """Imports ``ctx``'s node as its function body; False if it has none."""
     body = _function_body(ctx)
@@ -84,28 +126,11 @@ def expand_function(importer, ctx) -> bool:
         names[formal] = actual or prefix + formal
     caller = {a.name: a for a in ctx.proto.attribute}
     defaults = _defaults(ctx)
-    nodes = []
-    for node in body.node:
-        new = onnx.NodeProto()
-        new.CopyFrom(node)
-        new.name = prefix + (node.name or node.op_type)
-        del new.input[:]
-        del new.output[:]
-        new.input.extend(names.get(n, prefix + n) if n else "" for n in node.input)
-        new.output.extend(names.get(n, prefix + n) if n else "" for n in node.output)
-        del new.attribute[:]
-        for attr in node.attribute:
-            if attr.ref_attr_name:
-                source = caller.get(attr.ref_attr_name) or defaults.get(attr.ref_attr_name)
-                if source is None:
-                    continue
-                resolved = onnx.AttributeProto()
-                resolved.CopyFrom(source)
-                resolved.name = attr.name
-                new.attribute.append(resolved)
-            else:
-                new.attribute.append(attr)
-        nodes.append(new)
+
+    def rename(n: str) -> str:
+        return (names.get(n, prefix + n)) if n else ""
+
+    nodes = [_instantiate(node, prefix, rename, caller, defaults) for node in body.node]
     opset = next((int(o.version) for o in body.opset_import if o.domain in ("", "ai.onnx")),
                  ctx.opset)
     importer.import_nodes(nodes, opset)

@@ -138,7 +138,7 @@ def allclose(expected: Sequence[np.ndarray], actual: Sequence[np.ndarray], rtol=
         if e.shape != a.shape:
             problems.append(f"output {i}: shape {list(a.shape)}, expected {list(e.shape)}")
             continue
-        if e.dtype.kind in "fc" or a.dtype.kind in "fc" or e.dtype != a.dtype:
+        if e.dtype.kind in "fcV" or a.dtype.kind in "fcV" or e.dtype != a.dtype:
             try:
                 ok = np.allclose(a.astype(np.float64), e.astype(np.float64), rtol=rtol,
                                  atol=atol, equal_nan=True)

@@ -44,6 +44,12 @@ def axes(node: Node, values, rank: int) -> tuple[int, ...]:
     return out
 
 
+def is_float(dtype) -> bool:
+    """True for numpy floats and the ml_dtypes ones (bf16, f8 ...: numpy kind 'V')."""
+    dtype = np.dtype(dtype)
+    return dtype.kind == "f" or dtypes.BY_NUMPY.get(dtype, "") in dtypes.FLOATS
+
+
 def np_dtype(name: str) -> np.dtype:
     return dtypes.to_numpy(name)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from pyree.compiler import dtypes
 from pyree.compiler.ir import TensorType
-from pyree.compiler.ops.common import bad, broadcast_shape, np_dtype, same_dtype, tt
+from pyree.compiler.ops.common import is_float, bad, broadcast_shape, np_dtype, same_dtype, tt
 from pyree.compiler.ops.registry import define, onnx_rule
 
 FAMILY = "elementwise"
@@ -30,7 +30,7 @@ def _erf(x):
 
 
 def _int_div(a, b):
-    if a.dtype.kind == "f":
+    if is_float(a.dtype):
         return a / b
     safe = np.where(b == 0, 1, b)
     q = np.floor_divide(a, safe)
@@ -191,10 +191,13 @@ define("clip", FAMILY, "elementwise", _infer_same, _ref(_clip))
 def _cast(node, x):
     to = node.attr("to")
     target = np_dtype(to)
-    if to.startswith("f8") and node.attr("saturate", 1) and x.dtype.kind == "f":
-        limit = float(np.finfo(target).max)
-        x = np.where(np.isinf(x), x, np.clip(x, -limit, limit))
-    if x.dtype.kind == "f" and target.kind in "iub" and target != np.bool_:
+    if to.startswith("f8") and node.attr("saturate", 1) and is_float(x.dtype):
+        import ml_dtypes
+
+        limit = float(ml_dtypes.finfo(target).max)
+        x = x.astype(np.float32)
+        x = np.clip(x, -limit, limit)  # saturate: infinities too
+    if is_float(x.dtype) and target.kind in "iub" and target != np.bool_:
         with np.errstate(all="ignore"):
             return np.trunc(x).astype(target)
     return x.astype(target)

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from pyree.compiler.ops.common import bad, same_dtype, tt
+from pyree.compiler.ops.common import is_float, bad, same_dtype, tt
 from pyree.compiler.ops.registry import define, onnx_rule
 
 FAMILY = "nn"
@@ -39,16 +39,19 @@ def _out_shape(node, spatial):
                          bool(node.attr("ceil_mode", 0))) for i in range(nd))
 
 
-def windows(x, node, fill):
-    """(N, C, *out, *kernel) view of x's dilated, strided windows (padded with fill)."""
+def windows(x, node, fill, extra_fill=None):
+    """(N, C, *out, *kernel) view of x's dilated, strided windows: explicit pads hold
+    ``fill``, the extra end padding that ``ceil_mode`` windows need ``extra_fill``."""
     k, s, d, p = (node.attr(a) for a in ("kernel", "strides", "dilations", "pads"))
     nd = x.ndim - 2
     out = _out_shape(node, x.shape[2:])
-    width = [(0, 0), (0, 0)]
+    width, extra = [(0, 0), (0, 0)], [(0, 0), (0, 0)]
     for i in range(nd):
         need = (out[i] - 1) * s[i] + (k[i] - 1) * d[i] + 1 if out[i] else 0
-        width.append((p[i], max(need - x.shape[2 + i] - p[i], 0)))
+        width.append((p[i], p[i + nd]))
+        extra.append((0, max(need - x.shape[2 + i] - p[i] - p[i + nd], 0)))
     xp = np.pad(x, width, constant_values=fill)
+    xp = np.pad(xp, extra, constant_values=fill if extra_fill is None else extra_fill)
     eff = [(k[i] - 1) * d[i] + 1 for i in range(nd)]
     w = sliding_window_view(xp, eff, axis=tuple(range(2, 2 + nd)))
     index = (slice(None), slice(None)) + tuple(slice(0, out[i] * s[i], s[i]) for i in range(nd))
@@ -71,7 +74,7 @@ def _infer_conv(node, types):
 def _wide(a):
     # Accumulate in f64: the result rounds to the same f32 whatever BLAS's blocking, so
     # identical channels stay identical (the light_* models are that ill-conditioned).
-    return a.astype(np.float64) if a.dtype.kind == "f" and a.dtype.itemsize <= 4 else a
+    return a.astype(np.float64) if is_float(a.dtype) and a.dtype.itemsize <= 4 else a
 
 
 def _conv(node, x, w, b=None):
@@ -188,8 +191,9 @@ def _conv_t_rule(ctx):
         auto = ctx.attr("auto_pad", "NOTSET")
         pads = [0] * (2 * nd)
         for i in range(nd):
-            lo = total[i] // 2 if auto != "SAME_LOWER" else total[i] - total[i] // 2
-            pads[i], pads[i + nd] = lo, total[i] - lo
+            t = max(total[i], 0)  # a larger output_shape is zero-extended at the end
+            lo = t // 2 if auto != "SAME_LOWER" else t - t // 2
+            pads[i], pads[i + nd] = lo, t - lo
     else:
         pads = list(ctx.attr("pads", (0,) * (2 * nd)))
         auto = ctx.attr("auto_pad", "NOTSET")
@@ -214,7 +218,7 @@ def _infer_pool(node, types):
 
 def _max_pool(node, x):
     nd = x.ndim - 2
-    lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    lowest = -np.inf if is_float(x.dtype) else np.iinfo(x.dtype).min
     win = windows(x, node, lowest)
     flat = win.reshape(win.shape[:2 + nd] + (-1,))
     arg = np.argmax(flat, axis=-1)
@@ -236,15 +240,7 @@ def _avg_pool(node, x):
     win = windows(x.astype(np.float64), node, 0)
     total = win.sum(axis=tuple(range(-nd, 0)))
     ones = np.ones((1, 1) + x.shape[2:])
-    if node.attr("count_include_pad"):
-        p = node.attr("pads")
-        padded = np.pad(ones, [(0, 0), (0, 0)] + [(p[i], p[i + nd]) for i in range(nd)],
-                        constant_values=1)
-        shifted = node.attrs.replace(pads=(0,) * (2 * nd))
-        from pyree.compiler.ir import Node
-        count = windows(padded, Node("average_pool", (), (), shifted), 0)
-    else:
-        count = windows(ones, node, 0)
+    count = windows(ones, node, 1 if node.attr("count_include_pad") else 0, 0)
     count = count.sum(axis=tuple(range(-nd, 0)))
     return (total / np.maximum(count, 1)).astype(x.dtype)
 

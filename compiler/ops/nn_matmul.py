@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyree.compiler.ops.common import bad, broadcast_shape, np_dtype, same_dtype, tt
+from pyree.compiler.ops.common import is_float, bad, broadcast_shape, np_dtype, same_dtype, tt
 from pyree.compiler.ops.registry import define, onnx_rule
 
 FAMILY = "nn"
@@ -47,7 +47,7 @@ def _infer_matmul(node, types):
 def _matmul(node, a, b):
     dtype = a.dtype
     a, b = _operands(node, a, b)
-    if dtype.kind == "f" and dtype.itemsize <= 4:  # accumulate in f64 (see nn_conv._wide)
+    if is_float(dtype) and dtype.itemsize <= 4:  # accumulate in f64 (see nn_conv._wide)
         a, b = a.astype(np.float64), b.astype(np.float64)
     return np.matmul(a, b).astype(dtype, copy=False)
 
@@ -80,12 +80,6 @@ def _gemm_rule(ctx):
     del b
 
 
-def _einsum_parse(eq, ranks):
-    lhs, _, rhs = eq.replace(" ", "").partition("->")
-    terms = lhs.split(",")
-    return terms, rhs
-
-
 def _infer_einsum(node, types):
     dtype = same_dtype(node, types)
     probe = [np.empty(t.shape, dtype=np.int8) for t in types]
@@ -96,8 +90,12 @@ def _infer_einsum(node, types):
     return [tt(dtype, np.shape(out))]
 
 
-define("einsum", FAMILY, "library", _infer_einsum,
-       lambda n, *xs: np.asarray(np.einsum(n.attr("equation"), *xs)).astype(xs[0].dtype))
+def _einsum(node, *xs):
+    wide = [x.astype(np.float64) if is_float(x.dtype) else x for x in xs]
+    return np.asarray(np.einsum(node.attr("equation"), *wide)).astype(xs[0].dtype)
+
+
+define("einsum", FAMILY, "library", _infer_einsum, _einsum)
 
 
 @onnx_rule(FAMILY, "Einsum")

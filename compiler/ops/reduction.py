@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyree.compiler.ops.common import axes as norm_axes
+from pyree.compiler.ops.common import is_float, axes as norm_axes
 from pyree.compiler.ops.common import axis as norm_axis
 from pyree.compiler.ops.common import bad, tt
 from pyree.compiler.ops.registry import define, onnx_rule
@@ -31,7 +31,7 @@ def _infer_reduce(node, types):
 
 def _extreme(fn, x, axes, keepdims, lowest):
     if x.size == 0:
-        if x.dtype.kind == "f":
+        if is_float(x.dtype):
             init = -np.inf if lowest else np.inf
         elif x.dtype == np.bool_:
             init = not lowest

@@ -156,11 +156,12 @@ def _unsqueeze_rule(ctx):
 
 @onnx_rule(FAMILY, "Identity", "Dropout")
 def _identity_rule(ctx):
-    if ctx.op_type == "Dropout" and len(ctx.outputs) > 1 and ctx.outputs[1]:
+    if ctx.op_type == "Dropout":
         if ctx.has_input(2) and bool(np.asarray(ctx.require_const(2, "training_mode"))):
-            ctx.fail("training mode is not supported")
-        mask = np.ones(ctx.type(0).shape, np.bool_)
-        ctx.set_output(1, ctx.constant(np.broadcast_to(np.array(True), mask.shape), "mask"))
+            ctx.fail("training mode (random masks) is not supported")
+        if len(ctx.outputs) > 1 and ctx.outputs[1]:
+            mask = np.broadcast_to(np.array(True), ctx.type(0).shape)
+            ctx.set_output(1, ctx.constant(mask, "mask"))
     ctx.set_output(0, ctx.emit("identity", [ctx.input(0)]))
 
 
@@ -224,7 +225,8 @@ def _space_depth(ctx, to_depth):
     x = ctx.input(0)
     if to_depth:
         x = ctx.emit("reshape", [x], shape=(n, c, h // b, b, w // b, b))
-        x = ctx.emit("transpose", [x], perm=(0, 3, 5, 1, 2, 4))
+        perm = (0, 1, 3, 5, 2, 4) if ctx.attr("mode", "DCR") == "CRD" else (0, 3, 5, 1, 2, 4)
+        x = ctx.emit("transpose", [x], perm=perm)
         ctx.set_output(0, ctx.emit("reshape", [x], shape=(n, c * b * b, h // b, w // b)))
         return
     if ctx.attr("mode", "DCR") == "DCR":
