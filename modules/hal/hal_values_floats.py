@@ -136,7 +136,8 @@ def f32_to_bf16(value: float) -> int:
 
 
 def f32_to_f16(value: float) -> int:
-    return int(np.array(value, dtype=np.float32).astype(np.float16).view(np.uint16))
+    with np.errstate(over="ignore"):   # overflow to infinity is the rounding's answer
+        return int(np.array(value, dtype=np.float32).astype(np.float16).view(np.uint16))
 
 
 def format_upper_g(value: float) -> str:
