@@ -52,6 +52,7 @@ from .commands import (DISPATCH, EXECUTORS, TRANSFER, AdviseCommand, BarrierComm
                        bind_slots, execute_commands, slot_refs)
 from .enums import WHOLE_BUFFER, CollectiveKind, CommandBufferMode, DispatchFlags
 from .executable import Executable
+from .raw_range import RawRange
 from .file import HalFile
 from .resource_set import ResourceSet
 
@@ -120,9 +121,9 @@ class HalCommandBuffer:
     # Recording helpers (the fast path).
 
     def _begin_command(self, category: int) -> None:
-        if self.state != v.RECORDING:
+        if self.state is not v.RECORDING:
             raise v.not_recording()
-        if self._validated and self.categories & category != category:
+        if self.categories & category != category and self._validated:
             v.validate_categories(self.categories, category)
 
     def _emit(self, command) -> None:
@@ -150,14 +151,22 @@ class HalCommandBuffer:
         if type(buffer) is not HalBuffer:
             raise InvalidArgumentError(
                 f"expected a hal.buffer or None, got {type(buffer).__name__}")
-        proven = self._proven
         if self._validated:
-            key = (id(buffer), requirement)
-            if proven is None or key not in proven:
+            proven = self._proven
+            if proven is None:
                 v.validate_buffer(self.device.allocator, buffer, requirement)
-                if proven is not None and retain:
-                    proven.add(key)
-        raw = buffer.borrow(offset, length)
+            elif (buffer, requirement) not in proven:
+                v.validate_buffer(self.device.allocator, buffer, requirement)
+                if retain:          # the set keeps the buffer, so its attributes hold
+                    proven.add((buffer, requirement))
+        # Fast path of HalBuffer.borrow for in-range plain ints (the common case).
+        memory = buffer.allocation.memory
+        if type(offset) is int and type(length) is int and memory is not None and \
+                0 <= offset and 0 <= length and offset + length <= buffer.byte_length:
+            raw = RawRange(memory, buffer.allocation.offset + buffer.byte_offset + offset,
+                           length)
+        else:
+            raw = buffer.borrow(offset, length)
         if retain and self.resources is not None:
             self.resources.insert(buffer)
         return raw
@@ -198,9 +207,10 @@ class HalCommandBuffer:
     def fill_buffer(self, target_buffer, target_offset, length, target_buffer_slot,
                     pattern, pattern_length, flags) -> None:
         self._begin_command(TRANSFER)
-        pattern_length = flags32(pattern_length)
-        v.validate_fill_pattern(device_size(target_offset), device_size(length),
-                                pattern_length)
+        if pattern_length != 1:
+            pattern_length = flags32(pattern_length)
+            v.validate_fill_pattern(device_size(target_offset), device_size(length),
+                                    pattern_length)
         ref = self._ref(target_buffer, target_buffer_slot, target_offset, length,
                         v.TRANSFER_WRITE, alignment=pattern_length)
         self._emit(FillCommand(ref, device_size(pattern), pattern_length))
