@@ -76,7 +76,7 @@ def repeated_bindings(device, count: int, repeat: int) -> list[tuple]:
                               ("inline, local-sync (no tracking)", INLINE, None)):
         state = {}
 
-        def record():
+        def record(mode=mode, swap=swap, state=state):
             cb = device.create_command_buffer(mode, ANY)
             if swap is not None:
                 cb.resources = swap()
@@ -98,7 +98,7 @@ def raw_inserts(count: int, repeat: int) -> list[tuple]:
     rows = []
     for label, cls in (("ResourceSet.insert (MRU cache)", ResourceSet),
                        ("insert without MRU cache", NoMruSet)):
-        def run():
+        def run(cls=cls):
             s = cls()
             insert = s.insert
             for _ in range(count):
@@ -116,7 +116,7 @@ def round_trips(count: int, repeat: int) -> list[tuple]:
         cb.fill_buffer(b, 0, 64, 0, 1, 1, 0)
         cb.finalize()
 
-        def run():
+        def run(device=device, cb=cb):
             for _ in range(count):
                 signal = HalFence.create()
                 device.queue_execute(-1, None, signal, cb, None, 0)

@@ -16,9 +16,9 @@ on SEND: INVALID_ARGUMENT).
 from __future__ import annotations
 
 import attrs
+from pyree.vm.ref import register_ref_type
 
 from pyree.status import InvalidArgumentError, UnimplementedError
-from pyree.vm.ref import register_ref_type
 
 from .buffer_validation import device_size, flags32, message_text
 from .enums import CollectiveElementType, CollectiveKind, CollectiveReduction
@@ -55,8 +55,7 @@ class HalChannel:
         """``channel.create`` (``id`` and ``group`` are !vm.buffer/bytes/str or None)."""
         rank = _signed32(rank)
         count = _signed32(count)
-        if rank < 0:
-            rank = 0
+        rank = max(rank, 0)
         if count <= 0:
             count = 1
         if rank != 0 or count != 1:

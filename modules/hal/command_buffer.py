@@ -37,23 +37,37 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
-
-from pyree.status import InvalidArgumentError, UnimplementedError
 from pyree.vm.buffer import VmBuffer
 from pyree.vm.ref import register_ref_type
+
+from pyree.status import InvalidArgumentError, UnimplementedError
 
 from . import command_buffer_validation as v
 from .buffer import HalBuffer
 from .buffer_validation import calculate_range, device_size, flags32, message_text
 from .channel import HalChannel, collective_element_size, validate_collective_op
-from .commands import (DISPATCH, EXECUTORS, TRANSFER, AdviseCommand, BarrierCommand,
-                       CollectiveCommand, CopyCommand, DebugGroupCommand, DispatchCommand,
-                       DispatchIndirectCommand, FillCommand, SlotRef, UpdateCommand,
-                       bind_slots, execute_commands, slot_refs)
+from .commands import (
+    DISPATCH,
+    EXECUTORS,
+    TRANSFER,
+    AdviseCommand,
+    BarrierCommand,
+    CollectiveCommand,
+    CopyCommand,
+    DebugGroupCommand,
+    DispatchCommand,
+    DispatchIndirectCommand,
+    FillCommand,
+    SlotRef,
+    UpdateCommand,
+    bind_slots,
+    execute_commands,
+    slot_refs,
+)
 from .enums import WHOLE_BUFFER, CollectiveKind, CommandBufferMode, DispatchFlags
 from .executable import Executable
-from .raw_range import RawRange
 from .file import HalFile
+from .raw_range import RawRange
 from .resource_set import ResourceSet
 
 ONE_SHOT = int(CommandBufferMode.ONE_SHOT)

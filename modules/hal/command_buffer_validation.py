@@ -21,12 +21,23 @@ from __future__ import annotations
 
 import attrs
 
-from pyree.status import (FailedPreconditionError, InvalidArgumentError, OutOfRangeError,
-                          PermissionDeniedError)
+from pyree.status import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    OutOfRangeError,
+    PermissionDeniedError,
+)
 
 from .buffer_validation import validate_access, validate_memory_type, validate_usage
-from .enums import (WHOLE_BUFFER, BufferCompatibility, BufferUsage, MemoryAccess, MemoryType,
-                    format_buffer_usage, format_command_category)
+from .enums import (
+    WHOLE_BUFFER,
+    BufferCompatibility,
+    BufferUsage,
+    MemoryAccess,
+    MemoryType,
+    format_buffer_usage,
+    format_command_category,
+)
 
 INITIAL, RECORDING, EXECUTABLE = "initial", "recording", "executable"
 
@@ -67,10 +78,8 @@ class SlotRequirements:
         self.usage |= usage
         self.access |= access
         self.compatibility |= compatibility
-        if extent > self.extent:
-            self.extent = extent
-        if alignment > self.alignment:
-            self.alignment = alignment
+        self.extent = max(self.extent, extent)
+        self.alignment = max(self.alignment, alignment)
 
 
 # Recording state.

@@ -32,9 +32,9 @@ import functools
 import weakref
 
 import attrs
+from pyree.vm.ref import register_ref_type
 
 from pyree.status import InvalidArgumentError, PyreeError, UnimplementedError
-from pyree.vm.ref import register_ref_type
 
 from .allocator import HalAllocator
 from .buffer import HalBuffer
@@ -245,7 +245,7 @@ class HalDevice:
         """Stops ``local-task`` workers (waiting submissions fail with CANCELLED)."""
         self._queue.close()
 
-    def __enter__(self) -> HalDevice:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:

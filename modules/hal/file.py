@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
-
-from pyree.status import InvalidArgumentError, PermissionDeniedError
 from pyree.vm.buffer import VmBuffer
 from pyree.vm.ref import register_ref_type
+
+from pyree.status import InvalidArgumentError, PermissionDeniedError
 
 from .buffer_validation import calculate_range, device_size, flags32
 from .enums import MemoryAccess

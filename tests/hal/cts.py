@@ -12,7 +12,6 @@ import threading
 
 import numpy as np
 import pytest
-
 from pyree.modules.hal import executable_format as fmt
 from pyree.modules.hal.device import DRIVERS, create_device
 from pyree.modules.hal.enums import BufferUsage, CommandBufferMode, CommandCategory, MemoryType
@@ -108,7 +107,7 @@ LOAD_A = {"op": "load", "binding": 0}
 LOAD_B = {"op": "load", "binding": 1}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kernels() -> Executable:
     """``add_f32`` (c = a + b, n = pc0), ``add_u8`` (wrapping) and ``scale_i32``
     (c = a * k0 + b): bindings a, b (read), c (write), items_per_workgroup 4."""
@@ -127,5 +126,16 @@ def groups(n, per=4):
     return (max(1, -(-n // per)), 1, 1)
 
 
-__all__ = ["device", "buffer", "data", "fence", "run", "execute", "Gate", "kernels",
-           "HalSemaphore", "signal_later", "groups"]
+__all__ = [
+    "Gate",
+    "HalSemaphore",
+    "buffer",
+    "data",
+    "device",
+    "execute",
+    "fence",
+    "groups",
+    "kernels",
+    "run",
+    "signal_later",
+]

@@ -9,11 +9,11 @@ import threading
 
 import numpy as np
 import pytest
-
 from pyree.modules.hal.device import create_device
 from pyree.modules.hal.enums import BufferUsage
 from pyree.modules.hal.fence import HalFence
 from pyree.modules.hal.semaphore import HalSemaphore
+
 from pyree.status import CancelledError, OutOfRangeError
 
 from .cts import kernels

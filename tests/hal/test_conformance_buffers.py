@@ -6,14 +6,23 @@ import weakref
 
 import numpy as np
 import pytest
-
 from pyree.modules.hal.enums import BufferUsage, MemoryAccess
-from pyree.status import (FailedPreconditionError, InvalidArgumentError, OutOfRangeError,
-                          PermissionDeniedError, UnimplementedError, UseAfterReleaseError)
 from pyree.vm.buffer import VmBuffer
 
-from .cts import TIMEOUT, Gate, buffer, data, device, fence, run  # noqa: F401
+from pyree.status import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    OutOfRangeError,
+    PermissionDeniedError,
+    UnimplementedError,
+    UseAfterReleaseError,
+)
+
+from . import cts
+from .cts import TIMEOUT, Gate, buffer, data, fence, run
 from .halhelpers import raises
+
+device = cts.device
 
 
 @pytest.mark.parametrize("pattern,length,expected", [

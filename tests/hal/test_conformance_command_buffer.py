@@ -8,17 +8,37 @@ import weakref
 
 import numpy as np
 import pytest
-
 from pyree.modules.hal.command_buffer import HalCommandBuffer
 from pyree.modules.hal.enums import BufferUsage, ExecuteFlags, MemoryAccess
 from pyree.modules.hal.resource_set import ResourceSet
-from pyree.status import (FailedPreconditionError, InvalidArgumentError, OutOfRangeError,
-                          PermissionDeniedError)
 from pyree.vm.buffer import VmBuffer
 
-from .cts import (ANY, DISPATCH, INLINE, ONE_SHOT, TRANSFER, UNRETAINED, UNVALIDATED, Gate,
-                  buffer, data, device, execute, fence, groups, kernels)  # noqa: F401
+from pyree.status import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    OutOfRangeError,
+    PermissionDeniedError,
+)
+
+from . import cts
+from .cts import (
+    ANY,
+    DISPATCH,
+    INLINE,
+    ONE_SHOT,
+    TRANSFER,
+    UNRETAINED,
+    UNVALIDATED,
+    Gate,
+    buffer,
+    data,
+    execute,
+    fence,
+    kernels,
+)
 from .halhelpers import raises
+
+device = cts.device
 
 NOT_RECORDING = ("command buffer is not in a recording state; all recording must happen "
                  "between a begin/end pair")

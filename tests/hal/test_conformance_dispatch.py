@@ -7,16 +7,23 @@ import weakref
 
 import numpy as np
 import pytest
-
 from pyree.modules.hal import executable_format as fmt
 from pyree.modules.hal.enums import BufferUsage, DispatchFlags
 from pyree.modules.hal.executable import Executable
-from pyree.status import (InvalidArgumentError, NotFoundError, OutOfRangeError,
-                          PermissionDeniedError, UnimplementedError)
 
-from .cts import (ANY, TIMEOUT, UNRETAINED, buffer, device, execute, fence,  # noqa: F401
-                  groups, kernels)
+from pyree.status import (
+    InvalidArgumentError,
+    NotFoundError,
+    OutOfRangeError,
+    PermissionDeniedError,
+    UnimplementedError,
+)
+
+from . import cts
+from .cts import ANY, TIMEOUT, UNRETAINED, buffer, execute, fence, groups, kernels
 from .halhelpers import raises
+
+device = cts.device
 
 INDIRECT_USAGE = int(BufferUsage.DEFAULT | BufferUsage.DISPATCH_INDIRECT_PARAMETERS)
 

@@ -7,18 +7,26 @@ import time
 import weakref
 
 import pytest
-
 from pyree.modules.hal import executable_format as fmt
 from pyree.modules.hal.device import create_device
 from pyree.modules.hal.enums import MemoryAccess
 from pyree.modules.hal.fence import HalFence
 from pyree.modules.hal.semaphore import HalSemaphore
-from pyree.status import (AbortedError, CancelledError, DeadlineExceededError,
-                          InvalidArgumentError, PermissionDeniedError)
 from pyree.vm.buffer import VmBuffer
 
-from .cts import ANY, TIMEOUT, Gate, buffer, data, device, fence, signal_later  # noqa: F401
+from pyree.status import (
+    AbortedError,
+    CancelledError,
+    DeadlineExceededError,
+    InvalidArgumentError,
+    PermissionDeniedError,
+)
+
+from . import cts
+from .cts import ANY, TIMEOUT, Gate, buffer, data, fence, signal_later
 from .halhelpers import raises
+
+device = cts.device
 
 
 def _indirect_cb(device):
