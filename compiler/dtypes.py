@@ -42,12 +42,16 @@ _ROWS: tuple[tuple[str, int, object], ...] = (
     ("ui4", 21, "uint4"),
     ("i4", 22, "int4"),
     ("f4e2m1", 23, "float4_e2m1fn"),
+    ("f8e8m0", 24, "float8_e8m0fnu"),
+    ("ui2", 25, "uint2"),
+    ("i2", 26, "int2"),
 )
 
 
 def _resolve(spec) -> np.dtype | None:
     if isinstance(spec, str):
-        return None if _ml is None else np.dtype(getattr(_ml, spec))
+        found = getattr(_ml, spec, None) if _ml is not None else None
+        return None if found is None else np.dtype(found)
     return np.dtype(spec)
 
 
@@ -64,8 +68,8 @@ for _name, _code, _spec in _ROWS:
 BY_NUMPY: dict[np.dtype, str] = {dt: name for name, dt in NUMPY.items()}
 
 FLOATS = frozenset(n for n in NUMPY if n.startswith(("f", "bf")))
-SIGNED = frozenset({"i4", "i8", "i16", "i32", "i64"})
-UNSIGNED = frozenset({"ui4", "ui8", "ui16", "ui32", "ui64"})
+SIGNED = frozenset({"i2", "i4", "i8", "i16", "i32", "i64"})
+UNSIGNED = frozenset({"ui2", "ui4", "ui8", "ui16", "ui32", "ui64"})
 INTEGERS = SIGNED | UNSIGNED
 # Types every executable-format kernel accepts (spec/executables.md 3.1).
 KERNEL_TYPES = frozenset({"i1", "i8", "i16", "i32", "i64", "ui8", "ui16", "ui32", "ui64",

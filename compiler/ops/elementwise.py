@@ -273,4 +273,6 @@ def _cast_rule(ctx):
         to = dtypes.from_onnx(ctx.attr("to"))
     else:
         to = ctx.type(1).dtype
+    if to == "f8e8m0":
+        ctx.fail("casting to float8e8m0 (round_mode) is not supported")
     ctx.forward("cast", [ctx.input(0)], to=to, saturate=ctx.attr("saturate", 1))
