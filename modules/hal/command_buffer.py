@@ -36,15 +36,13 @@ Replay
 from __future__ import annotations
 
 import attrs
-import numpy as np
-from pyree.vm.buffer import VmBuffer
 from pyree.vm.ref import register_ref_type
 
 from pyree.status import InvalidArgumentError, UnimplementedError
 
 from . import command_buffer_validation as v
 from .buffer import HalBuffer
-from .buffer_validation import calculate_range, device_size, flags32, message_text
+from .buffer_validation import device_size, flags32, message_text
 from .channel import HalChannel, collective_element_size, validate_collective_op
 from .commands import (
     DISPATCH,
@@ -61,8 +59,8 @@ from .commands import (
     SlotRef,
     UpdateCommand,
     bind_slots,
+    capture_update_source,
     execute_commands,
-    slot_refs,
 )
 from .enums import WHOLE_BUFFER, CollectiveKind, CommandBufferMode, DispatchFlags
 from .executable import Executable
@@ -232,7 +230,7 @@ class HalCommandBuffer:
     def update_buffer(self, source, source_offset, target_buffer, target_offset, length,
                       target_buffer_slot, flags) -> None:
         self._begin_command(TRANSFER)
-        data = _capture(source, source_offset, length)
+        data = capture_update_source(source, source_offset, length)
         ref = self._ref(target_buffer, target_buffer_slot, target_offset, len(data),
                         v.TRANSFER_WRITE)
         self._emit(UpdateCommand(ref, data))
@@ -386,12 +384,7 @@ class HalCommandBuffer:
             commands = [bind_slots(c, slots) for c in commands]
         elif self.binding_count:
             v.validate_capacity(self.binding_count - 1, target.binding_capacity)
-            for command in commands:
-                for ref in slot_refs(command):
-                    required = self._requirements[ref.slot]
-                    mine = target._requirements.setdefault(ref.slot, v.SlotRequirements())
-                    mine.add((required.usage, required.access, required.compatibility),
-                             required.extent, required.alignment)
+            v.merge_requirements(target._requirements, self._requirements)
         target._retain(self)
         for command in commands:
             if type(command) is DebugGroupCommand:
@@ -407,19 +400,6 @@ class HalCommandBuffer:
         retained = "untracked" if self.resources is None else len(self.resources)
         return (f"<HalCommandBuffer {self.state} {kind} mode={self.mode:#x} "
                 f"commands={len(self._commands)} retained={retained}>")
-
-
-def _capture(source, source_offset, length) -> np.ndarray:
-    """The bytes of an ``update_buffer`` source, copied now (range checked: OUT_OF_RANGE)."""
-    if type(source) is VmBuffer:
-        data = source.data
-    elif isinstance(source, (bytes, bytearray, memoryview, np.ndarray)):
-        data = memoryview(source).cast("B")
-    else:
-        raise InvalidArgumentError(
-            f"update source must be a !vm.buffer, got {type(source).__name__}")
-    offset, length = calculate_range(len(data), device_size(source_offset), device_size(length))
-    return np.frombuffer(data, dtype=np.uint8, count=length, offset=offset).copy()
 
 
 HAL_COMMAND_BUFFER = register_ref_type("hal.command_buffer", HalCommandBuffer)

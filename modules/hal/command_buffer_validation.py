@@ -82,6 +82,16 @@ class SlotRequirements:
         self.alignment = max(self.alignment, alignment)
 
 
+def merge_requirements(target: dict, source: dict) -> None:
+    """Folds the slot requirements of a replayed command buffer into its target's."""
+    for slot, required in source.items():
+        mine = target.get(slot)
+        if mine is None:
+            mine = target[slot] = SlotRequirements()
+        mine.add((required.usage, required.access, required.compatibility), required.extent,
+                 required.alignment)
+
+
 # Recording state.
 
 

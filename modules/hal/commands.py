@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
+from pyree.vm.buffer import VmBuffer
 
 from pyree.status import InvalidArgumentError, PyreeError
 
-from .buffer_validation import calculate_range
+from .buffer_validation import calculate_range, device_size
 from .enums import CollectiveKind
 from .raw_range import RawRange
 
@@ -250,6 +251,19 @@ def _collective(command: CollectiveCommand, slots) -> None:
                 f"collective {name} range of {raw.length} bytes is smaller than "
                 f"{command.element_count} elements ({nbytes} bytes)")
     recv.memory[recv.offset:recv.offset + nbytes] = send.memory[send.offset:send.offset + nbytes]
+
+
+def capture_update_source(source, source_offset, length) -> np.ndarray:
+    """The bytes of an ``update_buffer`` source, copied now (range checked: OUT_OF_RANGE)."""
+    if type(source) is VmBuffer:
+        data = source.data
+    elif isinstance(source, (bytes, bytearray, memoryview, np.ndarray)):
+        data = memoryview(source).cast("B")
+    else:
+        raise InvalidArgumentError(
+            f"update source must be a !vm.buffer, got {type(source).__name__}")
+    offset, length = calculate_range(len(data), device_size(source_offset), device_size(length))
+    return np.frombuffer(data, dtype=np.uint8, count=length, offset=offset).copy()
 
 
 def execute_commands(commands, slots=None) -> None:
