@@ -490,3 +490,33 @@ def test_replay_target_retains_source(device):
     del target
     gc.collect()
     assert all(r() is None for r in refs)
+
+
+def test_recording_before_begin_fails(device):
+    cb = HalCommandBuffer(device)
+    assert cb.state == "initial"
+    with raises(FailedPreconditionError, NOT_RECORDING):
+        cb.fill_buffer(buffer(device, 4), 0, 4, 0, 0, 1, 0)
+
+
+def test_local_sync_inline_work_creates_no_resource_sets(device, monkeypatch):
+    created = []
+    original = ResourceSet.__init__
+
+    def counting_init(self):
+        created.append(1)
+        original(self)
+
+    monkeypatch.setattr(ResourceSet, "__init__", counting_init)
+    b = buffer(device, 16, fill=0)
+    cb = device.create_command_buffer(INLINE, ANY)
+    cb.fill_buffer(b, 0, 16, 0, 1, 1, 0)
+    cb.copy_buffer(0, 0, b, 0, b, 8, 8, 0)
+    cb.finalize()
+    execute(device, cb)
+    device.queue_fill(-1, None, None, b, 0, 8, 2, 1, 0)
+    device.wait_idle(10)
+    if device.id == "local-sync":
+        assert created == []                 # inline and synchronous: nothing tracked
+    else:
+        assert len(created) >= 2             # the command buffer's set, submissions' sets
