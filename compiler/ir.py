@@ -28,8 +28,8 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 import numpy as np
-
 from pyree.compiler import dtypes
+
 from pyree.status import InvalidArgumentError, NotFoundError
 
 
@@ -193,7 +193,7 @@ class Graph:
     def dump(self) -> str:
         lines = [f"graph {self.name}("
                  + ", ".join(f"{n}: {self.types[n]}" for n in self.inputs) + ")"]
-        for name, arr in self.constants.items():
+        for name in self.constants:
             lines.append(f"  const {name}: {self.types[name]}")
         for node in self.nodes:
             attrs_ = ", ".join(f"{k}={v!r}" for k, v in node.attrs.items())

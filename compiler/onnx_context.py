@@ -10,9 +10,9 @@ it cannot compile calls ``fail``: UNIMPLEMENTED naming the node and op.
 from __future__ import annotations
 
 import numpy as np
-
 from pyree.compiler.ir import Attributes, Node, TensorType
 from pyree.compiler.onnx_tensors import attribute_value
+
 from pyree.status import InvalidArgumentError, UnimplementedError
 
 
@@ -59,7 +59,8 @@ class NodeContext:
             self.invalid(f"input {i} ({what}) is missing")
         value = self.const(i)
         if value is None:
-            self.fail(f"input {i} ({what}) must be a compile-time constant")
+            self.fail(f"input {i} '{self.proto.input[i]}' ({what}) must be a compile-time "
+                      "constant")
         return value
 
     def ints(self, i: int, what: str) -> tuple[int, ...]:

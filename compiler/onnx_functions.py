@@ -14,7 +14,6 @@ import itertools
 
 import onnx
 import onnx.defs
-
 from pyree.compiler.onnx_tensors import type_proto
 
 _counter = itertools.count()
@@ -54,7 +53,7 @@ def _function_body(ctx) -> onnx.FunctionProto | None:
         try:
             data = schema.get_context_dependent_function_with_opset_version(
                 version, ctx.proto.SerializeToString(), types)
-        except Exception:  # the schema could not build a body for these types
+        except Exception:  # noqa: BLE001 - onnx could not build a body for these types
             return None
         if not data:
             return None

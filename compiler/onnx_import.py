@@ -25,7 +25,6 @@ from collections.abc import Mapping
 import attrs
 import numpy as np
 import onnx
-
 from pyree.compiler import dtypes
 from pyree.compiler.ir import Attributes, Graph, Node, TensorType
 from pyree.compiler.onnx_context import NodeContext
@@ -33,6 +32,7 @@ from pyree.compiler.onnx_functions import expand_function
 from pyree.compiler.onnx_tensors import tensor_to_array
 from pyree.compiler.ops import ONNX_RULES
 from pyree.compiler.passes.constant_folding import MAX_FOLD_ELEMENTS
+
 from pyree.status import InvalidArgumentError, PyreeError, UnimplementedError
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -40,9 +40,15 @@ DEFAULT_DOMAINS = ("", "ai.onnx")
 
 @attrs.frozen
 class ImportOptions:
-    """How to resolve the model's free dimensions and how eagerly to fold."""
+    """How to resolve the model's free dimensions and how eagerly to fold.
+
+    ``constant_inputs`` specializes the program: those graph inputs become constants with
+    the given values (for operands that decide shapes, like a Reshape target fed as an
+    input), and the compiled graph no longer takes them.
+    """
 
     input_shapes: Mapping[str, tuple[int, ...]] = attrs.field(factory=dict)
+    constant_inputs: Mapping[str, np.ndarray] = attrs.field(factory=dict)
     dim_params: Mapping[str, int] = attrs.field(factory=dict)
     default_dim: int | None = 1
     max_fold_elements: int = MAX_FOLD_ELEMENTS
@@ -96,6 +102,11 @@ class Importer:
         for value in g.input:
             if value.name in self.env:
                 continue  # an initializer listed as an input (IR version < 4)
+            if value.name in self.options.constant_inputs:
+                name = self.graph.fresh_name(value.name)
+                self.graph.add_constant(name, np.array(self.options.constant_inputs[value.name]))
+                self.env[value.name] = name
+                continue
             type_ = self._input_type(value)
             name = self.graph.fresh_name(value.name)
             self.graph.add_input(name, type_)
@@ -186,8 +197,8 @@ class Importer:
             self.env[onnx_name] = ir_name
 
     def emit(self, node: Node) -> None:
-        from pyree.compiler.passes.shape_inference import infer_node
         from pyree.compiler.passes.constant_folding import try_fold
+        from pyree.compiler.passes.shape_inference import infer_node
 
         in_types = [self.graph.types[n] if n else None for n in node.inputs]
         out_types = infer_node(node, in_types)

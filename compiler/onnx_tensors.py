@@ -14,8 +14,8 @@ import sys
 import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, numpy_helper
-
 from pyree.compiler import dtypes
+
 from pyree.status import InvalidArgumentError, NotFoundError, UnimplementedError
 
 _PLAIN = frozenset({"f32", "ui8", "i8", "ui16", "i16", "i32", "i64", "i1", "f16", "f64",
@@ -63,7 +63,7 @@ def tensor_to_array(tensor: TensorProto, base_dir: str | None = None) -> np.ndar
         return _readonly(np.frombuffer(raw, dtype=dtype).reshape(shape))
     try:
         array = numpy_helper.to_array(tensor, base_dir or "")
-    except Exception as exc:  # malformed tensor data
+    except Exception as exc:  # noqa: BLE001 - malformed tensor data, any onnx error
         raise InvalidArgumentError(f"tensor '{tensor.name}': {exc}") from None
     return _readonly(np.asarray(array, dtype=dtype).reshape(shape))
 

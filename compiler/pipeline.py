@@ -9,7 +9,6 @@ emission (next: pyree-kernels-v1 executables + VM bytecode) consumes.
 from __future__ import annotations
 
 import attrs
-
 from pyree.compiler.ir import Graph
 from pyree.compiler.passes.buffer_plan import BufferPlan, plan_buffers
 from pyree.compiler.passes.constant_folding import MAX_FOLD_ELEMENTS, fold_constants

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-
 from pyree.compiler import dtypes
 from pyree.compiler.ir import Graph, Node
 from pyree.compiler.ops import OPS
+
 from pyree.status import InternalError, InvalidArgumentError, PyreeError
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import attrs
-
 from pyree.compiler.ir import Graph
 
 

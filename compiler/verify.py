@@ -15,6 +15,7 @@ from __future__ import annotations
 from pyree.compiler import dtypes
 from pyree.compiler.ir import Graph, TensorType
 from pyree.compiler.ops import OPS
+
 from pyree.status import InvalidArgumentError, PyreeError
 
 

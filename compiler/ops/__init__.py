@@ -7,6 +7,7 @@ from pyree.compiler.ops import (  # noqa: F401  (registration side effects)
     nn_matmul,
     nn_norm,
     reduction,
+    resize,
     shape,
 )
 from pyree.compiler.ops.registry import ONNX_RULES, OPS, OnnxRule, OpDef

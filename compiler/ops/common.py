@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
 from pyree.compiler import dtypes
 from pyree.compiler.ir import Node, TensorType
+
 from pyree.status import InvalidArgumentError
 
 

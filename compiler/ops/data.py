@@ -9,7 +9,6 @@ Unique), which compile only when their operands are constants (then they fold).
 from __future__ import annotations
 
 import numpy as np
-
 from pyree.compiler.ops.common import axis as norm_axis
 from pyree.compiler.ops.common import bad, np_dtype, same_dtype, tt
 from pyree.compiler.ops.registry import define, onnx_rule

@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from pyree.compiler import dtypes
 from pyree.compiler.ir import TensorType
-from pyree.compiler.ops.common import is_float, bad, broadcast_shape, np_dtype, same_dtype, tt
+from pyree.compiler.ops.common import bad, broadcast_shape, is_float, np_dtype, same_dtype, tt
 from pyree.compiler.ops.registry import define, onnx_rule
 
 FAMILY = "elementwise"

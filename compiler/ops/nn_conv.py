@@ -14,8 +14,7 @@ import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-
-from pyree.compiler.ops.common import is_float, bad, same_dtype, tt
+from pyree.compiler.ops.common import bad, is_float, same_dtype, tt
 from pyree.compiler.ops.registry import define, onnx_rule
 
 FAMILY = "nn"
@@ -125,7 +124,7 @@ def _spatial_attrs(ctx, spatial, kernel, transpose=False):
         pads = (0,) * (2 * nd)
     if len(strides) != nd or len(dilations) != nd or len(pads) != 2 * nd:
         ctx.invalid(f"strides/dilations/pads do not match {nd} spatial dims")
-    return dict(kernel=tuple(kernel), strides=strides, dilations=dilations, pads=pads)
+    return {"kernel": tuple(kernel), "strides": strides, "dilations": dilations, "pads": pads}
 
 
 @onnx_rule(FAMILY, "Conv")

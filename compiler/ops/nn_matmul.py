@@ -10,8 +10,7 @@ partitioning attaches to the matmul region as its epilogue.
 from __future__ import annotations
 
 import numpy as np
-
-from pyree.compiler.ops.common import is_float, bad, broadcast_shape, np_dtype, same_dtype, tt
+from pyree.compiler.ops.common import bad, broadcast_shape, is_float, np_dtype, same_dtype, tt
 from pyree.compiler.ops.registry import define, onnx_rule
 
 FAMILY = "nn"

@@ -10,7 +10,6 @@ producing convolution's epilogue. The others are their own ``normalization`` reg
 from __future__ import annotations
 
 import numpy as np
-
 from pyree.compiler.ops.common import axis as norm_axis
 from pyree.compiler.ops.common import np_dtype, tt
 from pyree.compiler.ops.registry import define, onnx_rule

@@ -9,10 +9,9 @@ import rule rewrites as reshape -> softmax(axis=1) -> reshape.
 from __future__ import annotations
 
 import numpy as np
-
-from pyree.compiler.ops.common import is_float, axes as norm_axes
+from pyree.compiler.ops.common import axes as norm_axes
 from pyree.compiler.ops.common import axis as norm_axis
-from pyree.compiler.ops.common import bad, tt
+from pyree.compiler.ops.common import bad, is_float, tt
 from pyree.compiler.ops.registry import define, onnx_rule
 
 FAMILY = "reduction"

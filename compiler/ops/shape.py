@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from pyree.compiler import dtypes
 from pyree.compiler.ops.common import axes as norm_axes
 from pyree.compiler.ops.common import axis as norm_axis

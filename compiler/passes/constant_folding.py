@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-
 from pyree.compiler import dtypes
 from pyree.compiler.ir import Graph, Node, TensorType
 from pyree.compiler.ops import OPS
+
 from pyree.status import InternalError
 
 MAX_FOLD_ELEMENTS = 1 << 20

@@ -25,9 +25,9 @@ region lowers to (spec/executables.md), or ``None`` when v1 has no kind for it y
 from __future__ import annotations
 
 import attrs
-
 from pyree.compiler.ir import Graph, Node
 from pyree.compiler.ops import OPS
+
 from pyree.status import InternalError
 
 # Partition kind -> pyree-kernels-v1 body kind (None: not expressible in v1 yet).
@@ -130,9 +130,7 @@ def partition(graph: Graph) -> Partition:
             if producers:
                 latest = max(producers)
                 b = builders[latest]
-                if b.kind == "elementwise" and b.shape == shape:
-                    target = latest
-                elif (b.kind in EPILOGUE_ANCHORS and b.shape == shape and b.tail is not None
+                if b.kind == "elementwise" and b.shape == shape or (b.kind in EPILOGUE_ANCHORS and b.shape == shape and b.tail is not None
                       and b.tail in node.inputs and uses.get(b.tail, 0) == 1
                       and sum(1 for n in node.inputs if n == b.tail) == 1):
                     target = latest

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from pyree.compiler.ir import Graph, Node, TensorType
 from pyree.compiler.ops import OPS
+
 from pyree.status import InternalError, InvalidArgumentError, NotFoundError
 
 

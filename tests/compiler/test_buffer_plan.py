@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import helper
-
 from pyree.compiler import reference, testsuite
 from pyree.compiler.onnx_import import import_model
 from pyree.compiler.passes.buffer_plan import ALIGNMENT, Slot
 from pyree.compiler.pipeline import compile_graph
+
 from pyree.status import InternalError
 
 from .helpers import F32, model

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-
 from pyree.compiler.ir import Attributes, Graph, Node, TensorType
 from pyree.compiler.verify import verify
+
 from pyree.status import InvalidArgumentError
 
 

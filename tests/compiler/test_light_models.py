@@ -5,8 +5,8 @@ import pytest
 
 pytest.importorskip("onnx")
 
-from pyree.compiler import reference, testsuite  # noqa: E402
-from pyree.compiler.onnx_import import import_model  # noqa: E402
+from pyree.compiler import reference, testsuite
+from pyree.compiler.onnx_import import import_model
 
 
 @pytest.mark.parametrize("name", ["squeezenet", "shufflenet"])

@@ -6,7 +6,6 @@ others; each must pass. The full sweep (all node cases, the nine models) is
 """
 
 import pytest
-
 from pyree.compiler import coverage, testsuite
 
 CORE_OPS = {

@@ -4,9 +4,9 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper, numpy_helper
-
 from pyree.compiler import reference
 from pyree.compiler.onnx_import import import_model
+
 from pyree.status import InvalidArgumentError, UnimplementedError
 
 from .helpers import F32, I64, model

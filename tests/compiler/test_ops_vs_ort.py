@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import helper
-
 from pyree.compiler import reference
 from pyree.compiler.onnx_import import import_model
 from pyree.compiler.pipeline import compile_graph
@@ -39,8 +38,8 @@ def test_conv(data):
     cin, cout = group * d(st.integers(1, 3)), group * d(st.integers(1, 3))
     k = (d(st.integers(1, 3)), d(st.integers(1, 3)))
     hw = (d(st.integers(4, 9)), d(st.integers(4, 9)))
-    attrs = dict(group=group, strides=[d(st.integers(1, 2)), d(st.integers(1, 2))],
-                 dilations=[d(st.integers(1, 2)), 1])
+    attrs = {"group": group, "strides": [d(st.integers(1, 2)), d(st.integers(1, 2))],
+                 "dilations": [d(st.integers(1, 2)), 1]}
     if d(st.booleans()):
         attrs["auto_pad"] = d(st.sampled_from(["SAME_UPPER", "SAME_LOWER", "VALID"]))
         if attrs["auto_pad"] != "VALID":
@@ -59,10 +58,10 @@ def test_pooling(data):
     d = data.draw
     op = d(st.sampled_from(["MaxPool", "AveragePool"]))
     k = [d(st.integers(1, 3)), d(st.integers(1, 3))]
-    attrs = dict(kernel_shape=k, strides=[d(st.integers(1, 3)), d(st.integers(1, 2))],
-                 pads=[d(st.integers(0, k[0] - 1)), d(st.integers(0, k[1] - 1)),
+    attrs = {"kernel_shape": k, "strides": [d(st.integers(1, 3)), d(st.integers(1, 2))],
+                 "pads": [d(st.integers(0, k[0] - 1)), d(st.integers(0, k[1] - 1)),
                        d(st.integers(0, k[0] - 1)), d(st.integers(0, k[1] - 1))],
-                 ceil_mode=d(st.integers(0, 1)))
+                 "ceil_mode": d(st.integers(0, 1))}
     if op == "AveragePool":
         attrs["count_include_pad"] = d(st.integers(0, 1))
     node = helper.make_node(op, ["x"], ["y"], **attrs)
@@ -97,3 +96,16 @@ def test_ops(op, attrs, shapes):
     inputs = [f"i{k}" for k in range(len(shapes))]
     opset = 20 if op == "Gelu" else 17
     _check(helper.make_node(op, inputs, ["y"], **attrs), shapes, opset=opset)
+
+
+@pytest.mark.parametrize("attrs, scales", [
+    ({"mode": "nearest"}, [1, 1, 2, 3]),
+    ({"mode": "linear"}, [1, 1, 0.5, 1.5]),
+    ({"mode": "cubic", "coordinate_transformation_mode": "align_corners"}, [1, 1, 2, 0.75]),
+    ({"mode": "linear", "coordinate_transformation_mode": "asymmetric"}, [1, 1, 1.5, 2]),
+    ({"mode": "nearest", "nearest_mode": "floor",
+      "coordinate_transformation_mode": "half_pixel"}, [1, 1, 0.5, 0.5]),
+])
+def test_resize_with_constant_scales(attrs, scales):
+    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], **attrs)
+    _check(node, [(1, 2, 6, 4)], {"scales": np.array(scales, np.float32)}, opset=19)

@@ -2,7 +2,6 @@
 
 import numpy as np
 from onnx import helper
-
 from pyree.compiler import reference, testsuite
 from pyree.compiler.onnx_import import import_model
 from pyree.compiler.pipeline import compile_graph
