@@ -223,6 +223,11 @@ def oracle(name: str, a, b, c, push):
         if kind == "b":
             if op == "div":
                 return a / b if t.kind == "f" else trunc_div(a, b)
+            if op == "pow":
+                # numpy special-cases a broadcast (stride-0) exponent of 0.5 as sqrt, so
+                # pow(-inf, 0.5) gives NaN instead of C's +inf; contiguous operands take
+                # the elementwise powf path, which follows C.
+                return np.power(np.ascontiguousarray(a), np.ascontiguousarray(b))
             return {"add": np.add, "sub": np.subtract, "mul": np.multiply,
                     "min": np.minimum, "max": np.maximum, "pow": np.power,
                     "and": np.bitwise_and, "or": np.bitwise_or,
