@@ -38,6 +38,23 @@ def device(request):
     dev.close()
 
 
+@pytest.fixture
+def sync_device():
+    """For behaviour that only the synchronous driver has (inline execution)."""
+    dev = create_device("local-sync", poison=True)
+    yield dev
+    dev.close()
+
+
+@pytest.fixture
+def task_device():
+    """For behaviour that only an asynchronous queue has (out-of-order submission,
+    retention until a later signal)."""
+    dev = create_device("local-task", poison=True)
+    yield dev
+    dev.close()
+
+
 def buffer(device, size, *, usage=DEFAULT_USAGE, memory=DEVICE_LOCAL, access=0, fill=None):
     b = device.allocator.allocate(memory, usage, size, access=access)
     if fill is not None:

@@ -19,7 +19,7 @@ from pyree.status import (
 )
 
 from . import cts
-from .cts import TIMEOUT, Gate, buffer, data, fence, run
+from .cts import buffer, data, fence, Gate, run, task_device, TIMEOUT
 from .halhelpers import raises
 
 device = cts.device
@@ -198,9 +198,8 @@ def test_use_of_deallocated_buffer_fails(device):
         device.queue_fill(-1, None, None, b, 0, 16, 0, 1, 0)
 
 
-def test_alloca_retained_until_signal(device):
-    if device.id != "local-task":
-        pytest.skip("asynchronous retention")
+def test_alloca_retained_until_signal(task_device):
+    device = task_device
     gate = Gate(device)
     signal = fence()
     b = device.queue_alloca(-1, gate.fence, signal, 0, 0x30, 0xC03, 64, 0)

@@ -22,6 +22,8 @@ from pyree.status import (
 
 from . import cts
 from .cts import (
+    sync_device,
+    task_device,
     ANY,
     DISPATCH,
     INLINE,
@@ -278,9 +280,8 @@ def test_inline_executes_while_recording(device):
     assert list(data(b)) == [9] * 8
 
 
-def test_inline_sees_contents_as_of_recording(device):
-    if device.id != "local-sync":
-        pytest.skip("inline execution is a local-sync mode")
+def test_inline_sees_contents_as_of_recording(sync_device):
+    device = sync_device
     a = buffer(device, 4, fill=1)
     b = buffer(device, 4, fill=0)
     cb = device.create_command_buffer(INLINE, ANY)
@@ -415,9 +416,8 @@ def test_binding_table_is_copied(device):
     assert list(data(b)[:8]) == [1] * 8
 
 
-def test_submission_retains_binding_table_buffers(device):
-    if device.id != "local-task":
-        pytest.skip("asynchronous retention")
+def test_submission_retains_binding_table_buffers(task_device):
+    device = task_device
     for flags, retained in ((0, True), (int(ExecuteFlags.BORROW_BINDING_TABLE_LIFETIME), False)):
         cb = _indirect_copy(device)
         a = buffer(device, 32, fill=1)

@@ -23,7 +23,7 @@ from pyree.status import (
 )
 
 from . import cts
-from .cts import ANY, TIMEOUT, Gate, buffer, data, fence, signal_later
+from .cts import ANY, buffer, data, fence, Gate, signal_later, task_device, TIMEOUT
 from .halhelpers import raises
 
 device = cts.device
@@ -137,9 +137,8 @@ def test_wait_on_several_semaphores(device):
     signal.wait(TIMEOUT)
 
 
-def test_timeline_chain_runs_in_fence_order(device):
-    if device.id == "local-sync":
-        pytest.skip("a synchronous queue cannot accept work out of order")
+def test_timeline_chain_runs_in_fence_order(task_device):
+    device = task_device
     b = buffer(device, 1, fill=0)
     timeline = HalSemaphore()
     n = 20
@@ -151,9 +150,8 @@ def test_timeline_chain_runs_in_fence_order(device):
     assert list(data(b)) == [n - 1]
 
 
-def test_failure_propagates_down_a_chain(device):
-    if device.id == "local-sync":
-        pytest.skip("local-sync raises at the first failure")
+def test_failure_propagates_down_a_chain(task_device):
+    device = task_device
     gate = fence()
     timeline = HalSemaphore()
     device.queue_barrier(-1, gate, HalFence.at(timeline, 1), 0)
@@ -165,9 +163,8 @@ def test_failure_propagates_down_a_chain(device):
     device.wait_idle(TIMEOUT)
 
 
-def test_fence_await(device):
-    if device.id == "local-sync":
-        pytest.skip("needs an asynchronous queue")
+def test_fence_await(task_device):
+    device = task_device
     gate = fence()
     signal = fence()
     device.queue_barrier(-1, gate, signal, 0)
@@ -177,9 +174,8 @@ def test_fence_await(device):
     assert HalFence.await_all([signal, None], 0xFFFFFFFF) == 0
 
 
-def test_submission_retains_until_signal(device):
-    if device.id == "local-sync":
-        pytest.skip("local-sync retains for the duration of the call")
+def test_submission_retains_until_signal(task_device):
+    device = task_device
     b = buffer(device, 16, fill=0)
     cb = device.create_command_buffer(0, ANY)
     cb.fill_buffer(b, 0, 16, 0, 4, 1, 0)
