@@ -6,6 +6,7 @@ from pyree.compiler.ops import (  # noqa: F401  (registration side effects)
     nn_conv,
     nn_matmul,
     nn_norm,
+    quant,
     reduction,
     resize,
     shape,

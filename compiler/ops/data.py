@@ -355,3 +355,39 @@ def _compress_rule(ctx):
         dim = t.shape[ax]
     idx = np.nonzero(cond[:dim])[0].astype(np.int64)
     ctx.forward("gather", [x, ctx.constant(idx, "indices")], axis=ax)
+
+
+# -- bitcast, reverse_sequence -------------------------------------------------------------
+define("bitcast", FAMILY, "view", lambda n, t: [tt(n.attr("to"), t[0].shape)],
+       lambda n, x: np.ascontiguousarray(x).view(np_dtype(n.attr("to"))).reshape(x.shape))
+
+
+@onnx_rule(FAMILY, "BitCast")
+def _bitcast_rule(ctx):
+    from pyree.compiler import dtypes
+
+    t = ctx.type(0)
+    to = dtypes.from_onnx(ctx.attr("to"))
+    if dtypes.itemsize(to) != dtypes.itemsize(t.dtype) or np_dtype(to).itemsize == 0:
+        ctx.fail(f"bitcast between {t.dtype} and {to} of different widths is not supported")
+    ctx.forward("bitcast", to=to)
+
+
+def _reverse_sequence(node, x, lens):
+    b, t = node.attr("batch_axis"), node.attr("time_axis")
+    out = np.array(x, copy=True)
+    for i, n in enumerate(np.asarray(lens).reshape(-1)):
+        index = [slice(None)] * x.ndim
+        index[b] = i
+        index[t] = slice(0, int(n))
+        out[tuple(index)] = np.flip(x[tuple(index)], axis=t - (1 if b < t else 0))
+    return out
+
+
+define("reverse_sequence", FAMILY, "data", lambda n, t: [t[0]], _reverse_sequence)
+
+
+@onnx_rule(FAMILY, "ReverseSequence")
+def _reverse_sequence_rule(ctx):
+    ctx.forward("reverse_sequence", batch_axis=ctx.attr("batch_axis", 1),
+                time_axis=ctx.attr("time_axis", 0))

@@ -100,3 +100,15 @@ define("einsum", FAMILY, "library", _infer_einsum, _einsum)
 @onnx_rule(FAMILY, "Einsum")
 def _einsum_rule(ctx):
     ctx.forward("einsum", equation=ctx.attr("equation"))
+
+
+define("det", FAMILY, "library", lambda n, t: [tt(t[0].dtype, t[0].shape[:-2])],
+       lambda n, x: np.asarray(np.linalg.det(x.astype(np.float64))).astype(x.dtype))
+
+
+@onnx_rule(FAMILY, "Det")
+def _det_rule(ctx):
+    t = ctx.type(0)
+    if t.rank < 2 or t.shape[-1] != t.shape[-2]:
+        ctx.invalid(f"needs square matrices, got {t}")
+    ctx.forward("det")
