@@ -9,6 +9,7 @@ from pyree.compiler.ops import (  # noqa: F401  (registration side effects)
     quant,
     reduction,
     resize,
+    rnn,
     shape,
 )
 from pyree.compiler.ops.registry import ONNX_RULES, OPS, OnnxRule, OpDef

@@ -3,7 +3,7 @@ random shapes and attributes for the ops real models lean on."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from onnx import helper
 from pyree.compiler import reference
@@ -46,6 +46,7 @@ def test_conv(data):
             attrs["dilations"] = [1, 1]
     else:
         attrs["pads"] = [d(st.integers(0, 1)) for _ in range(4)]
+    assume(hw[0] >= (k[0] - 1) * attrs["dilations"][0] + 1 and hw[1] >= k[1])
     w = np.random.default_rng(1).standard_normal((cout, cin // group) + k).astype(np.float32)
     inputs = ["x", "w"] + (["b"] if d(st.booleans()) else [])
     node = helper.make_node("Conv", inputs, ["y"], **attrs)
@@ -109,3 +110,21 @@ def test_ops(op, attrs, shapes):
 def test_resize_with_constant_scales(attrs, scales):
     node = helper.make_node("Resize", ["x", "", "scales"], ["y"], **attrs)
     _check(node, [(1, 2, 6, 4)], {"scales": np.array(scales, np.float32)}, opset=19)
+
+
+@pytest.mark.parametrize("op, gates, attrs", [
+    ("LSTM", 4, {"direction": "bidirectional"}),
+    ("GRU", 3, {"direction": "reverse", "linear_before_reset": 1}),
+    ("GRU", 3, {"direction": "forward"}),
+    ("RNN", 1, {"direction": "bidirectional", "activations": ["Relu", "Tanh"]}),
+])
+def test_recurrent_ops_unrolled(op, gates, attrs):
+    seq, batch, inp, hidden = 3, 2, 4, 5
+    dirs = 2 if attrs["direction"] == "bidirectional" else 1
+    rng = np.random.default_rng(3)
+    inits = {"w": rng.standard_normal((dirs, gates * hidden, inp)).astype(np.float32),
+             "r": rng.standard_normal((dirs, gates * hidden, hidden)).astype(np.float32),
+             "b": rng.standard_normal((dirs, 2 * gates * hidden)).astype(np.float32)}
+    node = helper.make_node(op, ["x", "w", "r", "b", "", "h0"], ["y", "yh"],
+                            hidden_size=hidden, **attrs)
+    _check(node, [(seq, batch, inp), (dirs, batch, hidden)], inits, opset=14)
