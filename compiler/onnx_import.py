@@ -28,6 +28,7 @@ import onnx
 from pyree.compiler import dtypes
 from pyree.compiler.ir import Attributes, Graph, Node, TensorType
 from pyree.compiler.onnx_context import NodeContext
+from pyree.compiler.onnx_control import import_if, import_scan
 from pyree.compiler.onnx_functions import expand_function
 from pyree.compiler.onnx_tensors import tensor_to_array
 from pyree.compiler.ops import ONNX_RULES
@@ -36,6 +37,7 @@ from pyree.compiler.passes.constant_folding import MAX_FOLD_ELEMENTS
 from pyree.status import InvalidArgumentError, PyreeError, UnimplementedError
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
+CONTROL_FLOW = {"If": import_if, "Scan": import_scan}
 
 
 @attrs.frozen
@@ -179,8 +181,8 @@ class Importer:
         try:
             ctx = NodeContext(self, proto, name, opset)
             rule = ONNX_RULES.get(proto.op_type)
-            if proto.op_type == "If":
-                self._import_if(ctx)
+            if proto.op_type in CONTROL_FLOW:
+                CONTROL_FLOW[proto.op_type](self, ctx)
             elif rule is not None and opset >= rule.since:
                 rule.rule(ctx)
             elif not expand_function(self, ctx):
@@ -213,18 +215,6 @@ class Importer:
             if out:
                 self.graph.types[out] = type_
         self.graph.nodes.append(node)
-
-    def _import_if(self, ctx: NodeContext) -> None:
-        cond = ctx.require_const(0, "condition")
-        branch = ctx.attr("then_branch") if bool(np.asarray(cond).reshape(-1)[0]) \
-            else ctx.attr("else_branch")
-        for init in branch.initializer:
-            name = self.graph.fresh_name(init.name)
-            self.graph.add_constant(name, tensor_to_array(init, self.base_dir))
-            self.env[init.name] = name
-        self.import_nodes(branch.node, ctx.opset)
-        for i, out in enumerate(branch.output):
-            ctx.set_output(i, self.lookup(out.name))
 
 
 def _toposorted(nodes, defined: set[str]):
