@@ -108,6 +108,10 @@ class _Builder:
     tail: str | None
 
 
+def _contiguous(axes) -> bool:
+    return bool(axes) and list(axes) == list(range(axes[0], axes[0] + len(axes)))
+
+
 def _is_ew(node: Node) -> bool:
     return OPS[node.op].kind == "elementwise"
 
@@ -172,9 +176,9 @@ def _finish(index: int, b: _Builder, users: dict[str, set[int]],
     outputs = tuple(o for n in b.nodes for o in n.outputs
                     if o and (o in graph_outputs or users.get(o, set()) - {index}))
     body = BODY[b.kind]
-    if b.kind == "reduce" and any(n.op not in _V1_REDUCE or len(n.attr("axes", ())) > 1
+    if b.kind == "reduce" and any(n.op not in _V1_REDUCE or not _contiguous(n.attr("axes", ()))
                                   for n in b.nodes):
-        body = None
+        body = None  # v1 reduces one axis: contiguous axes collapse into one by a view
     if b.kind == "softmax" and b.nodes[0].op != "softmax":
         body = None
     return Region(index, b.kind, body, tuple(b.nodes), tuple(inputs), outputs)

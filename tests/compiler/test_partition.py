@@ -84,3 +84,15 @@ def test_squeezenet_regions_fuse_every_relu_into_its_conv():
     assert summary["conv"] == 26 and "elementwise" not in summary  # every relu fused
     got = reference.evaluate_partition(compiled.partition, inputs)
     assert reference.allclose(expected, got) == []
+
+
+def test_resnet50_fuses_batchnorm_relu_and_residual_adds_into_conv_epilogues():
+    path, _, _ = testsuite.light_case("resnet50")
+    compiled = compile_graph(import_model(path))
+    regions = compiled.partition.regions
+    convs = [r for r in regions if r.kind == "conv"]
+    assert len(convs) == 53 and all(r.epilogue for r in convs)
+    assert not [r for r in regions if r.kind == "elementwise"]
+    residual = [r for r in convs if sum(n.op == "add" for n in r.epilogue) == 2]
+    assert len(residual) == 16  # bn shift + the block's residual add
+    assert compiled.plan.arena_size < compiled.plan.unshared_size / 4
