@@ -28,14 +28,14 @@ PROG = "pyree"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pyree.tools import as_module, demo, dump_module, run_module, vmtest
+    from pyree.tools import as_module, demo, dump_module, fuzz, run_module, vmtest
 
     parser = argparse.ArgumentParser(
         prog=PROG, allow_abbrev=False,
         description="pyree: an IREE-compatible VM and ML compiler in Python. "
                     "Start with `pyree demo`.")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for tool in (demo, as_module, dump_module, run_module, vmtest):
+    for tool in (demo, as_module, dump_module, run_module, vmtest, fuzz):
         tool.add_parser(sub)
     return parser
 

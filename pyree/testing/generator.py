@@ -37,6 +37,17 @@ _ROLE = {"i": "i32", "f": "f32", "I": "i64", "F": "f64"}
 FAIL_CODES = (0, 1, 3, 5, 9, 11, 13, 17, 18, 19, 31, 32, 100, -1)
 
 
+@st.composite
+def _spanned(draw, gen, depth):
+    """One statement of ``gen`` drawn inside its own span."""
+    outer = gen.draw
+    gen.draw = gen.operands.draw = draw
+    try:
+        gen._statement(depth)
+    finally:
+        gen.draw = gen.operands.draw = outer
+
+
 class FunctionGenerator:
     """Draws the body of internal function ``ordinal`` of a module environment."""
 
@@ -81,14 +92,14 @@ class FunctionGenerator:
         families = self.options.families
         if "buffer" in families:
             for r in self.layout.refs["buffer"]:
-                if draw(index(4)) < 3:
+                if draw(index(4)):
                     length = od.materialise(isa.Field("length", "register", "i64"), 0)
                     align = self.layout.scratch["i32"][0]
                     self.fb.emit("const.i32.zero", (align,))
                     self.fb.emit("buffer.alloc", (length, align, 0x8000 | r))
         if "list" in families:
             for r in self.layout.refs["list"]:
-                if draw(index(4)) < 3:
+                if draw(index(4)):
                     etype = pick(draw, self.env.types)
                     n = self.layout.scratch["i32"][0]
                     self.fb.emit("const.i32", (draw(index(7)), n))
@@ -100,7 +111,8 @@ class FunctionGenerator:
         count = 0
         while count < budget and draw(index(5)):
             count += 1
-            self._statement(depth)
+            # One span per statement, so that the shrinker can delete it whole.
+            draw(_spanned(self, depth))
 
     def _statement(self, depth: int) -> None:
         kinds = ["op"] * 6
@@ -127,8 +139,10 @@ class FunctionGenerator:
         if where == "f":
             sig = cc.parse(self.env.functions[k])
             callee, spans = k, None
-            yieldable = k in self.env.yields or ("control" in self.options.families
-                                                  and draw(index(8)) == 7)
+            yieldable = k in self.env.yields or (
+                "control" in self.options.families
+                and "yieldable-plain-callee" not in self.options.avoid
+                and draw(index(8)) == 7)
         else:
             spec = self.env.imports[k]
             sig = cc.parse(spec.cconv)

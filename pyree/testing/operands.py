@@ -176,7 +176,7 @@ class OperandDrawer:
                     args.append(reg)
                 elif field.access == "write":
                     args.append(self.write(field.type))
-                elif is_position(field) and self.draw(index(8)) < 7:
+                elif is_position(field) and self.draw(index(8)):
                     args.append(self.materialise(field, materialised))
                     materialised += 1
                 else:

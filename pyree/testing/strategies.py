@@ -27,6 +27,9 @@ Keyword options (all strategies that build functions take them, as :class:`Optio
 ``arg_chars`` / ``result_chars``
     the cconv characters drawn signatures may use for arguments / results
     (default ``"iIfFr"``).
+``avoid``
+    constructs to leave out, by name (:data:`AVOIDABLE`): a way to keep fuzzing around a
+    known bug until it is fixed.
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ from pyree.testing.layout import Layout
 from pyree.testing.operands import STANDARD_TYPES, OperandDrawer, feasible, index, int_values, pick
 
 ENTRY = "main"
+
+#: Constructs the ``avoid`` option can leave out.
+AVOIDABLE = {
+    "yieldable-plain-callee": "call.yieldable of an internal function that never yields",
+}
 
 
 @attrs.frozen
@@ -73,6 +81,12 @@ class Options:
     entry_cconv: str | None = None
     arg_chars: str = "iIfFr"
     result_chars: str = "iIfFr"
+    avoid: frozenset = attrs.field(default=frozenset(), converter=frozenset)
+
+    def __attrs_post_init__(self):
+        unknown = self.avoid - set(AVOIDABLE)
+        if unknown:
+            raise ValueError(f"cannot avoid {sorted(unknown)}; known: {sorted(AVOIDABLE)}")
 
 
 @attrs.define

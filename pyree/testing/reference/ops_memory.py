@@ -184,12 +184,17 @@ for _e in _ELEMENT:
 
 
 def _alignment_errors(m, alignment: int) -> set:
+    """vm-isa.md 5.11 does not say whether the i32 alignment is read as u32 or sign-
+    extended: 0x80000000 is a (too large) power of two one way and no power of two the
+    other, so either error is accepted."""
     a = alignment & V.M32
     errors = set()
     if a and a & (a - 1):
         errors.add(S.INVALID_ARGUMENT)
     elif a > m.limits["max_buffer_alignment"]:
         errors.add(S.RESOURCE_EXHAUSTED)
+    if a == 0x80000000:
+        errors.add(S.INVALID_ARGUMENT)
     return errors
 
 

@@ -1,0 +1,185 @@
+"""Differential testing: every pyree execution tier agrees with the reference evaluator,
+bit for bit and down to the status code of traps. The reference itself is checked on the
+worked examples of vm-isa.md first."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import pytest
+from hypothesis import event, given, note, settings
+from hypothesis import strategies as st
+
+from pyree.bytecode.builder import FunctionBuilder
+from pyree.bytecode.disasm import disassemble
+from pyree.status import StatusCode
+from pyree.testing import differential as D
+from pyree.testing import families as fam
+from pyree.testing import reference as R
+from pyree.testing import standard_module
+from pyree.testing.strategies import Program, programs
+from pyree.testing.targets import DifferentialTarget, ref_args
+
+
+def f32(x: float) -> int:
+    return struct.unpack("<I", struct.pack("<f", x))[0]
+
+
+def f64(x: float) -> int:
+    return struct.unpack("<Q", struct.pack("<d", x))[0]
+
+
+def one_op(mnemonic: str, arg_banks: str, result: str, *operands) -> list:
+    """Run one instruction on the reference: arguments in %i0.. by cconv, result back."""
+    from pyree.bytecode import cconv as cc
+    from pyree.bytecode import isa
+
+    cconv = cc.make(arg_banks, result)
+    fb = FunctionBuilder("main", cconv)
+    ordinals, slots, _ = cc.register_placement(arg_banks)
+    out = slots + (slots & 1)
+    op = isa.BY_MNEMONIC[mnemonic]
+    reads = iter(ordinals)
+    args = [out if f.access == "write" else next(reads) for f in op.fields]
+    fb.emit(op, args)
+    fb.emit("return", ((out,),))
+    module = standard_module(fb.finish())
+    with D._quiet_numpy():
+        return R.Machine(module).call("main", operands)[0]
+
+
+# -- the reference on vm-isa.md's examples ------------------------------------------------
+
+@pytest.mark.parametrize("mnemonic,a,b,expected", [
+    ("div.i32.s", -7, 2, -3), ("rem.i32.s", -7, 2, -1), ("rem.i32.s", 7, -2, 1),
+    ("div.i32.u", -1, 2, 0x7FFFFFFF), ("shl.i32", 1, 32, 1), ("shl.i32", 1, 33, 2),
+    ("shr.i32.s", -8, -1, -1), ("min.i32.u", -1, 3, 3), ("max.i32.s", -1, 3, 3),
+])
+def test_reference_integer_examples(mnemonic, a, b, expected):
+    assert one_op(mnemonic, "ii", "i", a, b) == expected
+
+
+def test_reference_integer_traps():
+    for mnemonic, a, b in (("div.i32.s", 1, 0), ("rem.i32.u", 1, 0), ("div.i32.s", -2**31, -1)):
+        with pytest.raises(R.Trap) as info:
+            one_op(mnemonic, "ii", "i", a, b)
+        assert info.value.codes == {StatusCode.INVALID_ARGUMENT}
+
+
+@pytest.mark.parametrize("mnemonic,x,expected", [
+    ("cast.f32.si32", 2.5, 3), ("cast.f32.si32", -2.5, -3), ("cast.f32.si32", 3e9, -1294967296),
+    ("cast.f32.si32", math.inf, 0), ("cast.f32.si32", math.nan, 0),
+    ("cast.f32.ui32", -1.0, -1), ("cast.f32.ui32", 4294967295.0, 0),
+])
+def test_reference_float_to_int_examples(mnemonic, x, expected):
+    assert one_op(mnemonic, "f", "i", x) == expected
+
+
+@pytest.mark.parametrize("mnemonic,x,expected", [
+    ("round.f32", 2.5, 3.0), ("round.f32", -2.5, -3.0), ("round.f32", -0.4, -0.0),
+    ("round.f32.even", 2.5, 2.0), ("round.f32.even", 3.5, 4.0), ("round.f32.even", -2.5, -2.0),
+    ("round.f32.even", -0.5, 0.0), ("round.f32.even", -0.4, -0.0), ("ceil.f32", -0.5, -0.0),
+])
+def test_reference_rounding_examples(mnemonic, x, expected):
+    assert one_op(mnemonic, "f", "f", x) == f32(expected)
+
+
+def test_reference_float_examples():
+    assert one_op("rem.f32", "ff", "f", 5.0, 3.0) == f32(-1.0)
+    assert one_op("rem.f32", "ff", "f", 7.0, 2.0) == f32(-1.0)
+    assert one_op("min.f32", "ff", "f", -0.0, 0.0) == f32(-0.0)
+    assert one_op("max.f32", "ff", "f", 0.0, -0.0) == f32(0.0)
+    assert one_op("cmp.ne.f32.o", "ff", "i", math.nan, 1.0) == 1
+    assert one_op("cast.f64.si32", "F", "i", 0.49999999999999994) == 1
+    assert one_op("cast.ui32.f32", "i", "f", -1) == f32(4294967296.0)
+    assert one_op("trunc.f64.f32", "F", "f", 1e40) == f32(math.inf)
+    assert one_op("cast.f64.ui64", "F", "I", -1.0) == -1
+    assert one_op("cast.f32.si64", "f", "I", math.nan) == -2**63
+
+
+def test_reference_siphash_vectors():
+    from pyree.testing.reference.siphash import siphash24
+
+    assert siphash24(b"") == 0x726FDB47DD0E0E31
+    assert siphash24(bytes(range(8))) == 0x93F5F5799A932462
+    assert siphash24(bytes(range(16))) == 0x3F2ACC7F57C29BDB
+
+
+def test_reference_shares_no_code_with_the_interpreter():
+    import subprocess
+    import sys
+
+    code = ("import sys, pyree.testing.reference; "
+            "print(sorted(m for m in sys.modules if m.startswith('pyree.vm')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+# -- the properties -----------------------------------------------------------------------
+
+#: Differential programs: the target's options (exact families; 64-bit arguments and
+#: yieldable calls of plain callees are left out while the pending regressions
+#: differential-split-wide-argument-zeroed-* and differential-yieldable-call-of-plain-
+#: callee-* are open), host imports, buffer and null ref arguments.
+DIFFERENTIAL = dict(DifferentialTarget.options, imports=D.host_imports())
+
+
+def _explain(program: Program) -> None:
+    note(disassemble(program.module))
+    note(f"arguments: {program.args!r}")
+
+
+@given(programs(refs=ref_args(), **DIFFERENTIAL))
+def test_every_tier_agrees_with_the_reference(program):
+    _explain(program)
+    outcome = D.check(program, imports=D.HOST_FUNCTIONS)
+    event("indeterminate" if outcome == D.INDETERMINATE else
+          "ok" if outcome[0].ok else "trap")
+
+
+@settings(max_examples=30)
+@given(programs(families={"int", "float", "const", "control"}, max_functions=1,
+                arg_chars="if", avoid={"yieldable-plain-callee"}))
+def test_compute_programs_agree(program):
+    _explain(program)
+    D.check(program, tiers=("plain", "budget"))
+
+
+_MATH = [op.mnemonic for op in fam.OPS_BY_FAMILY["math"]]
+
+
+def _ulps(a: int, b: int, wide: bool) -> int:
+    def key(bits):
+        sign = 1 << (63 if wide else 31)
+        return -(bits & ~sign) if bits & sign else bits
+    return abs(key(a) - key(b))
+
+
+@settings(max_examples=40)
+@given(st.sampled_from(_MATH), st.data())
+def test_math_functions_agree_within_one_ulp(mnemonic, data):
+    """libm functions are excluded from the exact differential family: pyree and the
+    reference (the C library's sinf/sin...) may differ by an ulp (vm-isa.md 5.7)."""
+    from pyree import vm
+    from pyree.bytecode import isa
+
+    wide = mnemonic.endswith("f64")
+    t = "F" if wide else "f"
+    arity = sum(f.access == "read" for f in isa.BY_MNEMONIC[mnemonic].fields)
+    values = st.floats(width=64 if wide else 32, allow_nan=False, min_value=-100,
+                       max_value=100)
+    args = tuple(data.draw(values) for _ in range(arity))
+    expected = one_op(mnemonic, t * arity, t, *args)
+    fb = FunctionBuilder("main", f"0{t * arity}_{t}")
+    fb.emit(mnemonic, (*range(0, 2 * arity if wide else arity, 2 if wide else 1), 8))
+    fb.emit("return", ((8,),))
+    module = vm.BytecodeModule(standard_module(fb.finish()))
+    with vm.Context([module]) as ctx:
+        (got,) = ctx.lookup_function("fuzz.main")(*args)
+    got_bits = f64(got) if wide else D._f32_bits_of_float(got)
+    if math.isnan(got) and (expected & (0x7FF0000000000000 if wide else 0x7F800000)) == (
+            0x7FF0000000000000 if wide else 0x7F800000):
+        return
+    assert _ulps(got_bits, expected, wide) <= 1, (mnemonic, args, got, expected)

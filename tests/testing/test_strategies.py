@@ -1,0 +1,107 @@
+"""pyree.testing strategies: every drawn module verifies (no filtering anywhere), options
+pin the space, families follow from the ISA table, and failures shrink to a handful of
+instructions."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, find, given, note, settings
+from hypothesis import strategies as st
+
+from pyree.bytecode import encoding, isa, verifier
+from pyree.bytecode.asm import assemble
+from pyree.bytecode.disasm import disassemble
+from pyree.testing import families as fam
+from pyree.testing import (
+    ImportSpec,
+    arguments,
+    function_of,
+    functions,
+    instructions,
+    modules,
+    standard_module,
+)
+
+
+def _ops(module):
+    return [ins.op for f in module.functions for ins in encoding.decode(f.code)]
+
+
+@given(modules())
+def test_every_drawn_module_verifies_and_round_trips_through_vmasm(module):
+    text = disassemble(module)
+    note(text)
+    verifier.verify(module)
+    assert assemble(text) == module
+
+
+@given(functions())
+def test_drawn_functions_verify_in_the_standard_module(function):
+    verifier.verify(standard_module(function))
+
+
+@given(st.lists(instructions(), min_size=1, max_size=6))
+def test_drawn_instructions_verify(items):
+    verifier.verify(standard_module(function_of(items)))
+
+
+@given(modules(families={"int", "const"}, max_depth=0, max_functions=1))
+def test_families_pin_the_instructions(module):
+    allowed = set(fam.OPS_BY_FAMILY["int"]) | set(fam.OPS_BY_FAMILY["const"])
+    for op in _ops(module):
+        assert op in allowed or op.mnemonic in ("block", "return", "fail"), op.mnemonic
+
+
+@given(modules(max_depth=0))
+def test_depth_zero_has_no_loops(module):
+    for f in module.functions:
+        for ins in encoding.decode(f.code):
+            for field, arg in zip(ins.op.fields, ins.args):
+                if field.kind == "branch_target":
+                    assert arg > ins.pc, "a backward branch without loops"
+
+
+IMPORTS = (ImportSpec("ext.f", "0iI_f"), ImportSpec("ext.g", "0CiD_i"),
+           ImportSpec("ext.h", "0r_v", optional=True))
+
+
+@given(modules(imports=IMPORTS, families={"call", "int", "const"}, max_functions=1))
+def test_imports_are_declared_and_called_by_their_cconv(module):
+    assert [i.full_name for i in module.imports] == ["ext.f", "ext.g", "ext.h"]
+    verifier.verify(module)  # callee-signature and segment-sizes rules hold
+
+
+@given(modules(entry_cconv="0iIfFr_Ii"))
+def test_entry_signature_can_be_pinned(module):
+    assert module.functions[0].cconv == "0iIfFr_Ii"
+    assert [e.name for e in module.exports] == ["main"]
+
+
+@given(st.data())
+def test_arguments_follow_the_cconv(data):
+    args = data.draw(arguments("0iIfFr_v"))
+    assert [type(a) for a in args] == [int, int, float, float, type(None)]
+    assert -2**31 <= args[0] < 2**31 and -2**63 <= args[1] < 2**63
+
+
+def test_families_are_derived_from_field_shapes():
+    for op in fam.OPS_BY_FAMILY["int"]:
+        assert all(f.kind in ("register", "variadic_operands") for f in op.fields)
+        assert {f.type for f in op.fields} <= {"i32", "i64"}, op.mnemonic
+    for op in fam.OPS_BY_FAMILY["float"] + fam.OPS_BY_FAMILY["math"]:
+        assert {f.type for f in op.fields} & {"f32", "f64"}, op.mnemonic
+    assert {op.mnemonic for op in fam.OPS_BY_FAMILY["math"]} == {
+        f"{name}.{t}" for name in fam.MATH_FUNCTIONS for t in ("f32", "f64")}
+    every = [op for ops in fam.OPS_BY_FAMILY.values() for op in ops]
+    assert len(every) == len(set(every)) == len(isa.OPS) - 1  # all but the Block marker
+
+
+def test_failures_shrink_to_a_handful_of_instructions():
+    """A property that fails on any program storing into a buffer through a call shrinks
+    to the few instructions that matter."""
+    def uses_fill(module):
+        return any(op.mnemonic == "buffer.fill.i16" for op in _ops(module))
+
+    smallest = find(modules(), uses_fill, settings=settings(
+        max_examples=2000, database=None, suppress_health_check=list(HealthCheck)))
+    count = sum(not op.is_block for op in _ops(smallest))
+    assert count <= 12, disassemble(smallest)
