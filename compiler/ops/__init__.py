@@ -11,6 +11,7 @@ from pyree.compiler.ops import (  # noqa: F401  (registration side effects)
     resize,
     rnn,
     shape,
+    signal,
 )
 from pyree.compiler.ops.registry import ONNX_RULES, OPS, OnnxRule, OpDef
 
