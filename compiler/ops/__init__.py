@@ -10,6 +10,7 @@ from pyree.compiler.ops import (  # noqa: F401  (registration side effects)
     reduction,
     resize,
     rnn,
+    sampling,
     shape,
     signal,
 )
