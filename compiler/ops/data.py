@@ -316,14 +316,18 @@ def _top_k_rule(ctx):
     ctx.forward("top_k", [ctx.input(0)], k=k, axis=ax, largest=ctx.attr("largest", 1))
 
 
-define("trilu", FAMILY, "elementwise", lambda n, t: [t[0]],
-       lambda n, x: (np.triu if n.attr("upper") else np.tril)(x, n.attr("k")))
+def _trilu(node, x, k=None):
+    offset = 0 if k is None else int(np.asarray(k).reshape(-1)[0])
+    return (np.triu if node.attr("upper") else np.tril)(x, offset)
+
+
+# The diagonal offset k is a runtime scalar operand: it selects elements, not shapes.
+define("trilu", FAMILY, "library", lambda n, t: [t[0]], _trilu)
 
 
 @onnx_rule(FAMILY, "Trilu")
 def _trilu_rule(ctx):
-    k = ctx.ints(1, "k")[0] if ctx.has_input(1) else 0
-    ctx.forward("trilu", [ctx.input(0)], upper=ctx.attr("upper", 1), k=k)
+    ctx.forward("trilu", [n for n in ctx.inputs[:2] if n], upper=ctx.attr("upper", 1))
 
 
 # -- data-dependent shapes: constants only -------------------------------------------------
