@@ -26,6 +26,7 @@ class NodeContext:
         self.inputs = [importer.lookup(n) if n else "" for n in proto.input]
         self.outputs = list(proto.output)
         self._attrs = {a.name: a for a in proto.attribute}
+        self._read: set[str] = set()
         self._bound = [False] * len(self.outputs)
 
     @property
@@ -34,11 +35,21 @@ class NodeContext:
 
     # -- reading --------------------------------------------------------------------------
     def attr(self, key: str, default=None):
+        self._read.add(key)
         a = self._attrs.get(key)
         return default if a is None else attribute_value(a, self.importer.base_dir)
 
     def has_attr(self, key: str) -> bool:
+        self._read.add(key)
         return key in self._attrs
+
+    def check_attributes_read(self, ignorable=frozenset()) -> None:
+        """A rule that never looked at an attribute the node sets would silently ignore
+        it: refuse instead (UNIMPLEMENTED), unless it is known not to matter."""
+        unread = sorted(set(self._attrs) - self._read - set(ignorable))
+        if unread:
+            self.fail(f"attribute{'s' if len(unread) > 1 else ''} "
+                      f"{', '.join(repr(a) for a in unread)} not supported")
 
     def input(self, i: int) -> str:
         return self.inputs[i] if i < len(self.inputs) else ""

@@ -38,6 +38,11 @@ from pyree.status import InvalidArgumentError, PyreeError, UnimplementedError
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 CONTROL_FLOW = {"If": import_if, "Scan": import_scan}
+# Attributes without effect on inference results (training-only or advisory).
+IGNORABLE_ATTRIBUTES = {
+    "Dropout": ("seed", "ratio", "is_test"), "BatchNormalization": ("momentum", "is_test"),
+    "Cast": ("round_mode",), "TopK": ("sorted",),  # pyree's top-k output is always sorted
+}
 
 
 @attrs.frozen
@@ -185,6 +190,7 @@ class Importer:
                 CONTROL_FLOW[proto.op_type](self, ctx)
             elif rule is not None and opset >= rule.since:
                 rule.rule(ctx)
+                ctx.check_attributes_read(IGNORABLE_ATTRIBUTES.get(proto.op_type, ()))
             elif not expand_function(self, ctx):
                 raise UnimplementedError(
                     f"{where}: op '{proto.op_type}' (opset {opset}) is not supported")

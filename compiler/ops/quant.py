@@ -40,7 +40,8 @@ def _broadcast_param(ctx, i, x, axis, block):
 def _axis_block(ctx, x):
     """The quantization axis (checked only when some parameter is not a scalar)."""
     per_tensor = all(ctx.type(i) is None or ctx.type(i).size == 1 for i in (1, 2))
-    axis = 0 if per_tensor else norm_axis(ctx, ctx.attr("axis", 1), x.rank)
+    axis = ctx.attr("axis", 1)  # read even when unused: it does not matter per tensor
+    axis = 0 if per_tensor else norm_axis(ctx, axis, x.rank)
     return axis, ctx.attr("block_size", 0)
 
 
@@ -68,6 +69,7 @@ def _quantize_rule(ctx):
     out = ctx.type(2).dtype if ctx.has_input(2) else (
         dtypes.from_onnx(ctx.attr("output_dtype")) if ctx.attr("output_dtype", 0) else "ui8")
     precision = ctx.attr("precision", 0)
+    saturate = ctx.attr("saturate", 1)
     work = dtypes.from_onnx(precision) if precision else x.dtype
     value = ctx.input(0) if work == x.dtype else ctx.emit("cast", [ctx.input(0)], to=work)
     if ctx.type(1).dtype != work:
@@ -82,7 +84,7 @@ def _quantize_rule(ctx):
                                   ctx.constant(np.array(hi, np.int32), "hi")])
         ctx.set_output(0, ctx.emit("cast", [value], to=out))
     elif out in _FP8:
-        ctx.set_output(0, ctx.emit("cast", [value], to=out, saturate=ctx.attr("saturate", 1)))
+        ctx.set_output(0, ctx.emit("cast", [value], to=out, saturate=saturate))
     elif out == "f4e2m1":
         if zp:
             value = ctx.emit("add", [value, ctx.emit("cast", [zp], to=work)])

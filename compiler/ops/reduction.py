@@ -87,8 +87,9 @@ def _make_reduce_rule(ir_name, axes_input_since):
         else:
             axes = tuple(ctx.attr("axes", ()))
         keepdims = int(ctx.attr("keepdims", 1))
+        noop = ctx.attr("noop_with_empty_axes", 0)
         if not axes:
-            if ctx.attr("noop_with_empty_axes", 0):
+            if noop:
                 ctx.set_output(0, ctx.emit("identity", [ctx.input(0)]))
                 return
             axes = tuple(range(t.rank))

@@ -134,7 +134,14 @@ def axis_matrix(ctx, length, out_int, scale, roi, coeffs):
     return w, bias
 
 
+_ATTRIBUTES = ("antialias", "axes", "coordinate_transformation_mode", "cubic_coeff_a",
+               "exclude_outside", "extrapolation_value", "keep_aspect_ratio_policy", "mode",
+               "nearest_mode")
+
+
 def _emit_resize(ctx, scales, sizes, roi):
+    for key in _ATTRIBUTES:  # each is honoured where its mode uses it, ignored elsewhere
+        ctx.attr(key)
     x = ctx.type(0)
     r = x.rank
     axes = [a % r for a in ctx.attr("axes", ())] or list(range(r))

@@ -132,3 +132,10 @@ def test_constant_of_shape_folds_to_a_zero_memory_splat():
     g = import_model(m)
     splat = next(a for a in g.constants.values() if a.shape == (256, 256))
     assert splat.strides == (0, 0)
+
+
+def test_an_attribute_no_rule_reads_is_refused_not_ignored():
+    node = helper.make_node("Relu", ["x"], ["y"], name="r", mystery=3)
+    m = model([node], [("x", F32, [2])], [("y", F32, [2])])
+    with pytest.raises(UnimplementedError, match=r"'r' \(Relu\): attribute 'mystery'"):
+        import_model(m)
