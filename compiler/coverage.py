@@ -138,8 +138,9 @@ def render(node_rows, model_rows) -> str:
          f"({100.0 * counts['pass'] / total:.1f}%)**; {counts['unsupported']} unsupported "
          f"(a compile error naming the node and op), {counts['mismatch']} mismatch, "
          f"{counts['error']} error."), "",
-        (f"With integer inputs specialized as constants (shape operands fed as graph "
-         f"inputs): {special} of {len(node_rows)} ({100.0 * special / total:.1f}%)."), ""]
+        (f"Specialized (the graph inputs the compiler asks to be constant - Reshape "
+         f"shapes, Slice starts, reduction axes, Resize scales ... - bound to the case's "
+         f"values): {special} of {len(node_rows)} ({100.0 * special / total:.1f}%)."), ""]
     if model_rows:
         passed = sum(1 for r in model_rows if r[2] == "pass")
         lines += ["## Real models", "", f"**{passed} of {len(model_rows)} pass**", "",

@@ -3,6 +3,7 @@
 from pyree.compiler.ops import (  # noqa: F401  (registration side effects)
     data,
     elementwise,
+    gather,
     nn_conv,
     nn_matmul,
     nn_norm,
