@@ -25,13 +25,14 @@ def test_reproducer_replays(path):
     regressions.replay(path)
 
 
-@pytest.mark.parametrize("path", PENDING, ids=[p.stem for p in PENDING])
-def test_pending_reproducer(path):
-    rep = regressions.load(path)
-    assert rep.target in targets.NAMES and rep.record.get("note")
-    if os.environ.get("PYREE_REPLAY_PENDING") != "1":
-        pytest.skip("pending bug: set PYREE_REPLAY_PENDING=1 to replay")
-    regressions.replay(path)
+def test_pending_reproducers_are_well_formed():
+    # Pending reproducers (bugs not fixed yet) must be loadable and explained; they are
+    # replayed only on request (PYREE_REPLAY_PENDING=1), so CI stays green meanwhile.
+    for path in PENDING:
+        rep = regressions.load(path)
+        assert rep.target in targets.NAMES and rep.record.get("note"), path.name
+        if os.environ.get("PYREE_REPLAY_PENDING") == "1":
+            regressions.replay(path)
 
 
 def test_the_default_folder_is_the_checkouts(tmp_path):

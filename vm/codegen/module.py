@@ -55,10 +55,7 @@ class ModuleTranslator:
         self.max_depth = max_depth
         self.constants: dict[str, object] = {}
         self._const_names: dict[tuple, str] = {}
-        self.generators: set[int] = {
-            k for k, code in enumerate(instrs)
-            if any(i.op.mnemonic in ("yield", "call.yieldable", "call.variadic.yieldable")
-                   for i in code)}
+        self.generators: set[int] = _generators(instrs)
 
     def const(self, value) -> str:
         key = (type(value), value)
@@ -123,6 +120,33 @@ class ModuleTranslator:
         results = ", ".join(_conv_out(c, f"_r[{i}]") for i, c in enumerate(sig.result_chars))
         body.append(f"    return ({results}{',' if len(sig.result_chars) == 1 else ''})")
         return [head] + body
+
+
+def _generators(instrs) -> set[int]:
+    """Functions translated as Python generators (they may suspend): those with ``yield``,
+    with a yieldable call to an import (any import may suspend), or with a yieldable call to
+    an internal function that is itself a generator (a fixpoint over the call graph)."""
+    gens = set()
+    calls: dict[int, set[int]] = {}
+    for k, code in enumerate(instrs):
+        for ins in code:
+            m = ins.op.mnemonic
+            if m == "yield" or m == "call.variadic.yieldable":
+                gens.add(k)
+            elif m == "call.yieldable":
+                callee = ins.arg("callee_ordinal")
+                if callee & 0x80000000:
+                    gens.add(k)
+                else:
+                    calls.setdefault(k, set()).add(callee)
+    changed = True
+    while changed:
+        changed = False
+        for k, callees in calls.items():
+            if k not in gens and callees & gens:
+                gens.add(k)
+                changed = True
+    return gens
 
 
 def expand_spans(elements, segment_sizes) -> str:

@@ -32,7 +32,6 @@ from pyree.vm.codegen.emit import EMITTERS
 #: Nesting limit for inlined blocks (Python allows ~100 levels of indentation).
 MAX_INLINE_DEPTH = 24
 
-YIELD_OPS = frozenset({"yield", "call.yieldable", "call.variadic.yieldable"})
 
 
 @attrs.define
@@ -66,7 +65,6 @@ class FunctionTranslator:
                                   _round_pow2(self.fdef.ref_register_count))
         self.blocks: list[Block] = []
         self.block_at: dict[int, Block] = {}
-        self.is_generator = any(i.op.mnemonic in YIELD_OPS for i in instrs)
         self.out: list[tuple[str, LineInfo | None]] = []
         self.indent = 0
         self._forced_chain: set[int] = set()
@@ -175,8 +173,8 @@ class FunctionTranslator:
         self.indent = 1
         self.line(f"if d > {self.unit.max_depth}: _depth_exceeded(d)")
         skip = set(params)
-        self.emit_lines(self._prologue(), None)
         self.emit_lines(self.layout.locals_init(skip), None)
+        self.emit_lines(self._prologue(), None)  # after zeroing: it may write split pairs
         self.line("b = 0")
         self.line("while True:")
         self.indent = 2
