@@ -25,6 +25,7 @@ from collections.abc import Mapping
 import attrs
 import numpy as np
 import onnx
+import onnx.defs
 from pyree.compiler import dtypes
 from pyree.compiler.ir import Attributes, Graph, Node, TensorType
 from pyree.compiler.onnx_context import NodeContext
@@ -185,6 +186,7 @@ class Importer:
                 f"{where}: operator domain '{proto.domain}' is not supported")
         try:
             ctx = NodeContext(self, proto, name, opset)
+            check_arity(ctx)
             rule = ONNX_RULES.get(proto.op_type)
             if proto.op_type in CONTROL_FLOW:
                 CONTROL_FLOW[proto.op_type](self, ctx)
@@ -199,6 +201,10 @@ class Importer:
             if where not in str(exc):
                 exc.annotate(f"in {where}")
             raise
+        except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
+            # A malformed node the rule's own checks did not anticipate.
+            raise InvalidArgumentError(
+                f"{where}: cannot import: {type(exc).__name__}: {exc}") from exc
 
     def bind(self, onnx_name: str, ir_name: str) -> None:
         if onnx_name:
@@ -221,6 +227,25 @@ class Importer:
             if out:
                 self.graph.types[out] = type_
         self.graph.nodes.append(node)
+
+
+def check_arity(ctx: NodeContext) -> None:
+    """Input/output counts and required operands, from the op's ONNX schema."""
+    try:
+        schema = onnx.defs.get_schema(ctx.op_type, ctx.opset, "")
+    except onnx.defs.SchemaError:
+        return
+    single = onnx.defs.OpSchema.FormalParameterOption.Single
+    for kind, actual, formal, lo, hi in (
+            ("inputs", list(ctx.proto.input), schema.inputs, schema.min_input,
+             schema.max_input),
+            ("outputs", list(ctx.proto.output), schema.outputs, schema.min_output,
+             schema.max_output)):
+        if not lo <= len(actual) <= hi:
+            ctx.invalid(f"takes {lo}..{hi} {kind}, got {len(actual)}")
+        for i, param in enumerate(formal):
+            if param.option == single and (i >= len(actual) or not actual[i]):
+                ctx.invalid(f"{kind[:-1]} {i} ('{param.name}') is required")
 
 
 def _toposorted(nodes, defined: set[str]):
