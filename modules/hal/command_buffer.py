@@ -318,14 +318,14 @@ class HalCommandBuffer:
         bindings, constants, reqs = self._dispatch_common(
             executable, function_id, workgroup_count, constants, bindings)
         refs = self._bindings(bindings, reqs, flags)
-        executable.validate_dispatch(function_id, workgroup_count, constants,
-                                     [None if type(r) is SlotRef and r.length == WHOLE_BUFFER
-                                      else r.length for r in refs])
+        executable.validate_binding_lengths(
+            reqs, [None if type(r) is SlotRef and r.length == WHOLE_BUFFER else r.length
+                   for r in refs])
         if not flags & _BORROW:
             self._retain(executable)
         self._emit(DispatchCommand(executable, int(function_id),
-                                   tuple(int(c) for c in workgroup_count), constants, refs,
-                                   flags))
+                                   tuple(map(int, workgroup_count)), constants, refs, flags,
+                                   reqs))
 
     def dispatch_indirect(self, executable, function_id, workgroups_buffer_slot,
                           workgroups_buffer, workgroups_offset, flags, constants,

@@ -111,6 +111,8 @@ class DispatchCommand:
     constants: tuple
     bindings: tuple         # RawRange | SlotRef per binding
     flags: int
+    # The plan validated at record time (Executable.validate_dispatch); None: plan again.
+    plan: object = attrs.field(default=None, eq=False, repr=False)
     category = DISPATCH
 
 
@@ -214,8 +216,12 @@ def _arrays(bindings, slots) -> list:
 
 @executor(DispatchCommand)
 def _dispatch(command: DispatchCommand, slots) -> None:
-    command.executable.dispatch(command.function_id, command.workgroup_count,
-                                command.constants, _arrays(command.bindings, slots))
+    plan = command.plan
+    if plan is None:
+        command.executable.dispatch(command.function_id, command.workgroup_count,
+                                    command.constants, _arrays(command.bindings, slots))
+    else:
+        command.executable.dispatch_planned(plan, _arrays(command.bindings, slots))
 
 
 def read_workgroup_count(raw: RawRange) -> tuple:

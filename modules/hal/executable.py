@@ -22,8 +22,16 @@ Then it views each binding as a typed array (zero-copy) and calls the kernel onc
 kernel loops over the workgroups itself, in parallel. ``validate_dispatch`` runs the same
 checks at record time and returns the byte extent each binding slot needs, so a command
 buffer can check indirect bindings when the binding table arrives. Plans (kernel parameters
-and extents) are memoized per (function, grid, push constants): a replayed dispatch only
-re-checks its arrays.
+and extents) are memoized per (function, grid, push constants).
+
+Verify once: the :class:`DispatchRequirements` that ``validate_dispatch`` returns is also the
+proof a recorded dispatch carries to execution. It holds the kernel together with the
+parameters and extents derived for it, so :meth:`Executable.dispatch_planned` skips the
+function, grid and push-constant checks and only checks the arrays against the extents
+(``dispatch`` is ``validate_dispatch`` + ``dispatch_planned``). The array checks are cheap
+(type, dtype, rank, contiguity, length, writability; alignment through the typed view's
+``aligned`` flag where the dtype's alignment is its size); anything unusual takes the full
+checks, which raise the errors above.
 
 Parallel kernels are called under one process-wide lock: numba's fallback threading layer
 (workqueue) must not be entered from two threads at once, and a parallel kernel already uses
@@ -56,17 +64,24 @@ INVALID_FUNCTION = 0xFFFFFFFFFFFFFFFF
 PLAN_CACHE_SIZE = 256   # validated dispatch plans kept per executable (replayed dispatches)
 
 _KERNEL_LOCK = threading.Lock()
+_NDARRAY = np.ndarray
+_U8 = np.dtype(np.uint8)
 
 
 @attrs.frozen
 class DispatchRequirements:
-    """What one dispatch needs from its bindings (``validate_dispatch``)."""
+    """What one dispatch needs from its bindings (``validate_dispatch``), and the plan
+    ``dispatch_planned`` runs: kernel, parameters and extents derived together."""
 
     function: str
     required_bytes: tuple       # per binding: bytes from the start of the bound range
     alignment: tuple            # per binding: element size in bytes
     writes: tuple               # per binding: True if the kernel may write it
     launch: layout.Launch
+    fn: object = attrs.field(eq=False, repr=False)          # the ir.Function
+    kernel: object = attrs.field(eq=False, repr=False)      # its compiled kernel
+    dtypes: tuple = attrs.field(eq=False, repr=False)       # per binding: numpy dtype
+    fast_align: bool = attrs.field(eq=False, repr=False)    # every dtype aligned to its size
 
 
 def _constants(raw) -> tuple:
@@ -148,52 +163,97 @@ class Executable:
         reqs = self._plans.get(key)
         if reqs is None:
             launch = layout.plan(fn, counts, push, self.constants)
+            dtypes = tuple(b.type.np_dtype for b in fn.bindings)
             reqs = DispatchRequirements(
-                fn.name, launch.required, tuple(b.type.itemsize for b in fn.bindings),
-                tuple(b.writable for b in fn.bindings), launch)
+                fn.name, launch.required, tuple(d.itemsize for d in dtypes),
+                tuple(b.writable for b in fn.bindings), launch, fn,
+                self.kernels[key[0]], dtypes,
+                all(d.alignment == d.itemsize for d in dtypes))
             if len(self._plans) >= PLAN_CACHE_SIZE:
                 self._plans.clear()
             self._plans[key] = reqs
         if binding_lengths is not None:
-            _binding_count(fn, len(binding_lengths))
-            for i, length in enumerate(binding_lengths):
-                if length is not None:
-                    _covers(fn, i, reqs.required_bytes[i], length)
+            self.validate_binding_lengths(reqs, binding_lengths)
         return reqs
+
+    @staticmethod
+    def validate_binding_lengths(reqs: DispatchRequirements,
+                                 binding_lengths: Sequence[int | None]) -> None:
+        """The binding count, and each known length (bytes) against its extent."""
+        fn = reqs.fn
+        _binding_count(fn, len(binding_lengths))
+        for i, (required, length) in enumerate(zip(reqs.required_bytes, binding_lengths)):
+            if length is not None and length < required:
+                _covers(fn, i, required, length)
 
     def dispatch(self, function_id: int, workgroup_count: Sequence[int],
                  constants: Sequence[int], bindings: Sequence[np.ndarray]) -> None:
-        reqs = self.validate_dispatch(function_id, workgroup_count, constants)
-        fn = self.desc.functions[function_id]
-        _binding_count(fn, len(bindings))
-        arrays = []
-        for i, (decl, raw) in enumerate(zip(fn.bindings, bindings)):
-            if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or raw.ndim != 1 or \
-                    not raw.flags.c_contiguous:
-                raise InvalidArgumentError(
-                    f"dispatch of executable function '{fn.name}': binding {i} must be a "
-                    f"contiguous 1-D uint8 array, got {_describe(raw)}")
-            _covers(fn, i, reqs.required_bytes[i], raw.nbytes)
-            if decl.writable and not raw.flags.writeable:
-                raise PermissionDeniedError(
-                    f"dispatch of executable function '{fn.name}': binding {i} is written by "
-                    "the kernel but the bound range is read-only")
-            size = decl.type.itemsize
-            if raw.ctypes.data % size:
-                raise InvalidArgumentError(
-                    f"dispatch of executable function '{fn.name}': binding {i} "
-                    f"({decl.type.name}) must be {size}-byte aligned; bound range starts at "
-                    f"address {raw.ctypes.data:#x}")
-            arrays.append(raw[:raw.nbytes - raw.nbytes % size].view(decl.type.np_dtype))
+        self.dispatch_planned(self.validate_dispatch(function_id, workgroup_count, constants),
+                              bindings)
+
+    def dispatch_planned(self, reqs: DispatchRequirements,
+                         bindings: Sequence[np.ndarray]) -> None:
+        """Runs the dispatch ``reqs`` (from ``validate_dispatch``) planned on ``bindings``:
+        only the arrays are checked (see the module doc)."""
+        if self.released:
+            raise UseAfterReleaseError("executable used after release")
+        arrays = None
+        if reqs.fast_align and len(bindings) == len(reqs.dtypes):
+            arrays = []
+            for raw, required, writes, dtype in zip(bindings, reqs.required_bytes,
+                                                    reqs.writes, reqs.dtypes):
+                if raw.__class__ is not _NDARRAY or raw.dtype is not _U8 or raw.ndim != 1:
+                    arrays = None
+                    break
+                flags = raw.flags
+                n = raw.shape[0]
+                size = dtype.itemsize
+                if not flags.c_contiguous or n < required or n < size or \
+                        (writes and not flags.writeable):
+                    arrays = None
+                    break
+                typed = (raw[:n - n % size] if n % size else raw).view(dtype)
+                if not typed.flags.aligned:     # dtype.alignment == size: exact
+                    arrays = None
+                    break
+                arrays.append(typed)
+        if arrays is None:
+            arrays = _checked_arrays(reqs.fn, reqs, bindings)
         launch = reqs.launch
         if not launch.items:
             return
-        kernel = self.kernels[function_id]
+        kernel = reqs.kernel
         if config.PARALLEL:
             with _KERNEL_LOCK:
                 kernel(*arrays, launch.params, launch.fparams)
         else:
             kernel(*arrays, launch.params, launch.fparams)
+
+
+def _checked_arrays(fn, reqs: DispatchRequirements, bindings) -> list:
+    """Typed views of the bindings after every check (the errors of the module doc)."""
+    _binding_count(fn, len(bindings))
+    arrays = []
+    for i, (decl, raw) in enumerate(zip(fn.bindings, bindings)):
+        if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or raw.ndim != 1 or \
+                not raw.flags.c_contiguous:
+            raise InvalidArgumentError(
+                f"dispatch of executable function '{fn.name}': binding {i} must be a "
+                f"contiguous 1-D uint8 array, got {_describe(raw)}")
+        _covers(fn, i, reqs.required_bytes[i], raw.nbytes)
+        if decl.writable and not raw.flags.writeable:
+            raise PermissionDeniedError(
+                f"dispatch of executable function '{fn.name}': binding {i} is written by "
+                "the kernel but the bound range is read-only")
+        size = decl.type.itemsize
+        address = raw.__array_interface__["data"][0]
+        if address % size:
+            raise InvalidArgumentError(
+                f"dispatch of executable function '{fn.name}': binding {i} "
+                f"({decl.type.name}) must be {size}-byte aligned; bound range starts at "
+                f"address {address:#x}")
+        arrays.append(raw[:raw.nbytes - raw.nbytes % size].view(decl.type.np_dtype))
+    return arrays
 
 
 def _describe(value) -> str:
@@ -204,6 +264,12 @@ def _describe(value) -> str:
 
 
 def _workgroups(fn, counts) -> tuple:
+    if counts.__class__ is tuple and len(counts) == 3:     # fast path: three plain ints
+        x, y, z = counts
+        if x.__class__ is int and y.__class__ is int and z.__class__ is int and \
+                0 <= x <= MAX_WORKGROUP_COUNT and 0 <= y <= MAX_WORKGROUP_COUNT and \
+                0 <= z <= MAX_WORKGROUP_COUNT and x * y * z <= MAX_WORKGROUPS:
+            return counts
     try:
         counts = tuple(counts)
     except TypeError:
@@ -224,6 +290,12 @@ def _workgroups(fn, counts) -> tuple:
 
 
 def _push(fn, constants) -> tuple:
+    if constants.__class__ is tuple and len(constants) == len(fn.push_constants):
+        for v in constants:                                # fast path: plain u32 ints
+            if v.__class__ is not int or not 0 <= v <= 0xFFFFFFFF:
+                break
+        else:
+            return constants
     constants = tuple(constants)
     if len(constants) != len(fn.push_constants):
         raise InvalidArgumentError(f"dispatch of executable function '{fn.name}': expected "
