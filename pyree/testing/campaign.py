@@ -13,6 +13,7 @@ import sys
 import time
 
 import attrs
+import hypothesis
 from hypothesis import HealthCheck, Phase, given, settings
 
 from pyree import status
@@ -42,8 +43,8 @@ class Summary:
 
     def lines(self) -> list[str]:
         rate = self.examples / self.seconds if self.seconds else 0.0
-        out = [f"target {self.target}: {self.examples} examples in {self.seconds:.0f}s "
-               f"({rate:.1f}/s), {self.failures} failing, {len(self.signatures)} distinct"]
+        out = [(f"target {self.target}: {self.examples} examples in {self.seconds:.0f}s "
+                f"({rate:.1f}/s), {self.failures} failing, {len(self.signatures)} distinct")]
         for sig, n in sorted(self.signatures.items()):
             out.append(f"  {n} x {sig}")
         for path in self.saved:
@@ -106,8 +107,8 @@ def run(target: Target, seconds: float, folder, *, stream=None, chunk: int = 50,
                 raise
 
         if seed is not None:
-            one = __import__("hypothesis").seed(seed + rounds)(one)
-        found = dict()
+            one = hypothesis.seed(seed + rounds)(one)
+        found = {}
         try:
             one()
         except KeyboardInterrupt:

@@ -94,13 +94,15 @@ class Disagreement(AssertionError):
 # -- describing results ---------------------------------------------------------------------
 
 class _Objects:
-    """Numbers objects in discovery order; arguments and rodata have fixed names."""
+    """Numbers objects in discovery order; arguments and rodata have fixed names. The
+    ``watched`` objects (the ref arguments) are described after every call, so that what
+    a program did to them is compared too."""
 
-    def __init__(self, fixed: dict):
+    def __init__(self, fixed: dict, watched=()):
         self.ids = dict(fixed)  # id(obj) -> name
         self.keep = list(fixed)
         self.table: list = []
-        self.pending: list = []
+        self.pending: list = [w for w in watched if w is not None]
 
     def name(self, obj):
         if obj is None:
@@ -174,16 +176,22 @@ def run_reference(program: Program, *, imports=None, calls: int = 2,
                   nan_policy: str = "hardware", budget: int = 2_000_000,
                   limits=None) -> list[Outcome]:
     host = {name: (v[1] if isinstance(v, tuple) else v) for name, v in (imports or {}).items()}
+    fixed = {}
     try:
+        for lib in program.libraries:  # registered first; the module imports their exports
+            lm = ref.Machine(lib, host, nan_policy=nan_policy, budget=budget, limits=limits)
+            host.update({f"{lib.name}.{e.name}": ref.Export(lm, e.name) for e in lib.exports})
+            fixed.update({id(b): f"{lib.name}.rodata{k}" for k, b in enumerate(lm.rodata)})
         machine = ref.Machine(program.module, host, nan_policy=nan_policy,
                               budget=budget, limits=limits)
     except ref.Trap as t:
         return [Outcome(t.codes, message=t.message)]
     args = [_ref_arg(a) for a in program.args]
-    fixed = {id(a): f"arg{i}" for i, a in enumerate(args) if a is not None
-             and not isinstance(a, (int, float))}
+    fixed.update({id(a): f"arg{i}" for i, a in enumerate(args) if a is not None
+                  and not isinstance(a, (int, float))})
     fixed.update({id(b): f"rodata{k}" for k, b in enumerate(machine.rodata)})
     sig = cc.parse(program.module.functions[_entry(program)].cconv)
+    watched = [a for a in args if isinstance(a, (ref.RBuffer, ref.RList))]
     out = []
     for _ in range(calls):
         try:
@@ -191,7 +199,7 @@ def run_reference(program: Program, *, imports=None, calls: int = 2,
         except ref.Trap as t:
             out.append(Outcome(t.codes, message=t.message))
             continue
-        objects = _Objects(fixed)
+        objects = _Objects(fixed, watched)
         results = []
         for c, v in zip(sig.result_chars, values):
             results.append((c, objects.name(v)) if c == "r" else (c, _value_bits(
@@ -227,7 +235,7 @@ def _quiet_numpy():
 # -- the pyree side -------------------------------------------------------------------------
 
 def _vm():
-    from pyree import vm
+    from pyree import vm  # imported lazily: the reference side never needs it
     return vm
 
 
@@ -344,7 +352,8 @@ def _failure(exc: BaseException) -> Outcome:
 @contextlib.contextmanager
 def vm_limits(limits=None):
     """pyree's allocation limits set to the reference's for the duration."""
-    from pyree.vm import buffer, list as vm_list
+    from pyree.vm import buffer
+    from pyree.vm import list as vm_list
     lim = dict(ref.DEFAULT_LIMITS, **(limits or {}))
     old_b = buffer.set_limits(max_bytes=lim["max_buffer_bytes"],
                               max_alignment=lim["max_buffer_alignment"])
@@ -364,14 +373,17 @@ def run_pyree(program: Program, tier: str = "plain", *, imports=None, calls: int
     sig = cc.parse(program.module.functions[_entry(program)].cconv)
     with vm_limits(limits):
         try:
+            libs = [load(lib) for lib in program.libraries]
             module = load(program.module)
-            context = vm.Context([*_native_modules(imports), module])
+            context = vm.Context([*_native_modules(imports), *libs, module])
         except Exception as e:  # noqa: BLE001 - every failure is an outcome
             return [_failure(e)]
         with context:
             args = [_pyree_arg(a) for a in program.args]
-            fixed = {id(a): f"arg{i}" for i, a in enumerate(args) if a is not None
-                     and not isinstance(a, (int, float))}
+            fixed = {id(b): f"{lib.name}.rodata{k}" for lib in libs
+                     for k, b in enumerate(lib.rodata)}
+            fixed.update({id(a): f"arg{i}" for i, a in enumerate(args) if a is not None
+                          and not isinstance(a, (int, float))})
             fixed.update({id(b): f"rodata{k}" for k, b in enumerate(module.rodata)})
             fn = context.lookup_function(program.function, module.name)
             out = []
@@ -381,7 +393,8 @@ def run_pyree(program: Program, tier: str = "plain", *, imports=None, calls: int
                 except Exception as e:  # noqa: BLE001
                     out.append(_failure(e))
                     continue
-                objects = _Objects(fixed)
+                objects = _Objects(fixed, [a for a in args if isinstance(
+                    a, (vm.VmBuffer, vm.VmList))])
                 results = [(c, objects.name(v)) if c == "r" else (c, _result_bits(c, v))
                            for c, v in zip(sig.result_chars, values)]
                 res, table = _finish(results, objects, _describe_vm_object)

@@ -61,14 +61,14 @@ def is_position(field: isa.Field) -> bool:
     return name in _POSITION_NAMES or name.endswith(("offset", "capacity"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def int_values(bits: int):
     interesting = INTERESTING_I32 if bits == 32 else INTERESTING_I64
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     return st.sampled_from(interesting) | st.integers(lo, hi)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def float_bits(bits: int):
     if bits == 32:
         return st.sampled_from(INTERESTING_F32) | st.floats(width=32).map(_f32_bits)
@@ -89,12 +89,12 @@ def position_values(name: str, env) -> st.SearchStrategy:
     return _positions(name, env.rwdata_size, env.ref_global_count)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _positions(name: str, rwdata_size: int, ref_global_count: int) -> st.SearchStrategy:
     if name == "alignment":
         small, wild = (0, 1, 2, 4, 8, 16, 64), (3, -1, 1 << 20, 0x80000000)
     elif name == "byte_offset":
-        small = tuple(range(0, rwdata_size + 5))
+        small = tuple(range(rwdata_size + 5))
         wild = (-4, -1, 0x7FFFFFFF, rwdata_size - 1)
     elif name == "global":
         small, wild = tuple(range(ref_global_count + 1)), (-1, 0x7FFFFFFF)
@@ -235,9 +235,7 @@ def feasible(op: isa.Op, env) -> bool:
                     return False
             elif env.rwdata_size < (8 if op.mnemonic.endswith("64") else 4):
                 return False
-        elif field.kind == "rodata_attr" and not env.rodata:
-            return False
-        elif field.kind == "func_attr" and not env.imports:
+        elif field.kind == "rodata_attr" and not env.rodata or field.kind == "func_attr" and not env.imports:
             return False
     return True
 

@@ -10,7 +10,8 @@ A reproducer is a small JSON file plus the input it names, side by side in a fol
   true}``), ``found`` (what pyree did when the failure was saved) and ``note``;
 * the input: ``NAME.vmasm`` (the disassembly; assemble it to get the module back),
   ``NAME.pyrm`` (a module that cannot be written as vmasm, e.g. with a broken
-  instruction stream) or ``NAME.bin`` (raw bytes for the loader).
+  instruction stream) or ``NAME.bin`` (raw bytes for the loader); bytecode libraries
+  the module imports from (``libraries`` in the JSON) as ``NAME.libK.vmasm``.
 
 Arguments are JSON values: ints; ``{"f32": bits}`` / ``{"f64": bits}`` for floats (exact,
 NaN payloads too); ``null``; ``{"buffer": "hex", "mutable": true}``;
@@ -46,6 +47,7 @@ class Reproducer:
     record: dict
     module: ModuleDef | None = None
     data: bytes | None = None
+    libraries: tuple = ()
 
     @property
     def name(self) -> str:
@@ -65,7 +67,7 @@ class Reproducer:
 def encode_value(v):
     from pyree.testing.differential import BufferArg, ListArg
 
-    if v is None or isinstance(v, bool) or isinstance(v, int):
+    if v is None or isinstance(v, (bool, int)):
         return v
     if isinstance(v, float):
         return {"f64": struct.unpack("<Q", struct.pack("<d", v))[0]}
@@ -111,50 +113,70 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:60] or "failure"
 
 
-def save(folder, record: dict, *, module: ModuleDef | None = None,
-         data: bytes | None = None) -> pathlib.Path:
-    """Write a reproducer; returns the JSON path. The name is the target, a slug of
-    ``record["signature"]`` and a digest of the content, so saving twice is harmless."""
-    from pyree.bytecode.disasm import disassemble
+def _module_file(module: ModuleDef) -> tuple[str, bytes]:
+    """(suffix, bytes): the disassembly when it assembles back to the same module, else
+    the container."""
     from pyree.bytecode.asm import assemble
+    from pyree.bytecode.disasm import disassemble
 
+    try:
+        text = disassemble(module)
+        round_trips = assemble(text) == module
+    except Exception:  # noqa: BLE001 - broken modules are saved as containers
+        round_trips = False
+    if round_trips:
+        return ".vmasm", text.encode("utf-8")
+    return ".pyrm", container.write(module)
+
+
+def save(folder, record: dict, *, module: ModuleDef | None = None,
+         data: bytes | None = None, libraries=()) -> pathlib.Path:
+    """Write a reproducer; returns the JSON path. The name is the target, a slug of
+    ``record["signature"]`` and a digest of the content, so saving twice is harmless.
+    ``libraries`` (modules registered before ``module``) are saved as ``NAME.libK.*``."""
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if module is not None:
-        suffix, payload = ".pyrm", container.write(module)
-        try:
-            text = disassemble(module)
-            if assemble(text) == module:
-                suffix, payload = ".vmasm", text.encode("utf-8")
-        except Exception:  # noqa: BLE001 - broken modules are saved as containers
-            pass
+        suffix, payload = _module_file(module)
     elif data is not None:
         suffix, payload = ".bin", bytes(data)
     else:
         raise InvalidArgumentError("a reproducer needs a module or bytes")
-    digest = hashlib.sha256(payload + json.dumps(record, sort_keys=True).encode()).hexdigest()
+    libs = [_module_file(lib) for lib in libraries]
+    digest = hashlib.sha256(b"".join([payload, *(p for _, p in libs)])
+                            + json.dumps(record, sort_keys=True).encode()).hexdigest()
     stem = f"{record['target']}-{_slug(record.get('signature', ''))}-{digest[:10]}"
     (folder / (stem + suffix)).write_bytes(payload)
     record = dict(record, input=stem + suffix)
+    if libs:
+        names = [f"{stem}.lib{k}{lib_suffix}" for k, (lib_suffix, _) in enumerate(libs)]
+        for name, (_, lib_payload) in zip(names, libs):
+            (folder / name).write_bytes(lib_payload)
+        record["libraries"] = names
     path = folder / (stem + ".json")
     path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", "utf-8")
     return path
 
 
-def load(path) -> Reproducer:
+def _read_module(source: pathlib.Path) -> ModuleDef:
     from pyree.bytecode.asm import assemble
 
+    if source.suffix == ".vmasm":
+        return assemble(source.read_text("utf-8"), str(source))
+    return container.read(source.read_bytes(), verify_checksum=True)
+
+
+def load(path) -> Reproducer:
     path = pathlib.Path(path)
     record = json.loads(path.read_text("utf-8"))
     source = path.parent / record["input"]
     module = data = None
-    if source.suffix == ".vmasm":
-        module = assemble(source.read_text("utf-8"), str(source))
-    elif source.suffix == ".pyrm":
-        module = container.read(source.read_bytes(), verify_checksum=True)
+    if source.suffix in (".vmasm", ".pyrm"):
+        module = _read_module(source)
     else:
         data = source.read_bytes()
-    return Reproducer(path, record, module, data)
+    libraries = tuple(_read_module(path.parent / name) for name in record.get("libraries", ()))
+    return Reproducer(path, record, module, data, libraries)
 
 
 def find(folder, *, pending: bool = False) -> list[pathlib.Path]:

@@ -13,7 +13,8 @@ Keyword options (all strategies that build functions take them, as :class:`Optio
 ``max_depth``
     nesting depth of if / switch / loop (0: straight-line blocks only).
 ``max_statements``
-    statements per block sequence (a statement is one instruction or one construct).
+    statements per block sequence (a statement is one instruction or one construct;
+    default 6).
 ``max_functions``
     internal functions per module (calls go from lower to higher ordinals).
 ``imports``
@@ -38,7 +39,6 @@ import attrs
 from hypothesis import strategies as st
 
 from pyree.bytecode import cconv as cc
-from pyree.bytecode import isa
 from pyree.bytecode.builder import FunctionBuilder, ModuleBuilder
 from pyree.bytecode.module_def import FunctionDef, ModuleDef
 from pyree.testing import families as fam
@@ -73,7 +73,7 @@ def _import_specs(value) -> tuple:
 class Options:
     families: frozenset = attrs.field(default=fam.DEFAULT_FAMILIES, converter=fam.resolve)
     max_depth: int = 2
-    max_statements: int = 8
+    max_statements: int = 6
     max_functions: int = 3
     imports: tuple = attrs.field(default=(), converter=_import_specs)
     loops: str = attrs.field(default="bounded",
@@ -174,7 +174,8 @@ def modules(draw, **options) -> ModuleDef:
     return _build_module(draw, env)
 
 
-def _build_module(draw, env: ModuleEnv, name: str = "fuzz") -> ModuleDef:
+def _build_module(draw, env: ModuleEnv, name: str = "fuzz", *,
+                  export_all: bool = False) -> ModuleDef:
     bodies: dict[int, FunctionDef] = {}
     for k in reversed(range(len(env.functions))):  # callees first: their yields are known
         gen = FunctionGenerator(draw, env, k)
@@ -184,8 +185,22 @@ def _build_module(draw, env: ModuleEnv, name: str = "fuzz") -> ModuleDef:
     mb = env.module_builder(name)
     for k in range(len(env.functions)):
         mb.add_function(bodies[k])
-    mb.add_export(ENTRY, 0)
+        if k == 0 or export_all:
+            mb.add_export(bodies[k].name, k)
     return mb.finish()
+
+
+@st.composite
+def libraries(draw, name: str = "lib", **options) -> tuple[ModuleDef, tuple]:
+    """A module ``name`` exporting every function, and the :class:`ImportSpec` s another
+    module needs to call them (bytecode-to-bytecode imports; functions that may yield
+    are marked ``yieldable``)."""
+    opts = _options(options)
+    env = draw(_module_env(opts))
+    module = _build_module(draw, env, name, export_all=True)
+    specs = tuple(ImportSpec(f"{name}.{e.name}", module.functions[e.function].cconv,
+                             yieldable=e.function in env.yields) for e in module.exports)
+    return module, specs
 
 
 #: The environment of :func:`functions` and :func:`instructions`: a module with the
@@ -245,23 +260,35 @@ def function_of(instrs, layout: Layout | None = None) -> FunctionDef:
 @attrs.frozen
 class Program:
     """A module and a call of its entry: what the differential and interpreter targets
-    run."""
+    run. ``libraries`` are bytecode modules registered before ``module`` (it imports
+    their exports)."""
 
     module: ModuleDef
     function: str
     args: tuple
+    libraries: tuple = ()
 
 
 @st.composite
-def programs(draw, *, refs=None, **options) -> Program:
-    """A module from :func:`modules` and arguments for its entry function."""
+def programs(draw, *, refs=None, libraries: int = 0, **options) -> Program:
+    """A module from :func:`modules` and arguments for its entry function. With
+    ``libraries=N``, up to N library modules (see :func:`libraries`) come first and the
+    module may call their exports."""
+    libs, specs = [], list(_options(dict(options)).imports)
+    for k in range(draw(st.integers(0, libraries))):
+        lib, lib_specs = draw(globals()["libraries"](f"lib{k}", **options))
+        libs.append(lib)
+        specs += lib_specs
+    if libs:
+        options["imports"] = tuple(specs)
     module = draw(modules(**options))
     args = draw(arguments(module.functions[0].cconv, refs=refs))
-    return Program(module, ENTRY, args)
+    return Program(module, ENTRY, args, tuple(libs))
 
 
 __all__ = [
     "ENTRY", "ImportSpec", "ModuleEnv", "Options", "Program", "arguments", "cconvs",
-    "function_of", "functions", "imports_of", "instructions", "isa", "modules", "programs",
+    "function_of", "functions", "imports_of", "instructions", "libraries", "modules",
+    "programs",
     "standard_module",
 ]

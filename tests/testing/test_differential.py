@@ -10,9 +10,10 @@ import struct
 import pytest
 from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
-
 from pyree.bytecode.builder import FunctionBuilder
 from pyree.bytecode.disasm import disassemble
+
+from pyree import vm
 from pyree.status import StatusCode
 from pyree.testing import differential as D
 from pyree.testing import families as fam
@@ -119,10 +120,8 @@ def test_reference_shares_no_code_with_the_interpreter():
 
 # -- the properties -----------------------------------------------------------------------
 
-#: Differential programs: the target's options (exact families; 64-bit arguments and
-#: yieldable calls of plain callees are left out while the pending regressions
-#: differential-split-wide-argument-zeroed-* and differential-yieldable-call-of-plain-
-#: callee-* are open), host imports, buffer and null ref arguments.
+#: Differential programs: the target's options (the exact families, up to one bytecode
+#: library imported), host imports, buffer, list and null ref arguments.
 DIFFERENTIAL = dict(DifferentialTarget.options, imports=D.host_imports())
 
 
@@ -133,6 +132,8 @@ def _explain(program: Program) -> None:
 
 @given(programs(refs=ref_args(), **DIFFERENTIAL))
 def test_every_tier_agrees_with_the_reference(program):
+    for lib in program.libraries:
+        note(disassemble(lib))
     _explain(program)
     outcome = D.check(program, imports=D.HOST_FUNCTIONS)
     event("indeterminate" if outcome == D.INDETERMINATE else
@@ -141,7 +142,7 @@ def test_every_tier_agrees_with_the_reference(program):
 
 @settings(max_examples=30)
 @given(programs(families={"int", "float", "const", "control"}, max_functions=1,
-                arg_chars="if", avoid={"yieldable-plain-callee"}))
+                arg_chars="ifIF"))
 def test_compute_programs_agree(program):
     _explain(program)
     D.check(program, tiers=("plain", "budget"))
@@ -162,7 +163,6 @@ def _ulps(a: int, b: int, wide: bool) -> int:
 def test_math_functions_agree_within_one_ulp(mnemonic, data):
     """libm functions are excluded from the exact differential family: pyree and the
     reference (the C library's sinf/sin...) may differ by an ulp (vm-isa.md 5.7)."""
-    from pyree import vm
     from pyree.bytecode import isa
 
     wide = mnemonic.endswith("f64")

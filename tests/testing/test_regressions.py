@@ -49,8 +49,9 @@ def test_values_round_trip_through_json():
 
 
 def test_a_saved_failure_replays_through_its_target(tmp_path):
-    from pyree.testing.strategies import Program
     from pyree.bytecode.asm import assemble
+
+    from pyree.testing.strategies import Program
 
     module = assemble("vm.module @m version 0\nvm.func @main(%i0: i32) -> (i32) {\n"
                       "  vm.return %i0\n}\nvm.export @main\n")
@@ -63,6 +64,25 @@ def test_a_saved_failure_replays_through_its_target(tmp_path):
     out = io.StringIO()
     assert campaign.replay_all(tmp_path, stream=out) == (1, 0)
     assert "1 passed, 0 failed" in out.getvalue()
+
+
+def test_reproducers_carry_library_modules(tmp_path):
+    from pyree.bytecode.asm import assemble
+
+    from pyree.testing.strategies import Program
+
+    lib = assemble("vm.module @lib0 version 0\nvm.func @main(%i0: f32) -> (f32) {\n"
+                   "  vm.return %i0\n}\nvm.export @main\n")
+    app = assemble('vm.module @fuzz version 0\nvm.import @lib0.main cconv "0f_f"\n'
+                   "vm.func @main(%i0: f32) -> (f32) {\n"
+                   "  %i1 = vm.call @lib0.main(%i0)\n  vm.return %i1\n}\nvm.export @main\n")
+    program = Program(app, "main", (2.5,), (lib,))
+    target = targets.get("differential")
+    record, inputs = target.record(program, targets.Failure("example", "library"))
+    path = regressions.save(tmp_path, record, **inputs)
+    rep = regressions.load(path)
+    assert rep.libraries == (lib,) and rep.module == app
+    regressions.replay(path)
 
 
 def test_durations():

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, find, given, note, settings
 from hypothesis import strategies as st
-
 from pyree.bytecode import encoding, isa, verifier
 from pyree.bytecode.asm import assemble
 from pyree.bytecode.disasm import disassemble
-from pyree.testing import families as fam
+
 from pyree.testing import (
     ImportSpec,
     arguments,
@@ -20,6 +19,7 @@ from pyree.testing import (
     modules,
     standard_module,
 )
+from pyree.testing import families as fam
 
 
 def _ops(module):
@@ -96,12 +96,25 @@ def test_families_are_derived_from_field_shapes():
 
 
 def test_failures_shrink_to_a_handful_of_instructions():
-    """A property that fails on any program storing into a buffer through a call shrinks
-    to the few instructions that matter."""
+    """A property that fails on any program filling a buffer shrinks to the few
+    instructions that matter (here: the fill, its materialised operand and return)."""
     def uses_fill(module):
         return any(op.mnemonic == "buffer.fill.i16" for op in _ops(module))
 
-    smallest = find(modules(), uses_fill, settings=settings(
-        max_examples=2000, database=None, suppress_health_check=list(HealthCheck)))
+    space = modules(families={"buffer", "int", "const", "control"}, max_functions=2)
+    smallest = find(space, uses_fill, settings=settings(
+        max_examples=500, database=None, suppress_health_check=list(HealthCheck)))
     count = sum(not op.is_block for op in _ops(smallest))
-    assert count <= 12, disassemble(smallest)
+    assert count <= 8, disassemble(smallest)
+
+
+@given(modules(avoid={"yieldable-plain-callee"}, families={"call", "control", "int"}))
+def test_avoid_leaves_out_a_construct(module):
+    """With ``avoid``, call.yieldable only targets functions that may really yield."""
+    instrs = [encoding.decode(f.code) for f in module.functions]
+    yields = {k for k, code in enumerate(instrs)
+              if any(i.op.mnemonic in ("yield", "call.yieldable") for i in code)}
+    for code in instrs:
+        for ins in code:
+            if ins.op.mnemonic == "call.yieldable":
+                assert ins.arg("callee_ordinal") in yields

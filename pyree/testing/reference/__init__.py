@@ -27,7 +27,13 @@ Usage::
 """
 
 from pyree.testing.reference import ops_float, ops_flow, ops_list, ops_memory, ops_scalar  # noqa: F401
-from pyree.testing.reference.machine import DEFAULT_LIMITS, HANDLERS, Machine, check_complete
+from pyree.testing.reference.machine import (
+    DEFAULT_LIMITS,
+    HANDLERS,
+    Export,
+    Machine,
+    check_complete,
+)
 from pyree.testing.reference.objects import (
     MUTABLE,
     ORIGIN_GUEST,
@@ -42,6 +48,16 @@ from pyree.testing.reference.objects import (
 check_complete()
 
 __all__ = [
-    "DEFAULT_LIMITS", "HANDLERS", "MUTABLE", "ORIGIN_GUEST", "ORIGIN_HOST", "ORIGIN_MODULE",
-    "HostRef", "Machine", "RBuffer", "RList", "Trap",
+    "DEFAULT_LIMITS",
+    "HANDLERS",
+    "MUTABLE",
+    "ORIGIN_GUEST",
+    "ORIGIN_HOST",
+    "ORIGIN_MODULE",
+    "Export",
+    "HostRef",
+    "Machine",
+    "RBuffer",
+    "RList",
+    "Trap",
 ]

@@ -57,7 +57,7 @@ def _pow2(n: int) -> int:
 
 
 class Frame:
-    __slots__ = ("regs", "refs", "fn")
+    __slots__ = ("fn", "refs", "regs")
 
     def __init__(self, fn, i32_count: int, ref_count: int):
         self.fn = fn
@@ -97,7 +97,7 @@ class Frame:
 
 
 class _Function:
-    __slots__ = ("ordinal", "definition", "instrs", "index_of", "sig")
+    __slots__ = ("definition", "index_of", "instrs", "ordinal", "sig")
 
     def __init__(self, ordinal: int, definition):
         self.ordinal = ordinal
@@ -107,12 +107,22 @@ class _Function:
         self.sig = cc.parse(definition.cconv)
 
 
+class Export:
+    """An import served by an export of another :class:`Machine` (bytecode to bytecode:
+    values cross as register bits, refs as objects)."""
+
+    def __init__(self, machine: Machine, name: str):
+        self.machine = machine
+        self.function = machine.export(name)
+
+
 class Machine:
     """One module instance (one context's state) of a verified ModuleDef.
 
     ``imports`` maps an import's full name to a Python callable taking and returning
-    host values (ints, floats, refs; a list per span); a missing name leaves the import
-    unresolved (legal only for optional imports). ``nan_policy`` is ``hardware`` or
+    host values (ints, floats, refs; a list per span), or to an :class:`Export` of
+    another machine; a missing name leaves the import unresolved (legal only for
+    optional imports). ``nan_policy`` is ``hardware`` or
     ``canonical`` (see :mod:`.values`); ``budget`` is the instruction limit of one
     invocation (DEADLINE_EXCEEDED past it).
     """
@@ -140,20 +150,22 @@ class Machine:
 
     # -- host entry ----------------------------------------------------------------------
 
+    def export(self, name: str) -> _Function:
+        for e in self.module.exports:
+            if e.name == name:
+                return self.functions[e.function]
+        raise trap(StatusCode.NOT_FOUND, f"no export {name}")
+
     def call(self, export: str, args=()) -> list:
         """Invoke an export; returns result values (i32/i64 signed ints, f32/f64 bits,
         refs) or raises :class:`Trap`."""
-        for e in self.module.exports:
-            if e.name == export:
-                fn = self.functions[e.function]
-                break
-        else:
-            raise trap(StatusCode.NOT_FOUND, f"no export {export}")
+        fn = self.export(export)
         chars = fn.sig.arg_chars
         if len(args) != len(chars):
             raise trap(StatusCode.INVALID_ARGUMENT, "input list and function mismatch")
         self.steps = 0
-        return self.invoke(fn, [self.host_in(c, a) for c, a in zip(chars, args)], 0)
+        with V.np.errstate(all="ignore"):  # IEEE results, no warnings
+            return self.invoke(fn, [self.host_in(c, a) for c, a in zip(chars, args)], 0)
 
     def host_in(self, c: str, value):
         """A host value converted to register form (vm-runtime.md 9.1 step 2)."""
@@ -198,12 +210,14 @@ class Machine:
             else:
                 k = index_of[nxt]
 
-    def call_import(self, ordinal: int, host_args: list) -> tuple:
+    def call_import(self, ordinal: int, host_args: list, depth: int = 0) -> tuple:
         spec = self.module.imports[ordinal]
         fn = self.imports[ordinal]
         if fn is None:
             raise trap(StatusCode.NOT_FOUND,
                        f"optional import `{spec.full_name}` (ordinal {ordinal}) not resolved")
+        if isinstance(fn, Export):
+            return tuple(fn.machine.invoke(fn.function, host_args, depth + 1))
         try:
             out = fn(*host_args)
         except PyreeError as e:

@@ -37,7 +37,7 @@ def trap(code: StatusCode, message: str = "") -> Trap:
 
 
 class RBuffer:
-    __slots__ = ("data", "flags", "__weakref__")
+    __slots__ = ("__weakref__", "data", "flags")
 
     def __init__(self, data: bytearray, flags: int):
         self.data = data
@@ -53,7 +53,7 @@ class RList:
     elements objects or None, variant elements None, ``("v", type, value)`` or
     ``("r", obj)``."""
 
-    __slots__ = ("kind", "element", "items", "__weakref__")
+    __slots__ = ("__weakref__", "element", "items", "kind")
 
     def __init__(self, kind: str, element: str | None):
         self.kind = kind
@@ -67,7 +67,7 @@ class RList:
 class HostRef:
     """An opaque host object of a named ref type (arguments of other ref types)."""
 
-    __slots__ = ("type_name", "payload")
+    __slots__ = ("payload", "type_name")
 
     def __init__(self, type_name: str, payload=None):
         self.type_name = type_name

@@ -6,7 +6,7 @@ from pyree.bytecode import cconv as cc
 from pyree.bytecode import isa
 from pyree.status import StatusCode as S
 from pyree.testing.reference import values as V
-from pyree.testing.reference.machine import Return, handler
+from pyree.testing.reference.machine import Export, Return, handler
 from pyree.testing.reference.objects import Trap, trap, type_accepts
 
 IMPORT_BIT = 0x80000000
@@ -189,8 +189,9 @@ def _call(m, frame, ins, depth):
     if callee & IMPORT_BIT:
         k = callee & ~IMPORT_BIT
         sig = cc.parse(m.module.imports[k].cconv)
-        args = _import_args(frame, sig, operands, f.get("segment_sizes"))
-        values = m.call_import(k, args)
+        raw = isinstance(m.imports[k], Export)  # bytecode export: bits, not host values
+        args = _import_args(frame, sig, operands, f.get("segment_sizes"), raw)
+        values = m.call_import(k, args, depth)
     else:
         fn = m.functions[callee]
         sig = fn.sig
@@ -204,10 +205,12 @@ def _call(m, frame, ins, depth):
     return None
 
 
-def _host_value(frame, c: str, ordinal: int):
+def _host_value(frame, c: str, ordinal: int, raw: bool = False):
     if c == "r":
         return frame.take_ref(ordinal)
     value = frame.get(cc.CHAR_BANK[c], ordinal)
+    if raw:
+        return value
     if c == "f":
         return float(V.f32(value))
     if c == "F":
@@ -215,7 +218,7 @@ def _host_value(frame, c: str, ordinal: int):
     return value
 
 
-def _import_args(frame, sig, operands, segment_sizes) -> list:
+def _import_args(frame, sig, operands, segment_sizes, raw: bool = False) -> list:
     out, pos = [], 0
     for i, element in enumerate(sig.args):
         if isinstance(element, cc.Span):
@@ -225,12 +228,12 @@ def _import_args(frame, sig, operands, segment_sizes) -> list:
             for _ in range(count):
                 tup = []
                 for c in element.elements:
-                    tup.append(_host_value(frame, c, operands[pos]))
+                    tup.append(_host_value(frame, c, operands[pos], raw))
                     pos += 1
                 items.append(tup[0] if len(tup) == 1 else tuple(tup))
             out.append(items)
         else:
-            out.append(_host_value(frame, element, operands[pos]))
+            out.append(_host_value(frame, element, operands[pos], raw))
             pos += 1
     return out
 
