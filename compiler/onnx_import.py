@@ -155,16 +155,29 @@ class Importer:
         return TensorType(dtype, shape)
 
     def _name_outputs(self, onnx_names: list[str]) -> None:
-        """Gives graph outputs their ONNX names where the IR named them otherwise."""
-        producers = self.graph.producers()
-        rename = {}
-        for ir_name, onnx_name in zip(self.graph.outputs, onnx_names):
-            if (ir_name != onnx_name and ir_name in producers and onnx_name not in
-                    self.graph.types and self.graph.outputs.count(ir_name) == 1):
-                rename[ir_name] = onnx_name
+        """Gives graph outputs their ONNX names where the IR named them otherwise (an
+        intermediate that took the name first is renamed out of the way)."""
+        graph = self.graph
+        producers = graph.producers()
+        rename: dict[str, str] = {}
+        taken = set(graph.types)
+        for ir_name, onnx_name in zip(graph.outputs, onnx_names):
+            if (ir_name == onnx_name or ir_name not in producers
+                    or graph.outputs.count(ir_name) != 1 or onnx_name in rename.values()):
+                continue
+            if onnx_name in taken:
+                if onnx_name in graph.inputs or onnx_name in graph.outputs \
+                        or onnx_name in rename:
+                    continue
+                i = 1
+                while f"{onnx_name}__{i}" in taken:
+                    i += 1
+                rename[onnx_name] = f"{onnx_name}__{i}"
+                taken.add(rename[onnx_name])
+            rename[ir_name] = onnx_name
         if rename:
             from pyree.compiler.rewrite import rename_values
-            rename_values(self.graph, rename)
+            rename_values(graph, rename)
 
     # -- nodes ----------------------------------------------------------------------------
     def lookup(self, onnx_name: str) -> str:

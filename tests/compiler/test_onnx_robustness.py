@@ -37,7 +37,7 @@ def _mutate(draw, model):
         node.input.append(node.input[0] if node.input else "nothing")
 
 
-@settings(deadline=None, max_examples=150)
+@settings(deadline=None)
 @given(st.data())
 def test_mutated_models_raise_only_pyree_errors(data):
     case = data.draw(st.sampled_from(testsuite.node_cases()))

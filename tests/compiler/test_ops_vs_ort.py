@@ -30,7 +30,7 @@ def _check(node, shapes, initializers=None, opset=17, rtol=1e-4, atol=1e-5, seed
     assert reference.allclose(want, got, rtol=rtol, atol=atol) == []
 
 
-@settings(deadline=None, max_examples=40)
+@settings(deadline=None)
 @given(st.data())
 def test_conv(data):
     d = data.draw
@@ -53,7 +53,7 @@ def test_conv(data):
     _check(node, [(2, cin) + hw], {"w": w, "b": np.arange(cout, dtype=np.float32)})
 
 
-@settings(deadline=None, max_examples=40)
+@settings(deadline=None)
 @given(st.data())
 def test_pooling(data):
     d = data.draw
