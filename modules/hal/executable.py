@@ -3,11 +3,11 @@
 An ``Executable`` is created from (format, data, constants) (hal-abi.md 3.7): the data is
 parsed and validated (``executable_format``), and every exported function is compiled to a
 numba kernel *at creation* (``kernels.compiler``; loaded from the disk cache when possible),
-so no dispatch ever pays compile time. Functions are identified by their index in the
+plus its serial variant when kernels are parallel, so no dispatch ever pays compile time. Functions are identified by their index in the
 export table (``lookup_function``).
 
-``dispatch(function_id, workgroup_count, constants, bindings)`` is the one entry point the
-command buffers use. Before any kernel runs it validates, in Python:
+``dispatch(function_id, workgroup_count, constants, bindings)`` is the entry point (command
+buffers run ``dispatch_planned`` with the plan they validated when recording). Before any kernel runs it validates, in Python:
 
 * the function id (NOT_FOUND) and that the executable is alive (UseAfterReleaseError);
 * the workgroup counts (each a u32, the product at most ``MAX_WORKGROUPS``) and the push
@@ -35,7 +35,8 @@ checks, which raise the errors above.
 
 Parallel kernels are called under one process-wide lock: numba's fallback threading layer
 (workqueue) must not be entered from two threads at once, and a parallel kernel already uses
-every core.
+every core. A dispatch with little work (``config.SERIAL_BELOW``) or a single workgroup runs
+the function's serial kernel instead, without the lock (the choice is part of the plan).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class DispatchRequirements:
     kernel: object = attrs.field(eq=False, repr=False)      # its compiled kernel
     dtypes: tuple = attrs.field(eq=False, repr=False)       # per binding: numpy dtype
     fast_align: bool = attrs.field(eq=False, repr=False)    # every dtype aligned to its size
+    parallel: bool = attrs.field(eq=False, repr=False)      # kernel is the parallel variant
 
 
 def _constants(raw) -> tuple:
@@ -112,6 +114,7 @@ class Executable:
     _names: dict = attrs.field(repr=False)
     released: bool = False
     _plans: dict = attrs.field(factory=dict, repr=False)
+    serial_kernels: tuple = attrs.field(default=(), repr=False)  # () when PARALLEL is off
 
     @classmethod
     def create(cls, format: str, data, constants=None) -> Executable:
@@ -123,8 +126,10 @@ class Executable:
         from .kernels import compiler  # imports numba: only when an executable is loaded
 
         kernels = tuple(compiler.compile_function(fn) for fn in desc.functions)
+        serial = tuple(compiler.compile_function(fn, parallel=False)
+                       for fn in desc.functions) if config.PARALLEL else ()
         names = {fn.name: i for i, fn in enumerate(desc.functions)}
-        return cls(format, desc, consts, kernels, names)
+        return cls(format, desc, consts, kernels, names, serial_kernels=serial)
 
     @property
     def function_names(self) -> tuple:
@@ -164,11 +169,14 @@ class Executable:
         if reqs is None:
             launch = layout.plan(fn, counts, push, self.constants)
             dtypes = tuple(b.type.np_dtype for b in fn.bindings)
+            kernel, parallel = self.kernels[key[0]], config.PARALLEL
+            if self.serial_kernels and (launch.work < config.SERIAL_BELOW or
+                                        int(launch.params[1]) <= 1):
+                kernel, parallel = self.serial_kernels[key[0]], False
             reqs = DispatchRequirements(
                 fn.name, launch.required, tuple(d.itemsize for d in dtypes),
-                tuple(b.writable for b in fn.bindings), launch, fn,
-                self.kernels[key[0]], dtypes,
-                all(d.alignment == d.itemsize for d in dtypes))
+                tuple(b.writable for b in fn.bindings), launch, fn, kernel, dtypes,
+                all(d.alignment == d.itemsize for d in dtypes), parallel)
             if len(self._plans) >= PLAN_CACHE_SIZE:
                 self._plans.clear()
             self._plans[key] = reqs
@@ -222,12 +230,11 @@ class Executable:
         launch = reqs.launch
         if not launch.items:
             return
-        kernel = reqs.kernel
-        if config.PARALLEL:
+        if reqs.parallel:
             with _KERNEL_LOCK:
-                kernel(*arrays, launch.params, launch.fparams)
+                reqs.kernel(*arrays, launch.params, launch.fparams)
         else:
-            kernel(*arrays, launch.params, launch.fparams)
+            reqs.kernel(*arrays, launch.params, launch.fparams)
 
 
 def _checked_arrays(fn, reqs: DispatchRequirements, bindings) -> list:

@@ -9,6 +9,11 @@ entries written by another numba version. Together with the file name this keys 
 code on (description hash, numba version, CPU name/features) without a second cache of
 ours. The source hash covers the numba flags too (they are written into the decorator).
 
+Every function has two kernels when ``PARALLEL`` is on: the parallel one (workgroups in a
+``prange``) and a serial variant (the same source with ``parallel=False``) for dispatches
+too small to pay numba's thread wake-up (``config.SERIAL_BELOW``). Both are compiled (or
+loaded from the cache) when the executable is created, never on a dispatch.
+
 Every kernel is compiled for its one signature when the executable is created
 (``Dispatcher.compile``), then further compilation is disabled, so a dispatch never
 compiles: a call whose argument types do not match fails instead of compiling.
@@ -30,7 +35,7 @@ from pyree.status import InternalError
 
 from . import config
 from .ir import Elementwise, Function, Matmul
-from .library import elementwise, matmul, rows
+from .library import elementwise, matmul, rows, skeleton
 
 STATS = {"compiled": 0, "cache_hits": 0, "memory_hits": 0}
 
@@ -38,8 +43,9 @@ _LOCK = threading.Lock()
 _KERNELS: dict[str, object] = {}   # source hash -> compiled dispatcher (per process)
 
 
-def generate(fn: Function) -> str:
-    """The Python source of ``fn``'s kernel."""
+def generate(fn: Function, *, parallel: bool | None = None) -> str:
+    """The Python source of ``fn``'s kernel (``parallel`` overrides the configured flag:
+    ``parallel=False`` is the serial variant, whose ``prange`` is a plain ``range``)."""
     body = fn.body
     if isinstance(body, Elementwise):
         lines, _ = elementwise.emit(fn)
@@ -47,6 +53,9 @@ def generate(fn: Function) -> str:
         lines, _ = matmul.emit(fn)
     else:
         lines, _ = rows.emit(fn)
+    if parallel is not None:
+        lines = [skeleton.decorator(parallel) if line.startswith("@njit(") else line
+                 for line in lines]
     return "\n".join(lines) + "\n"
 
 
@@ -62,9 +71,11 @@ def signature(fn: Function):
     return tuple(args)
 
 
-def compile_function(fn: Function):
-    """The compiled kernel (a numba dispatcher) for ``fn``; cached in memory and on disk."""
-    source = generate(fn)
+def compile_function(fn: Function, *, parallel: bool | None = None):
+    """The compiled kernel (a numba dispatcher) for ``fn``; cached in memory and on disk.
+    ``parallel=False`` compiles the serial variant (a source, and so a cache entry, of its
+    own)."""
+    source = generate(fn, parallel=parallel)
     digest = hashlib.sha256(source.encode()).hexdigest()[:40]
     with _LOCK:
         kernel = _KERNELS.get(digest)

@@ -9,6 +9,10 @@ flag off, anything else on):
 * ``BOUNDSCHECK`` [PYREE_NUMBA_BOUNDSCHECK, default off]: the Python wrapper proves every index
   in range before a kernel runs; turning this on is a debugging aid only.
 * ``NOGIL`` [PYREE_NUMBA_NOGIL, default on].
+* ``SERIAL_BELOW`` [PYREE_NUMBA_SERIAL_BELOW, default 32768]: with ``PARALLEL`` on, a
+  dispatch whose work (items; items x reduced length for row kernels; rows x N x K for
+  matmul) is below this, or that has a single workgroup, runs the serial variant of its
+  kernel: waking numba's threads costs 30-100 us, a one-item kernel 1 us. 0 turns it off.
 
 The cache directory is ``$PYREE_CACHE_DIR`` or ``~/.cache/pyree``; generated kernel sources
 live in ``<cache>/kernels`` and numba's own cache in ``<cache>/numba``. :func:`import_numba`
@@ -43,6 +47,17 @@ PARALLEL = _flag("PYREE_NUMBA_PARALLEL", True)
 FASTMATH = _flag("PYREE_NUMBA_FASTMATH", False)
 BOUNDSCHECK = _flag("PYREE_NUMBA_BOUNDSCHECK", False)
 NOGIL = _flag("PYREE_NUMBA_NOGIL", True)
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    try:
+        return default if value is None or not value.strip() else max(int(value), 0)
+    except ValueError:
+        return default
+
+
+SERIAL_BELOW = _int("PYREE_NUMBA_SERIAL_BELOW", 1 << 15)
 
 
 def cache_dir() -> pathlib.Path:

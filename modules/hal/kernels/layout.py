@@ -29,6 +29,7 @@ class Launch:
     fparams: np.ndarray         # float64
     items: int                  # items the kernel processes (0: the kernel is not called)
     required: tuple             # bytes each binding must cover
+    work: int = 0               # inner-loop steps, roughly (picks the serial kernel)
 
 
 def _fail(fn: Function, message: str, cls=InvalidArgumentError):
@@ -138,8 +139,9 @@ def _finish(fn, dims, strides, offsets, bindings, counts, push, consts, rank, ex
     for s, off in zip(strides, offsets):
         params += [off, *s]
     params += list(extras)
+    work = covered * max([1] + [length for length, _ in axis_extents or ()])
     return Launch(_frozen(params, np.int64), _frozen(fparams, np.float64), covered,
-                  tuple(required))
+                  tuple(required), work)
 
 
 def _elementwise(fn, body: Elementwise, counts, push, consts) -> Launch:
@@ -240,7 +242,8 @@ def _matmul(fn, body: Matmul, counts, push, consts) -> Launch:
     params = [covered, nwg, per, m, n, k]
     for name in ("lhs", "rhs", "out"):
         params += [shapes[name][1], stride[name]]
-    return Launch(_frozen(params, np.int64), _frozen((), np.float64), covered, tuple(required))
+    return Launch(_frozen(params, np.int64), _frozen((), np.float64), covered, tuple(required),
+                  covered * n * k)
 
 
 def _frozen(values, dtype) -> np.ndarray:
