@@ -54,9 +54,5 @@ def np_dtype(name: str) -> np.dtype:
     return dtypes.to_numpy(name)
 
 
-def first(types: Sequence[TensorType | None]) -> TensorType:
-    return types[0]
-
-
 def tt(dtype: str, shape) -> TensorType:
     return TensorType(dtype, tuple(int(d) for d in shape))

@@ -61,10 +61,8 @@ def _matmul_rule(ctx):
 
 @onnx_rule(FAMILY, "Gemm")
 def _gemm_rule(ctx):
-    a, b = ctx.type(0), ctx.type(1)
-    dtype = np_dtype(a.dtype)
-    if ctx.opset < 7 and ctx.attr("broadcast", 0) == 0 and ctx.has_input(2):
-        pass  # legacy flag: shapes were already required to match
+    dtype = np_dtype(ctx.type(0).dtype)
+    ctx.attr("broadcast")  # opset < 7: C broadcasts (or already has Y's shape) either way
     y = ctx.emit("matmul", [ctx.input(0), ctx.input(1)], transpose_a=ctx.attr("transA", 0),
                  transpose_b=ctx.attr("transB", 0))
     alpha, beta = ctx.attr("alpha", 1.0), ctx.attr("beta", 1.0)
@@ -76,7 +74,6 @@ def _gemm_rule(ctx):
             c = ctx.emit("mul", [c, ctx.constant(np.array(beta, dtype), "beta")])
         y = ctx.emit("add", [y, c])
     ctx.set_output(0, y)
-    del b
 
 
 def _infer_einsum(node, types):

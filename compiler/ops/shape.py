@@ -14,7 +14,6 @@ import math
 import numpy as np
 from pyree.compiler import dtypes
 from pyree.compiler.ops.common import axes as norm_axes
-from pyree.compiler.ops.common import axis as norm_axis
 from pyree.compiler.ops.common import bad, broadcast_shape, np_dtype, tt
 from pyree.compiler.ops.registry import define, onnx_rule
 
@@ -250,5 +249,3 @@ def _eye_like_rule(ctx):
     eye = np.eye(t.shape[0], t.shape[1], k=ctx.attr("k", 0), dtype=np_dtype(dtype))
     ctx.set_output(0, ctx.constant(eye, "eye"))
 
-
-__all__ = ["norm_axis"]
