@@ -1,7 +1,9 @@
 """The per-device executable cache (hal-abi.md 3.7, 5.4).
 
 ``ExecutableCache.prepare(format, data, constants)`` returns the cached ``Executable`` for
-(format, sha256 of data, constants) or creates one. Unknown formats are NOT_FOUND before
+(format, sha256 of data, constants) or creates one. Immutable data (``bytes``, a read-only
+memoryview such as module rodata) is hashed in place; anything else is copied first, so the
+key and the parsed executable come from the same bytes. Unknown formats are NOT_FOUND before
 any parsing. Creation compiles every kernel (or loads it from the on-disk kernel cache); the
 cache holds its executables until ``trim()``, which a device calls on SUSPEND/LOW_MEMORY.
 """
@@ -38,7 +40,9 @@ class ExecutableCache:
         if not self.can_prepare_format(format):
             raise NotFoundError(f"no executable loader for format {format!r}; supported: "
                                 f"{', '.join(executable_format.SUPPORTED_FORMATS)}")
-        data = bytes(data)
+        if not (type(data) is bytes or type(data) is memoryview and data.readonly and
+                data.c_contiguous):
+            data = bytes(data)      # mutable (or odd) data: key and parse one snapshot
         key = (format, hashlib.sha256(data).digest(), _constants(constants))
         with self._lock:
             found = self._entries.get(key)
