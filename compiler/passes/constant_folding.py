@@ -38,13 +38,16 @@ def try_fold(node: Node, in_types: Sequence[TensorType | None],
     if results is None:
         if not op.foldable or any(n and n not in constants for n in node.inputs):
             return None
-        if (sum(t.size for t in out_types if t) > max_elements and node.op not in _VIEW_FOLDS):
+        big = sum(t.size for t in out_types if t) > max_elements
+        if big and node.op not in _VIEW_FOLDS:
             return None
         args = [constants[n] if n else None for n in node.inputs]
         with np.errstate(all="ignore"):
             results = op.reference(node, *args)
         if not isinstance(results, (tuple, list)):
             results = [results]
+        if big and args and not all(np.shares_memory(r, args[0]) for r in results):
+            return None  # the "view" had to copy (a reshape of a broadcast): keep the node
     out = []
     for array, type_ in zip(results, out_types):
         if type_ is None:

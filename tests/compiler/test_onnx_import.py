@@ -139,3 +139,18 @@ def test_an_attribute_no_rule_reads_is_refused_not_ignored():
     m = model([node], [("x", F32, [2])], [("y", F32, [2])])
     with pytest.raises(UnimplementedError, match=r"'r' \(Relu\): attribute 'mystery'"):
         import_model(m)
+
+
+def test_large_folds_are_views_or_are_not_made():
+    from pyree.compiler.ir import Attributes, Node, TensorType
+    from pyree.compiler.passes.constant_folding import try_fold
+
+    c = np.broadcast_to(np.arange(4, dtype=np.float32).reshape(4, 1), (4, 3000))
+    reshape = Node("reshape", ("c",), ("y",), Attributes.of(shape=(12000,)))
+    out = [TensorType("f32", (12000,))]
+    assert try_fold(reshape, [TensorType("f32", (4, 3000))], out, {"c": c},
+                    max_elements=100) is None  # would copy 12000 elements
+    splat = np.broadcast_to(np.float32(1), (4, 3000))
+    (folded,) = try_fold(reshape, [TensorType("f32", (4, 3000))], out, {"c": splat},
+                         max_elements=100)
+    assert folded.strides == (0,)
