@@ -18,8 +18,9 @@ visited in topological order and placed greedily:
 Placing a node only in the region of its *latest* producing region keeps the regions in
 a valid execution order: every operand of a region is a graph input, a constant, or an
 output of an earlier region. ``Region.body`` names the pyree-kernels-v1 body kind the
-region lowers to (spec/executables.md), or ``None`` when v1 has no kind for it yet
-(conv, pooling, normalisations, gathers ...: lowered in a later step).
+region lowers to (spec/executables.md), or ``None`` when v1 cannot express it yet
+(conv, pooling, normalisations, gathers, f16 values, ``sin`` ...: see
+``lowering_v1.py``).
 """
 
 from __future__ import annotations
@@ -27,15 +28,10 @@ from __future__ import annotations
 import attrs
 from pyree.compiler.ir import Graph, Node
 from pyree.compiler.ops import OPS
+from pyree.compiler.passes.lowering_v1 import v1_body
 
 from pyree.status import InternalError
 
-# Partition kind -> pyree-kernels-v1 body kind (None: not expressible in v1 yet).
-BODY = {"elementwise": "elementwise", "reduce": "reduce", "softmax": "softmax",
-        "matmul": "matmul", "transpose": "transpose", "view": None, "conv": None,
-        "pool": None, "normalization": None, "data": None, "library": None}
-_V1_REDUCE = frozenset({"reduce_sum", "reduce_mean", "reduce_max", "reduce_min",
-                        "reduce_prod"})
 EPILOGUE_ANCHORS = frozenset({"matmul", "conv"})
 
 
@@ -108,10 +104,6 @@ class _Builder:
     tail: str | None
 
 
-def _contiguous(axes) -> bool:
-    return bool(axes) and list(axes) == list(range(axes[0], axes[0] + len(axes)))
-
-
 def _is_ew(node: Node) -> bool:
     return OPS[node.op].kind == "elementwise"
 
@@ -161,12 +153,12 @@ def partition(graph: Graph) -> Partition:
                 if n:
                     users.setdefault(n, set()).add(i)
     outputs = set(graph.outputs)
-    return Partition(graph, tuple(_finish(i, b, users, outputs)
+    return Partition(graph, tuple(_finish(i, b, users, outputs, graph.types)
                                   for i, b in enumerate(builders)))
 
 
 def _finish(index: int, b: _Builder, users: dict[str, set[int]],
-            graph_outputs: set[str]) -> Region:
+            graph_outputs: set[str], types) -> Region:
     produced = {o for n in b.nodes for o in n.outputs if o}
     inputs: list[str] = []
     for node in b.nodes:
@@ -175,10 +167,5 @@ def _finish(index: int, b: _Builder, users: dict[str, set[int]],
                 inputs.append(n)
     outputs = tuple(o for n in b.nodes for o in n.outputs
                     if o and (o in graph_outputs or users.get(o, set()) - {index}))
-    body = BODY[b.kind]
-    if b.kind == "reduce" and any(n.op not in _V1_REDUCE or not _contiguous(n.attr("axes", ()))
-                                  for n in b.nodes):
-        body = None  # v1 reduces one axis: contiguous axes collapse into one by a view
-    if b.kind == "softmax" and b.nodes[0].op != "softmax":
-        body = None
+    body = v1_body(b.kind, b.nodes, types)
     return Region(index, b.kind, body, tuple(b.nodes), tuple(inputs), outputs)

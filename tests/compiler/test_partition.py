@@ -96,3 +96,20 @@ def test_resnet50_fuses_batchnorm_relu_and_residual_adds_into_conv_epilogues():
     residual = [r for r in convs if sum(n.op == "add" for n in r.epilogue) == 2]
     assert len(residual) == 16  # bn shift + the block's residual add
     assert compiled.plan.arena_size < compiled.plan.unshared_size / 4
+
+
+def test_region_body_is_none_where_v1_cannot_express_it():
+    from .helpers import helper as h
+
+    def body_of(nodes, dtype=F32, shape=(2, 3, 4), opset=17):
+        m = model(nodes, [("x", dtype, list(shape))], [("y", dtype, None)], opset=opset)
+        return [(r.kind, r.body) for r in compile_graph(import_model(m)).partition.regions]
+
+    assert body_of([h.make_node("LeakyRelu", ["x"], ["y"])]) == [("elementwise", "elementwise")]
+    assert body_of([h.make_node("Sin", ["x"], ["y"])]) == [("elementwise", None)]
+    f16 = 10
+    assert body_of([h.make_node("Relu", ["x"], ["y"])], dtype=f16) == [("elementwise", None)]
+    assert body_of([h.make_node("ReduceSum", ["x"], ["y"], axes=[1, 2])], opset=11) == [
+        ("reduce", "reduce")]
+    assert body_of([h.make_node("ReduceSum", ["x"], ["y"], axes=[0, 2])], opset=11) == [
+        ("reduce", None)]
