@@ -1,6 +1,7 @@
 """Control flow with static structure, flattened at import.
 
-* ``If`` with a constant condition imports the taken branch in place.
+* ``If`` with a constant condition imports the taken branch in place; with a runtime
+  condition both branches are imported and each output is a ``select``.
 * ``Scan`` (opset 9+) is unrolled over its static sequence length: each iteration slices
   the scan inputs, imports the body graph with its inputs bound to the current state
   and slices, and the per-iteration scan outputs are stacked at the end.
@@ -30,11 +31,29 @@ def _import_body(importer, body, opset, bindings: dict[str, str]) -> list[str]:
 
 
 def import_if(importer, ctx) -> None:
-    cond = ctx.require_const(0, "condition")
-    branch = ctx.attr("then_branch") if bool(np.asarray(cond).reshape(-1)[0]) \
-        else ctx.attr("else_branch")
-    for i, out in enumerate(_import_body(importer, branch, ctx.opset, {})):
-        ctx.set_output(i, out)
+    """A constant condition imports the taken branch; a runtime one imports both (ONNX
+    branches have no side effects) and selects each output, when the branches agree on
+    every output's type."""
+    cond = ctx.const(0)
+    then_b, else_b = ctx.attr("then_branch"), ctx.attr("else_branch")
+    if cond is not None:
+        branch = then_b if bool(np.asarray(cond).reshape(-1)[0]) else else_b
+        for i, out in enumerate(_import_body(importer, branch, ctx.opset, {})):
+            ctx.set_output(i, out)
+        return
+    if ctx.type(0).size != 1:
+        ctx.invalid(f"condition must hold one element, got {ctx.type(0)}")
+    flag = ctx.emit("reshape", [ctx.input(0)], shape=())
+    if ctx.type(0).dtype != "i1":
+        flag = ctx.emit("cast", [flag], to="i1")
+    then_outs = _import_body(importer, then_b, ctx.opset, {})
+    else_outs = _import_body(importer, else_b, ctx.opset, {})
+    for i, (a, b) in enumerate(zip(then_outs, else_outs)):
+        ta, tb = ctx.graph.types[a], ctx.graph.types[b]
+        if ta != tb:
+            ctx.fail(f"input 0 '{ctx.proto.input[0]}' (condition) must be a compile-time "
+                     f"constant when the branches' output {i} types differ ({ta} vs {tb})")
+        ctx.set_output(i, ctx.emit("select", [flag, a, b]))
 
 
 def _take(ctx, value, shape, axis, index):

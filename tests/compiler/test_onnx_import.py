@@ -154,3 +154,18 @@ def test_large_folds_are_views_or_are_not_made():
     (folded,) = try_fold(reshape, [TensorType("f32", (4, 3000))], out, {"c": splat},
                          max_elements=100)
     assert folded.strides == (0,)
+
+
+def test_if_with_a_runtime_condition_selects_between_both_branches():
+    def branch(op, name):
+        return helper.make_graph([helper.make_node(op, ["x", "two"], [f"{name}_out"])], name,
+                                 [], [helper.make_tensor_value_info(f"{name}_out", F32, [3])])
+    node = helper.make_node("If", ["c"], ["y"], then_branch=branch("Add", "then"),
+                            else_branch=branch("Mul", "else"))
+    m = model([node], [("c", onnx.TensorProto.BOOL, []), ("x", F32, [3])], [("y", F32, [3])],
+              {"two": np.full(3, 2, np.float32)})
+    g = import_model(m)
+    assert "select" in {n.op for n in g.nodes}
+    x = np.arange(3, dtype=np.float32)
+    np.testing.assert_allclose(reference.evaluate(g, [np.array(True), x])[0], x + 2)
+    np.testing.assert_allclose(reference.evaluate(g, [np.array(False), x])[0], x * 2)
