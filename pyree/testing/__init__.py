@@ -8,7 +8,8 @@ module passes the verifier, nothing is filtered):
   :func:`standard_module` for the module around it);
 * :func:`modules` - whole modules: several functions calling each other in a DAG,
   globals, rodata, lists, buffers, refs, imports you name; :func:`programs` adds
-  arguments for the entry function, drawn from its cconv by :func:`arguments`;
+  arguments for the entry function, drawn from its cconv by :func:`arguments`, and
+  optionally bytecode :func:`libraries` whose exports the module imports;
 * :func:`mutated_modules` - valid modules with structural damage and the verifier rules
   that must reject it.
 
@@ -36,6 +37,7 @@ from pyree.testing.strategies import (
     functions,
     imports_of,
     instructions,
+    libraries,
     modules,
     programs,
     standard_module,
@@ -44,5 +46,5 @@ from pyree.testing.strategies import (
 __all__ = [
     "DEFAULT_FAMILIES", "ENTRY", "EXACT_FAMILIES", "FAMILIES", "ImportSpec", "Mutation",
     "Options", "Program", "arguments", "cconvs", "function_of", "functions", "imports_of",
-    "instructions", "modules", "mutated_modules", "programs", "standard_module",
+    "instructions", "libraries", "modules", "mutated_modules", "programs", "standard_module",
 ]
