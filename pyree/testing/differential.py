@@ -53,28 +53,37 @@ class ListArg:
 
 @attrs.frozen
 class Outcome:
-    """One call: ``codes`` is ``{0}`` for success (``results`` set), else the failure's
-    code (or the set of acceptable codes for the reference)."""
+    """One call: a success with ``results`` (and the ``objects`` they and the ref
+    arguments describe), or a failure (``failed``) with its status code, or for the
+    reference the set of acceptable codes. ``vm.fail 32`` fails with code 0: a failure,
+    not a success."""
 
     codes: frozenset
     results: tuple | None = None
     objects: tuple = ()
     message: str = ""
+    failed: bool = True
 
     @property
     def ok(self) -> bool:
-        return self.codes == frozenset({OK})
+        return not self.failed
 
     def matches(self, actual: Outcome) -> bool:
-        if not actual.codes <= self.codes:
+        if self.failed != actual.failed:
             return False
-        return not self.ok or (self.results, self.objects) == (actual.results, actual.objects)
+        if self.failed:
+            return actual.codes <= self.codes
+        return (self.results, self.objects) == (actual.results, actual.objects)
 
     def summary(self) -> str:
         if self.ok:
             return f"OK {self.results} {self.objects}" if self.objects else f"OK {self.results}"
         names = "|".join(_code_name(c) for c in sorted(self.codes))
         return f"{names}: {self.message}"
+
+
+def _success(results, objects) -> Outcome:
+    return Outcome(frozenset({OK}), results, objects, failed=False)
 
 
 def _code_name(code: int) -> str:
@@ -205,7 +214,7 @@ def run_reference(program: Program, *, imports=None, calls: int = 2,
             results.append((c, objects.name(v)) if c == "r" else (c, _value_bits(
                 cc.CHAR_BANK[c], v)))
         res, table = _finish(results, objects, _describe_ref_object)
-        out.append(Outcome(frozenset({OK}), res, table))
+        out.append(_success(res, table))
     return out
 
 
@@ -398,7 +407,7 @@ def run_pyree(program: Program, tier: str = "plain", *, imports=None, calls: int
                 results = [(c, objects.name(v)) if c == "r" else (c, _result_bits(c, v))
                            for c, v in zip(sig.result_chars, values)]
                 res, table = _finish(results, objects, _describe_vm_object)
-                out.append(Outcome(frozenset({OK}), res, table))
+                out.append(_success(res, table))
             return out
 
 
