@@ -109,8 +109,8 @@ def parse_node(chk: Checker, raw, path: str, bindings: tuple, rank: int, push_co
             chk.fail(path + ".binding", f"binding {index} is '{binding.access}', not readable")
         perm = raw.get("perm")
         if perm is not None:
-            if not isinstance(perm, list) or sorted(perm) != list(range(len(binding.shape))) \
-                    or any(isinstance(p, bool) for p in perm):
+            if not isinstance(perm, list) or any(type(p) is not int for p in perm) or \
+                    sorted(perm) != list(range(len(binding.shape))):
                 chk.fail(path + ".perm", f"expected a permutation of 0..{len(binding.shape) - 1}")
             if len(perm) != rank:
                 chk.fail(path + ".perm", f"permuted binding {index} has rank {len(perm)}, "
