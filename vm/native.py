@@ -124,14 +124,14 @@ def _hook(module: NativeModule, name: str, *args):
 
 def _adapt(state: NativeModuleState, name: str, cconv: str, fn) -> ExportCallables:
     label = f"{state.module.name}.{name}"
-    results = cc.parse(cconv).result_chars
+    results = _result_checker(label, cc.parse(cconv).result_chars)
     module, user_state = state.module, state.user_state
 
     if inspect.isgeneratorfunction(fn):
         def native_gen(inv, d, *args):
             try:
                 value = yield from fn(module, user_state, *args)
-                return _results(label, results, value)
+                return results(value)
             except status.PyreeError as e:
                 raise _nested(e).annotate(f"while invoking native function {label}")
             except Exception as e:  # noqa: BLE001 - a module bug must not escape raw
@@ -146,7 +146,7 @@ def _adapt(state: NativeModuleState, name: str, cconv: str, fn) -> ExportCallabl
 
     def native(inv, d, *args):
         try:
-            return _results(label, results, fn(module, user_state, *args))
+            return results(fn(module, user_state, *args))
         except status.PyreeError as e:
             raise _nested(e).annotate(f"while invoking native function {label}")
         except Exception as e:  # noqa: BLE001
@@ -180,6 +180,34 @@ def _f32(x: float) -> float:
     return f32_bits_to_float(float_to_f32_bits(x))
 
 
+def _result_checker(label: str, chars: str):
+    """``value -> results tuple`` for a cconv's result chars: :func:`_results`, with the
+    common shapes (no result, one ref, one in-range integer) checked inline first."""
+    if not chars:
+        def no_results(value):
+            if value is None:
+                return ()
+            return _results(label, chars, value)
+        return no_results
+    if chars == "r":
+        registered = vmref._BY_CLS
+
+        def one_ref(value):
+            if value is None or value.__class__ in registered:
+                return (value,)
+            return _results(label, chars, value)
+        return one_ref
+    if chars in ("i", "I"):
+        low, high = (-(1 << 31), 1 << 31) if chars == "i" else (-(1 << 63), 1 << 63)
+
+        def one_int(value):
+            if value.__class__ is int and low <= value < high:
+                return (value,)
+            return _results(label, chars, value)
+        return one_int
+    return lambda value: _results(label, chars, value)
+
+
 def _results(label: str, chars: str, value) -> tuple:
     if not chars:
         if value is not None and value != ():
@@ -191,7 +219,7 @@ def _results(label: str, chars: str, value) -> tuple:
         raise status.InternalError(
             f"native function {label} returned {len(values)} results; cconv expects "
             f"{len(chars)}")
-    return tuple(_check_value(label, i, c, v) for i, (c, v) in enumerate(zip(chars, values)))
+    return tuple([_check_value(label, i, c, v) for i, (c, v) in enumerate(zip(chars, values))])
 
 
 def _check_value(label: str, i: int, c: str, v):
