@@ -99,6 +99,18 @@ def test_reference_float_examples():
     assert one_op("cast.f32.si64", "f", "I", math.nan) == -2**63
 
 
+def test_a_failure_with_code_zero_is_not_a_success():
+    """vm-isa.md 5.17: ``fail 32`` fails, and the status reads as OK (code 0)."""
+    from pyree.bytecode.asm import assemble
+
+    module = assemble("vm.module @f version 0\nvm.func @main(%i0: i32) -> (i32) {\n"
+                      '  vm.fail %i0, "masked"\n}\nvm.export @main\n')
+    (outcome, _) = D.check(Program(module, "main", (32,)))
+    assert outcome.failed and outcome.codes == {0}
+    (outcome, _) = D.check(Program(module, "main", (100,)))
+    assert outcome.codes == {StatusCode.DEADLINE_EXCEEDED}
+
+
 def test_reference_siphash_vectors():
     from pyree.testing.reference.siphash import siphash24
 
