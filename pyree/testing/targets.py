@@ -72,10 +72,11 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def run_guarded(module_or_data, function: str | None, args, *, imports=None) -> str:
-    """Load (bytes or ModuleDef) and run ``function`` under a budget and deadline; returns
-    what happened; raises :class:`Failure` for anything but a result or a pyree error, or
-    for a run that outlives its deadline."""
+def run_guarded(module_or_data, function: str | None, args, *, imports=None,
+                libraries=()) -> str:
+    """Load (bytes or ModuleDef, after its bytecode ``libraries``) and run ``function``
+    under a budget and deadline; returns what happened; raises :class:`Failure` for
+    anything but a result or a pyree error, or for a run that outlives its deadline."""
     from pyree import vm
 
     started = time.monotonic()
@@ -86,7 +87,8 @@ def run_guarded(module_or_data, function: str | None, args, *, imports=None) -> 
             module = vm.BytecodeModule(module_or_data)
         if function is None:
             return "loaded"
-        with D.vm_limits(), vm.Context([*D._native_modules(imports), module]) as ctx:
+        libs = [vm.BytecodeModule(lib) for lib in libraries]
+        with D.vm_limits(), vm.Context([*D._native_modules(imports), *libs, module]) as ctx:
             fn = ctx.lookup_function(function, module.name)
             if args is None:
                 args = default_args(fn.cconv)
@@ -183,19 +185,23 @@ class VerifierTarget(Target):
 class InterpreterTarget(Target):
     def strategy(self):
         return st.sampled_from(("bounded", "unbounded")).flatmap(
-            lambda loops: programs(refs=ref_args(), loops=loops, imports=D.host_imports()))
+            lambda loops: programs(refs=ref_args(), loops=loops, imports=D.host_imports(),
+                                   libraries=1))
 
     def check(self, program: Program) -> None:
-        run_guarded(program.module, program.function, program.args, imports=D.HOST_FUNCTIONS)
+        run_guarded(program.module, program.function, program.args, imports=D.HOST_FUNCTIONS,
+                    libraries=program.libraries)
 
     def record(self, program, failure):
         return ({"target": self.name, "signature": failure.signature, "found": str(failure),
                  "function": program.function, "imports": "host",
                  "args": [regs.encode_value(a) for a in program.args],
-                 "expected": {"pyree_errors_only": True}}, {"module": program.module})
+                 "expected": {"pyree_errors_only": True}},
+                {"module": program.module, "libraries": program.libraries})
 
     def replay(self, rep):
-        run_guarded(rep.module, rep.record["function"], rep.args, imports=D.HOST_FUNCTIONS)
+        run_guarded(rep.module, rep.record["function"], rep.args, imports=D.HOST_FUNCTIONS,
+                    libraries=rep.libraries)
 
 
 class DifferentialTarget(Target):
