@@ -119,8 +119,7 @@ def evaluate_planned(partition, plan, inputs) -> list[np.ndarray]:
                    local)
         for name in region.outputs:
             if name in plan.slots:
-                root = plan.slots[name]
-                if root.alias_of is None:
+                if plan.slots[name].writes:
                     view(name)[...] = local[name]
             else:
                 visible[name] = local[name]

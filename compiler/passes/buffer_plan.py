@@ -8,13 +8,23 @@ output (``reshape``/``identity``) is an alias of its input's range.
 Liveness is measured in region indices: a transient is live from the region that
 produces it to the last region that reads it or any alias of it (closed interval). Two
 transients whose intervals intersect never share bytes - in particular a region's
-inputs never share bytes with its outputs. Ranges are assigned greedily by size,
+inputs never share bytes with its outputs.
+
+**Concat in place.** When a concat's operands are contiguous byte ranges of its output
+(every dim before the axis is 1, as in NCHW channel concats at batch 1), operands
+produced by regions are placed inside the output's range and written there directly;
+the output's lifetime then starts at its first operand. Such a concat copies only its
+other operands (graph inputs, constants, views, repeated operands).
+
+Ranges are assigned greedily by size,
 largest first, each at the lowest aligned offset that does not collide with an
 already placed, simultaneously live range (TFLite's "greedy by size"). ``verify``
 re-proves the no-overlap property pairwise.
 """
 
 from __future__ import annotations
+
+import math
 
 import attrs
 
@@ -25,11 +35,16 @@ ALIGNMENT = 64
 
 @attrs.frozen
 class Slot:
+    """A value's byte range in the arena. ``alias_of`` names the root range it lies in
+    (a view's source, or the concat written in place); ``writes`` is false for views,
+    whose bytes their source already wrote."""
+
     offset: int
     size: int
     start: int
     end: int
     alias_of: str | None = None
+    writes: bool = True
 
 
 @attrs.frozen
@@ -42,6 +57,11 @@ class BufferPlan:
         return {n: s for n, s in self.slots.items() if s.alias_of is None}
 
     def verify(self, partition=None) -> None:
+        for name, slot in self.slots.items():
+            root = self.slots.get(slot.alias_of) if slot.alias_of else slot
+            if root is None or not (root.offset <= slot.offset and slot.offset + slot.size
+                                    <= root.offset + root.size):
+                raise InternalError(f"buffer plan: '{name}' lies outside its root's range")
         roots = sorted(self.roots().items(), key=lambda kv: kv[1].start)
         for i, (a, sa) in enumerate(roots):
             if sa.offset % ALIGNMENT or sa.offset + sa.size > self.arena_size:
@@ -62,10 +82,44 @@ def _align(n: int) -> int:
     return -(-n // ALIGNMENT) * ALIGNMENT
 
 
+def _concat_in_place(partition, external) -> dict[str, tuple[str, int]]:
+    """value -> (concat output, byte offset) for operands a concat need not copy.
+
+    A concat whose leading dims (before its axis) are all 1 lays each operand out as
+    one contiguous byte range of its output, so an operand produced by a region can be
+    written there directly. Later concats are resolved first, so a concat's output that
+    is itself an operand of a later concat (DenseNet's growing blocks) nests inside it.
+    """
+    graph = partition.graph
+    producer_kind = {o: r.kind for r in partition.regions for o in r.outputs}
+    placed: dict[str, tuple[str, int]] = {}
+    for region in reversed(partition.regions):
+        node = region.nodes[0]
+        if region.kind != "data" or node.op != "concat" or len(region.nodes) != 1:
+            continue
+        out = node.outputs[0]
+        shape = graph.types[out].shape
+        axis = node.attr("axis")
+        if out in external or math.prod(shape[:axis]) != 1:
+            continue
+        root, base = placed.get(out, (out, 0))
+        offset = base
+        for name in node.inputs:
+            nbytes = graph.types[name].nbytes
+            if (name not in external and name not in placed
+                    and producer_kind.get(name) not in (None, "view")
+                    and node.inputs.count(name) == 1):
+                placed[name] = (root, offset)
+            offset += nbytes
+    return placed
+
+
 def plan_buffers(partition) -> BufferPlan:
     graph = partition.graph
     external = set(graph.inputs) | set(graph.constants) | set(graph.outputs)
+    in_place = _concat_in_place(partition, external)
     root_of: dict[str, str] = {}
+    inner: dict[str, int] = {}  # byte offset of a value inside its root's range
     start: dict[str, int] = {}
     for region in partition.regions:
         for name in region.outputs:
@@ -74,12 +128,13 @@ def plan_buffers(partition) -> BufferPlan:
             if region.kind == "view":
                 source = region.nodes[0].inputs[0]
                 if source in root_of:
-                    root_of[name] = root_of[source]
+                    root_of[name], inner[name] = root_of[source], inner[source]
                     continue
                 if source in external:
                     continue  # a view of an external buffer stays outside the arena
-            root_of[name] = name
-            start[name] = region.index
+            root, offset = in_place.get(name, (name, 0))
+            root_of[name], inner[name] = root, offset
+            start[root] = min(start.get(root, region.index), region.index)
     end = dict(start)
     for region in partition.regions:
         for name in region.inputs:
@@ -101,8 +156,10 @@ def plan_buffers(partition) -> BufferPlan:
         placed.append((offset, size, start[root], end[root]))
     slots = {}
     for name, root in root_of.items():
-        slots[name] = Slot(offsets[root], sizes[root], start[root], end[root],
-                           None if root == name else root)
+        slots[name] = Slot(offsets[root] + inner[name], graph.types[name].nbytes,
+                           start[root], end[root], None if root == name else root,
+                           writes=name in in_place or root == name)
     arena = max((o + s for o, s, _, _ in placed), default=0)
-    unshared = sum(_align(max(s, 1)) for s in sizes.values())
+    unshared = sum(_align(max(graph.types[n].nbytes, 1)) for n in root_of
+                   if n == root_of[n] or n in in_place)
     return BufferPlan(slots, arena, unshared)
