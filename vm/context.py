@@ -34,6 +34,7 @@ class Function:
         self.cconv = cconv
         self.signature = cc.parse(cconv)
         self._callables = None
+        self._convert = _inv.arg_converter(name, self.signature.args)
 
     @property
     def qualified_name(self) -> str:
@@ -51,14 +52,24 @@ class Function:
         if callables is None:
             callables = self._callables = self.state.export_callables(self.name, budget=False)
         if args or self.signature.args:
-            args = _inv.convert_args(self.name, self.signature.args, args)
+            args = self._convert(args)
         try:
             result = callables.yieldable(context._plain_invocation, 0, *args)
         except BaseException as exc:
             raise _inv.vm_error(self.name, exc) from None
         if result.__class__ is not _inv.GENERATOR:
             return result
-        call = _inv.Call(self.name, context._plain_invocation, result).resume()
+        # Run to the first suspension without a Call (what Call.resume does, minus the
+        # lock and the deadline a plain invocation does not have); most calls finish here.
+        try:
+            pending = result.send(None)
+        except StopIteration as stop:
+            return stop.value
+        except BaseException as exc:
+            result.close()
+            raise _inv.vm_error(self.name, exc) from None
+        call = _inv.Call(self.name, context._plain_invocation, result)
+        call.pending = pending
         return _inv.run_to_completion(call)
 
     def __repr__(self) -> str:

@@ -93,6 +93,30 @@ def convert_args(label: str, chars_or_elements, args) -> list:
     return [_convert(label, i, e, a) for i, (e, a) in enumerate(zip(elements, args))]
 
 
+def arg_converter(label: str, elements):
+    """``args -> ABI args`` for a fixed cconv: :func:`convert_args`, with plain arguments
+    (refs, ints already in the signed range of their width) passed through unchanged."""
+    if any(e not in ("r", "i", "I") for e in elements):
+        return lambda args: convert_args(label, elements, args)
+    count = len(elements)
+    registered = vmref._BY_CLS
+    limits = {"i": (-(1 << 31), 1 << 31), "I": (-(1 << 63), 1 << 63)}
+    kinds = tuple(limits.get(e) for e in elements)
+
+    def convert(args):
+        if len(args) == count:
+            for kind, value in zip(kinds, args):
+                if kind is None:
+                    if value is not None and value.__class__ not in registered:
+                        break
+                elif value.__class__ is not int or not kind[0] <= value < kind[1]:
+                    break
+            else:
+                return args
+        return convert_args(label, elements, args)
+    return convert
+
+
 def _convert(label, i, element, value):
     if isinstance(element, cc.Span):
         if not isinstance(value, (list, tuple)):
