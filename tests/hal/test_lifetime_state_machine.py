@@ -275,6 +275,7 @@ def test_unretained_misuse_is_caught():
     with pytest.raises(Exception) as info:
         run_state_machine_as_test(UnretainedMisuse, settings=settings(
             max_examples=300, stateful_step_count=30, deadline=None, database=None,
+            derandomize=True,
             phases=[Phase.generate], report_multiple_bugs=False,
             suppress_health_check=list(HealthCheck)))
     assert _contains_assertion(info.value), info.value
