@@ -121,6 +121,7 @@ def run_light_models() -> list[tuple[str, str, str, str]]:
 
 
 def render(node_rows, model_rows) -> str:
+    from pyree.compiler.onnx_import import CONTROL_FLOW
     from pyree.compiler.ops import ONNX_RULES, OPS
 
     counts = collections.Counter(r[2] for r in node_rows)
@@ -158,12 +159,14 @@ def render(node_rows, model_rows) -> str:
     for op in sorted(per_op):
         c = per_op[op]
         how = "rule" if op in ONNX_RULES else ("function" if c["special"] else "-")
+        if op in CONTROL_FLOW:
+            how = "control flow"
         if op == "(composite)":
             how = "mixed"
         n = sum(v for k, v in c.items() if k != "special")
         lines.append(f"| {op} | {how} | {c['pass']} | {c['special']} | {n} |")
     lines += ["", "## ONNX ops with an import rule", "",
-              ", ".join(sorted(ONNX_RULES)) + ", If (constant condition)", "",
+              ", ".join(sorted(ONNX_RULES)) + ", If, Scan", "",
               "## IR ops", "", ", ".join(sorted(OPS)), ""]
     return "\n".join(lines)
 
