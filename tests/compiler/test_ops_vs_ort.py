@@ -130,14 +130,14 @@ def test_recurrent_ops_unrolled(op, gates, attrs):
     _check(node, [(seq, batch, inp), (dirs, batch, hidden)], inits, opset=14)
 
 
-@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
-@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+# bicubic + border is left out on purpose: onnx's reference (the node tests) clamps the
+# source coordinate before taking the 4 taps, onnxruntime (like PyTorch) clamps only the
+# taps; pyree follows onnx, which the node tests check.
+@pytest.mark.parametrize("mode,padding", [
+    (m, p) for m in ("bilinear", "nearest", "bicubic") for p in ("zeros", "border", "reflection")
+    if (m, p) != ("bicubic", "border")])
 @pytest.mark.parametrize("align", [0, 1])
 def test_grid_sample(mode, padding, align):
-    if mode == "bicubic" and padding == "border":
-        # onnx's reference (the node tests) clamps the source coordinate before taking
-        # the 4 taps; onnxruntime (like PyTorch) clamps only the taps. pyree follows onnx.
-        pytest.skip("onnx reference and onnxruntime disagree")
     node = helper.make_node("GridSample", ["x", "g"], ["y"], mode=mode, padding_mode=padding,
                             align_corners=align)
     _check(node, [(1, 2, 4, 5), (1, 3, 6, 2)], opset=16, rtol=1e-3, atol=1e-4)
