@@ -35,6 +35,7 @@ from pyree.testing.operands import IMPORT_BIT, OperandDrawer, feasible, index, p
 
 _ROLE = {"i": "i32", "f": "f32", "I": "i64", "F": "f64"}
 FAIL_CODES = (0, 1, 3, 5, 9, 11, 13, 17, 18, 19, 31, 32, 100, -1)
+FAIL_MESSAGES = (b"", b"boom", b"fuzz")
 
 
 @st.composite
@@ -242,7 +243,7 @@ class FunctionGenerator:
     def _fail(self) -> None:
         reg = self.layout.scratch["i32"][0]
         self.fb.emit("const.i32", (pick(self.draw, FAIL_CODES), reg))
-        self.fb.emit("fail", (reg, pick(self.draw, (b"", b"boom", b"fuzz"))))
+        self.fb.emit("fail", (reg, pick(self.draw, FAIL_MESSAGES)))
 
     # -- operands of statements ----------------------------------------------------------
 

@@ -8,7 +8,7 @@ import math
 import struct
 
 import pytest
-from hypothesis import event, given, note, settings
+from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from pyree.bytecode.builder import FunctionBuilder
 from pyree.bytecode.disasm import disassemble
@@ -21,6 +21,9 @@ from pyree.testing import reference as R
 from pyree.testing import standard_module
 from pyree.testing.strategies import Program, programs
 from pyree.testing.targets import DifferentialTarget, ref_args
+
+#: Big generated programs: some draws overrun, and generation takes time.
+HEAVY = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def f32(x: float) -> int:
@@ -142,6 +145,7 @@ def _explain(program: Program) -> None:
     note(f"arguments: {program.args!r}")
 
 
+@HEAVY
 @given(programs(refs=ref_args(), **DIFFERENTIAL))
 def test_every_tier_agrees_with_the_reference(program):
     for lib in program.libraries:
@@ -152,7 +156,7 @@ def test_every_tier_agrees_with_the_reference(program):
           "ok" if outcome[0].ok else "trap")
 
 
-@settings(max_examples=30)
+@settings(max_examples=30, suppress_health_check=HEAVY.suppress_health_check)
 @given(programs(families={"int", "float", "const", "control"}, max_functions=1,
                 arg_chars="ifIF"))
 def test_compute_programs_agree(program):

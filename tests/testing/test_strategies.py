@@ -23,11 +23,15 @@ from pyree.testing import (
 )
 from pyree.testing import families as fam
 
+#: Big generated programs: some draws overrun, and generation takes time.
+HEAVY = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
 
 def _ops(module):
     return [ins.op for f in module.functions for ins in encoding.decode(f.code)]
 
 
+@HEAVY
 @given(modules())
 def test_every_drawn_module_verifies_and_round_trips_through_vmasm(module):
     text = disassemble(module)
@@ -36,6 +40,7 @@ def test_every_drawn_module_verifies_and_round_trips_through_vmasm(module):
     assert assemble(text) == module
 
 
+@HEAVY
 @given(functions())
 def test_drawn_functions_verify_in_the_standard_module(function):
     verifier.verify(standard_module(function))
@@ -53,6 +58,7 @@ def test_families_pin_the_instructions(module):
         assert op in allowed or op.mnemonic in ("block", "return", "fail"), op.mnemonic
 
 
+@HEAVY
 @given(modules(max_depth=0))
 def test_depth_zero_has_no_loops(module):
     for f in module.functions:
@@ -72,7 +78,7 @@ def test_imports_are_declared_and_called_by_their_cconv(module):
     verifier.verify(module)  # callee-signature and segment-sizes rules hold
 
 
-@settings(max_examples=20)
+@settings(max_examples=20, suppress_health_check=HEAVY.suppress_health_check)
 @given(modules(entry_cconv="0iIfFr_Ii", max_functions=1))
 def test_entry_signature_can_be_pinned(module):
     assert module.functions[0].cconv == "0iIfFr_Ii"
@@ -113,7 +119,7 @@ def test_failures_shrink_to_a_handful_of_instructions():
     assert count <= 3, disassemble(smallest)
 
 
-@settings(max_examples=20)
+@settings(max_examples=20, suppress_health_check=HEAVY.suppress_health_check)
 @given(modules(avoid={"yieldable-plain-callee"}, families={"call", "control", "int"}))
 def test_avoid_leaves_out_a_construct(module):
     """With ``avoid``, call.yieldable only targets functions that may really yield."""
@@ -126,7 +132,7 @@ def test_avoid_leaves_out_a_construct(module):
                 assert ins.arg("callee_ordinal") in yields
 
 
-@settings(max_examples=20)
+@settings(max_examples=20, suppress_health_check=HEAVY.suppress_health_check)
 @given(programs(libraries=1, max_functions=2))
 def test_library_imports_resolve_against_the_library(program):
     libs = [vm.BytecodeModule(lib) for lib in program.libraries]
