@@ -140,8 +140,27 @@ def validate_capacity(slot: int, capacity: int) -> None:
 # Buffers.
 
 
+_PROVEN: set = set()     # (allocator class, memory type, access, usage, requirement) passed
+_PROVEN_LIMIT = 1024
+
+
 def validate_buffer(allocator, buffer, requirement: tuple) -> None:
-    """A buffer (direct, or bound in a binding table) against (usage, access, compat)."""
+    """A buffer (direct, or bound in a binding table) against (usage, access, compat).
+
+    The outcome depends only on the buffer's (immutable) memory type, allowed access and
+    allowed usage and on the allocator's compatibility rule, so combinations that passed are
+    remembered (per allocator class) and not checked again."""
+    key = (allocator.__class__, buffer.memory_type, buffer.allowed_access,
+           buffer.allowed_usage, requirement)
+    if key in _PROVEN:
+        return
+    _validate_buffer(allocator, buffer, requirement)
+    if len(_PROVEN) >= _PROVEN_LIMIT:
+        _PROVEN.clear()
+    _PROVEN.add(key)
+
+
+def _validate_buffer(allocator, buffer, requirement: tuple) -> None:
     usage, access, compatibility = requirement
     validate_memory_type(buffer.memory_type, DEVICE_VISIBLE)
     if compatibility:

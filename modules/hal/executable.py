@@ -31,7 +31,10 @@ function, grid and push-constant checks and only checks the arrays against the e
 (``dispatch`` is ``validate_dispatch`` + ``dispatch_planned``). The array checks are cheap
 (type, dtype, rank, contiguity, length, writability; alignment through the typed view's
 ``aligned`` flag where the dtype's alignment is its size); anything unusual takes the full
-checks, which raise the errors above.
+checks, which raise the errors above. The kernel then gets exactly the arrays its signature
+declares (1-D, C-contiguous, aligned views of the declared dtypes, plus the plan's int64 and
+float64 parameter arrays), so a serial kernel is entered through its compiled entry point,
+without numba's per-call type dispatch (~1 us).
 
 Parallel kernels are called under one process-wide lock: numba's fallback threading layer
 (workqueue) must not be entered from two threads at once, and a parallel kernel already uses
@@ -115,6 +118,8 @@ class Executable:
     released: bool = False
     _plans: dict = attrs.field(factory=dict, repr=False)
     serial_kernels: tuple = attrs.field(default=(), repr=False)  # () when PARALLEL is off
+    # The compiled entry point of each serial kernel (``kernels`` when PARALLEL is off).
+    _serial_entries: tuple = attrs.field(default=(), repr=False)
 
     @classmethod
     def create(cls, format: str, data, constants=None) -> Executable:
@@ -129,7 +134,9 @@ class Executable:
         serial = tuple(compiler.compile_function(fn, parallel=False)
                        for fn in desc.functions) if config.PARALLEL else ()
         names = {fn.name: i for i, fn in enumerate(desc.functions)}
-        return cls(format, desc, consts, kernels, names, serial_kernels=serial)
+        entries = tuple(compiler.entry_point(k) for k in serial or kernels)
+        return cls(format, desc, consts, kernels, names, serial_kernels=serial,
+                   serial_entries=entries)
 
     @property
     def function_names(self) -> tuple:
@@ -149,6 +156,9 @@ class Executable:
     def _function(self, function_id):
         if self.released:
             raise UseAfterReleaseError("executable used after release")
+        functions = self.desc.functions
+        if function_id.__class__ is int and 0 <= function_id < len(functions):
+            return functions[function_id]
         if isinstance(function_id, bool) or not isinstance(function_id, (int, np.integer)) \
                 or not 0 <= function_id < len(self.desc.functions):
             raise NotFoundError(f"executable has no function {function_id!r} (it exports "
@@ -170,9 +180,9 @@ class Executable:
             launch = layout.plan(fn, counts, push, self.constants)
             dtypes = tuple(b.type.np_dtype for b in fn.bindings)
             kernel, parallel = self.kernels[key[0]], config.PARALLEL
-            if self.serial_kernels and (launch.work < config.SERIAL_BELOW or
-                                        int(launch.params[1]) <= 1):
-                kernel, parallel = self.serial_kernels[key[0]], False
+            if not parallel or launch.work < config.SERIAL_BELOW or \
+                    int(launch.params[1]) <= 1:
+                kernel, parallel = self._serial_entries[key[0]], False
             reqs = DispatchRequirements(
                 fn.name, launch.required, tuple(d.itemsize for d in dtypes),
                 tuple(b.writable for b in fn.bindings), launch, fn, kernel, dtypes,

@@ -598,6 +598,23 @@ def test_sizes_beyond_the_index_range_are_out_of_range(exe):
         exe.validate_dispatch(exe.lookup_function("ew_f32"), (1, 1, 1), push)
 
 
+def test_small_dispatches_run_the_serial_kernel(exe):
+    # Below config.SERIAL_BELOW items (or with one workgroup) the plan picks the serial
+    # variant; above it, the parallel kernel when kernels are parallel. Both are exact.
+    fid = exe.lookup_function("copy_i32")
+    rows, cols = 512, 128                   # 65536 items, 64 workgroups of 1024
+    big = _copy_push(rows, cols, per=1024)
+    assert exe.validate_dispatch(fid, (64, 1, 1), big).parallel is config.PARALLEL
+    assert not exe.validate_dispatch(fid, (1, 1, 1), big).parallel      # one workgroup
+    assert not exe.validate_dispatch(fid, (3, 1, 1), _copy_push(3, 4)).parallel
+    for groups, push in (((64, 1, 1), big), ((1, 1, 1), big), ((3, 1, 1), _copy_push(3, 4))):
+        n = min(push[0] * push[1], groups[0] * push[-1])
+        src, dst = _copy_args(push[0], push[1])
+        exe.dispatch(fid, groups, push, [src, dst])
+        assert (dst.view(np.int32)[:n] == src.view(np.int32)[:n]).all()
+        assert not dst.view(np.int32)[n:].any()
+
+
 def test_released_executable(exe):
     other = Executable.create(fmt.FORMAT, fmt.serialize({
         "version": 1, "functions": [f for f in _functions() if f["name"] == "copy_i32"]}))

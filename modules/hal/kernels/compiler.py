@@ -121,3 +121,12 @@ def _load(digest: str, source: str, fn: Function):
         STATS["compiled"] += 1
     kernel.disable_compile()
     return kernel
+
+
+def entry_point(kernel):
+    """The compiled entry point of a kernel's one signature: a builtin that unboxes its
+    arguments as that signature declares without checking their types, so callers must
+    pass exactly the declared arrays (``Executable.dispatch_planned`` does). The
+    dispatcher itself if it has no single overload."""
+    overloads = list(kernel.overloads.values())
+    return overloads[0].entry_point if len(overloads) == 1 else kernel
