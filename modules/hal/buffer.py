@@ -40,6 +40,8 @@ from .raw_range import RawRange
 _READ = int(MemoryAccess.READ)
 _WRITE = int(MemoryAccess.WRITE)
 _DISCARD_WRITE = int(MemoryAccess.DISCARD_WRITE)
+_ANY = int(MemoryAccess.ANY)
+_READ_WRITE = _READ | _WRITE
 _HOST_VISIBLE = int(MemoryType.HOST_VISIBLE)
 _MAPPING_PERSISTENT = int(BufferUsage.MAPPING_PERSISTENT)
 
@@ -116,16 +118,30 @@ class HalBuffer:
             validate_memory_type(self.memory_type, _HOST_VISIBLE)
             validate_usage(self.allowed_usage, _MAPPING_PERSISTENT)
         access = int(access)
-        validate_access(self.allowed_access, access)
-        offset, length = calculate_range(
-            self.byte_length, device_size(offset), device_size(length))
-        allocation = self.allocation
-        start = allocation.offset + self.byte_offset + offset
-        view = allocation.checked_memory()[start:start + length]
+        memory, start, length = self.mapped(access, offset, length)
+        view = memory[start:start + length]
         if not access & _WRITE and view.flags.writeable:
             view = view.view()
             view.flags.writeable = False
         return view
+
+    def mapped(self, access: int, offset=0, length=WHOLE_BUFFER) -> tuple:
+        """``(memory, start, length)`` of a checked range: the backing uint8 array, the
+        absolute start in it and the byte length (``access``, an int, is validated as in
+        :meth:`map_range`; the caller must honour it: no writes without WRITE)."""
+        allowed = self.allowed_access
+        if not (access & _ANY or access & _READ_WRITE and allowed & access == access):
+            validate_access(allowed, access)
+        byte_length = self.byte_length
+        if not (offset.__class__ is int and length.__class__ is int and
+                0 <= offset <= byte_length and 0 <= length <= byte_length - offset):
+            offset, length = calculate_range(byte_length, device_size(offset),
+                                             device_size(length))
+        allocation = self.allocation
+        memory = allocation.memory
+        if memory is None:
+            memory = allocation.checked_memory()
+        return memory, allocation.offset + self.byte_offset + offset, length
 
     def borrow(self, offset=0, length=WHOLE_BUFFER) -> RawRange:
         """A borrowed :class:`RawRange` over the validated range; it does NOT keep this

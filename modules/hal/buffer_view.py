@@ -41,6 +41,12 @@ MAX_RANK = 128
 _READ = int(MemoryAccess.READ)
 _WRITE = int(MemoryAccess.WRITE)
 _DENSE = int(EncodingType.DENSE_ROW_MAJOR)
+_MASK32 = 0xFFFFFFFF
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+_ELEMENT_TYPES: dict = {}      # native numpy dtype -> element type (from_numpy_dtype)
+_STORAGE_DTYPES: dict = {}     # element type -> storage dtype (storage_dtype)
+_new = object.__new__
+_setattr = object.__setattr__
 
 
 def _shape(dims) -> tuple[int, ...]:
@@ -57,6 +63,14 @@ def _rank_text(rank: int) -> str:
     return f"{rank} (scalar)" if rank == 0 else str(rank)
 
 
+def _plain_dims(dims) -> bool:
+    """True if ``dims`` are ints already in ``[0, 2**64)`` (what ``_shape`` would keep)."""
+    for d in dims:
+        if d.__class__ is not int or not 0 <= d <= _MASK64:
+            return False
+    return True
+
+
 @attrs.define(eq=False, frozen=True, repr=False)
 class HalBufferView:
     buffer: HalBuffer
@@ -70,10 +84,30 @@ class HalBufferView:
                 f"a buffer view needs a !hal.buffer, got {type(self.buffer).__name__}")
 
     @classmethod
+    def _of(cls, buffer: HalBuffer, shape: tuple, element_type: int,
+            encoding_type: int) -> HalBufferView:
+        """A view from values the caller has already proven canonical (a HalBuffer, a
+        tuple of at most MAX_RANK dims in [0, 2**64), u32 type and encoding): no converters."""
+        view = _new(cls)
+        _setattr(view, "buffer", buffer)
+        _setattr(view, "shape", shape)
+        _setattr(view, "element_type", element_type)
+        _setattr(view, "encoding_type", encoding_type)
+        return view
+
+    @classmethod
     def create(cls, buffer: HalBuffer, shape, element_type, encoding_type=_DENSE,
                source_offset=0, source_length=WHOLE_BUFFER) -> HalBufferView:
         """``buffer_view.create``: subspans the buffer first when the range is not the
         whole buffer (OUT_OF_RANGE as for ``buffer.subspan``)."""
+        if buffer.__class__ is HalBuffer and source_offset.__class__ is int and \
+                source_offset == 0 and source_length.__class__ is int and \
+                source_length == buffer.byte_length and \
+                element_type.__class__ is int and 0 <= element_type <= _MASK32 and \
+                encoding_type.__class__ is int and 0 <= encoding_type <= _MASK32 and \
+                shape.__class__ in (list, tuple) and len(shape) <= MAX_RANK and \
+                _plain_dims(shape):
+            return cls._of(buffer, tuple(shape), element_type, encoding_type)
         source_offset = device_size(source_offset)
         source_length = device_size(source_length)
         if source_offset != 0 or source_length != buffer.byte_length:
@@ -94,8 +128,11 @@ class HalBufferView:
 
     @property
     def element_count(self) -> int:
+        shape = self.shape
+        if len(shape) == 1:
+            return shape[0]
         count = 1
-        for d in self.shape:
+        for d in shape:
             count *= d
         return count
 
@@ -105,6 +142,23 @@ class HalBufferView:
         return dense_byte_size(self.element_type, self.element_count)
 
     # buffer_view.assert.
+
+    def matches(self, element_type: int, encoding_type: int, shape) -> bool:
+        """True if ``assert_matches`` would pass (u32 ``element_type``/``encoding_type``
+        and plain int dims are checked here; anything else answers False)."""
+        actual = self.encoding_type
+        if actual != 0 and actual != encoding_type:
+            return False
+        actual = self.element_type
+        if actual != element_type and not element_types_compatible(actual, element_type):
+            return False
+        mine = self.shape
+        if len(shape) != len(mine):
+            return False
+        for expected, have in zip(shape, mine):
+            if expected != have or expected.__class__ is not int:
+                return False
+        return True
 
     def assert_matches(self, message="", element_type=0, encoding_type=0, shape=()) -> None:
         """``buffer_view.assert`` (3.3): encoding, element type, rank, then each dim."""
@@ -137,7 +191,12 @@ class HalBufferView:
 
     def numpy_dtype(self) -> np.dtype:
         """The dtype of :meth:`to_numpy` (UNIMPLEMENTED for sub-byte and opaque-0 types)."""
+        dtype = _STORAGE_DTYPES.get(self.element_type)
+        if dtype is not None:
+            return dtype
         dtype = storage_dtype(self.element_type)
+        if dtype is not None and len(_STORAGE_DTYPES) < 256:
+            _STORAGE_DTYPES[self.element_type] = dtype
         if dtype is None:
             raise UnimplementedError(
                 f"element type {element_type_name(self.element_type)} has no numpy "
@@ -157,9 +216,14 @@ class HalBufferView:
         return pinned_array(data.view(dtype).reshape(self.shape), self.buffer)
 
     def __array__(self, dtype=None, copy=None):
-        array = self.to_numpy()
-        if copy:
-            array = array.copy()
+        if copy:        # a copy needs no pinning: map as to_numpy does, copy the bytes
+            item = self.numpy_dtype()
+            buffer = self.buffer
+            memory, start, _ = buffer.mapped(_READ | (buffer.allowed_access & _WRITE), 0,
+                                             self.element_count * item.itemsize)
+            array = np.ndarray(self.shape, item, memory, start).copy()
+        else:
+            array = self.to_numpy()
         if dtype is not None and np.dtype(dtype) != array.dtype:
             if copy is False:
                 raise ValueError(
@@ -193,9 +257,16 @@ class HalBufferView:
         explicitly must have the same dense byte size as the array (e.g. bf16 bits held
         in a ``uint16`` array).
         """
+        if array.__class__ is np.ndarray and element_type is None and not zero_copy and \
+                encoding_type == _DENSE:
+            element_type = _ELEMENT_TYPES.get(array.dtype)
+            if element_type is not None and array.flags.c_contiguous:
+                return cls._copied(array, allocator, element_type, memory_types, buffer_usage)
         array = np.asarray(array)
         if element_type is None:
             element_type = from_numpy_dtype(array.dtype)
+            if array.dtype.isnative and len(_ELEMENT_TYPES) < 256:
+                _ELEMENT_TYPES[array.dtype] = element_type
         element_type = flags32(element_type)
         expected = dense_byte_size(element_type, array.size)
         if expected != array.nbytes:
@@ -216,6 +287,21 @@ class HalBufferView:
                 flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
                 buffer.map_range(_WRITE, 0, array.nbytes)[:] = flat
         return cls(buffer, array.shape, element_type, encoding_type)
+
+    @classmethod
+    def _copied(cls, array: np.ndarray, allocator, element_type: int, memory_types,
+                buffer_usage) -> HalBufferView:
+        """``from_numpy``'s copy of a C-contiguous native array whose dtype maps to
+        ``element_type`` (a dense type, so the byte sizes agree)."""
+        nbytes = array.nbytes
+        buffer = allocator.allocate(memory_types, buffer_usage, nbytes)
+        if nbytes:
+            memory, start, _ = buffer.mapped(_WRITE, 0, nbytes)
+            try:
+                memoryview(memory)[start:start + nbytes] = memoryview(array).cast("B")
+            except (TypeError, ValueError):     # a layout memoryview cannot cast
+                memory[start:start + nbytes] = array.reshape(-1).view(np.uint8)
+        return cls._of(buffer, array.shape, element_type, _DENSE)
 
     @classmethod
     def from_dlpack(cls, obj, allocator, *, copy: bool = False, **kwargs) -> HalBufferView:

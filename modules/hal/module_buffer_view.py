@@ -9,11 +9,14 @@ the key text and the views.
 from __future__ import annotations
 
 from pyree.status import OutOfRangeError, ResourceExhaustedError
+from pyree.vm.buffer import VmBuffer
 from pyree.vm.native import export
 
 from .buffer import HalBuffer
 from .buffer_view import MAX_RANK, HalBufferView
 from .module_args import deref, ref_error, text
+
+_U32 = 0xFFFFFFFF
 
 MAX_TRACE_OPERANDS = 128
 
@@ -40,9 +43,12 @@ class BufferViewExports:
     def buffer_view_assert(self, state, buffer_view, message, element_type, encoding_type,
                            shape):
         buffer_view = deref(buffer_view, HalBufferView)
-        message = text(message)
+        if type(message) is not VmBuffer:
+            raise ref_error(message, VmBuffer)
         _rank(shape)
-        buffer_view.assert_matches(message, element_type, encoding_type, shape)
+        if buffer_view.matches(element_type & _U32, encoding_type & _U32, shape):
+            return      # the message is only text for the error
+        buffer_view.assert_matches(text(message), element_type, encoding_type, shape)
 
     @export("0r_r", name="buffer_view.buffer")
     def buffer_view_buffer(self, state, buffer_view):
