@@ -215,19 +215,29 @@ class HalDevice:
 
     def queue_execute(self, queue_affinity, wait_fence, signal_fence, command_buffer,
                       binding_table=None, flags=0) -> None:
-        with _failing(signal_fence):
-            _fences(wait_fence, signal_fence)
+        try:        # what _failing does, without a context manager on this hot path
+            if wait_fence is not None and type(wait_fence) is not HalFence or \
+                    signal_fence is not None and type(signal_fence) is not HalFence:
+                _fences(wait_fence, signal_fence)
             if type(command_buffer) is not HalCommandBuffer:
                 got = "null" if command_buffer is None else type(command_buffer).__name__
                 raise InvalidArgumentError(
                     f"queue.execute command buffer must be a hal.command_buffer, got {got}")
             slots, buffers = command_buffer.prepare_submission(binding_table)
-            if device_size(flags) & _BORROW_TABLE:
+            if (flags or flags.__class__ is not int) and device_size(flags) & _BORROW_TABLE:
                 buffers = ()
-            work = None if command_buffer.inline else \
-                functools.partial(command_buffer.execute, slots)
+            if command_buffer.inline:
+                work = None
+            elif slots is None:
+                work = command_buffer.execute
+            else:
+                work = functools.partial(command_buffer.execute, slots)
             self._submit("execute", wait_fence, signal_fence, work,
-                         (command_buffer, *buffers))
+                         (command_buffer, *buffers) if buffers else (command_buffer,))
+        except PyreeError as e:
+            if signal_fence is not None:
+                signal_fence.fail(e)
+            raise
 
     def queue_flush(self, queue_affinity) -> None:
         return None

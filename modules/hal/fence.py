@@ -34,6 +34,7 @@ from .buffer_validation import device_size
 from .semaphore import HalSemaphore, clone_error
 
 DEFAULT_CAPACITY = 16
+_MASK64 = 0xFFFFFFFFFFFFFFFF
 INFINITE_TIMEOUT_MS = 0xFFFFFFFF
 _DEFERRED = int(StatusCode.DEFERRED)
 _DEADLINE_EXCEEDED = int(StatusCode.DEADLINE_EXCEEDED)
@@ -48,7 +49,10 @@ class HalFence:
     def at(cls, semaphore: HalSemaphore, value) -> HalFence:
         """A fence of capacity 1 holding ``(semaphore, value)``."""
         fence = cls(1)
-        fence.insert(semaphore, value)
+        if value.__class__ is int and 0 <= value <= _MASK64:
+            fence._timepoints[semaphore] = value
+        else:
+            fence.insert(semaphore, value)
         return fence
 
     @classmethod
@@ -122,11 +126,15 @@ class HalFence:
     @staticmethod
     def await_all(fences, timeout_ms=INFINITE_TIMEOUT_MS) -> int:
         timeout_ms = int(timeout_ms) & 0xFFFFFFFF
-        timeout = None if timeout_ms == INFINITE_TIMEOUT_MS else timeout_ms / 1000.0
         timepoints = []
         for fence in fences:
             if fence is not None:
-                timepoints.extend(fence._timepoints.items())
+                for semaphore, value in fence._timepoints.items():
+                    if semaphore._failure is not None or semaphore._value < value:
+                        timepoints.append((semaphore, value))   # not reached (yet)
+        if not timepoints:
+            return 0
+        timeout = None if timeout_ms == INFINITE_TIMEOUT_MS else timeout_ms / 1000.0
         try:
             wait_timepoints(timepoints, timeout)
         except DeadlineExceededError:

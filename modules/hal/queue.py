@@ -77,9 +77,10 @@ def complete(submission: Submission, error: PyreeError | None) -> None:
     resources = submission.resources
     submission.work = submission.resources = submission.signal = None
     handles = submission.handles
-    submission.handles = []
-    for handle in handles:      # a failed wait leaves the other timepoints registered
-        handle.cancel()
+    if handles:
+        submission.handles = []
+        for handle in handles:      # a failed wait leaves the other timepoints registered
+            handle.cancel()
     if resources is not None:
         resources.release()
         del resources

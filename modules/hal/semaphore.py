@@ -98,6 +98,7 @@ class HalSemaphore:
     _failure: PyreeError | None = attrs.field(init=False, default=None)
     _callbacks: list = attrs.field(init=False, factory=list)  # heap of (value, seq, tp)
     _cancelled: int = attrs.field(init=False, default=0)      # cancelled entries in the heap
+    _waiting: int = attrs.field(init=False, default=0)        # threads in wait() (notify)
 
     def __attrs_post_init__(self):
         value = device_size(self.initial_value)
@@ -121,7 +122,8 @@ class HalSemaphore:
         return 0 if failure is None else int(failure.code) & 0x1F
 
     def signal(self, value) -> None:
-        value = device_size(value)
+        if value.__class__ is not int or not 0 <= value <= MAX_VALUE:
+            value = device_size(value)
         with self._cond:
             if self._failure is not None:
                 raise clone_error(self._failure)
@@ -131,9 +133,11 @@ class HalSemaphore:
                 raise InvalidArgumentError(
                     f"semaphore value {value} exceeds the maximum {MAX_VALUE}")
             self._value = value
-            ready = self._pop_ready(value)
-            self._cond.notify_all()
-        _run(ready, None)
+            ready = self._pop_ready(value) if self._callbacks else None
+            if self._waiting:
+                self._cond.notify_all()
+        if ready:
+            _run(ready, None)
 
     def fail(self, status) -> None:
         """Fails the semaphore with ``status`` (a PyreeError or a status code)."""
@@ -161,14 +165,22 @@ class HalSemaphore:
                 if self._value >= value:
                     return
                 if deadline is None:
-                    cond.wait()
+                    self._block(None)
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise DeadlineExceededError(
                         f"timed out waiting for semaphore value {value} "
                         f"(current value {self._value})")
-                cond.wait(remaining)
+                self._block(remaining)
+
+    def _block(self, timeout: float | None) -> None:
+        """Waits on the condition (lock held), counted so signal notifies only waiters."""
+        self._waiting += 1
+        try:
+            self._cond.wait(timeout)
+        finally:
+            self._waiting -= 1
 
     def on_reached(self, value, fn) -> Timepoint:
         value = device_size(value)
