@@ -68,6 +68,7 @@ from .file import HalFile
 from .raw_range import RawRange
 from .resource_set import ResourceSet
 
+_MASK64 = 0xFFFFFFFFFFFFFFFF
 ONE_SHOT = int(CommandBufferMode.ONE_SHOT)
 ALLOW_INLINE_EXECUTION = int(CommandBufferMode.ALLOW_INLINE_EXECUTION)
 UNVALIDATED = int(CommandBufferMode.UNVALIDATED)
@@ -172,11 +173,11 @@ class HalCommandBuffer:
                 if retain:          # the set keeps the buffer, so its attributes hold
                     proven.add((buffer, requirement))
         # Fast path of HalBuffer.borrow for in-range plain ints (the common case).
-        memory = buffer.allocation.memory
+        allocation = buffer.allocation
+        memory = allocation.memory
         if type(offset) is int and type(length) is int and memory is not None and \
                 0 <= offset and 0 <= length and offset + length <= buffer.byte_length:
-            raw = RawRange(memory, buffer.allocation.offset + buffer.byte_offset + offset,
-                           length)
+            raw = RawRange(memory, allocation.offset + buffer.byte_offset + offset, length)
         else:
             raw = buffer.borrow(offset, length)
         if retain and self.resources is not None:
@@ -290,13 +291,11 @@ class HalCommandBuffer:
             except (TypeError, ValueError):
                 raise InvalidArgumentError(
                     f"dispatch binding {i} must be (slot, buffer, offset, length)") from None
-            writes = reqs.writes[i]
-            required = reqs.required_bytes[i]
             extent = None
             if buffer is None and device_size(length) == WHOLE_BUFFER:
-                extent = device_size(offset) + required
+                extent = device_size(offset) + reqs.required_bytes[i]
             refs.append(self._ref(buffer, slot, offset, length,
-                                  v.DISPATCH_WRITE if writes else v.DISPATCH_READ,
+                                  v.DISPATCH_WRITE if reqs.writes[i] else v.DISPATCH_READ,
                                   extent=extent, alignment=reqs.alignment[i], retain=retain))
         return tuple(refs)
 
@@ -306,21 +305,27 @@ class HalCommandBuffer:
             raise InvalidArgumentError(
                 f"expected a hal.executable, got {type(executable).__name__}")
         bindings = list(bindings)
-        v.validate_dispatch_bindings(len(bindings))
+        if len(bindings) > v.MAX_DISPATCH_BINDINGS:
+            v.validate_dispatch_bindings(len(bindings))
         constants = tuple(constants)
-        reqs = executable.validate_dispatch(function_id, workgroup_count, constants,
-                                            [None] * len(bindings))
+        reqs = executable.validate_dispatch(function_id, workgroup_count, constants)
+        if len(bindings) != len(reqs.required_bytes):
+            executable.validate_binding_lengths(reqs, [None] * len(bindings))
         return bindings, constants, reqs
 
     def dispatch(self, executable, function_id, workgroup_count, flags, constants,
                  bindings) -> None:
-        flags = device_size(flags)
+        if flags.__class__ is not int or not 0 <= flags <= _MASK64:
+            flags = device_size(flags)
         bindings, constants, reqs = self._dispatch_common(
             executable, function_id, workgroup_count, constants, bindings)
         refs = self._bindings(bindings, reqs, flags)
-        executable.validate_binding_lengths(
-            reqs, [None if type(r) is SlotRef and r.length == WHOLE_BUFFER else r.length
-                   for r in refs])
+        for ref, required in zip(refs, reqs.required_bytes):
+            if ref.length < required and not (type(ref) is SlotRef and
+                                               ref.length == WHOLE_BUFFER):
+                executable.validate_binding_lengths(    # raises for the first short one
+                    reqs, [None if type(r) is SlotRef and r.length == WHOLE_BUFFER
+                           else r.length for r in refs])
         if not flags & _BORROW:
             self._retain(executable)
         self._emit(DispatchCommand(executable, int(function_id),
@@ -357,6 +362,10 @@ class HalCommandBuffer:
 
     def prepare_submission(self, binding_table=None):
         """Checks a submission and resolves its binding table: ``(slots, buffers)``."""
+        if self.state is v.EXECUTABLE and not self._submitted and not self._requirements:
+            if self.mode & ONE_SHOT:        # the common case: no binding table to resolve
+                self._submitted = True
+            return None, ()
         v.validate_submission(self.state, self._submitted)
         slots, buffers = v.resolve_binding_table(
             self.device.allocator, self._requirements, self.binding_count, binding_table)
