@@ -99,6 +99,9 @@ class HalSemaphore:
     _callbacks: list = attrs.field(init=False, factory=list)  # heap of (value, seq, tp)
     _cancelled: int = attrs.field(init=False, default=0)      # cancelled entries in the heap
     _waiting: int = attrs.field(init=False, default=0)        # threads in wait() (notify)
+    # Set by an asynchronous queue that will signal this semaphore: ``helper()`` runs one
+    # ready submission on the calling thread (False if none), see :meth:`wait`.
+    helper: object = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self):
         value = device_size(self.initial_value)
@@ -158,6 +161,12 @@ class HalSemaphore:
         with cond:
             if self._failure is None and self._value >= value:
                 return
+        helper = self.helper
+        if helper is not None and (timeout is None or timeout > 0):
+            self._help(helper, value, timeout)
+        with cond:
+            if self._failure is None and self._value >= value:
+                return
             deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
             while True:
                 if self._failure is not None:
@@ -173,6 +182,18 @@ class HalSemaphore:
                         f"timed out waiting for semaphore value {value} "
                         f"(current value {self._value})")
                 self._block(remaining)
+
+    def _help(self, helper, value: int, timeout: float | None) -> None:
+        """Before blocking, the waiting thread runs ready work of the queue that will signal
+        this semaphore (IREE's local-task donates a waiting caller to its executor the same
+        way): no worker wake-up and hand-back when the work is already queued. Stops when
+        the value is reached, the semaphore fails, nothing is ready or the time is up."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while helper():
+            if self._failure is not None or self._value >= value:
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                return
 
     def _block(self, timeout: float | None) -> None:
         """Waits on the condition (lock held), counted so signal notifies only waiters."""

@@ -175,3 +175,23 @@ def test_close_with_waiting_submissions_from_threads():
     for signal in signals:
         with pytest.raises(CancelledError):
             signal.wait(TIMEOUT)
+
+
+def test_a_waiting_host_thread_runs_ready_work_itself():
+    # The only worker is stuck in a submission; a host thread waiting on a later, ready
+    # submission runs it itself (HalSemaphore.wait -> TaskQueue.help) instead of hanging.
+    device = create_device("local-task", workers=1)
+    started, release = threading.Event(), threading.Event()
+    stuck = HalFence.create()
+    device._submit("stuck", None, stuck, lambda: (started.set(), release.wait(TIMEOUT)))
+    assert started.wait(TIMEOUT)
+    ran_on = []
+    done = HalFence.create()
+    device._submit("ready", None, done, lambda: ran_on.append(threading.current_thread()))
+    done.wait(TIMEOUT)
+    assert ran_on == [threading.current_thread()]
+    assert stuck.query() != 0            # the worker is still in the first submission
+    release.set()
+    stuck.wait(TIMEOUT)
+    device.wait_idle(TIMEOUT)
+    device.close()

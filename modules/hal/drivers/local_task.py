@@ -11,6 +11,11 @@ Operations with no fence relationship may run concurrently and in any order. Wit
 dispatch, workgroups run in parallel inside the numba kernel (``prange``); kernels of
 concurrent dispatches are serialised by the executable's kernel lock.
 
+A host thread about to block on a semaphore this queue will signal first runs ready
+submissions itself (``help``; ``HalSemaphore.wait``), as IREE's task executor lets a waiting
+caller donate itself: a submission the host waits on right away then costs no worker
+wake-up and no hand-back.
+
 ``wait_idle`` waits until no submission is in flight. ``close`` fails the signal fences of
 submissions still waiting (CANCELLED "device closed") and stops the workers after they
 drain what is ready. Workers hold no reference to the device: a device that is garbage
@@ -59,6 +64,10 @@ class TaskQueue:
         if closed:      # no worker will run it: fail it here
             complete(submission, CancelledError("device closed"))
             return
+        signal = submission.signal
+        if signal is not None:
+            for semaphore in signal._timepoints:
+                semaphore.helper = self.help
         pending = []
         if wait_fence is not None:
             for semaphore, value in wait_fence.timepoints:
@@ -89,6 +98,23 @@ class TaskQueue:
         handles = submission.handles
         for semaphore, value in pending:
             handles.append(semaphore.on_reached(value, reached))
+
+    def help(self) -> bool:
+        """Runs one ready submission on the calling thread, as a worker would; False if
+        none was ready (a thread about to block on a semaphore this queue signals calls it:
+        HalSemaphore.wait)."""
+        try:
+            submission = self._ready.get_nowait()
+        except queue.Empty:
+            return False
+        if submission is _STOP:         # shutting down: leave the marker to a worker
+            self._ready.put(_STOP)
+            return False
+        error = run_work(submission)
+        complete(submission, error)
+        del submission, error
+        self._done()
+        return True
 
     def _dequeue_waiting(self, submission) -> bool:
         with self._cond:
