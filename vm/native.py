@@ -144,16 +144,50 @@ def _adapt(state: NativeModuleState, name: str, cconv: str, fn) -> ExportCallabl
         backtrace.register_native_code(native_gen.__code__)
         return ExportCallables(native_plain, native_gen, True, cconv)
 
-    def native(inv, d, *args):
-        try:
-            return results(fn(module, user_state, *args))
-        except status.PyreeError as e:
-            raise _nested(e).annotate(f"while invoking native function {label}")
-        except Exception as e:  # noqa: BLE001
-            raise _internal(label, e) from e
-
+    chars = cc.parse(cconv).result_chars
+    make = _plain_adapter_factory(len(cc.parse(cconv).args), chars)
+    native = make(fn, module, user_state, label, results, vmref._BY_CLS)
     backtrace.register_native_code(native.__code__)
     return ExportCallables(native, native, False, cconv)
+
+
+# The adapter of a plain export, one source per (argument count, result shape): explicit
+# parameters instead of ``*args`` packing, and the common results checked inline (what
+# ``_result_checker`` does first). The VM verifier and the host's argument conversion
+# guarantee the argument count of every call.
+_ADAPTER_SOURCE = """
+def make(fn, module, user_state, label, results, registered):
+    def native(inv, d{params}):
+        try:
+            value = fn(module, user_state{params})
+{fast}            return results(value)
+        except _PyreeError as e:
+            raise _nested(e).annotate(f"while invoking native function {{label}}")
+        except Exception as e:  # noqa: BLE001 - a module bug must not escape raw
+            raise _internal(label, e) from e
+    return native
+"""
+_FAST_RESULTS = {
+    "": "            if value is None:\n                return ()\n",
+    "r": "            if value is None or value.__class__ in registered:\n"
+         "                return (value,)\n",
+    "i": "            if value.__class__ is int and -2147483648 <= value <= 2147483647:\n"
+         "                return (value,)\n",
+}
+_ADAPTER_FACTORIES: dict = {}
+
+
+def _plain_adapter_factory(count: int, chars: str):
+    key = (count, chars if chars in _FAST_RESULTS else None)
+    make = _ADAPTER_FACTORIES.get(key)
+    if make is None:
+        source = _ADAPTER_SOURCE.format(params="".join(f", a{i}" for i in range(count)),
+                                        fast=_FAST_RESULTS.get(key[1], ""))
+        namespace = {"_PyreeError": status.PyreeError, "_nested": _nested,
+                     "_internal": _internal}
+        exec(compile(source, f"<pyree native adapter {count}>", "exec"), namespace)
+        make = _ADAPTER_FACTORIES[key] = namespace["make"]
+    return make
 
 
 def _nested(err: status.PyreeError) -> status.PyreeError:
