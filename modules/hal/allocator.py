@@ -44,6 +44,7 @@ from .buffer_validation import device_size
 from .enums import WHOLE_BUFFER, BufferCompatibility, BufferUsage, MemoryAccess, MemoryType
 from .pool import DEFAULT_ARENA_BYTES, MemoryPool, PoolStatistics
 
+_MASK64 = 0xFFFFFFFFFFFFFFFF
 _DEVICE_VISIBLE = int(MemoryType.DEVICE_VISIBLE)
 _TRANSFER = int(BufferUsage.TRANSFER)
 _DISPATCH = int(BufferUsage.DISPATCH)
@@ -112,7 +113,10 @@ class HalAllocator:
     def allocate(self, memory_types=0, buffer_usage=0, allocation_size=0, *, access=0,
                  queue_affinity=0) -> HalBuffer:
         """``allocator.allocate``: a new pooled buffer of ``allocation_size`` bytes."""
-        size = device_size(allocation_size)
+        if allocation_size.__class__ is int and 0 <= allocation_size <= _MASK64:
+            size = allocation_size
+        else:
+            size = device_size(allocation_size)
         key = (memory_types, buffer_usage, access, queue_affinity)
         params = self._params_cache.get(key)
         if params is None:

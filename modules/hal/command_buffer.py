@@ -112,11 +112,14 @@ class HalCommandBuffer:
         inline = inline_capable and bool(mode & ALLOW_INLINE_EXECUTION)
         cb = cls(device, mode, flags32(categories), int(queue_affinity), capacity, inline)
         cb._validated = not mode & UNVALIDATED
-        cb.begin()
+        cb._start_recording()     # begin(), knowing the state is INITIAL
         return cb
 
     def begin(self) -> None:
         v.validate_begin(self.state)
+        self._start_recording()
+
+    def _start_recording(self) -> None:
         if not (self.inline or self.mode & UNRETAINED):
             self.resources = ResourceSet()
             self._proven = set()

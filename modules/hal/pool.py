@@ -115,7 +115,10 @@ class MemoryPool:
         The contents are whatever the block last held (zero for fresh arenas, 0xCD for
         returned blocks when poisoning). Return it with :meth:`release`.
         """
-        block = size_class(nbytes)
+        if nbytes <= 256:
+            block = ((nbytes + ALIGNMENT - 1) & ~(ALIGNMENT - 1)) or ALIGNMENT
+        else:
+            block = size_class(nbytes)
         with self._lock:
             if self._pending:
                 self._drain()
@@ -180,6 +183,7 @@ class MemoryPool:
     def _drain(self) -> None:
         pending = self._pending
         free = self._free
+        count = nbytes = 0
         while pending:
             arena, offset, block = pending.popleft()
             arena.live -= 1
@@ -187,10 +191,12 @@ class MemoryPool:
             if entries is None:
                 entries = free[block] = []
             entries.append((arena, offset))
-            self._pooled_bytes += block
-            self._live_bytes -= block
-            self._live_allocations -= 1
-            self._free_count += 1
+            count += 1
+            nbytes += block
+        self._pooled_bytes += nbytes
+        self._live_bytes -= nbytes
+        self._live_allocations -= count
+        self._free_count += count
 
     def _carve(self, block: int) -> tuple[Arena, int]:
         if block > self._large:
