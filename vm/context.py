@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 
 from pyree import status
+from pyree import tracing as _tracing
 from pyree.bytecode import cconv as cc
 from pyree.vm import invocation as _inv
 from pyree.vm.bytecode_module import MAX_CALL_DEPTH
@@ -41,7 +42,7 @@ class Function:
         return f"{self.state.module.name}.{self.name}"
 
     def __call__(self, *args, **options):
-        if options:
+        if options or _tracing.TRACER is not None:
             return self.context.invoke(self, args, **options)
         # Fast path for plain calls: bound callables, the context's shared plain Invocation
         # (immutable: unbudgeted translations never touch it), no option handling.
@@ -201,6 +202,11 @@ class Context:
 
     def invoke(self, function: Function | str, args=(), **options) -> tuple:
         """Run ``function`` to completion (resuming through suspensions); results tuple."""
+        tracer = _tracing.TRACER
+        if tracer is not None:  # one "vm" event per invocation (pyree/tracing.py)
+            name = function if isinstance(function, str) else function.qualified_name
+            with tracer.span(name, "vm"):
+                return _inv.run_to_completion(self.begin_call(function, args, **options))
         call = self.begin_call(function, args, **options)
         return _inv.run_to_completion(call)
 

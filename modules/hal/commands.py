@@ -23,6 +23,7 @@ import attrs
 import numpy as np
 from pyree.vm.buffer import VmBuffer
 
+from pyree import tracing as _tracing
 from pyree.status import InvalidArgumentError, PyreeError
 
 from .buffer_validation import calculate_range, device_size
@@ -214,14 +215,27 @@ def _arrays(bindings, slots) -> list:
     return arrays
 
 
+def trace_dispatch(tracer, command, workgroup_count, start: int) -> None:
+    """One "dispatch" event (pyree/tracing.py), named after the executable function."""
+    names = command.executable.function_names
+    fid = command.function_id
+    name = names[fid] if 0 <= fid < len(names) else f"function {fid}"
+    tracer.complete(name, "dispatch", start, tracer.now(),
+                    {"function": name, "workgroup_count": list(workgroup_count)})
+
+
 @executor(DispatchCommand)
 def _dispatch(command: DispatchCommand, slots) -> None:
+    tracer = _tracing.TRACER
+    start = tracer.now() if tracer is not None else 0
     plan = command.plan
     if plan is None:
         command.executable.dispatch(command.function_id, command.workgroup_count,
                                     command.constants, _arrays(command.bindings, slots))
     else:
         command.executable.dispatch_planned(plan, _arrays(command.bindings, slots))
+    if tracer is not None:
+        trace_dispatch(tracer, command, command.workgroup_count, start)
 
 
 def read_workgroup_count(raw: RawRange) -> tuple:
@@ -236,9 +250,13 @@ def read_workgroup_count(raw: RawRange) -> tuple:
 
 @executor(DispatchIndirectCommand)
 def _dispatch_indirect(command: DispatchIndirectCommand, slots) -> None:
+    tracer = _tracing.TRACER
+    start = tracer.now() if tracer is not None else 0
     counts = read_workgroup_count(resolve(command.workgroups, slots))
     command.executable.dispatch(command.function_id, counts, command.constants,
                                 _arrays(command.bindings, slots))
+    if tracer is not None:
+        trace_dispatch(tracer, command, counts, start)
 
 
 @executor(CollectiveCommand)

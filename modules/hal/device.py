@@ -34,6 +34,7 @@ import weakref
 import attrs
 from pyree.vm.ref import register_ref_type
 
+from pyree import tracing as _tracing
 from pyree.status import InvalidArgumentError, PyreeError, UnimplementedError
 
 from .allocator import HalAllocator
@@ -131,6 +132,9 @@ class HalDevice:
         queue = self._queue
         if not queue.inline_command_buffers:    # asynchronous: retain until signalled
             submission.resources = retain((*retained, wait_fence, signal_fence))
+        if _tracing.TRACER is not None:     # one "hal.queue" event (pyree/tracing.py)
+            with _tracing.TRACER.span("queue." + label, "hal.queue", {"driver": self.driver}):
+                return queue.submit(submission, wait_fence)
         queue.submit(submission, wait_fence)
 
     def _transfer(self) -> HalCommandBuffer:

@@ -9,6 +9,7 @@ serves both kinds of call. ``fence.join`` of nothing to wait on is null.
 
 from __future__ import annotations
 
+from pyree import tracing as _tracing
 from pyree.vm.native import export
 
 from .device import HalDevice
@@ -46,4 +47,7 @@ class FenceExports:
         for fence in fences:
             if fence is not None and type(fence) is not HalFence:
                 raise ref_error(fence, HalFence)
+        if _tracing.TRACER is not None:     # one "hal.fence" event (pyree/tracing.py)
+            with _tracing.TRACER.span("fence.await", "hal.fence", {"fences": len(fences)}):
+                return HalFence.await_all(fences, timeout_millis)
         return HalFence.await_all(fences, timeout_millis)
