@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import math
 
+import attrs
+
 from pyree import status
 from pyree.bytecode import cconv as cc
 from pyree.testing import reference as ref
@@ -85,16 +87,23 @@ def _describe_ref_object(obj, objects: _Objects):
 
 def run_reference(program: Program, *, imports=None, calls: int = 2,
                   nan_policy: str = "hardware", budget: int = 2_000_000,
-                  limits=None) -> list[Outcome]:
+                  limits=None, libm_ulps: int = 0, machines=None) -> list[Outcome]:
+    """The reference outcome of each call. ``libm_ulps`` perturbs libm results (see
+    :class:`~pyree.testing.reference.Machine`); the machines created are appended to
+    ``machines`` when given (their ``libm_calls`` tell whether libm ran)."""
+    machines = [] if machines is None else machines
+    kw = {"nan_policy": nan_policy, "budget": budget, "limits": limits,
+          "libm_ulps": libm_ulps}
     host = {name: (v[1] if isinstance(v, tuple) else v) for name, v in (imports or {}).items()}
     fixed = {}
     try:
         for lib in program.libraries:  # registered first; the module imports their exports
-            lm = ref.Machine(lib, host, nan_policy=nan_policy, budget=budget, limits=limits)
+            lm = ref.Machine(lib, host, **kw)
+            machines.append(lm)
             host.update({f"{lib.name}.{e.name}": ref.Export(lm, e.name) for e in lib.exports})
             fixed.update({id(b): f"{lib.name}.rodata{k}" for k, b in enumerate(lm.rodata)})
-        machine = ref.Machine(program.module, host, nan_policy=nan_policy,
-                              budget=budget, limits=limits)
+        machine = ref.Machine(program.module, host, **kw)
+        machines.append(machine)
     except ref.Trap as t:
         return [Outcome(t.codes, message=t.message)]
     args = [_ref_arg(a) for a in program.args]
@@ -120,13 +129,31 @@ def run_reference(program: Program, *, imports=None, calls: int = 2,
     return out
 
 
+#: How far (in ulps, per float result) an outcome may move when libm results move by
+#: one ulp, and how far pyree's may be from the reference's in programs that call libm:
+#: the ISA lets a libm function differ from the C library's by an ulp (vm-isa.md 5.7).
+LIBM_ULPS = 4
+
+
 def reference_outcomes(program: Program, **kw) -> list[Outcome] | str:
     """The reference outcome of each call, or :data:`INDETERMINATE` when it depends on
-    unspecified NaN payloads."""
+    unspecified NaN payloads, or on the last bit of a libm result: programs that call
+    libm run again with every libm result one ulp up and one ulp down, and must land
+    within :data:`LIBM_ULPS` of the first run (same traps, same integers and objects)."""
+    machines: list = []
     with _quiet_numpy():
-        first = run_reference(program, nan_policy="hardware", **kw)
+        first = run_reference(program, nan_policy="hardware", machines=machines, **kw)
         second = run_reference(program, nan_policy="canonical", **kw)
-    return first if first == second else INDETERMINATE
+        if first != second:
+            return INDETERMINATE
+        if any(m.libm_calls for m in machines):
+            for ulps in (1, -1):
+                moved = run_reference(program, nan_policy="hardware", libm_ulps=ulps, **kw)
+                if len(moved) != len(first) or not all(
+                        e.close_to(a, LIBM_ULPS) for e, a in zip(first, moved)):
+                    return INDETERMINATE
+            return [attrs.evolve(o, ulps=LIBM_ULPS) for o in first]
+    return first
 
 
 @contextlib.contextmanager
@@ -145,7 +172,7 @@ def check(program: Program, *, imports=None, tiers=None, calls: int = 2, limits=
     for tier in tiers or TIERS:
         actual = run_pyree(program, tier, imports=imports, calls=calls, limits=limits)
         for i, (e, a) in enumerate(zip(expected, actual)):
-            if not e.matches(a):
+            if not (e.close_to(a, e.ulps) if e.ulps else e.matches(a)):
                 raise Disagreement(tier, i, e, a)
         if len(actual) != len(expected):
             raise Disagreement(tier, len(actual), expected[-1], actual[-1])

@@ -104,8 +104,8 @@ OPS_BY_FAMILY: dict[str, tuple[isa.Op, ...]] = _build()
 
 #: What :func:`~pyree.testing.strategies.modules` draws by default: everything.
 DEFAULT_FAMILIES = frozenset(FAMILIES)
-#: The differential default: no libm functions (compared separately, with a 1-ulp
-#: tolerance, in the test suite).
+#: Every family but the libm functions: programs whose outcomes are exact bits. The
+#: differential harness also takes libm (``differential.LIBM_ULPS``).
 EXACT_FAMILIES = DEFAULT_FAMILIES - {"math"}
 
 

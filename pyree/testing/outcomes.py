@@ -43,10 +43,24 @@ class Outcome:
     objects: tuple = ()
     message: str = ""
     failed: bool = True
+    #: Float results may differ from an actual outcome by this many ulps (programs that
+    #: call libm; see :func:`~pyree.testing.differential.reference_outcomes`).
+    ulps: int = attrs.field(default=0, eq=False)
 
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    def close_to(self, actual: Outcome, ulps: int) -> bool:
+        """:meth:`matches`, except that f32/f64 results (not NaN or infinite) may be
+        ``ulps`` apart."""
+        if self.failed or actual.failed or self.objects != actual.objects:
+            return self.matches(actual)
+        if self.results is None or actual.results is None or len(self.results) != len(
+                actual.results):
+            return self.results == actual.results
+        return all(e == a or _floats_close(e, a, ulps)
+                   for e, a in zip(self.results, actual.results))
 
     def matches(self, actual: Outcome) -> bool:
         if self.failed != actual.failed:
@@ -113,6 +127,17 @@ def _f32_bits_of_float(x: float) -> int:
 
 def _f64_bits_of_float(x: float) -> int:
     return struct.unpack("<Q", struct.pack("<d", x))[0]
+
+
+def _floats_close(e, a, ulps: int) -> bool:
+    from pyree.testing.reference.values import ulp_key
+    if not (e[0] == a[0] and e[0] in "fF"):
+        return False
+    wide = e[0] == "F"
+    exp = 0x7FF0000000000000 if wide else 0x7F800000
+    if e[1] & exp == exp or a[1] & exp == exp:
+        return False
+    return abs(ulp_key(e[1], wide) - ulp_key(a[1], wide)) <= ulps
 
 
 def _value_bits(t: str, v: int) -> int:

@@ -205,10 +205,11 @@ class InterpreterTarget(Target):
 
 
 class DifferentialTarget(Target):
-    #: Options of the programs compared: the exact families. While a bug found here is
+    #: Options of the programs compared. While a bug found here is
     #: open, steer around it (``arg_chars``, ``avoid``) and keep its reproducer in
     #: ``pending/``, so that campaigns look for new bugs.
-    options: ClassVar[dict] = {"families": fam.EXACT_FAMILIES, "libraries": 1}
+    #: Every family, libm included (compared within ``differential.LIBM_ULPS``).
+    options: ClassVar[dict] = {"families": fam.DEFAULT_FAMILIES, "libraries": 1}
 
     def strategy(self):
         return programs(refs=ref_args(), imports=D.host_imports(), **self.options)

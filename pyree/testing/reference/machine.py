@@ -124,13 +124,18 @@ class Machine:
     another machine; a missing name leaves the import unresolved (legal only for
     optional imports). ``nan_policy`` is ``hardware`` or
     ``canonical`` (see :mod:`.values`); ``budget`` is the instruction limit of one
-    invocation (DEADLINE_EXCEEDED past it).
+    invocation (DEADLINE_EXCEEDED past it). ``libm_ulps`` moves every libm result
+    (vm-isa.md 5.7) that many ulps: the differential harness runs programs that call
+    libm under +1 and -1 to find outcomes that depend on the last bit of a libm result,
+    which the ISA does not pin down.
     """
 
     def __init__(self, module, imports=None, *, nan_policy: str = "hardware",
-                 budget: int = 1_000_000, limits=None):
+                 budget: int = 1_000_000, limits=None, libm_ulps: int = 0):
         self.module = module
         self.nan = V.NanPolicy(nan_policy)
+        self.libm_ulps = libm_ulps
+        self.libm_calls = 0
         self.limits = dict(DEFAULT_LIMITS, **(limits or {}))
         self.budget = budget
         self.steps = 0

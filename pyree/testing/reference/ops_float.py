@@ -131,6 +131,19 @@ def _libm(name: str, c_type, arity: int):
     return fn
 
 
+def _nudged(t: str, run):
+    """A libm handler whose result moves ``m.libm_ulps`` ulps (the machine's libm
+    perturbation, see :class:`~.machine.Machine`); NaN, infinities and results that would
+    cross into them stay put."""
+    wide = t == "f64"
+
+    def nudged(m, *bits):
+        r = run(m, *bits)
+        m.libm_calls += 1
+        return V.step_ulps(r, m.libm_ulps, wide) if m.libm_ulps else r
+    return nudged
+
+
 for _t, _c, _suffix in (("f32", ctypes.c_float, "f"), ("f64", ctypes.c_double, "")):
     _to, _back = _TYPES[_t][0], _TYPES[_t][1]
     _np = _TYPES[_t][2]
@@ -138,6 +151,7 @@ for _t, _c, _suffix in (("f32", ctypes.c_float, "f"), ("f64", ctypes.c_double, "
         _f = _libm(_name + _suffix, _c, 2 if _name in _BINARY else 1)
         if _name == "sqrt":
             # rsqrt: 1 / sqrt(x), a division of two correctly rounded values.
-            pure(f"rsqrt.{_t}")(_arith(_t, lambda x, _np=_np: _np(1) / np.sqrt(x)))
+            pure(f"rsqrt.{_t}")(_nudged(_t, _arith(_t, lambda x, _np=_np: _np(1) / np.sqrt(x))))
             continue
-        pure(f"{_name}.{_t}")(_arith(_t, lambda *a, _f=_f, _np=_np: _np(_f(*map(float, a)))))
+        pure(f"{_name}.{_t}")(_nudged(_t, _arith(
+            _t, lambda *a, _f=_f, _np=_np: _np(_f(*map(float, a))))))

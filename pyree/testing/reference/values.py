@@ -75,6 +75,25 @@ def is_nan64(bits: int) -> bool:
     return (bits & 0x7FF0000000000000) == 0x7FF0000000000000 and bool(bits & 0xFFFFFFFFFFFFF)
 
 
+def ulp_key(bits: int, wide: bool) -> int:
+    """An integer that orders float bit patterns by value (adjacent floats differ by 1;
+    +0 and -0 are both 0)."""
+    sign = 1 << (63 if wide else 31)
+    return -(bits & ~sign) if bits & sign else bits
+
+
+def step_ulps(bits: int, ulps: int, wide: bool) -> int:
+    """``bits`` moved ``ulps`` representable values up (positive) or down; NaN and
+    infinities, and steps that would reach them, leave ``bits`` unchanged."""
+    exp_mask = 0x7FF0000000000000 if wide else 0x7F800000
+    if bits & exp_mask == exp_mask:
+        return bits
+    sign = 1 << (63 if wide else 31)
+    key = ulp_key(bits, wide) + ulps
+    out = key if key >= 0 else (-key) | sign
+    return bits if out & exp_mask == exp_mask else out
+
+
 class NanPolicy:
     """What a NaN result of an operation with an unspecified payload becomes."""
 
