@@ -1,0 +1,8 @@
+"""Imports every region-lowering module so that their ``@lowering`` registrations exist.
+
+Order matters: for one region kind, lowerings are tried in registration order, so the
+fast pyree-kernels-v1 bodies come first and the universal host-library fallback last.
+Append a module's import line here when adding one.
+"""
+
+from . import lower_v1_elementwise  # noqa: F401
