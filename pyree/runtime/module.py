@@ -1,0 +1,109 @@
+"""``load_module``: a compiled model's ``.pyrm`` on a HAL device, called with numpy.
+
+A :class:`CompiledModule` owns one device (``local-sync`` by default, or ``local-task``),
+a ``hal`` module on it and one VM context holding the compiled module (its ``__init``
+creates the executable and constant buffers once). ``main(*arrays)`` copies each array
+into a buffer view, calls the module's ``main`` and returns the results as numpy arrays
+(zero-copy views of the per-call output buffers). A wrong number of inputs is
+INVALID_ARGUMENT here; a wrong shape or element type is the module's own
+``hal.buffer_view.assert`` failure naming the ONNX input.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from pyree import model_info
+from pyree.bytecode import container
+from pyree.bytecode.module_def import ModuleDef
+from pyree.modules.hal.buffer_view import HalBufferView
+from pyree.modules.hal.device import create_device
+from pyree.modules.hal.module import HalModule
+from pyree.status import InvalidArgumentError
+from pyree.vm import BytecodeModule, Context
+
+
+def read_module_def(data_or_path) -> ModuleDef:
+    """A ``ModuleDef`` from ``.pyrm`` bytes, a path, or a ``ModuleDef``."""
+    if isinstance(data_or_path, ModuleDef):
+        return data_or_path
+    if isinstance(data_or_path, (bytes, bytearray, memoryview)):
+        return container.read(data_or_path)
+    return container.load_file(os.fspath(data_or_path))
+
+
+def load_module(data_or_path, device: str = "local-sync") -> CompiledModule:
+    return CompiledModule(read_module_def(data_or_path), device)
+
+
+class CompiledModule:
+    def __init__(self, module_def: ModuleDef, device="local-sync"):
+        self.definition = module_def
+        self.info = model_info.find(module_def)
+        self._owns_device = isinstance(device, str)
+        self.device = create_device(device) if self._owns_device else device
+        try:
+            self.module = BytecodeModule(module_def)
+            self.context = Context([HalModule([self.device]), self.module])
+        except BaseException:
+            self._close_device()
+            raise
+        self._functions: dict = {}
+
+    @property
+    def input_info(self) -> tuple[model_info.TensorInfo, ...]:
+        return self.info.inputs
+
+    @property
+    def output_info(self) -> tuple[model_info.TensorInfo, ...]:
+        return self.info.outputs
+
+    def main(self, *arrays) -> list[np.ndarray]:
+        """Runs the model: one array per input (``input_info`` order); one per output."""
+        if len(arrays) != len(self.info.inputs):
+            names = ", ".join(repr(t.name) for t in self.info.inputs)
+            raise InvalidArgumentError(f"the model takes {len(self.info.inputs)} input(s) "
+                                       f"({names}); got {len(arrays)}")
+        return self.call(self.info.function, *arrays)
+
+    def call(self, name: str, *arrays) -> list[np.ndarray]:
+        """Calls export ``name`` with buffer views of ``arrays``; results as arrays."""
+        fn = self._functions.get(name)
+        if fn is None:
+            fn = self._functions[name] = self.context.lookup_function(name, self.module.name)
+        allocator = self.device.allocator
+        views = [HalBufferView.from_numpy(self._array(i, a), allocator)
+                 for i, a in enumerate(arrays)]
+        return [_to_array(r) for r in fn(*views)]
+
+    def _array(self, index: int, value) -> np.ndarray:
+        if isinstance(value, np.ndarray):
+            return value
+        if index < len(self.info.inputs):
+            return np.asarray(value, dtype=self.info.inputs[index].dtype)
+        return np.asarray(value)
+
+    def close(self) -> None:
+        context, self.context = getattr(self, "context", None), None
+        if context is not None:
+            context.close()
+        self._close_device()
+
+    def _close_device(self) -> None:
+        if self._owns_device and self.device is not None:
+            self.device.close()
+            self.device = None
+
+    def __enter__(self) -> CompiledModule:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _to_array(value):
+    if isinstance(value, HalBufferView):
+        return np.asarray(value.to_numpy())
+    return value
