@@ -60,6 +60,7 @@ from pyree.status import (
 
 from . import executable_format
 from .kernels import config, layout
+from .kernels.ir import OpBody
 
 MAX_BINDINGS = 32
 MAX_WORKGROUP_COUNT = 0xFFFFFFFF
@@ -128,13 +129,8 @@ class Executable:
         if len(consts) != desc.constants:
             raise InvalidArgumentError(f"executable declares {desc.constants} constants, "
                                        f"{len(consts)} given")
-        from .kernels import compiler  # imports numba: only when an executable is loaded
-
-        kernels = tuple(compiler.compile_function(fn) for fn in desc.functions)
-        serial = tuple(compiler.compile_function(fn, parallel=False)
-                       for fn in desc.functions) if config.PARALLEL else ()
+        kernels, serial, entries = _compile(desc.functions)
         names = {fn.name: i for i, fn in enumerate(desc.functions)}
-        entries = tuple(compiler.entry_point(k) for k in serial or kernels)
         return cls(format, desc, consts, kernels, names, serial_kernels=serial,
                    serial_entries=entries)
 
@@ -180,6 +176,8 @@ class Executable:
             launch = layout.plan(fn, counts, push, self.constants)
             dtypes = tuple(b.type.np_dtype for b in fn.bindings)
             kernel, parallel = self.kernels[key[0]], config.PARALLEL
+            if isinstance(fn.body, OpBody):
+                parallel = False
             if not parallel or launch.work < config.SERIAL_BELOW or \
                     int(launch.params[1]) <= 1:
                 kernel, parallel = self._serial_entries[key[0]], False
@@ -245,6 +243,30 @@ class Executable:
                 reqs.kernel(*arrays, launch.params, launch.fparams)
         else:
             reqs.kernel(*arrays, launch.params, launch.fparams)
+
+
+def _compile(functions) -> tuple:
+    """(kernels, serial kernels, serial entry points) per function: numba kernels, and the
+    host-library runner for ``op`` bodies (numba is imported only when a function needs
+    it)."""
+    kernels, serial, entries = [], [], []
+    for fn in functions:
+        if isinstance(fn.body, OpBody):
+            from .kernels import host
+
+            run = host.runner(fn)
+            kernels.append(run)
+            serial.append(run)
+            entries.append(run)
+            continue
+        from .kernels import compiler  # imports numba: only when an executable is loaded
+
+        kernel = compiler.compile_function(fn)
+        kernels.append(kernel)
+        one = compiler.compile_function(fn, parallel=False) if config.PARALLEL else kernel
+        serial.append(one)
+        entries.append(compiler.entry_point(one))
+    return tuple(kernels), tuple(serial) if config.PARALLEL else (), tuple(entries)
 
 
 def _checked_arrays(fn, reqs: DispatchRequirements, bindings) -> list:

@@ -21,7 +21,8 @@ from pyree.status import InvalidArgumentError, NotFoundError
 
 from .kernels import ir
 from .kernels.expr import Checker, parse_node, typed_constant
-from .kernels.types import PUSH_TYPES
+from .kernels.host_format import parse_op_body
+from .kernels.types import HOST_TYPES, PUSH_TYPES
 
 FORMAT = "pyree-kernels-v1"
 SUPPORTED_FORMATS = (FORMAT,)
@@ -100,7 +101,9 @@ def _function(raw, i: int, constants: int) -> ir.Function:
     bindings_raw = raw["bindings"]
     if not isinstance(bindings_raw, list) or len(bindings_raw) > MAX_BINDINGS:
         chk.fail(path + ".bindings", f"expected a list of at most {MAX_BINDINGS} bindings")
-    bindings = sorted((_binding(chk, sizes, b, f"{path}.bindings[{j}]")
+    body_raw = raw["body"]
+    host = isinstance(body_raw, dict) and body_raw.get("kind") == "op"
+    bindings = sorted((_binding(chk, sizes, b, f"{path}.bindings[{j}]", host)
                        for j, b in enumerate(bindings_raw)), key=lambda b: b.index)
     for j, b in enumerate(bindings):
         if b.index != j:
@@ -150,10 +153,10 @@ class _Sizes:
         return tuple(self.expr(d, f"{path}[{k}]") for k, d in enumerate(raw))
 
 
-def _binding(chk: Checker, sizes: _Sizes, raw, path: str) -> ir.Binding:
+def _binding(chk: Checker, sizes: _Sizes, raw, path: str, host: bool) -> ir.Binding:
     chk.obj(raw, path, ("index", "type", "access", "shape"), ("strides", "offset"))
     index = chk.int_(raw["index"], path + ".index", 0, MAX_BINDINGS - 1)
-    etype = chk.type_(raw["type"], path + ".type")
+    etype = chk.type_(raw["type"], path + ".type", HOST_TYPES if host else None)
     access = chk.choice(raw["access"], path + ".access", ACCESS, "access")
     shape = sizes.dims(raw["shape"], path + ".shape")
     strides = None
@@ -182,9 +185,11 @@ def _same_type(chk, path, *bindings):
 
 
 def _body(chk, sizes, raw, path, bindings, push_count):
-    kinds = ("elementwise", "copy", "fill", "transpose", "reduce", "softmax", "matmul")
+    kinds = ("elementwise", "copy", "fill", "transpose", "reduce", "softmax", "matmul", "op")
     kind = chk.choice(raw.get("kind") if isinstance(raw, dict) else None, path + ".kind",
                       kinds, "body kind")
+    if kind == "op":        # host library bodies (spec: "Host library bodies")
+        return parse_op_body(chk, raw, path, bindings, push_count)
     if kind == "elementwise":
         chk.obj(raw, path, ("kind", "shape", "outputs"))
         shape = sizes.dims(raw["shape"], path + ".shape")

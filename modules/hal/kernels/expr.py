@@ -67,8 +67,9 @@ class Checker:
         return value
 
     def type_(self, value, path: str, allowed=None):
-        name = self.choice(value, path, allowed or TYPES, "element type")
-        return TYPES[name]
+        table = allowed or TYPES
+        name = self.choice(value, path, table, "element type")
+        return table[name] if isinstance(table, dict) else TYPES[name]
 
 
 def typed_constant(chk: Checker, value, etype, path: str):

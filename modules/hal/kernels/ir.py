@@ -120,6 +120,18 @@ class Matmul:
 
 
 @attrs.frozen
+class OpBody:
+    """A host-library op (``hostlib.OPS`` row ``op``) over whole bindings: ``inputs`` and
+    ``outputs`` are binding indices (``None``: an absent optional operand / an unused
+    result); ``attrs`` the validated attributes as sorted (name, value) pairs."""
+
+    op: str
+    attrs: tuple
+    inputs: tuple
+    outputs: tuple
+
+
+@attrs.frozen
 class Function:
     name: str
     push_constants: tuple           # names (meaning); the count is len()

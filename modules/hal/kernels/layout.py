@@ -17,6 +17,7 @@ import numpy as np
 
 from pyree.status import InvalidArgumentError, OutOfRangeError
 
+from .ir import OpBody
 from .ir import Binding, Elementwise, Function, Matmul, Reduce
 from .library import elementwise, rows
 
@@ -109,6 +110,8 @@ def workgroups(fn, counts, push, consts, items: int) -> tuple[int, int, int]:
 
 def plan(fn: Function, counts, push, consts) -> Launch:
     body = fn.body
+    if isinstance(body, OpBody):
+        return _op(fn, body, counts, push, consts)
     if isinstance(body, Elementwise):
         return _elementwise(fn, body, counts, push, consts)
     if isinstance(body, Matmul):
@@ -244,6 +247,17 @@ def _matmul(fn, body: Matmul, counts, push, consts) -> Launch:
         params += [shapes[name][1], stride[name]]
     return Launch(_frozen(params, np.int64), _frozen((), np.float64), covered, tuple(required),
                   covered * n * k)
+
+
+def _op(fn, body: OpBody, counts, push, consts) -> Launch:
+    from .host import required_bytes
+
+    covered, nwg, per = workgroups(fn, counts, push, consts, 1)
+    required = required_bytes(fn, body, push, consts, bool(covered))
+    for b, n in enumerate(required):
+        _checked(fn, n, f"binding {b} extent")
+    return Launch(_frozen([covered, nwg, per], np.int64), _frozen((), np.float64), covered,
+                  required, 0)
 
 
 def _frozen(values, dtype) -> np.ndarray:

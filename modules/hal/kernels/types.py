@@ -70,3 +70,12 @@ TYPES: dict[str, ElementType] = {t.name: t for t in (
 
 # Types a push-constant scalar (32 bits) may be read as.
 PUSH_TYPES = ("i32", "si32", "ui32", "f32")
+
+# Types only host-library ``op`` bodies accept (spec/executables.md, "Host library
+# bodies"): stored as their bits; ``hostlib`` views them as the numpy type it computes in
+# (``float16``; ml_dtypes' ``bfloat16``).
+HOST_ONLY_TYPES: dict[str, ElementType] = {t.name: t for t in (
+    ElementType("f16", "float", 16, "float16", 0x21000010),
+    ElementType("bf16", "float", 16, "uint16", 0x22000010),
+)}
+HOST_TYPES: dict[str, ElementType] = {**TYPES, **HOST_ONLY_TYPES}
