@@ -21,6 +21,7 @@ from pyree.status import InvalidArgumentError, NotFoundError
 
 from .kernels import ir
 from .kernels.expr import Checker, parse_node, typed_constant
+from .kernels.spatial_format import parse_conv, parse_pool
 from .kernels.host_format import parse_op_body
 from .kernels.types import HOST_TYPES, PUSH_TYPES
 
@@ -37,6 +38,7 @@ MAX_SIZE_LITERAL = (1 << 62) - 1
 MAX_NAME = 256
 REDUCE_OPS = ("sum", "prod", "max", "min", "mean")
 ACCESS = ("read", "write", "readwrite")
+SPATIAL = {"conv": parse_conv, "pool": parse_pool}   # spec 6.5, 6.6
 
 
 def is_supported(format: str) -> bool:
@@ -185,11 +187,14 @@ def _same_type(chk, path, *bindings):
 
 
 def _body(chk, sizes, raw, path, bindings, push_count):
-    kinds = ("elementwise", "copy", "fill", "transpose", "reduce", "softmax", "matmul", "op")
+    kinds = ("elementwise", "copy", "fill", "transpose", "reduce", "softmax", "matmul", "op",
+             *SPATIAL)
     kind = chk.choice(raw.get("kind") if isinstance(raw, dict) else None, path + ".kind",
                       kinds, "body kind")
     if kind == "op":        # host library bodies (spec: "Host library bodies")
         return parse_op_body(chk, raw, path, bindings, push_count)
+    if kind in SPATIAL:
+        return SPATIAL[kind](chk, sizes, raw, path, bindings)
     if kind == "elementwise":
         chk.obj(raw, path, ("kind", "shape", "outputs"))
         shape = sizes.dims(raw["shape"], path + ".shape")

@@ -34,8 +34,8 @@ import threading
 from pyree.status import InternalError
 
 from . import config
-from .ir import Elementwise, Function, Matmul
-from .library import elementwise, matmul, rows, skeleton
+from .ir import Conv, Elementwise, Function, Matmul, Pool
+from .library import conv, elementwise, matmul, pool, rows, skeleton
 
 STATS = {"compiled": 0, "cache_hits": 0, "memory_hits": 0}
 
@@ -51,6 +51,10 @@ def generate(fn: Function, *, parallel: bool | None = None) -> str:
         lines, _ = elementwise.emit(fn)
     elif isinstance(body, Matmul):
         lines, _ = matmul.emit(fn)
+    elif isinstance(body, Conv):
+        lines, _ = conv.emit(fn)
+    elif isinstance(body, Pool):
+        lines, _ = pool.emit(fn)
     else:
         lines, _ = rows.emit(fn)
     if parallel is not None:

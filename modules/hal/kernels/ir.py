@@ -137,10 +137,47 @@ class Function:
     push_constants: tuple           # names (meaning); the count is len()
     bindings: tuple                 # tuple[Binding], ordered by index
     items_per_workgroup: SizeExpr
-    body: Elementwise | Reduce | Softmax | Matmul
+    body: Elementwise | Reduce | Softmax | Matmul | OpBody
 
 
 @attrs.frozen
 class ExecutableDesc:
     constants: int
     functions: tuple                # tuple[Function]
+
+
+@attrs.frozen
+class EpilogueStep:
+    """One step of a conv epilogue (spec/executables.md 6.5): ``op`` is an activation
+    (``relu``, ``clip``, ``leaky_relu``, ``sigmoid``), a per-output-channel operation
+    (``channel_add``, ``channel_mul``, ``channel_sub``) or a whole-tensor one (``add``,
+    ``mul``) reading ``binding``; ``params`` are the activation's numbers."""
+
+    op: str
+    binding: int = -1
+    params: tuple = ()
+
+
+@attrs.frozen
+class Conv:
+    input: int
+    weights: int
+    output: int
+    group: SizeExpr
+    strides: tuple                  # tuple[SizeExpr], one per spatial dim
+    dilations: tuple
+    pads: tuple                     # begins then ends
+    epilogue: tuple = ()            # tuple[EpilogueStep]
+
+
+@attrs.frozen
+class Pool:
+    op: str                         # max | average | lp
+    input: int
+    output: int
+    kernel: tuple                   # tuple[SizeExpr], one per spatial dim
+    strides: tuple
+    dilations: tuple
+    pads: tuple                     # begins then ends
+    count_include_pad: bool = False
+    p: float = 2.0

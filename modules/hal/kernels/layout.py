@@ -18,7 +18,7 @@ import numpy as np
 from pyree.status import InvalidArgumentError, OutOfRangeError
 
 from .ir import OpBody
-from .ir import Binding, Elementwise, Function, Matmul, Reduce
+from .ir import Binding, Conv, Elementwise, Function, Matmul, Pool, Reduce
 from .library import elementwise, rows
 
 INDEX_LIMIT = 1 << 62  # every value handed to a kernel stays below this (int64 arithmetic)
@@ -116,6 +116,9 @@ def plan(fn: Function, counts, push, consts) -> Launch:
         return _elementwise(fn, body, counts, push, consts)
     if isinstance(body, Matmul):
         return _matmul(fn, body, counts, push, consts)
+    if isinstance(body, (Conv, Pool)):
+        from . import spatial_layout  # imports this module
+        return spatial_layout.plan(fn, counts, push, consts)
     return _rows(fn, body, counts, push, consts)
 
 

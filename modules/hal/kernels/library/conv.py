@@ -1,0 +1,167 @@
+"""Convolution (spec/executables.md 6.5): N-D NC... conv with groups, strides, dilations,
+pads and a fused epilogue, always generated as a 3-D kernel (1-D and 2-D convs run with
+leading unit spatial dims), so one source serves every shape of a given dtype and epilogue.
+
+Items are output rows ``(n, g, od, oh)`` (C order; a row is ``OW`` output positions of the
+``Mg`` output channels of group ``g``). A workgroup walks its items one ``(n, g)`` segment
+at a time, over positions ``[r0*OW, r1*OW)``:
+
+* ``direct == 0`` (im2col): the segment's input patches are copied into a ``[Cg*K, npos]``
+  matrix (zeros where a tap falls into padding) and multiplied by the group's weight
+  matrix ``[Mg, Cg*K]`` with ``np.dot`` (BLAS).
+* ``direct == 1``: each tap accumulates ``w * x`` into float64 sums, row by row, without
+  the patch matrix (depthwise and other convs with few output channels per group, where a
+  matrix product would be a matrix-vector product after a large copy).
+
+Then the epilogue steps are applied to each value in order and it is stored. Every input
+index is formed from coordinates proven inside the input (taps in padding are skipped);
+``spatial_layout`` has proven each touched ``(n, g)`` block inside every binding.
+"""
+
+from __future__ import annotations
+
+from ..ir import Function
+from . import skeleton
+
+NAMES = ("n", "nwg", "per", "G", "Cg", "Mg", "ID", "IH", "IW", "OD", "OH", "OW", "KD", "KH",
+         "KW", "SD", "SH", "SW", "DD", "DH", "DW", "PD", "PH", "PW", "xo", "wo", "oo",
+         "direct")
+
+
+def _epilogue(fn: Function, T: str, value: str, indent: str) -> list[str]:
+    """Lines applying the epilogue to ``v`` (initialised from ``value``) and storing it."""
+    lines = [f"v = {T}({value})"]
+    for j, step in enumerate(fn.body.epilogue):
+        b = f"b{step.binding}"
+        if step.op in ("channel_add", "channel_mul", "channel_sub"):
+            sign = {"channel_add": "+", "channel_mul": "*", "channel_sub": "-"}[step.op]
+            lines.append(f"v = v {sign} {b}[np.uint64(eo{j} + ch * es{j})]")
+        elif step.op in ("add", "mul"):
+            sign = "+" if step.op == "add" else "*"
+            lines.append(f"v = v {sign} {b}[np.uint64(eo{j} + oi)]")
+        elif step.op == "relu":
+            lines.append(f"v = fmax(v, {T}(0))")
+        elif step.op == "clip":
+            lines.append(f"v = fmin(fmax(v, lo{j}), hi{j})")
+        elif step.op == "leaky_relu":
+            lines.append(f"v = v * al{j} if v < {T}(0) else v")
+        else:  # sigmoid
+            lines.append(f"v = {T}(1) / ({T}(1) + np.exp(-v))")
+    lines.append(f"b{fn.body.output}[np.uint64(oo + oi)] = v")
+    return [indent + line for line in lines]
+
+
+def _extras(fn: Function, T: str) -> list[str]:
+    lines = [f"    {name} = p[{k}]" for k, name in enumerate(NAMES)]
+    base, fbase = len(NAMES), 0
+    for j, step in enumerate(fn.body.epilogue):
+        if step.binding >= 0:
+            lines += [f"    eo{j} = p[{base}]", f"    es{j} = p[{base + 1}]"]
+            base += 2
+        for name in {"clip": ("lo", "hi"), "leaky_relu": ("al",)}.get(step.op, ()):
+            lines.append(f"    {name}{j} = {T}(fp[{fbase}])")
+            fbase += 1
+    return lines
+
+
+def emit(fn: Function) -> tuple[list[str], tuple]:
+    body = fn.body
+    etype = fn.bindings[body.output].type
+    T = etype.ctor
+    x, wt = f"b{body.input}", f"b{body.weights}"
+    params = ", ".join([f"b{b.index}" for b in fn.bindings] + ["p", "fp"])
+    lines = skeleton.header(("fmin", "fmax"))
+    lines.append(f"def kernel({params}):")
+    lines += _extras(fn, T)
+    lines += [
+        "    C = G * Cg",
+        "    M = G * Mg",
+        "    IS = ID * IH * IW",
+        "    OS = OD * OH * OW",
+        "    KK = KD * KH * KW",
+        "    CK = Cg * KK",
+        "    rows = OD * OH",
+        "    for w in prange(nwg):",
+        "        start = w * per",
+        "        end = min(start + per, n)",
+        "        row = start",
+        "        while row < end:",
+        "            ng = row // rows",
+        "            r0 = row - ng * rows",
+        "            r1 = min(rows, r0 + (end - row))",
+        "            ni = ng // G",
+        "            g = ng - ni * G",
+        "            npos = (r1 - r0) * OW",
+        "            xb = xo + (ni * C + g * Cg) * IS",
+        "            wb = wo + g * Mg * CK",
+        "            ob = (ni * M + g * Mg) * OS + r0 * OW",
+        "            if direct == 0:",
+        f"                cols = np.empty((CK, npos), dtype=np.{etype.dtype})",
+        "                for c in range(Cg):",
+        "                    for kd in range(KD):",
+        "                        for kh in range(KH):",
+        "                            for kw in range(KW):",
+        "                                k = ((c * KD + kd) * KH + kh) * KW + kw",
+        "                                iw0 = kw * DW - PW",
+        "                                lo = 0 if iw0 >= 0 else min(OW, (SW - 1 - iw0) // SW)",
+        "                                hi = 0 if IW - 1 - iw0 < 0 else "
+        "min(OW, (IW - 1 - iw0) // SW + 1)",
+        "                                hi = max(hi, lo)",
+        "                                for rr in range(r0, r1):",
+        "                                    od = rr // OH",
+        "                                    oh = rr - od * OH",
+        "                                    id_ = od * SD - PD + kd * DD",
+        "                                    ih = oh * SH - PH + kh * DH",
+        "                                    q = (rr - r0) * OW",
+        "                                    if id_ < 0 or id_ >= ID or ih < 0 or ih >= IH:",
+        "                                        for ow in range(OW):",
+        f"                                            cols[k, q + ow] = {T}(0)",
+        "                                        continue",
+        "                                    base = xb + c * IS + (id_ * IH + ih) * IW + iw0",
+        "                                    for ow in range(lo):",
+        f"                                        cols[k, q + ow] = {T}(0)",
+        "                                    for ow in range(lo, hi):",
+        f"                                        cols[k, q + ow] = {x}[np.uint64(base + ow * SW)]",
+        "                                    for ow in range(hi, OW):",
+        f"                                        cols[k, q + ow] = {T}(0)",
+        f"                wm = {wt}[wb:wb + Mg * CK].reshape((Mg, CK))",
+        "                t = np.dot(wm, cols)",
+        "                for m in range(Mg):",
+        "                    ch = g * Mg + m",
+        "                    for q in range(npos):",
+        "                        oi = ob + m * OS + q",
+        *_epilogue(fn, T, "t[m, q]", "                        "),
+        "            else:",
+        "                acc = np.zeros((Mg, npos), dtype=np.float64)",
+        "                for m in range(Mg):",
+        "                    for c in range(Cg):",
+        "                        for kd in range(KD):",
+        "                            for kh in range(KH):",
+        "                                for kw in range(KW):",
+        "                                    wv = np.float64("
+        f"{wt}[np.uint64(wb + (m * Cg + c) * KK + (kd * KH + kh) * KW + kw)])",
+        "                                    iw0 = kw * DW - PW",
+        "                                    lo = 0 if iw0 >= 0 else "
+        "min(OW, (SW - 1 - iw0) // SW)",
+        "                                    hi = 0 if IW - 1 - iw0 < 0 else "
+        "min(OW, (IW - 1 - iw0) // SW + 1)",
+        "                                    for rr in range(r0, r1):",
+        "                                        od = rr // OH",
+        "                                        oh = rr - od * OH",
+        "                                        id_ = od * SD - PD + kd * DD",
+        "                                        ih = oh * SH - PH + kh * DH",
+        "                                        if id_ < 0 or id_ >= ID or ih < 0 or ih >= IH:",
+        "                                            continue",
+        "                                        q = (rr - r0) * OW",
+        "                                        base = xb + c * IS + (id_ * IH + ih) * IW + iw0",
+        "                                        for ow in range(lo, hi):",
+        "                                            acc[m, q + ow] += wv * np.float64("
+        f"{x}[np.uint64(base + ow * SW)])",
+        "                for m in range(Mg):",
+        "                    ch = g * Mg + m",
+        "                    for q in range(npos):",
+        "                        oi = ob + m * OS + q",
+        *_epilogue(fn, T, "acc[m, q]", "                        "),
+        "            row += r1 - r0",
+    ]
+    return lines, ()

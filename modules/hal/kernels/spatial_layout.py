@@ -1,0 +1,189 @@
+"""Dispatch-time layout of ``conv`` and ``pool`` bodies: evaluate and check shapes, fill
+the kernel parameters (``library.conv.NAMES`` / ``library.pool.NAMES`` order) and compute
+the bytes every binding must cover. Pure Python with unbounded integers; no numba.
+
+Both kernels are 3-D: a body with ``nd < 3`` spatial dims is padded with leading unit
+spatial dims (kernel 1, stride 1, dilation 1, no padding).
+
+Extents (spec/executables.md 6.5, 6.6) are exact for outputs and tensor epilogue operands
+(the last covered row is the largest index written) and conservative, as for matmul, for
+what items read through windows: each touched ``(n, g)`` (conv) or ``(n, c)`` (pool) needs
+its whole input channel block, each touched group its whole weight block, each touched
+output channel its per-channel operands.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .ir import Conv, Function, Pool
+from .layout import Launch, _checked, _fail, _frozen, view, workgroups
+
+DIRECT_BELOW = 8   # output channels per group below which conv runs the direct loop
+
+
+def out_dim(size, k, s, d, pb, pe, ceil_mode=False) -> int:
+    """Output extent of one spatial dim (as the ONNX Conv/Pool operators define it)."""
+    span = size + pb + pe - ((k - 1) * d + 1)
+    if span < 0:
+        return 0
+    n = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (n - 1) * s >= size + pb:
+        n -= 1
+    return n
+
+
+def plan(fn: Function, counts, push, consts) -> Launch:
+    if isinstance(fn.body, Conv):
+        return _conv(fn, fn.body, counts, push, consts)
+    return _pool(fn, fn.body, counts, push, consts)
+
+
+def _window(fn, body, nd, push, consts):
+    ev = [[_checked(fn, e.evaluate(push, consts), f"{name}[{k}]") for k, e in enumerate(es)]
+          for name, es in (("strides", body.strides), ("dilations", body.dilations),
+                           ("pads", body.pads))]
+    strides, dilations, pads = ev
+    for name, values in (("strides", strides), ("dilations", dilations)):
+        if any(v < 1 for v in values):
+            _fail(fn, f"{name} {values} must be at least 1")
+    return strides, dilations, pads[:nd], pads[nd:]
+
+
+def _pad3(values, fill) -> list:
+    return [fill] * (3 - len(values)) + list(values)
+
+
+def _require(fn, b: int, top: int) -> int:
+    """Bytes binding ``b`` needs when its largest element index is ``top`` (-1: none)."""
+    if top < 0:
+        return 0
+    return (_checked(fn, top, f"binding {b} element index") + 1) * \
+        fn.bindings[b].type.itemsize
+
+
+def _conv(fn, body: Conv, counts, push, consts) -> Launch:
+    (xs, _, xo), (ws, _, wo), (os_, _, oo) = (
+        view(fn, fn.bindings[b], push, consts) for b in (body.input, body.weights,
+                                                          body.output))
+    nd = len(xs) - 2
+    group = _checked(fn, body.group.evaluate(push, consts), "group")
+    strides, dilations, pb, pe = _window(fn, body, nd, push, consts)
+    n, c, spatial = xs[0], xs[1], xs[2:]
+    m, cg, kernel = ws[0], ws[1], ws[2:]
+    if group < 1 or c != group * cg or m % group:
+        _fail(fn, f"input {xs} and weights {ws} disagree for group {group}: need "
+                  f"C = group * weights[1] and weights[0] divisible by group")
+    if cg < 1 or any(k < 1 for k in kernel):
+        _fail(fn, f"weights {ws} must have at least one input channel and tap per dim")
+    want = [n, m] + [out_dim(spatial[i], kernel[i], strides[i], dilations[i], pb[i], pe[i])
+                     for i in range(nd)]
+    if os_ != want:
+        _fail(fn, f"output binding {body.output} has shape {os_}, the convolution gives "
+                  f"{want}")
+    mg = m // group
+    osz = 1
+    for d in want[2:]:
+        osz *= d
+    isz = 1
+    for d in spatial:
+        isz *= d
+    ksz = 1
+    for d in kernel:
+        ksz *= d
+    rows = osz // want[-1] if want[-1] else 0
+    items = _checked(fn, n * group * rows, "conv rows")
+    covered, nwg, per = workgroups(fn, counts, push, consts, items)
+    ow = want[-1]
+    step_params, fparams = [], []
+    shapes = [view(fn, fn.bindings[s.binding], push, consts) if s.binding >= 0 else None
+              for s in body.epilogue]
+    for s, v in zip(body.epilogue, shapes):
+        if v is None:
+            fparams += list(s.params)
+            continue
+        shape, _, off = v
+        if s.op.startswith("channel_"):
+            if shape not in ([m], [1]):
+                _fail(fn, f"epilogue binding {s.binding} has shape {shape}; a per-channel "
+                          f"operand is [{m}] or [1]")
+            step_params += [off, 1 if shape == [m] else 0]
+        else:
+            if shape != want:
+                _fail(fn, f"epilogue binding {s.binding} has shape {shape}, the output is "
+                          f"{want}")
+            step_params += [off, 0]
+    required = [0] * len(fn.bindings)
+    if covered:
+        ng, r = divmod(covered - 1, rows)
+        ni, g = divmod(ng, group)
+        gmax = group - 1 if ng >= group else g
+        out_top = (ni * m + g * mg + mg - 1) * osz + (r + 1) * ow - 1
+        ch_top = m - 1 if ng >= group else (g + 1) * mg - 1
+        tops = {body.output: oo + out_top,
+                body.input: xo + (ni * c + g * cg + cg) * isz - 1 if isz else -1,
+                body.weights: wo + (gmax + 1) * mg * cg * ksz - 1}
+        for s, v in zip(body.epilogue, shapes):
+            if v is None:
+                continue
+            shape, _, off = v
+            top = off + (out_top if not s.op.startswith("channel_") else
+                         ch_top if shape == [m] else 0)
+            tops[s.binding] = max(tops.get(s.binding, -1), top)
+        for b, top in tops.items():
+            required[b] = max(required[b], _require(fn, b, top))
+    win = [_pad3(spatial, 1), _pad3(want[2:], 1), _pad3(kernel, 1), _pad3(strides, 1),
+           _pad3(dilations, 1), _pad3(pb, 0)]
+    params = [covered, nwg, per, group, cg, mg]
+    for part in win:
+        params += part
+    params += [xo, wo, oo, 1 if mg < DIRECT_BELOW else 0, *step_params]
+    return Launch(_frozen(params, np.int64), _frozen(fparams, np.float64), covered,
+                  tuple(required), covered * ow * mg * cg * ksz)
+
+
+def _pool(fn, body: Pool, counts, push, consts) -> Launch:
+    (xs, _, xo), (os_, _, oo) = (view(fn, fn.bindings[b], push, consts)
+                                 for b in (body.input, body.output))
+    nd = len(xs) - 2
+    kernel = [_checked(fn, e.evaluate(push, consts), f"kernel[{k}]")
+              for k, e in enumerate(body.kernel)]
+    if any(k < 1 for k in kernel):
+        _fail(fn, f"kernel {kernel} must be at least 1 per dim")
+    strides, dilations, pb, pe = _window(fn, body, nd, push, consts)
+    spatial = xs[2:]
+    if os_[:2] != xs[:2]:
+        _fail(fn, f"output binding {body.output} has shape {os_}; its first two dims must be "
+                  f"the input's {xs[:2]}")
+    for i in range(nd):
+        args = (spatial[i], kernel[i], strides[i], dilations[i], pb[i], pe[i])
+        lo, hi = out_dim(*args), out_dim(*args, ceil_mode=True)
+        if not lo <= os_[2 + i] <= hi:
+            _fail(fn, f"output binding {body.output} spatial dim {i} is {os_[2 + i]}; the "
+                      f"pool gives {lo} (floor) or {hi} (ceil mode)")
+    osz = 1
+    for d in os_[2:]:
+        osz *= d
+    isz = 1
+    for d in spatial:
+        isz *= d
+    ow = os_[-1]
+    rows = osz // ow if ow else 0
+    items = _checked(fn, xs[0] * xs[1] * rows, "pool rows")
+    covered, nwg, per = workgroups(fn, counts, push, consts, items)
+    required = [0] * len(fn.bindings)
+    if covered:
+        plane = (covered - 1) // rows
+        required[body.output] = _require(fn, body.output, oo + covered * ow - 1)
+        required[body.input] = max(required[body.input], _require(
+            fn, body.input, xo + (plane + 1) * isz - 1 if isz else -1))
+    params = [covered, nwg, per]
+    for part, fill in ((spatial, 1), (os_[2:], 1), (kernel, 1), (strides, 1),
+                       (dilations, 1), (pb, 0), (pe, 0)):
+        params += _pad3(part, fill)
+    params += [xo, oo, 1 if body.count_include_pad else 0]
+    ksz = 1
+    for d in kernel:
+        ksz *= d
+    return Launch(_frozen(params, np.int64), _frozen([body.p], np.float64), covered,
+                  tuple(required), covered * ow * ksz)
