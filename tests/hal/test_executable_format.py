@@ -167,7 +167,7 @@ MALFORMED = {
     "size-two-keys": (_set(B0 + ("shape",), [{"pc": 0, "ec": 0}]), "ew", "shape[0]"),
     "size-add-empty": (_set(B0 + ("shape",), [{"add": []}]), "ew", "shape[0].add"),
     "items-zero": (_set(F0 + ("items_per_workgroup",), 0), "ew", "items_per_workgroup"),
-    "body-kind": (_set(F0 + ("body", "kind"), "conv"), "ew", "body.kind"),
+    "body-kind": (_set(F0 + ("body", "kind"), "conv9"), "ew", "body.kind"),
     "body-unknown": (_set(F0 + ("body", "fuse"), 1), "ew", "body.'fuse'"),
     "outputs-empty": (_set(F0 + ("body", "outputs"), []), "ew", "body.outputs"),
     "output-binding-range": (_set(F0 + ("body", "outputs", 0, "binding"), 3), "ew",
