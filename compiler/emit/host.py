@@ -21,6 +21,7 @@ its debug location, so a failing dispatch's backtrace names the node.
 from __future__ import annotations
 
 from pyree.compiler.emit import hal_abi as H
+from pyree.compiler.emit import lowerings  # noqa: F401 - registers every region lowering
 from pyree.compiler.emit.buffers import Buffers, Place
 from pyree.compiler.emit.constants import plan_constant
 from pyree.compiler.emit.executable_table import FORMAT, ExecutableTable

@@ -1,0 +1,95 @@
+"""The Python API of compiled models: compile_model/compile_file, load_module, sessions."""
+
+import numpy as np
+import pytest
+
+from pyree import status
+from pyree.compiler import compile_file, compile_model
+from pyree.runtime import InferenceSession, load_module
+
+from .helpers import F32, I64, helper, model
+
+
+def mul_add_model():
+    return model([helper.make_node("Mul", ["a", "b"], ["p"], name="mul0"),
+                  helper.make_node("Add", ["p", "a"], ["s"], name="add0"),
+                  helper.make_node("Neg", ["a"], ["n"], name="neg0")],
+                 [("a", F32, [3]), ("b", F32, [3])], [("s", F32, [3]), ("n", F32, [3])])
+
+
+A = np.array([1, -2, 3], np.float32)
+B = np.array([4, 5, -6], np.float32)
+
+
+def test_compile_file_and_load_from_path(tmp_path):
+    src, dst = tmp_path / "m.onnx", tmp_path / "m.pyrm"
+    src.write_bytes(mul_add_model().SerializeToString())
+    calls = []
+    compile_file(src, dst, progress=lambda done, total, what: calls.append((done, total)))
+    assert calls and calls[-1][0] == calls[-1][1] and all(d <= t for d, t in calls)
+    with load_module(dst) as m:
+        assert [t.name for t in m.input_info] == ["a", "b"]
+        assert [(t.name, t.shape) for t in m.output_info] == [("s", (3,)), ("n", (3,))]
+        s, n = m.main(A, B)
+        np.testing.assert_array_equal(s, A * B + A)
+        np.testing.assert_array_equal(n, -A)
+        s2, _ = m.call("main", A, [1.0, 1.0, 1.0])  # lists take the input's dtype
+        np.testing.assert_array_equal(s2, 2 * A)
+
+
+@pytest.mark.parametrize("source", ["proto", "onnx-bytes", "onnx-path", "pyrm-bytes",
+                                    "pyrm-path"])
+def test_session_accepts_models_and_compiled_modules(source, tmp_path):
+    proto = mul_add_model()
+    if source == "proto":
+        arg = proto
+    elif source == "onnx-bytes":
+        arg = proto.SerializeToString()
+    elif source == "onnx-path":
+        arg = tmp_path / "m.onnx"
+        arg.write_bytes(proto.SerializeToString())
+        arg = str(arg)
+    elif source == "pyrm-bytes":
+        arg = compile_model(proto)
+    else:
+        arg = tmp_path / "m.pyrm"
+        arg.write_bytes(compile_model(proto))
+    with InferenceSession(arg) as sess:
+        assert [(i.name, i.shape, i.type) for i in sess.get_inputs()] == [
+            ("a", [3], "tensor(float)"), ("b", [3], "tensor(float)")]
+        assert [o.name for o in sess.get_outputs()] == ["s", "n"]
+        s, n = sess.run(None, {"a": A, "b": B})
+        np.testing.assert_array_equal(s, A * B + A)
+        (n2,) = sess.run(["n"], {"b": B, "a": A})
+        np.testing.assert_array_equal(n2, -A)
+
+
+def test_session_errors_name_inputs_and_outputs():
+    with InferenceSession(mul_add_model(), device="local-task") as sess:
+        with pytest.raises(status.InvalidArgumentError, match="missing input"):
+            sess.run(None, {"a": A})
+        with pytest.raises(status.InvalidArgumentError, match="unknown input"):
+            sess.run(None, {"a": A, "b": B, "c": B})
+        with pytest.raises(status.NotFoundError, match="no output named 'q'"):
+            sess.run(["q"], {"a": A, "b": B})
+        with pytest.raises(status.InvalidArgumentError, match="input 'b' shape"):
+            sess.run(None, {"a": A, "b": np.zeros(4, np.float32)})
+
+
+def test_integer_inputs_and_metadata_types():
+    m = model([helper.make_node("Add", ["x", "x"], ["y"], name="dbl")],
+              [("x", I64, [2])], [("y", I64, [2])])
+    with InferenceSession(m) as sess:
+        assert sess.get_inputs()[0].type == "tensor(int64)"
+        (y,) = sess.run(None, {"x": np.array([3, -4], np.int64)})
+        assert y.dtype == np.int64 and y.tolist() == [6, -8]
+
+
+def test_loading_a_module_without_metadata_is_not_found():
+    from pyree.bytecode import container
+    from pyree.bytecode.asm import assemble
+
+    plain = container.write(assemble("vm.module @m version 1\n"
+                                     "vm.func @f() -> () {\n  vm.return\n}\n", "m.vmasm"))
+    with pytest.raises(status.NotFoundError, match="no model metadata"):
+        load_module(plain)
