@@ -5,4 +5,9 @@ fast pyree-kernels-v1 bodies come first and the universal host-library fallback 
 Append a module's import line here when adding one.
 """
 
-from . import lower_v1_elementwise  # noqa: F401
+from . import (
+    lower_v1_elementwise,  # noqa: F401
+    lower_v1_matmul,  # noqa: F401
+    lower_v1_misc,  # noqa: F401
+)
+from . import lower_host  # noqa: F401,E402  (the universal host-library fallback: keep last)

@@ -62,9 +62,16 @@ for _ir, _v1, _kinds in (
         ("floor", "floor", FLOATS), ("ceil", "ceil", FLOATS), ("round", "round", FLOATS)):
     TRANSLATE[_ir] = _direct(_v1, frozenset(_kinds))
 
-for _ir, _pred in (("eq", "eq"), ("lt", "lt"), ("le", "le"), ("gt", "gt"), ("ge", "ge")):
-    TRANSLATE[_ir] = (lambda p: lambda node, args, out:
-                      cmp(p, *args) if args[0].dtype == args[1].dtype else None)(_pred)
+
+
+def _compare(pred: str):
+    def fn(node, args, out):
+        return cmp(pred, *args) if args[0].dtype == args[1].dtype else None
+    return fn
+
+
+for _pred in ("eq", "lt", "le", "gt", "ge"):
+    TRANSLATE[_pred] = _compare(_pred)
 
 
 @translates("floor", "ceil", "round")

@@ -1,0 +1,118 @@
+"""Matmul regions as a pyree-kernels-v1 ``matmul`` dispatch plus its epilogue.
+
+The product ``out[B, M, N] = op(lhs) @ op(rhs)`` is one matmul dispatch (f32/f64; the
+transposed operand flags of the IR node map onto ``transpose_lhs``/``transpose_rhs``).
+Batch dims collapse into one: an operand whose batch dims equal the output's is batched,
+one whose batch is a single matrix broadcasts; any other broadcast (``[2, 1, M, K]`` against
+``[1, 3, K, N]``) is left to the library lowering. Rank-1 operands are ``[1, K]`` /
+``[K, 1]`` matrices (same bytes). B, M, K, N and the rows per workgroup are push
+constants, so every matmul of one (type, transposes, batching) shares a description.
+
+Epilogue nodes (bias add, scale, activation, residual) run as elementwise dispatches that
+read the product in place from the region output (one ``readwrite`` binding) when the
+types agree, else from a scratch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pyree.compiler import dtypes
+
+from . import v1_elementwise_build
+from .lowering import Dispatch, Lowered, Operand, Scratch, label, lowering
+
+FLOATS = ("f32", "f64")
+U32 = 1 << 32
+
+
+def rows_per_workgroup(rows: int, k: int, n: int) -> int:
+    """About 16 workgroups for big products, at least ~64K multiply-adds each."""
+    floor = max(1, -(-65536 // max(1, k * n)))
+    return max(1, min(rows, max(floor, -(-rows // 16))))
+
+
+def _batch(shape, batch) -> bool | None:
+    """True: batched like the output; False: one matrix; None: partial broadcast."""
+    own = tuple(shape[:-2])
+    if math.prod(own) == 1:
+        return False
+    if (1,) * (len(batch) - len(own)) + own == tuple(batch):
+        return True
+    return None
+
+
+def matmul_dispatch(graph, node, out_location: str, text: str) -> Dispatch | None:
+    a_t, b_t = graph.types[node.inputs[0]], graph.types[node.inputs[1]]
+    out_t = graph.types[node.outputs[0]]
+    dtype = out_t.dtype
+    if dtype not in FLOATS or a_t.dtype != dtype or b_t.dtype != dtype:
+        return None
+    ta, tb = bool(node.attr("transpose_a", 0)), bool(node.attr("transpose_b", 0))
+    a = list(a_t.shape) if a_t.rank > 1 else [1, a_t.shape[0]]
+    b = list(b_t.shape) if b_t.rank > 1 else [b_t.shape[0], 1]
+    if (a_t.rank == 1 and ta) or (b_t.rank == 1 and tb):
+        return None
+    m, k = (a[-1], a[-2]) if ta else (a[-2], a[-1])
+    n = b[-2] if tb else b[-1]
+    batch = tuple(np.broadcast_shapes(tuple(a[:-2]), tuple(b[:-2])))
+    bsize = math.prod(batch)
+    a_batched, b_batched = _batch(a, batch), _batch(b, batch)
+    if a_batched is None or b_batched is None or k == 0:
+        return None
+    if any(v >= U32 for v in (bsize, m, k, n)):
+        return None
+    rows = bsize * m
+    per = rows_per_workgroup(rows, k, n)
+    pb, pm, pk, pn = ({"pc": i} for i in range(4))
+    lhs = [pk, pm] if ta else [pm, pk]
+    rhs = [pn, pk] if tb else [pk, pn]
+    function = {
+        "push_constants": ["B", "M", "K", "N", "rows"],
+        "bindings": [
+            {"index": 0, "type": dtype, "access": "read",
+             "shape": [pb, *lhs] if a_batched else lhs},
+            {"index": 1, "type": dtype, "access": "read",
+             "shape": [pb, *rhs] if b_batched else rhs},
+            {"index": 2, "type": dtype, "access": "write", "shape": [pb, pm, pn]}],
+        "items_per_workgroup": {"pc": 4},
+        "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2,
+                 "transpose_lhs": ta, "transpose_rhs": tb}}
+    return Dispatch(function, (Operand(node.inputs[0]), Operand(node.inputs[1]),
+                               Operand(out_location)),
+                    (-(-rows // per), 1, 1), (bsize, m, k, n, per), text)
+
+
+@lowering("matmul")
+def lower_matmul(region, graph):
+    node = region.nodes[0]
+    if node.op != "matmul":
+        return None
+    mm = node.outputs[0]
+    out_t = graph.types[mm]
+    text = label(region)
+    epilogue = list(region.nodes[1:])
+    if out_t.size == 0:
+        return Lowered(())
+    if not epilogue:
+        d = matmul_dispatch(graph, node, mm, text)
+        return None if d is None else Lowered((d,))
+    tail = region.outputs[-1] if region.outputs else epilogue[-1].outputs[0]
+    scratch = ()
+    if mm in region.outputs:
+        location = mm
+    elif len(region.outputs) == 1 and graph.types[tail].dtype == out_t.dtype and \
+            graph.types[tail].shape == out_t.shape:
+        location = tail
+    else:
+        location = f"r{region.index}.{mm}"
+        scratch = (Scratch(location, out_t.size * dtypes.itemsize(out_t.dtype)),)
+    d = matmul_dispatch(graph, node, location, text)
+    if d is None:
+        return None
+    rest = v1_elementwise_build.build(graph, epilogue, [o for o in region.outputs if o != mm],
+                                      text, f"r{region.index}.", {mm: location})
+    if rest is None:
+        return None
+    return Lowered((d, *rest.dispatches), scratch + rest.scratch)
