@@ -22,6 +22,10 @@ Checking pyree: :mod:`pyree.testing.differential` compares pyree's execution tie
 the reference evaluator :mod:`pyree.testing.reference`; :mod:`pyree.testing.targets`
 and :mod:`pyree.testing.campaign` are what ``pyree fuzz`` runs; reproducers are handled
 by :mod:`pyree.testing.regressions`. See ``docs/fuzzing.md``.
+
+ONNX graphs (needs the ``onnx`` package, imported on first use):
+:func:`onnx_graphs` draws an ``OnnxCase`` (a small valid model plus inputs); see
+:mod:`pyree.testing.onnx_strategies`.
 """
 
 from pyree.testing.families import DEFAULT_FAMILIES, EXACT_FAMILIES, FAMILIES
@@ -48,3 +52,13 @@ __all__ = [
     "Options", "Program", "arguments", "cconvs", "function_of", "functions", "imports_of",
     "instructions", "libraries", "modules", "mutated_modules", "programs", "standard_module",
 ]
+
+_ONNX = ("OnnxCase", "onnx_graphs")
+
+
+def __getattr__(name):  # the ONNX strategies import onnx: only when asked for
+    if name in _ONNX:
+        from pyree.testing import onnx_strategies
+
+        return getattr(onnx_strategies, name)
+    raise AttributeError(f"module 'pyree.testing' has no attribute '{name}'")

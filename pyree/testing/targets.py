@@ -244,7 +244,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
 #: Targets of other layers, imported on first use (``module:attribute``).
 PLUGINS = {
     "hal": "pyree.modules.hal.fuzz:TARGET",
-    "onnx": "pyree.compiler.onnx.fuzz:TARGET",
+    "onnx": "pyree.compiler.fuzz:TARGET",
 }
 
 NAMES = tuple(TARGETS) + tuple(PLUGINS)
