@@ -10,7 +10,8 @@ A :class:`Place` is a buffer (``key``) and a byte offset in it:
 * views of anything else alias their source's place;
 * region scratch: the arena, after the planned transients; every region's scratch
   starts at the same offset (scratch lives only during its region, and the barrier
-  rule orders reuse across regions).
+  rule orders reuse across regions). Node outputs that no region reads (unused results
+  of multi-output ops) that a dispatch writes are scratch of their region.
 
 Graph outputs that are inputs, constants or views are not computed into their own
 buffer; they are copied into a per-call output buffer at the end (:func:`output_sources`).
@@ -47,16 +48,33 @@ class Buffers:
             and name not in self.view_source]
         self.scratch_base = _align(self.plan.arena_size)
         self.scratch: dict[tuple[int, str], int] = {}
+        self.scratch_sizes: dict[tuple[int, str], int] = {}
         extra = 0
         for index, low in lowered.items():
             offset = self.scratch_base
-            for s in low.scratch:
-                self.scratch[(index, s.name)] = offset
-                offset += _align(max(s.nbytes, 1))
+            for name, nbytes in self._region_scratch(low):
+                self.scratch[(index, name)] = offset
+                self.scratch_sizes[(index, name)] = nbytes
+                offset += _align(max(nbytes, 1))
             extra = max(extra, offset - self.scratch_base)
-        self.scratch_sizes = {(i, s.name): s.nbytes for i, low in lowered.items()
-                              for s in low.scratch}
         self.arena_size = self.scratch_base + extra if extra else self.plan.arena_size
+
+    def _region_scratch(self, low):
+        """The lowering's scratch, plus node outputs nothing reads (a multi-output op's
+        unused results): written by the dispatch, they need bytes only during the region."""
+        out = [(s.name, s.nbytes) for s in low.scratch]
+        declared = {s.name for s in low.scratch}
+        for d in low.dispatches:
+            for op in d.operands:
+                if op.value not in declared and not self._placed(op.value):
+                    declared.add(op.value)
+                    out.append((op.value, self.graph.type_of(op.value).nbytes))
+        return out
+
+    def _placed(self, name: str) -> bool:
+        return (name in self.inputs or name in self.graph.constants
+                or name in self.computed_outputs or name in self.plan.slots
+                or name in self.view_source)
 
     def place(self, name: str, region: int | None = None) -> Place:
         if region is not None and (region, name) in self.scratch:

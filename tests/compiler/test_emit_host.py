@@ -145,3 +145,14 @@ def test_failing_dispatch_backtrace_names_the_onnx_node(driver, monkeypatch):
             m.main(np.ones(8, np.float32))
     assert isinstance(info.value, status.OutOfRangeError)
     assert re.search(r"^\[ ?\d+\] bytecode module\.main:\d+ bad$", str(info.value), re.M)
+
+
+def test_dump_module_prints_the_program_with_node_locations(add_relu, tmp_path, capsys):
+    from pyree.cli import main
+
+    path = tmp_path / "m.pyrm"
+    path.write_bytes(add_relu)
+    assert main(["dump-module", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "vm.func @main" in text and 'loc="add0+relu0"' in text
+    assert assemble(text, "dumped.vmasm") == container.read(add_relu)
