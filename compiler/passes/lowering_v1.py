@@ -20,6 +20,8 @@ V1_ELEMENTWISE = frozenset({
     "leaky_relu", "elu", "selu", "celu", "hard_sigmoid", "hard_swish", "softplus",
     "softsign", "gelu", "mish", "thresholded_relu", "shrink", "prelu", "sign", "isnan",
     "isinf", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
+    "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
+    "floor", "ceil", "round", "mod", "bit_shift",
 })
 V1_REDUCE = frozenset({"reduce_sum", "reduce_mean", "reduce_max", "reduce_min",
                        "reduce_prod"})

@@ -4,8 +4,10 @@ Each row names an op, its arity, the element-type classes its operands may have,
 result type is formed, and one source template per operand class. Templates are the *only*
 text that reaches generated kernels besides identifiers and numbers the code generator
 formats itself: ``{a}``, ``{b}``, ``{c}`` are operand temporaries, ``{T}`` the result type's
-constructor (``np.float32``...), ``{S}`` the operand type's constructor. Integer results are
-wrapped in ``{T}(...)`` so arithmetic wraps like numpy's (numba widens small integers).
+constructor (``np.float32``...), ``{S}`` the operand type's constructor, ``{W}`` the result
+type's bit width. Integer results are wrapped in ``{T}(...)`` so arithmetic wraps like numpy's
+(numba widens small integers). Helpers a template calls (``kernels.runtime``) are listed in
+its row so the generated module imports exactly what it uses.
 
 Operand types of an op must be identical (no implicit promotion); ``cast`` converts.
 The spec's operator table (spec/executables.md) is rendered from these rows.
@@ -30,6 +32,7 @@ class OpRow:
     result: str               # "same" | "i1"
     templates: tuple          # ((kind, template), ...)
     summary: str
+    helpers: tuple = ()       # names the templates call from ``kernels.runtime``
 
     def template(self, kind: str) -> str:
         for k, text in self.templates:
@@ -47,6 +50,10 @@ def _arith(name, sym, summary, float_text=None):
                  (("float", float_text or "({a} %s {b})" % sym),
                   ("sint", "{T}({a} %s {b})" % sym), ("uint", "{T}({a} %s {b})" % sym)),
                  summary)
+
+
+def _unary_float(name, fn, summary):
+    return OpRow(name, 1, FLOAT, "same", (("float", "{T}(" + fn + "({a}))"),), summary)
 
 
 _ROWS = (
@@ -85,6 +92,34 @@ _ROWS = (
     OpRow("sigmoid", 1, FLOAT, "same",
           (("float", "({T}(1) / ({T}(1) + {T}(np.exp(-{a}))))"),), "1 / (1 + exp(-a))"),
     OpRow("erf", 1, FLOAT, "same", (("float", "{T}(math.erf({a}))"),), "error function"),
+    *(_unary_float(name, fn, summary) for name, fn, summary in (
+        ("expm1", "np.expm1", "e ** a - 1 (accurate near 0)"),
+        ("log1p", "np.log1p", "log(1 + a) (accurate near 0)"),
+        ("sin", "np.sin", "sine"), ("cos", "np.cos", "cosine"), ("tan", "np.tan", "tangent"),
+        ("asin", "np.arcsin", "arc sine; NaN outside [-1, 1]"),
+        ("acos", "np.arccos", "arc cosine; NaN outside [-1, 1]"),
+        ("atan", "np.arctan", "arc tangent"),
+        ("sinh", "np.sinh", "hyperbolic sine"), ("cosh", "np.cosh", "hyperbolic cosine"),
+        ("asinh", "np.arcsinh", "inverse hyperbolic sine"),
+        ("acosh", "np.arccosh", "inverse hyperbolic cosine; NaN below 1"),
+        ("atanh", "np.arctanh", "inverse hyperbolic tangent; +-inf at +-1, NaN outside"),
+        ("floor", "np.floor", "largest integral value <= a"),
+        ("ceil", "np.ceil", "smallest integral value >= a"),
+        ("round", "np.rint", "nearest integral value, halves to even"))),
+    OpRow("mod", 2, NUMERIC, "same",
+          (("float", "{T}({a} % {b})"), ("sint", "{T}(smod({a}, {b}))"),
+           ("uint", "{T}(umod({a}, {b}))")),
+          "floor modulo, the sign of b (numpy `mod`); integers: x mod 0 = 0; "
+          "floats: x mod 0 = NaN", ("smod", "umod")),
+    OpRow("fmod", 2, NUMERIC, "same",
+          (("float", "{T}(np.fmod({a}, {b}))"), ("sint", "{T}(sfmod({a}, {b}))"),
+           ("uint", "{T}(umod({a}, {b}))")),
+          "truncated modulo, the sign of a (C `fmod`); integers: x fmod 0 = 0; "
+          "floats: x fmod 0 = NaN", ("sfmod", "umod")),
+    OpRow("shl", 2, frozenset({"uint"}), "same", (("uint", "{T}(ushl({a}, {b}, {W}))"),),
+          "a << b; 0 when b >= the bit width", ("ushl",)),
+    OpRow("shr", 2, frozenset({"uint"}), "same", (("uint", "{T}(ushr({a}, {b}, {W}))"),),
+          "a >> b (logical); 0 when b >= the bit width", ("ushr",)),
     OpRow("and", 2, frozenset({"bool", "sint", "uint"}), "same",
           (("bool", "({a} and {b})"), ("sint", "{T}({a} & {b})"), ("uint", "{T}({a} & {b})")),
           "logical (i1) or bitwise (integers) and"),

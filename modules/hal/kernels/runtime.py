@@ -47,3 +47,46 @@ def udiv(a, b):
     if b == 0:
         return a - a
     return a // b
+
+
+@numba.njit(error_model="numpy")
+def smod(a, b):
+    """Floor modulo (the sign of b); x mod 0 = 0; MIN mod -1 = 0."""
+    if b == 0 or b == -1:
+        return a - a
+    r = a % b
+    if r != 0 and (r < 0) != (b < 0):
+        r += b
+    return r
+
+
+@numba.njit(error_model="numpy")
+def sfmod(a, b):
+    """Truncated modulo (the sign of a); x fmod 0 = 0; MIN fmod -1 = 0."""
+    if b == 0 or b == -1:
+        return a - a
+    r = a % b
+    if r != 0 and (r < 0) != (a < 0):
+        r -= b
+    return r
+
+
+@numba.njit(error_model="numpy")
+def umod(a, b):
+    if b == 0:
+        return a - a
+    return a % b
+
+
+@numba.njit(error_model="numpy")
+def ushl(a, b, bits):
+    if b >= bits:
+        return a - a
+    return a << b
+
+
+@numba.njit(error_model="numpy")
+def ushr(a, b, bits):
+    if b >= bits:
+        return a - a
+    return a >> b

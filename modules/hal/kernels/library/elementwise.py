@@ -72,10 +72,18 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         store = f"np.uint8(1 if {value} else 0)" if out.value.type.kind == "bool" else value
         lines.append(f"b{out.binding}[np.uint64(x{j})] = {store}")
     params = ", ".join([f"b{b.index}" for b in fn.bindings] + ["p", "fp"])
-    source = skeleton.header(("fmin", "fmax", "sdiv", "udiv"))
+    source = skeleton.header(("fmin", "fmax", "sdiv", "udiv") + _helpers(body))
     source.append(f"def kernel({params}):")
     source += skeleton.items_loop(rank, len(opnds), lines, prelude)
     return source, ()
+
+
+def _helpers(body: Elementwise) -> tuple:
+    """Runtime helpers beyond the base four that the body's operators call, sorted."""
+    seen: list = []
+    for out in body.outputs:
+        _walk(out.value, seen, lambda n: n.op if n.op in ops.OPS else None)
+    return tuple(sorted({h for op in seen for h in ops.OPS[op].helpers}))
 
 
 def _int_dtype(tname: str) -> str:
@@ -96,7 +104,7 @@ def _emit_node(node: Node, fn, names, temps, lines) -> str:
         text = skeleton.number(node.value, node.type)
     else:
         args = [_emit_node(a, fn, names, temps, lines) for a in node.args]
-        fields = dict(zip("abc", args), T=node.type.ctor)
+        fields = dict(zip("abc", args), T=node.type.ctor, W=node.type.bits)
         if node.op == "cast":
             template = ops.cast_template(node.args[0].type.kind, node.type.kind)
         else:
