@@ -4,7 +4,8 @@ A :class:`CompiledModule` owns one device (``local-sync`` by default, or ``local
 a ``hal`` module on it and one VM context holding the compiled module (its ``__init``
 creates the executable and constant buffers once). ``main(*arrays)`` copies each array
 into a buffer view, calls the module's ``main`` and returns the results as numpy arrays
-(zero-copy views of the per-call output buffers). A wrong number of inputs is
+(zero-copy views of the per-call output buffers). ``close()`` (or leaving a ``with``
+block, or dropping the module) releases the context and the device. A wrong number of inputs is
 INVALID_ARGUMENT here; a wrong shape or element type is the module's own
 ``hal.buffer_view.assert`` failure naming the ONNX input.
 """
@@ -12,6 +13,7 @@ INVALID_ARGUMENT here; a wrong shape or element type is the module's own
 from __future__ import annotations
 
 import os
+import weakref
 
 import numpy as np
 
@@ -51,6 +53,10 @@ class CompiledModule:
             self._close_device()
             raise
         self._functions: dict = {}
+        # A module dropped without close() still releases its context and device (a
+        # local-task device's workers); the callback holds neither ``self`` nor a cycle.
+        self._finalizer = weakref.finalize(self, _release, self.context,
+                                           self.device if self._owns_device else None)
 
     @property
     def input_info(self) -> tuple[model_info.TensorInfo, ...]:
@@ -86,10 +92,11 @@ class CompiledModule:
         return np.asarray(value)
 
     def close(self) -> None:
-        context, self.context = getattr(self, "context", None), None
-        if context is not None:
-            context.close()
-        self._close_device()
+        """Closes the context and (when this module created it) the device."""
+        self._finalizer()
+        self.context = None
+        if self._owns_device:
+            self.device = None
 
     def _close_device(self) -> None:
         if self._owns_device and self.device is not None:
@@ -101,6 +108,14 @@ class CompiledModule:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _release(context, device) -> None:
+    try:
+        context.close()
+    finally:
+        if device is not None:
+            device.close()
 
 
 def _to_array(value):

@@ -93,3 +93,15 @@ def test_loading_a_module_without_metadata_is_not_found():
                                      "vm.func @f() -> () {\n  vm.return\n}\n", "m.vmasm"))
     with pytest.raises(status.NotFoundError, match="no model metadata"):
         load_module(plain)
+
+
+def test_a_dropped_module_releases_its_local_task_workers():
+    import gc
+    import threading
+
+    data = compile_model(mul_add_model())
+    before = set(threading.enumerate())
+    s, _ = load_module(data, "local-task").main(A, B)  # never closed explicitly
+    gc.collect()
+    np.testing.assert_array_equal(s, A * B + A)  # results outlive the module
+    assert not set(threading.enumerate()) - before
