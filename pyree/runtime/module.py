@@ -2,8 +2,8 @@
 
 A :class:`CompiledModule` owns one device (``local-sync`` by default, or ``local-task``),
 a ``hal`` module on it and one VM context holding the compiled module (its ``__init``
-creates the executable and constant buffers once). ``main(*arrays)`` copies each array
-into a buffer view, calls the module's ``main`` and returns the results as numpy arrays
+creates the executable and constant buffers once). ``main(*arrays)`` wraps each array in
+a buffer view (large arrays without a copy), calls the module's ``main`` and returns the results as numpy arrays
 (zero-copy views of the per-call output buffers). ``close()`` (or leaving a ``with``
 block, or dropping the module) releases the context and the device. A wrong number of inputs is
 INVALID_ARGUMENT here; a wrong shape or element type is the module's own
@@ -23,8 +23,11 @@ from pyree.bytecode.module_def import ModuleDef
 from pyree.modules.hal.buffer_view import HalBufferView
 from pyree.modules.hal.device import create_device
 from pyree.modules.hal.module import HalModule
-from pyree.status import InvalidArgumentError
+from pyree.status import InvalidArgumentError, PyreeError
 from pyree.vm import BytecodeModule, Context
+
+#: Inputs at least this large are imported without a copy (smaller ones copy faster).
+ZERO_COPY_BYTES = 1 << 16
 
 
 def read_module_def(data_or_path) -> ModuleDef:
@@ -80,8 +83,7 @@ class CompiledModule:
         if fn is None:
             fn = self._functions[name] = self.context.lookup_function(name, self.module.name)
         allocator = self.device.allocator
-        views = [HalBufferView.from_numpy(self._array(i, a), allocator)
-                 for i, a in enumerate(arrays)]
+        views = [_input_view(self._array(i, a), allocator) for i, a in enumerate(arrays)]
         return [_to_array(r) for r in fn(*views)]
 
     def _array(self, index: int, value) -> np.ndarray:
@@ -108,6 +110,20 @@ class CompiledModule:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _input_view(array: np.ndarray, allocator) -> HalBufferView:
+    """A view of ``array``: large C-contiguous native arrays are imported without a copy
+    (the module only reads its inputs, and ``main`` returns after the work completed);
+    small ones are copied (cheaper than an import)."""
+    if (array.nbytes >= ZERO_COPY_BYTES and array.__class__ is np.ndarray
+            and array.flags.c_contiguous and array.dtype.isnative
+            and array.ctypes.data % max(allocator.import_alignment, 1) == 0):
+        try:
+            return HalBufferView.from_numpy(array, allocator, zero_copy=True)
+        except PyreeError:
+            pass  # memory the device cannot import: copy it
+    return HalBufferView.from_numpy(array, allocator)
 
 
 def _release(context, device) -> None:

@@ -105,3 +105,17 @@ def test_a_dropped_module_releases_its_local_task_workers():
     gc.collect()
     np.testing.assert_array_equal(s, A * B + A)  # results outlive the module
     assert not set(threading.enumerate()) - before
+
+
+@pytest.mark.parametrize("driver", ["local-sync", "local-task"])
+def test_large_inputs_are_imported_read_only_or_not(driver):
+    m = model([helper.make_node("Relu", ["x"], ["y"], name="r")],
+              [("x", F32, [128, 256])], [("y", F32, [128, 256])])
+    x = np.random.default_rng(3).standard_normal((128, 256), dtype=np.float32)
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    with load_module(compile_model(m), driver) as cm:
+        for arg in (x, frozen, x.T.copy().T):  # contiguous, read-only, strided (copied)
+            (y,) = cm.main(arg)
+            np.testing.assert_array_equal(y, np.maximum(x, 0))
+    np.testing.assert_array_equal(x, frozen)  # inputs are never written
