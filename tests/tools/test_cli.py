@@ -38,15 +38,31 @@ def test_unknown_command(cli_run):
 
 # -- demo ---------------------------------------------------------------------------------------
 
-def test_demo(cli_run):
-    code, out, err = cli_run("demo")
+def test_demo_counter(cli_run):
+    code, out, err = cli_run("demo", "--counter")
     assert code == 0 and err == ""
     assert out.splitlines()[1:] == ["EXEC @sum_to", "result[0]: i32=5050"]
 
 
-def test_demo_argument(cli_run):
-    code, out, _ = cli_run("demo", "10")
+def test_demo_counter_argument(cli_run):
+    code, out, _ = cli_run("demo", "--counter", "10")
     assert code == 0 and out.endswith("EXEC @sum_to\nresult[0]: i32=55\n")
+
+
+def test_demo_compiles_and_runs_squeezenet(cli_run):
+    """The README's main command: light_squeezenet compiled, run, checked against the
+    output shipped with the model."""
+    code, out, err = cli_run("demo", "--runs", "1", "--top", "3")
+    assert code == 0, err
+    assert "# light_squeezenet:" in out
+    assert "top 3 of 1000 classes:" in out and "  3. class" in out
+    assert "latency: median" in out
+    assert "matches the reference output: yes" in out
+
+
+def test_demo_unknown_model(cli_run):
+    code, _, err = cli_run("demo", "--model", "nosuchnet")
+    assert code == 2 and "no model light_nosuchnet" in err
 
 
 def test_bundled_example_matches_repository_copy():
