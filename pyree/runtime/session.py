@@ -1,6 +1,7 @@
 """``InferenceSession``: onnxruntime's session API over a compiled module.
 
-``InferenceSession(model, device="local-sync")`` accepts ``.pyrm`` bytes or a ``.pyrm``
+``InferenceSession(model, device="local-sync")`` (onnxruntime's ``sess_options`` and
+``providers`` positions are accepted and ignored) accepts ``.pyrm`` bytes or a ``.pyrm``
 path (loaded), or an ONNX model (``onnx.ModelProto``, ``.onnx`` path or serialized bytes,
 compiled first with ``pyree.compiler.compile_model``). ``get_inputs()`` /
 ``get_outputs()`` describe the tensors (:class:`NodeArg`: ``name``, ``shape``, ``type``
@@ -42,7 +43,10 @@ def _is_compiled(source) -> bool:
 
 
 class InferenceSession:
-    def __init__(self, model, device: str = "local-sync", *, options=None, progress=None):
+    def __init__(self, model, sess_options=None, providers=None, *, device: str = "local-sync",
+                 options=None, progress=None):
+        """``sess_options`` and ``providers`` are accepted for onnxruntime compatibility
+        and ignored; ``device`` picks the HAL driver (``local-sync`` or ``local-task``)."""
         if _is_compiled(model):
             module_def = read_module_def(model)
         else:

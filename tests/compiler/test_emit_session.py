@@ -65,7 +65,8 @@ def test_session_accepts_models_and_compiled_modules(source, tmp_path):
 
 
 def test_session_errors_name_inputs_and_outputs():
-    with InferenceSession(mul_add_model(), device="local-task") as sess:
+    with InferenceSession(mul_add_model(), None, ["CPUExecutionProvider"],
+                          device="local-task") as sess:
         with pytest.raises(status.InvalidArgumentError, match="missing input"):
             sess.run(None, {"a": A})
         with pytest.raises(status.InvalidArgumentError, match="unknown input"):
