@@ -1,0 +1,245 @@
+"""Hypothesis strategies for the HAL: buffer ranges, dispatch bindings, command sequences and
+whole :class:`~pyree.testing.hal_ops.HalProgram` s.
+
+Every strategy draws valid and invalid cases (``valid=True`` / ``False`` pins one side);
+:mod:`pyree.testing.hal_model` says which is which and what the device must do. Valid
+branches come first and integers are small first, so failures shrink towards small, valid
+neighbours of the bug; sequences shrink by deleting operations.
+
+* :func:`buffer_ranges` - ``(offset, length)`` pairs for a buffer of ``length`` bytes:
+  in range, WHOLE_BUFFER (``-1``), zero-length at the end; past the end, overflowing (the
+  end wraps around 2**64), negative (huge unsigned) and misaligned for ``alignment``.
+* :func:`dispatch_bindings` - the binding list of one of :data:`~.hal_ops.KERNELS`: right
+  and wrong counts, short ranges, unaligned offsets, read-only or non-dispatch buffers.
+* :func:`dispatches` - a whole :class:`~.hal_ops.Dispatch` (function, grid, push constants
+  and bindings; unknown functions, bad grids and push constants too).
+* :func:`command_sequences` - operations over a few buffers: fill, update, copy, dispatch,
+  barrier, debug groups, begin, finalize, submit, new command buffers, host drops, pool
+  churn and deallocation, in valid and invalid orders.
+* :func:`hal_programs` - a driver, buffers, a command buffer mode and a sequence.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from pyree.testing import hal_ops as ops
+from pyree.testing.hal_model import resolve
+
+M64 = (1 << 64) - 1
+SIZES = (0, 1, 4, 8, 12, 16, 24, 32, 48, 64)
+MODES = (0, 0x1, 0x11, 0x41, 0x40)           # default, ONE_SHOT, inline, UNRETAINED
+BAD_MODES = (0x10,)                          # inline without ONE_SHOT
+CATEGORIES = (3, 3, 3, 1, 2)
+
+
+def _valid_range(length: int, alignment: int):
+    def build(offset_units, whole, length_units):
+        offset = min(offset_units * alignment, length - length % alignment)
+        if whole:
+            return offset, ops.WHOLE
+        room = (length - offset) // alignment
+        return offset, min(length_units, room) * alignment
+    return st.builds(build, st.integers(0, max(length // alignment, 0)), st.booleans(),
+                     st.integers(0, max(length // alignment, 0)))
+
+
+def _invalid_range(length: int, alignment: int):
+    past_end = st.tuples(st.integers(length + 1, length + 64), st.integers(0, 8) | st.just(-1))
+    too_long = st.integers(0, length).flatmap(
+        lambda o: st.tuples(st.just(o), st.integers(length - o + 1, length - o + 64)))
+    wraps = st.integers(1, max(length, 1)).map(lambda o: (o, M64 - o + 2))
+    negative = st.tuples(st.integers(0, length) | st.integers(-2**63, -2),
+                         st.integers(-2**63, -2))
+    cases = [past_end, too_long, wraps, negative]
+    if alignment > 1:
+        misaligned = st.integers(0, max(length - 1, 0)).map(
+            lambda o: (o | 1, 1) if (o | 1) + 1 <= length else (1, 0))
+        cases.append(misaligned)
+    return st.one_of(cases)
+
+
+def buffer_ranges(length: int, valid: bool | None = None, alignment: int = 1):
+    """``(offset, length)`` for a buffer of ``length`` bytes (see the module doc)."""
+    if valid is True:
+        return _valid_range(length, alignment)
+    if valid is False:
+        return _invalid_range(length, alignment)
+    valid_ = _valid_range(length, alignment)
+    return st.one_of(valid_, valid_, valid_, _invalid_range(length, alignment))
+
+
+def range_is_valid(size: int, offset: int, length: int, alignment: int = 1) -> bool:
+    """In range, and aligned (offset, and the length the range resolves to)."""
+    where = resolve(size, offset, length)
+    return where is not None and not where[0] % alignment and not where[1] % alignment
+
+
+def _binding_range(spec: ops.BufferSpec, need: int, valid: bool | None):
+    """A range of ``spec`` for a binding needing ``need`` bytes: mostly at least that long
+    and 4-byte aligned; else short, unaligned or out of range."""
+    size = spec.size
+    fits = [o for o in range(0, size - need + 1, ops.ITEMSIZE)]
+    good = (st.sampled_from(fits).flatmap(
+        lambda o: st.sampled_from((ops.WHOLE, need, size - o)).map(lambda n: (o, n)))
+        if fits else None)
+    bad = st.one_of(
+        st.tuples(st.integers(0, size), st.integers(0, max(need - 1, 0))),      # short
+        st.integers(0, max(size - 1, 0)).map(lambda o: (o | 1 if o | 1 <= size else 0,
+                                                        ops.WHOLE)),            # unaligned
+        _invalid_range(size, 1))
+    if valid is True and good is not None:
+        return good
+    if valid is False or good is None:
+        return bad
+    return st.one_of(good, good, good, bad)
+
+
+def push_constants(function: int, valid: bool | None = None):
+    """Push constants of a kernel: small sizes, sometimes a huge one (or the wrong count,
+    or values that are not 32-bit, when not ``valid``)."""
+    count = ops.KERNELS[function][2] if 0 <= function < len(ops.KERNELS) else 1
+    small = st.integers(0, 6)
+    good = st.tuples(*[small] * count)
+    huge = st.lists(small | st.sampled_from((0xFFFFFFFF, -1, 1 << 20)), min_size=count,
+                    max_size=count).map(tuple)
+    bad = st.one_of(st.lists(small, max_size=4).filter(lambda v: len(v) != count).map(tuple),
+                    st.tuples(*[small] * (count - 1), st.sampled_from((1 << 32, -(1 << 31) - 1))))
+    if valid is True:
+        return good
+    if valid is False:
+        return bad
+    return st.one_of(good, good, huge, bad)
+
+
+def workgroup_counts(valid: bool | None = None):
+    good = st.tuples(st.integers(0, 8), st.integers(1, 2), st.integers(1, 2))
+    big = st.tuples(st.sampled_from((0xFFFFFFFF, 1 << 16)), st.sampled_from((1, 0xFFFF)),
+                    st.just(1))
+    bad = st.one_of(st.tuples(st.sampled_from((1 << 32, -1)), st.just(1), st.just(1)),
+                    st.just((0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)))
+    if valid is True:
+        return st.one_of(good, big)
+    if valid is False:
+        return bad
+    return st.one_of(good, good, big, bad)
+
+
+@st.composite
+def dispatch_bindings(draw, function: int, buffers, push=(), counts=(1, 1, 1),
+                      valid: bool | None = None):
+    """``((buffer index, offset, length), ...)`` for ``function`` (a :data:`KERNELS` index)
+    over ``buffers`` (BufferSpecs), sized for ``push`` and ``counts`` when they are valid."""
+    from pyree.testing.hal_model import _covered, required_bytes
+
+    writes = ops.KERNELS[function][3]
+    needs = [0] * len(writes)
+    if len(push) == ops.KERNELS[function][2] and all(0 <= v < 1 << 32 for v in push) and \
+            len(counts) == 3 and all(0 <= c < 1 << 32 for c in counts):
+        needs = list(required_bytes(function, push, _covered(function, push, counts)))
+    count_ok = True if valid is True else draw(st.sampled_from((True,) * 6 + (False,)))
+    out = []
+    for i, w in enumerate(writes):
+        usable = [j for j, b in enumerate(buffers) if b.size >= needs[i] and
+                  b.kind in (("device",) if w else ("device", "readonly"))]
+        if valid is True and usable:
+            index = draw(st.sampled_from(usable), label=f"binding {i} buffer")
+        else:
+            index = draw(st.integers(0, len(buffers) - 1), label=f"binding {i} buffer")
+        offset, length = draw(_binding_range(buffers[index], needs[i],
+                                             None if valid is None else valid),
+                              label=f"binding {i} range")
+        out.append((index, offset, length))
+    if not count_ok:
+        if draw(st.booleans()) and out:
+            out.pop()
+        else:
+            out.append(out[-1] if out else (0, 0, ops.WHOLE))
+    return tuple(out)
+
+
+@st.composite
+def dispatches(draw, buffers, valid: bool | None = None):
+    known = st.integers(0, len(ops.KERNELS) - 1)
+    function = draw(known if valid is True else st.one_of(known, known, known,
+                                                           st.sampled_from((7, -1))))
+    counts = draw(workgroup_counts(valid))
+    push = draw(push_constants(function, valid))
+    bindings = draw(dispatch_bindings(function if 0 <= function < len(ops.KERNELS) else 0,
+                                      buffers, push, counts, valid))
+    return ops.Dispatch(function, counts, push, bindings)
+
+
+def _fills(buffers):
+    return st.integers(0, len(buffers) - 1).flatmap(lambda b: st.sampled_from(
+        (1, 1, 2, 4, 3)).flatmap(lambda n: st.builds(
+            lambda r, pattern: ops.Fill(b, r[0], r[1], pattern, n),
+            buffer_ranges(buffers[b].size, None, n if n in (2, 4) else 1),
+            st.integers(0, 0xFFFFFFFF))))
+
+
+def _updates(buffers):
+    def update(b, data, source, fits, target):
+        where = resolve(len(data), *source)
+        n = where[1] if where else 0
+        room = buffers[b].size - n
+        offset = fits % (room + 1) if fits is not None and room >= 0 else target[0]
+        return ops.Update(data, source[0], b, offset, source[1])
+
+    return st.integers(0, len(buffers) - 1).flatmap(lambda b: st.binary(max_size=24).flatmap(
+        lambda data: st.builds(update, st.just(b), st.just(data), buffer_ranges(len(data)),
+                               st.integers(0, 64) | st.none(),
+                               buffer_ranges(buffers[b].size))))
+
+
+def _copies(buffers):
+    index = st.integers(0, len(buffers) - 1)
+
+    def fitting(pair):
+        s, t = (buffers[i].size for i in pair)
+        return st.integers(0, min(s, t)).flatmap(lambda n: st.builds(
+            lambda so, to: ops.Copy(pair[0], so, pair[1], to, n),
+            st.integers(0, s - n), st.integers(0, t - n)))
+
+    def drawn(pair):
+        return st.builds(
+            lambda s, t, same: ops.Copy(pair[0], s[0], pair[1], t[0], s[1] if same else t[1]),
+            buffer_ranges(buffers[pair[0]].size), buffer_ranges(buffers[pair[1]].size),
+            st.booleans())
+    return st.tuples(index, index).flatmap(lambda pair: st.one_of(fitting(pair),
+                                                                  drawn(pair)))
+
+
+def command_sequences(buffers, *, max_ops: int = 12, close: bool | None = None):
+    """Lists of operations over ``buffers`` (BufferSpecs); with ``close`` (drawn when None)
+    the list ends with Finalize and Submit, so most sequences run."""
+    index = st.integers(0, len(buffers) - 1)
+    transfer = st.one_of(_fills(buffers), _updates(buffers), _copies(buffers))
+    control = st.sampled_from((ops.Barrier(), ops.BeginGroup(), ops.EndGroup(), ops.Barrier(),
+                               ops.BeginGroup(), ops.EndGroup(), ops.Finalize(), ops.Submit(),
+                               ops.Submit(gated=True), ops.Flush(), ops.Begin()))
+    lifecycle = st.one_of(
+        st.builds(ops.Create, st.sampled_from(MODES + BAD_MODES), st.sampled_from(CATEGORIES)),
+        st.builds(ops.Drop, index), st.builds(ops.Dealloca, index), st.just(ops.Churn()))
+    valid_dispatch = dispatches(buffers, valid=True)
+    op = st.one_of(transfer, transfer, transfer, transfer, valid_dispatch, valid_dispatch,
+                   dispatches(buffers), control, control, lifecycle)
+    tail = (ops.Finalize(), ops.Submit())
+    closing = st.booleans() if close is None else st.just(close)
+    return st.tuples(st.lists(op, max_size=max_ops), closing).map(
+        lambda pair: tuple(pair[0]) + (tail if pair[1] else ()))
+
+
+def buffer_specs(max_buffers: int = 4):
+    kind = st.sampled_from(("device", "device", "device", "readonly", "transfer", "host"))
+    spec = st.builds(ops.BufferSpec, st.sampled_from(SIZES), kind, st.integers(0, 255))
+    return st.lists(spec, min_size=1, max_size=max_buffers).map(tuple)
+
+
+def hal_programs(drivers=ops.DRIVERS, *, max_buffers: int = 4, max_ops: int = 12):
+    """Whole programs: a driver, buffers, the first command buffer's mode and categories,
+    and a command sequence."""
+    head = st.tuples(st.sampled_from(tuple(drivers)), buffer_specs(max_buffers),
+                     st.sampled_from(MODES), st.sampled_from(CATEGORIES))
+    return head.flatmap(lambda t: command_sequences(t[1], max_ops=max_ops).map(
+        lambda seq: ops.HalProgram(t[0], t[1], seq, t[2], t[3])))
