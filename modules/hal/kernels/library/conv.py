@@ -9,7 +9,7 @@ at a time, over positions ``[r0*OW, r1*OW)``:
 * ``direct == 0`` (im2col): the segment's input patches are copied into a ``[Cg*K, npos]``
   matrix (zeros where a tap falls into padding) and multiplied by the group's weight
   matrix ``[Mg, Cg*K]`` with ``np.dot`` (BLAS).
-* ``direct == 1``: each tap accumulates ``w * x`` into float64 sums, row by row, without
+* ``direct == 1``: each tap accumulates ``w * x`` (in the element type), row by row, without
   the patch matrix (depthwise and other convs with few output channels per group, where a
   matrix product would be a matrix-vector product after a large copy).
 
@@ -118,28 +118,23 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         f"                                            cols[k, q + ow] = {T}(0)",
         "                                        continue",
         "                                    base = xb + c * IS + (id_ * IH + ih) * IW + iw0",
-        "                                    for ow in range(lo):",
-        f"                                        cols[k, q + ow] = {T}(0)",
-        "                                    for ow in range(lo, hi):",
-        f"                                        cols[k, q + ow] = {x}[np.uint64(base + ow * SW)]",
-        "                                    for ow in range(hi, OW):",
-        f"                                        cols[k, q + ow] = {T}(0)",
+        f"                                    cols[k, q:q + lo] = {T}(0)",
+        "                                    if hi > lo:",
+        "                                        cols[k, q + lo:q + hi] = "
+        f"{x}[base + lo * SW:base + (hi - 1) * SW + 1:SW]",
+        f"                                    cols[k, q + hi:q + OW] = {T}(0)",
         f"                wm = {wt}[wb:wb + Mg * CK].reshape((Mg, CK))",
         "                t = np.dot(wm, cols)",
-        "                for m in range(Mg):",
-        "                    ch = g * Mg + m",
-        "                    for q in range(npos):",
-        "                        oi = ob + m * OS + q",
-        *_epilogue(fn, T, "t[m, q]", "                        "),
         "            else:",
-        "                acc = np.zeros((Mg, npos), dtype=np.float64)",
+        f"                t = np.zeros((Mg, npos), dtype=np.{etype.dtype})",
         "                for m in range(Mg):",
+        "                    arow = t[m]",
         "                    for c in range(Cg):",
         "                        for kd in range(KD):",
         "                            for kh in range(KH):",
         "                                for kw in range(KW):",
-        "                                    wv = np.float64("
-        f"{wt}[np.uint64(wb + (m * Cg + c) * KK + (kd * KH + kh) * KW + kw)])",
+        "                                    wv = "
+        f"{wt}[np.uint64(wb + (m * Cg + c) * KK + (kd * KH + kh) * KW + kw)]",
         "                                    iw0 = kw * DW - PW",
         "                                    lo = 0 if iw0 >= 0 else "
         "min(OW, (SW - 1 - iw0) // SW)",
@@ -154,14 +149,19 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         "                                            continue",
         "                                        q = (rr - r0) * OW",
         "                                        base = xb + c * IS + (id_ * IH + ih) * IW + iw0",
-        "                                        for ow in range(lo, hi):",
-        "                                            acc[m, q + ow] += wv * np.float64("
-        f"{x}[np.uint64(base + ow * SW)])",
-        "                for m in range(Mg):",
-        "                    ch = g * Mg + m",
-        "                    for q in range(npos):",
-        "                        oi = ob + m * OS + q",
-        *_epilogue(fn, T, "acc[m, q]", "                        "),
+        "                                        if SW == 1:",
+        "                                            for ow in range(lo, hi):",
+        "                                                arow[np.uint64(q + ow)] += wv * "
+        f"{x}[np.uint64(base + ow)]",
+        "                                        else:",
+        "                                            for ow in range(lo, hi):",
+        "                                                arow[np.uint64(q + ow)] += wv * "
+        f"{x}[np.uint64(base + ow * SW)]",
+        "            for m in range(Mg):",
+        "                ch = g * Mg + m",
+        "                for q in range(npos):",
+        "                    oi = ob + m * OS + q",
+        *_epilogue(fn, T, "t[m, q]", "                    "),
         "            row += r1 - r0",
     ]
     return lines, ()
