@@ -7,6 +7,9 @@ Subcommands (one module each under :mod:`pyree.tools`):
 * ``pyree dump-module FILE``: print a module's disassembly;
 * ``pyree run-module --module FILE... --function NAME --input VALUE...``: call a function
   and print its results, as ``iree-run-module`` does;
+* ``pyree benchmark-module --module FILE... --function NAME --input VALUE...``: time a
+  function and print latency statistics, as ``iree-benchmark-module`` does;
+* ``pyree compile MODEL.onnx -o OUT.pyrm``: compile an ONNX model to a module;
 * ``pyree vmtest FILE.vmasm...``: run the ``test_*`` / ``fail_*`` exports of modules.
 
 Exit status: 0 on success, 1 when the command failed (the error is printed to stderr as
@@ -28,14 +31,16 @@ PROG = "pyree"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pyree.tools import as_module, demo, dump_module, fuzz, run_module, vmtest
+    from pyree.tools import (as_module, benchmark_module, compile, demo, dump_module, fuzz,
+                             run_module, vmtest)
 
     parser = argparse.ArgumentParser(
         prog=PROG, allow_abbrev=False,
         description="pyree: an IREE-compatible VM and ML compiler in Python. "
                     "Start with `pyree demo`.")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for tool in (demo, as_module, dump_module, run_module, vmtest, fuzz):
+    for tool in (demo, compile, as_module, dump_module, run_module, benchmark_module, vmtest,
+                 fuzz):
         tool.add_parser(sub)
     return parser
 

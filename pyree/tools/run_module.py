@@ -12,7 +12,12 @@ instead. Failures print the status text with its backtrace and exit with status 
 When a module imports ``hal.*`` functions the ``hal`` module is registered first, on a
 ``--device`` (``local-sync``, the default, or ``local-task``); ``r`` inputs then take
 tensors (``2x2xf32=1 2 3 4``, ``@file.npy``, ``&TENSOR``: ``hal-abi.md`` 6.1) and buffer view
-results print as ``2x2xf32=[1 2][3 4]``.
+results print as ``2x2xf32=[1 2][3 4]``. A compiled model (``pyree compile``) is such a module:
+its ``main`` takes and returns buffer views (``--input=2x4xf32=1 2 ...`` or ``--input=@x.npy``,
+``--output=@y.npy``).
+
+``--trace FILE.json`` records a Chrome trace of the run (``pyree.tracing``: VM invocations,
+queue submissions, fence waits, dispatches), for Perfetto or ``chrome://tracing``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import sys
 
 from pyree import status
-from pyree.tools import add_command, device, loader, outputs, values
+from pyree.tools import add_command, device, loader, outputs, trace_option, values
 from pyree.vm import Context, Function
 
 
@@ -40,14 +45,16 @@ def add_parser(subparsers):
                    default=values.DEFAULT_MAX_ELEMENTS, dest="max_elements", metavar="N",
                    help="at most N tensor elements printed per result (default %(default)s)")
     device.add_option(p)
+    trace_option.add_option(p)
     p.set_defaults(run=run)
     return p
 
 
 def run(args) -> int:
     modules = loader.load_all(args.module)
-    return execute(modules, args.function, args.input, args.output,
-                   max_elements=args.max_elements, device_name=args.device)
+    with trace_option.recording(args.trace):
+        return execute(modules, args.function, args.input, args.output,
+                       max_elements=args.max_elements, device_name=args.device)
 
 
 def lookup(context: Context, main, name: str) -> Function:
