@@ -120,3 +120,14 @@ def test_large_inputs_are_imported_read_only_or_not(driver):
             (y,) = cm.main(arg)
             np.testing.assert_array_equal(y, np.maximum(x, 0))
     np.testing.assert_array_equal(x, frozen)  # inputs are never written
+
+
+def test_run_module_cli_runs_a_compiled_model(tmp_path, capsys):
+    from pyree.cli import main
+
+    path = tmp_path / "m.pyrm"
+    compile_file(mul_add_model().SerializeToString(), path)
+    assert main(["run-module", "--module", str(path), "--function", "main",
+                 "--input", "3xf32=1 -2 3", "--input", "3xf32=4 5 -6"]) == 0
+    out = capsys.readouterr().out
+    assert "3xf32=5 -12 -15" in out and "3xf32=-1 2 -3" in out
