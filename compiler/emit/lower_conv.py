@@ -1,0 +1,248 @@
+"""Conv and pool regions as pyree-kernels-v1 ``conv`` / ``pool`` dispatches
+(spec/executables.md 6.5, 6.6).
+
+A conv region (``conv`` + epilogue nodes) becomes one ``conv`` dispatch whose epilogue
+takes the conv's bias input and each epilogue node in order, when every node maps onto
+a step of the body:
+
+* ``add`` / ``mul`` / ``sub`` (``x - c`` only) with an operand that broadcasts per output
+  channel (all dims 1 except the channel; ``[C, 1, 1]`` as batch normalization's folded
+  scale and shift, or a scalar) -> ``channel_add`` / ``channel_mul`` / ``channel_sub``;
+* ``add`` / ``mul`` with an operand of the output's shape (a residual) -> ``add`` / ``mul``;
+* ``relu``, ``sigmoid``, ``leaky_relu`` (its ``alpha``), ``clip`` with constant scalar
+  bounds -> the activation steps.
+
+Anything else (conv_transpose, other dtypes than f32/f64, more than 3 spatial dims, an
+epilogue node outside this set, a max pool whose indices are used) returns ``None`` and
+the next lowering (the host-library fallback) takes the region.
+
+Every size is a push constant (the rows per workgroup last), so the description depends
+only on the dtype, the spatial rank and the epilogue structure: one numba compile serves
+every conv of a network that shares them.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .lowering import Dispatch, Lowered, Operand, label, lowering
+
+FLOATS = ("f32", "f64")
+U32 = 1 << 32
+ACTIVATIONS = ("relu", "sigmoid", "leaky_relu", "clip")
+TARGET_POSITIONS = 2048     # output positions per workgroup, about
+MIN_POSITIONS = 256
+
+
+def rows_per_workgroup(rows: int, width: int, work_per_position: int) -> int:
+    """Output rows per workgroup: about 16 workgroups, each at least ``MIN_POSITIONS``
+    positions and at most ``TARGET_POSITIONS`` (the im2col tile stays in cache)."""
+    total = rows * width
+    positions = max(MIN_POSITIONS, min(TARGET_POSITIONS, -(-total // 16)))
+    if work_per_position * total < 1 << 16:
+        positions = total            # too little work to share
+    return max(1, min(rows, -(-positions // max(width, 1))))
+
+
+class _Consts:
+    """Push constants: each distinct use gets a slot; a SIZE refers to it."""
+
+    def __init__(self):
+        self.values: list[int] = []
+        self.names: list[str] = []
+
+    def __call__(self, value: int, name: str) -> dict:
+        self.values.append(int(value))
+        self.names.append(name)
+        return {"pc": len(self.values) - 1}
+
+    def many(self, values, name: str) -> list:
+        return [self(v, f"{name}{i}") for i, v in enumerate(values)]
+
+
+def _fits(*values) -> bool:
+    return all(0 <= int(v) < U32 for v in values)
+
+
+def _channel_shape(shape, out_shape) -> int | None:
+    """M (per channel), 1 (scalar) or None: how ``shape`` broadcasts against the output."""
+    rank = len(out_shape)
+    if len(shape) > rank:
+        return None
+    full = (1,) * (rank - len(shape)) + tuple(shape)
+    if any(d != 1 for i, d in enumerate(full) if i != 1):
+        return None
+    if full[1] == out_shape[1]:
+        return out_shape[1]
+    return 1 if full[1] == 1 else None
+
+
+def _scalar_constant(graph, name):
+    if not name:
+        return None
+    array = graph.constants.get(name)
+    if array is None or array.size != 1:
+        return False
+    return float(array.reshape(-1)[0])
+
+
+def _step(graph, node, cur: str, out_shape, dtype, bindings: list) -> dict | None:
+    """The epilogue step of ``node`` applied to ``cur``; appends its operand binding."""
+    op = node.op
+    if op in ("relu", "sigmoid"):
+        return {"op": op} if node.inputs[0] == cur else None
+    if op == "leaky_relu":
+        return {"op": op, "alpha": float(node.attr("alpha", 0.01))} \
+            if node.inputs[0] == cur else None
+    if op == "clip":
+        if node.inputs[0] != cur:
+            return None
+        names = list(node.inputs[1:]) + [""] * (3 - len(node.inputs))
+        lo, hi = (_scalar_constant(graph, n) for n in names[:2])
+        if lo is False or hi is False:
+            return None
+        lo = -math.inf if lo is None else lo
+        hi = math.inf if hi is None else hi
+        if math.isnan(lo) or math.isnan(hi) or lo > hi:
+            return None
+        return {"op": "clip", "min": _json_number(lo), "max": _json_number(hi)}
+    if op not in ("add", "mul", "sub") or len(node.inputs) != 2 or \
+            node.inputs.count(cur) != 1:
+        return None
+    other = node.inputs[1] if node.inputs[0] == cur else node.inputs[0]
+    if op == "sub" and node.inputs[0] != cur:
+        return None
+    t = graph.types[other]
+    if t.dtype != dtype:
+        return None
+    channels = _channel_shape(t.shape, out_shape)
+    if channels is not None:
+        bindings.append((other, [channels], "channel"))
+        return {"op": f"channel_{op}", "binding": None}
+    if tuple(t.shape) == tuple(out_shape) and op != "sub":
+        bindings.append((other, None, "tensor"))
+        return {"op": op, "binding": None}
+    return None
+
+
+def _json_number(v: float):
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
+@lowering("conv")
+def lower_conv(region, graph):
+    node = region.nodes[0]
+    if node.op != "conv":
+        return None
+    x_t, w_t = graph.types[node.inputs[0]], graph.types[node.inputs[1]]
+    out_t = graph.types[node.outputs[0]]
+    dtype = out_t.dtype
+    nd = x_t.rank - 2
+    if dtype not in FLOATS or x_t.dtype != dtype or w_t.dtype != dtype or not 1 <= nd <= 3:
+        return None
+    tail = region.nodes[-1].outputs[0]
+    if tuple(region.outputs) != (tail,) or graph.types[tail].shape != out_t.shape or \
+            graph.types[tail].dtype != dtype:
+        return None
+    out_shape = out_t.shape
+    extra: list = []             # (value, channel shape or None, kind)
+    steps: list = []
+    if len(node.inputs) > 2 and node.inputs[2]:
+        if graph.types[node.inputs[2]].dtype != dtype:
+            return None
+        extra.append((node.inputs[2], [out_shape[1]], "channel"))
+        steps.append({"op": "channel_add", "binding": None})
+    cur = node.outputs[0]
+    for e in region.nodes[1:]:
+        step = _step(graph, e, cur, out_shape, dtype, extra)
+        if step is None:
+            return None
+        steps.append(step)
+        cur = e.outputs[0]
+    if len(steps) > 8:
+        return None
+    group = node.attr("group", 1)
+    strides, dilations, pads = (tuple(node.attr(a)) for a in ("strides", "dilations", "pads"))
+    if out_t.size == 0:
+        return Lowered(())
+    if not _fits(*x_t.shape, *w_t.shape, *out_shape, group, *strides, *dilations, *pads):
+        return None
+    rows = out_shape[0] * group * math.prod(out_shape[2:-1])
+    per = rows_per_workgroup(rows, out_shape[-1],
+                             max(1, w_t.shape[1] * math.prod(w_t.shape[2:])
+                                 * (out_shape[1] // group)))
+    pc = _Consts()
+    n, m = pc(x_t.shape[0], "N"), pc(out_shape[1], "M")
+    x_shape = [n, pc(x_t.shape[1], "C"), *pc.many(x_t.shape[2:], "I")]
+    w_shape = [m, pc(w_t.shape[1], "Cg"), *pc.many(w_t.shape[2:], "K")]
+    o_shape = [n, m, *pc.many(out_shape[2:], "O")]
+    body = {"kind": "conv", "input": 0, "weights": 1, "output": 2,
+            "group": pc(group, "group"), "strides": pc.many(strides, "S"),
+            "dilations": pc.many(dilations, "D"), "pads": pc.many(pads, "P")}
+    bindings = [{"index": 0, "type": dtype, "access": "read", "shape": x_shape},
+                {"index": 1, "type": dtype, "access": "read", "shape": w_shape},
+                {"index": 2, "type": dtype, "access": "write", "shape": o_shape}]
+    operands = [Operand(node.inputs[0]), Operand(node.inputs[1]), Operand(tail)]
+    k = 0
+    for step in steps:
+        if "binding" not in step:
+            continue
+        value, channels, kind = extra[k]
+        k += 1
+        shape = [m if channels[0] != 1 else 1] if kind == "channel" else o_shape
+        step["binding"] = len(bindings)
+        bindings.append({"index": len(bindings), "type": dtype, "access": "read",
+                         "shape": shape})
+        operands.append(Operand(value))
+    if steps:
+        body["epilogue"] = steps
+    items = pc(per, "rows")
+    function = {"push_constants": pc.names, "bindings": bindings,
+                "items_per_workgroup": items, "body": body}
+    return Lowered((Dispatch(function, tuple(operands), (-(-rows // per), 1, 1),
+                             tuple(pc.values), label(region)),))
+
+
+POOL_OPS = {"max_pool": "max", "average_pool": "average", "lp_pool": "lp"}
+
+
+@lowering("pool")
+def lower_pool(region, graph):
+    node = region.nodes[0]
+    kind = POOL_OPS.get(node.op)
+    if kind is None or len(region.nodes) != 1:
+        return None
+    x_t, out_t = graph.types[node.inputs[0]], graph.types[node.outputs[0]]
+    dtype = x_t.dtype
+    nd = x_t.rank - 2
+    if dtype not in FLOATS or out_t.dtype != dtype or not 1 <= nd <= 3:
+        return None
+    if tuple(region.outputs) != (node.outputs[0],):
+        return None              # max pool indices are used: not computed here
+    if out_t.size == 0:
+        return Lowered(())
+    kernel, strides, dilations, pads = (tuple(node.attr(a)) for a in
+                                        ("kernel", "strides", "dilations", "pads"))
+    if not _fits(*x_t.shape, *out_t.shape, *kernel, *strides, *dilations, *pads):
+        return None
+    rows = math.prod(out_t.shape[:-1])
+    per = rows_per_workgroup(rows, out_t.shape[-1], math.prod(kernel))
+    pc = _Consts()
+    n, c = pc(x_t.shape[0], "N"), pc(x_t.shape[1], "C")
+    body = {"kind": "pool", "op": kind, "input": 0, "output": 1,
+            "kernel": pc.many(kernel, "K"), "strides": pc.many(strides, "S"),
+            "dilations": pc.many(dilations, "D"), "pads": pc.many(pads, "P")}
+    if kind == "average":
+        body["count_include_pad"] = bool(node.attr("count_include_pad", 0))
+    if kind == "lp":
+        body["p"] = node.attr("p", 2)
+    bindings = [{"index": 0, "type": dtype, "access": "read",
+                 "shape": [n, c, *pc.many(x_t.shape[2:], "I")]},
+                {"index": 1, "type": dtype, "access": "write",
+                 "shape": [n, c, *pc.many(out_t.shape[2:], "O")]}]
+    function = {"push_constants": pc.names, "bindings": bindings,
+                "items_per_workgroup": pc(per, "rows"), "body": body}
+    return Lowered((Dispatch(function, (Operand(node.inputs[0]), Operand(node.outputs[0])),
+                             (-(-rows // per), 1, 1), tuple(pc.values), label(region)),))
