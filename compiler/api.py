@@ -16,6 +16,7 @@ from pyree.bytecode import container, verifier
 from pyree.compiler.emit.host import emit_module, lower_all
 from pyree.compiler.onnx_import import ImportOptions, import_model, load_model
 from pyree.compiler.pipeline import compile_graph
+
 from pyree.model_info import ModelInfo, TensorInfo
 
 MODULE_NAME = "module"

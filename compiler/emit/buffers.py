@@ -20,8 +20,8 @@ buffer; they are copied into a per-call output buffer at the end (:func:`output_
 from __future__ import annotations
 
 import attrs
-
 from pyree.compiler.passes.buffer_plan import ALIGNMENT
+
 from pyree.status import InternalError
 
 

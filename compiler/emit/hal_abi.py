@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pyree.compiler import dtypes
+
 from pyree.status import UnimplementedError
 
 IMPORTS = {

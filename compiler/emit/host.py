@@ -208,9 +208,13 @@ class _Emitter:
             f.call_variadic("hal.command_buffer.dispatch",
                             [0] * 7 + [len(consts), len(bindings)], args)
 
+    def _onnx_output_name(self, name: str) -> str:
+        index = self.graph.outputs.index(name)
+        return self.info.outputs[index].name if index < len(self.info.outputs) else name
+
     def _copy_output(self, f, cmd, hazards, name, src: Place):
         nbytes = self.graph.type_of(name).nbytes
-        f.loc = f"output '{name}'"
+        f.loc = f"output '{self._onnx_output_name(name)}'"
         dst = ("output", name)
         if not nbytes:
             return

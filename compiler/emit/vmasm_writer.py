@@ -18,7 +18,6 @@ import contextlib
 import json
 
 import attrs
-
 from pyree.bytecode.asm import assemble
 
 

@@ -21,4 +21,4 @@ def __getattr__(name):
     return getattr(importlib.import_module(f"pyree.runtime.{where}"), name)
 
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["CompiledModule", "InferenceSession", "NodeArg", "load_module"]

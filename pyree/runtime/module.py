@@ -2,12 +2,13 @@
 
 A :class:`CompiledModule` owns one device (``local-sync`` by default, or ``local-task``),
 a ``hal`` module on it and one VM context holding the compiled module (its ``__init``
-creates the executable and constant buffers once). ``main(*arrays)`` wraps each array in
-a buffer view (large arrays without a copy), calls the module's ``main`` and returns the results as numpy arrays
-(zero-copy views of the per-call output buffers). ``close()`` (or leaving a ``with``
-block, or dropping the module) releases the context and the device. A wrong number of inputs is
-INVALID_ARGUMENT here; a wrong shape or element type is the module's own
-``hal.buffer_view.assert`` failure naming the ONNX input.
+creates the executable and constant buffers once). ``main(*arrays)`` wraps each array
+in a buffer view (large arrays without a copy), calls the module's ``main`` and returns
+the results as numpy arrays (zero-copy views of the per-call output buffers).
+``close()`` (or leaving a ``with`` block, or dropping the module) releases the context
+and the device. A wrong number of inputs is INVALID_ARGUMENT here; a wrong shape or
+element type is the module's own ``hal.buffer_view.assert`` failure naming the ONNX
+input.
 """
 
 from __future__ import annotations

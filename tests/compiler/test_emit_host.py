@@ -4,14 +4,14 @@ import re
 
 import numpy as np
 import pytest
-
-from pyree import status
 from pyree.bytecode import container
 from pyree.bytecode.asm import assemble
 from pyree.bytecode.disasm import disassemble
 from pyree.compiler import compile_model
 from pyree.compiler.emit.constants import plan_constant
 from pyree.compiler.emit.lowering import LOWERINGS, Dispatch, Lowered, Operand
+
+from pyree import status
 from pyree.model_info import find
 from pyree.runtime import load_module
 
@@ -140,11 +140,10 @@ def test_failing_dispatch_backtrace_names_the_onnx_node(driver, monkeypatch):
                         [_short_binding_lowering, *LOWERINGS["elementwise"]])
     data = compile_model(model([helper.make_node("Neg", ["x"], ["y"], name="bad")],
                                [("x", F32, [8])], [("y", F32, [8])]))
-    with load_module(data, driver) as m:
-        with pytest.raises(status.PyreeError) as info:
-            m.main(np.ones(8, np.float32))
+    with load_module(data, driver) as m, pytest.raises(status.PyreeError) as info:
+        m.main(np.ones(8, np.float32))
     assert isinstance(info.value, status.OutOfRangeError)
-    assert re.search(r"^\[ ?\d+\] bytecode module\.main:\d+ bad$", str(info.value), re.M)
+    assert re.search(r"^\[ ?\d+\] bytecode module\.main:\d+ bad$", str(info.value), re.MULTILINE)
 
 
 def test_dump_module_prints_the_program_with_node_locations(add_relu, tmp_path, capsys):

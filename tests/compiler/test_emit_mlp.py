@@ -4,8 +4,8 @@ drivers against onnxruntime."""
 import numpy as np
 import onnxruntime as ort
 import pytest
-
 from pyree.compiler import compile_model
+
 from pyree.runtime import InferenceSession
 
 from .helpers import F32, helper, model

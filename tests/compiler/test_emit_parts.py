@@ -4,12 +4,12 @@ import json
 
 import numpy as np
 import pytest
-
 from pyree.bytecode import container
 from pyree.compiler import compile_model
 from pyree.compiler.emit.executable_table import ExecutableTable
 from pyree.compiler.emit.hazards import HazardTracker
 from pyree.compiler.emit.lowering import LOWERINGS, Dispatch, Lowered, Operand, Scratch
+
 from pyree.runtime import load_module
 
 from .helpers import F32, helper, model

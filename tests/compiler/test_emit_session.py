@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from pyree.compiler import compile_file, compile_model
 
 from pyree import status
-from pyree.compiler import compile_file, compile_model
 from pyree.runtime import InferenceSession, load_module
 
 from .helpers import F32, I64, helper, model
@@ -59,6 +59,7 @@ def test_session_accepts_models_and_compiled_modules(source, tmp_path):
             ("a", [3], "tensor(float)"), ("b", [3], "tensor(float)")]
         assert [o.name for o in sess.get_outputs()] == ["s", "n"]
         s, n = sess.run(None, {"a": A, "b": B})
+        np.testing.assert_array_equal(n, -A)
         np.testing.assert_array_equal(s, A * B + A)
         (n2,) = sess.run(["n"], {"b": B, "a": A})
         np.testing.assert_array_equal(n2, -A)
