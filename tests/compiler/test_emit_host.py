@@ -155,3 +155,26 @@ def test_dump_module_prints_the_program_with_node_locations(add_relu, tmp_path, 
     text = capsys.readouterr().out
     assert "vm.func @main" in text and 'loc="add0+relu0"' in text
     assert assemble(text, "dumped.vmasm") == container.read(add_relu)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_concurrent_calls_use_their_own_buffers(driver):
+    import threading
+
+    data = compile_model(two_region_model())
+    wrong = []
+    with load_module(data, driver) as m:
+        def work(seed):
+            rng = np.random.default_rng(seed)
+            for _ in range(10):
+                x = rng.standard_normal((2, 4), dtype=np.float32)
+                z = rng.standard_normal((3, 2, 4), dtype=np.float32)
+                if not np.array_equal(m.main(x, z)[0], np.maximum(x + W + z, 0)):
+                    wrong.append(seed)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert wrong == []
