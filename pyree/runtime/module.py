@@ -4,7 +4,7 @@ A :class:`CompiledModule` owns one device (``local-sync`` by default, or ``local
 a ``hal`` module on it and one VM context holding the compiled module (its ``__init``
 creates the executable and constant buffers once). ``main(*arrays)`` wraps each array
 in a buffer view (large arrays without a copy), calls the module's ``main`` and returns
-the results as numpy arrays (zero-copy views of the per-call output buffers).
+the results as numpy arrays (large ones zero-copy views of the per-call output buffers).
 ``close()`` (or leaving a ``with`` block, or dropping the module) releases the context
 and the device. A wrong number of inputs is INVALID_ARGUMENT here; a wrong shape or
 element type is the module's own ``hal.buffer_view.assert`` failure naming the ONNX
@@ -136,6 +136,10 @@ def _release(context, device) -> None:
 
 
 def _to_array(value):
+    """A result as numpy: small views copied (cheaper than pinning a mapping), large
+    ones zero-copy views of their buffer (kept alive by the array)."""
     if isinstance(value, HalBufferView):
+        if value.byte_length < ZERO_COPY_BYTES:
+            return np.array(value, copy=True)
         return np.asarray(value.to_numpy())
     return value
