@@ -117,3 +117,21 @@ def test_new_operators_have_rows_and_helpers():
     for name in [*FLOAT_UNARY, *BINARY, *SHIFTS]:
         assert name in ops.OPS
     assert ops.OPS["shl"].helpers == ("ushl",)
+
+
+def test_one_source_for_two_element_types_compiles_for_each():
+    """Regression: a copy's generated source names no element type, so f32 and i64 copies
+    share one source; each must still get a kernel compiled for its own signature."""
+    def copy(t):
+        shape = [{"pc": 0}]
+        return {"name": f"copy_{t}", "push_constants": ["n"], "items_per_workgroup": 8,
+                "bindings": [{"index": 0, "type": t, "access": "read", "shape": shape},
+                             {"index": 1, "type": t, "access": "write", "shape": shape}],
+                "body": {"kind": "copy", "source": 0, "target": 1}}
+
+    for t, dtype in (("f32", np.float32), ("i64", np.int64)):
+        exe = Executable.create(fmt.FORMAT, fmt.serialize({"version": 1,
+                                                           "functions": [copy(t)]}))
+        src, dst = np.arange(5, dtype=dtype), np.zeros(5, dtype)
+        exe.dispatch(0, (1, 1, 1), [5], [src.view(np.uint8), dst.view(np.uint8)])
+        np.testing.assert_array_equal(dst, src)

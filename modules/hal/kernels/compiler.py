@@ -40,7 +40,7 @@ from .library import conv, elementwise, matmul, pool, rows, skeleton
 STATS = {"compiled": 0, "cache_hits": 0, "memory_hits": 0}
 
 _LOCK = threading.Lock()
-_KERNELS: dict[str, object] = {}   # source hash -> compiled dispatcher (per process)
+_KERNELS: dict[tuple, object] = {}  # (source hash, binding types) -> compiled dispatcher
 
 
 def generate(fn: Function, *, parallel: bool | None = None) -> str:
@@ -81,13 +81,16 @@ def compile_function(fn: Function, *, parallel: bool | None = None):
     own)."""
     source = generate(fn, parallel=parallel)
     digest = hashlib.sha256(source.encode()).hexdigest()[:40]
+    # One source can serve several signatures (a copy's text names no element type), and a
+    # kernel is compiled for exactly one: the memory cache keys on both.
+    key = (digest, tuple((b.type.dtype, b.writable) for b in fn.bindings))
     with _LOCK:
-        kernel = _KERNELS.get(digest)
+        kernel = _KERNELS.get(key)
         if kernel is not None:
             STATS["memory_hits"] += 1
             return kernel
         kernel = _load(digest, source, fn)
-        _KERNELS[digest] = kernel
+        _KERNELS[key] = kernel
         return kernel
 
 
