@@ -49,7 +49,7 @@ _now = time.perf_counter_ns
 class Span:
     """A complete event in progress: ``with tracer.span(name, cat, args): ...``."""
 
-    __slots__ = ("tracer", "name", "cat", "args", "start")
+    __slots__ = ("args", "cat", "name", "start", "tracer")
 
     def __init__(self, tracer: Tracer, name: str, cat: str, args: dict | None):
         self.tracer = tracer

@@ -24,8 +24,15 @@ import argparse
 import sys
 import time
 
-from pyree.tools import add_command, benchmark_stats, device, loader, run_module
-from pyree.tools import trace_option, values
+from pyree.tools import (
+    add_command,
+    benchmark_stats,
+    device,
+    loader,
+    run_module,
+    trace_option,
+    values,
+)
 from pyree.vm import Context
 
 

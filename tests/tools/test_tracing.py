@@ -144,9 +144,8 @@ def test_tracing_is_off_unless_started():
     try:
         with pytest.raises(status.FailedPreconditionError):
             tracing.start()
-        with tracer.span("outer", "test", {"k": 1}):
-            with tracer.span("inner", "test"):
-                pass
+        with tracer.span("outer", "test", {"k": 1}), tracer.span("inner", "test"):
+            pass
     finally:
         assert tracing.stop() is tracer
     assert tracing.stop() is None
