@@ -161,7 +161,7 @@ def lower_conv(region, graph):
             return None
         steps.append(step)
         cur = e.outputs[0]
-    if len(steps) > 8:
+    if len(steps) > 16:
         return None
     group = node.attr("group", 1)
     strides, dilations, pads = (tuple(node.attr(a)) for a in ("strides", "dilations", "pads"))

@@ -17,7 +17,7 @@ CONV_ACTIVATIONS = {"relu": (), "sigmoid": (), "clip": ("min", "max"),
 CONV_CHANNEL_OPS = ("channel_add", "channel_mul", "channel_sub")
 CONV_TENSOR_OPS = ("add", "mul")
 EPILOGUE_OPS = tuple(CONV_ACTIVATIONS) + CONV_CHANNEL_OPS + CONV_TENSOR_OPS
-MAX_EPILOGUE = 8
+MAX_EPILOGUE = 16
 POOL_OPS = ("max", "average", "lp")
 MAX_SPATIAL = 3
 

@@ -1,0 +1,385 @@
+"""The ``conv`` and ``pool`` bodies (spec/executables.md 6.5, 6.6): numerics against plain
+numpy oracles, format validation (rejections name the JSON path), dispatch-time shape
+checks, exact required extents (a short binding is OUT_OF_RANGE before any kernel runs),
+and dispatch through command buffers on every driver.
+
+Sizes come from push constants and the kernel source is the same for every spatial rank,
+so the module-scoped executable compiles one conv kernel per (dtype, epilogue) and one
+pool kernel per (dtype, op).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+from pyree.modules.hal import executable_format as fmt
+from pyree.modules.hal.executable import Executable
+from pyree.modules.hal.kernels.spatial_layout import out_dim
+
+from pyree.status import InvalidArgumentError, OutOfRangeError
+
+from . import cts
+from .cts import ANY, buffer, execute
+
+device = cts.device
+
+# Every epilogue step, in an order whose result stays informative.
+STEPS = [{"op": "channel_add", "binding": 3}, {"op": "channel_mul", "binding": 4},
+         {"op": "channel_sub", "binding": 5}, {"op": "mul", "binding": 6},
+         {"op": "add", "binding": 7}, {"op": "leaky_relu", "alpha": 0.25},
+         {"op": "clip", "min": -1.5, "max": "inf"}, {"op": "relu"}, {"op": "sigmoid"}]
+
+
+def _pcs(start, count):
+    return [{"pc": start + i} for i in range(count)]
+
+
+def conv_function(name, nd, dtype, epilogue):
+    """Push constants: N C M Cg G, I*nd, K*nd, O*nd, S*nd, D*nd, P*2nd, rows."""
+    n, c, m, cg, g = _pcs(0, 5)
+    i, k, o, s, d = (_pcs(5 + j * nd, nd) for j in range(5))
+    p = _pcs(5 + 5 * nd, 2 * nd)
+    out = [n, m, *o]
+    binds = [{"index": 0, "type": dtype, "access": "read", "shape": [n, c, *i]},
+             {"index": 1, "type": dtype, "access": "read", "shape": [m, cg, *k]},
+             {"index": 2, "type": dtype, "access": "write", "shape": out}]
+    if epilogue:
+        binds += [{"index": j, "type": dtype, "access": "read", "shape": [m]} for j in (3, 4, 5)]
+        binds += [{"index": j, "type": dtype, "access": "read", "shape": out} for j in (6, 7)]
+    body = {"kind": "conv", "input": 0, "weights": 1, "output": 2, "group": g,
+            "strides": s, "dilations": d, "pads": p}
+    if epilogue:
+        body["epilogue"] = copy.deepcopy(STEPS)
+    return {"name": name, "push_constants": ["x"] * (5 + 7 * nd + 1), "bindings": binds,
+            "items_per_workgroup": {"pc": 5 + 7 * nd}, "body": body}
+
+
+def pool_function(name, nd, dtype, op, **extra):
+    """Push constants: N C, I*nd, O*nd, K*nd, S*nd, D*nd, P*2nd, rows."""
+    n, c = _pcs(0, 2)
+    i, o, k, s, d = (_pcs(2 + j * nd, nd) for j in range(5))
+    p = _pcs(2 + 5 * nd, 2 * nd)
+    binds = [{"index": 0, "type": dtype, "access": "read", "shape": [n, c, *i]},
+             {"index": 1, "type": dtype, "access": "write", "shape": [n, c, *o]}]
+    body = {"kind": "pool", "op": op, "input": 0, "output": 1, "kernel": k, "strides": s,
+            "dilations": d, "pads": p, **extra}
+    return {"name": name, "push_constants": ["x"] * (2 + 7 * nd + 1), "bindings": binds,
+            "items_per_workgroup": {"pc": 2 + 7 * nd}, "body": body}
+
+
+FUNCTIONS = [conv_function(f"conv{nd}d", nd, "f32", True) for nd in (1, 2, 3)] + \
+    [conv_function("conv2d_f64", 2, "f64", False)] + \
+    [pool_function(f"{op}{nd}d", nd, "f32", op) for op in ("max", "average", "lp")
+     for nd in (1, 2, 3)] + \
+    [pool_function("average2d_cip_f64", 2, "f64", "average", count_include_pad=True),
+     pool_function("lp2d_p3", 2, "f32", "lp", p=3)]
+
+
+@pytest.fixture(scope="module")
+def exe():
+    return Executable.create(fmt.FORMAT, fmt.serialize({"version": 1,
+                                                        "functions": FUNCTIONS}))
+
+
+# -- oracles -----------------------------------------------------------------------------
+
+def _taps(xp, kernel, strides, dilations, out):
+    """(tap index, view of xp at that tap for every output position)."""
+    for kidx in np.ndindex(*kernel):
+        index = (slice(None), slice(None)) + tuple(
+            slice(kidx[j] * dilations[j], kidx[j] * dilations[j] + (out[j] - 1) * strides[j] + 1,
+                  strides[j]) for j in range(len(kernel)))
+        yield kidx, xp[index]
+
+
+def _padded(x, kernel, strides, dilations, pads, out, fill, extra_fill):
+    nd = x.ndim - 2
+    width = [(0, 0), (0, 0)] + [(pads[j], pads[j + nd]) for j in range(nd)]
+    xp = np.pad(x, width, constant_values=fill)
+    need = [(out[j] - 1) * strides[j] + (kernel[j] - 1) * dilations[j] + 1 for j in range(nd)]
+    extra = [(0, 0), (0, 0)] + [(0, max(0, need[j] - xp.shape[2 + j])) for j in range(nd)]
+    return np.pad(xp, extra, constant_values=extra_fill)
+
+
+def conv_ref(x, w, group, strides, dilations, pads):
+    nd = x.ndim - 2
+    kernel = w.shape[2:]
+    out = [out_dim(x.shape[2 + j], kernel[j], strides[j], dilations[j], pads[j], pads[j + nd])
+           for j in range(nd)]
+    xp = _padded(x.astype(np.float64), kernel, strides, dilations, pads, out, 0, 0)
+    n, m = x.shape[0], w.shape[0]
+    cg, mg = w.shape[1], m // group
+    y = np.zeros((n, group, mg, *out))
+    wg = w.astype(np.float64).reshape(group, mg, cg, *kernel)
+    for kidx, tap in _taps(xp, kernel, strides, dilations, out):
+        tap = tap.reshape(n, group, cg, *out)
+        y += np.einsum("ngc...,gmc->ngm...", tap, wg[(slice(None),) * 3 + kidx])
+    return y.reshape(n, m, *out)
+
+
+def epilogue_ref(y, ops):
+    shape = (1, -1) + (1,) * (y.ndim - 2)
+    y = y + ops[0].reshape(shape)
+    y = y * ops[1].reshape(shape)
+    y = y - ops[2].reshape(shape)
+    y = y * ops[3] + ops[4]
+    y = np.where(y < 0, y * 0.25, y)
+    y = np.maximum(y, -1.5)
+    y = np.maximum(y, 0)
+    return 1 / (1 + np.exp(-y))
+
+
+def pool_ref(x, op, kernel, strides, dilations, pads, out, cip=False, p=2.0):
+    x = x.astype(np.float64)
+    nd = x.ndim - 2
+    if op == "max":
+        xp = _padded(x, kernel, strides, dilations, pads, out, -np.inf, -np.inf)
+        return np.stack([t for _, t in _taps(xp, kernel, strides, dilations, out)]).max(0)
+    source = np.abs(x) ** p if op == "lp" else x
+    xp = _padded(source, kernel, strides, dilations, pads, out, 0, 0)
+    total = sum(t for _, t in _taps(xp, kernel, strides, dilations, out))
+    if op == "lp":
+        return total ** (1 / p)
+    ones = _padded(np.ones((1, 1) + x.shape[2:]), kernel, strides, dilations, pads, out,
+                   1 if cip else 0, 0)
+    count = sum(t for _, t in _taps(ones, kernel, strides, dilations, out))
+    return total / np.maximum(count, 1)
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+def raw(a) -> np.ndarray:
+    return np.frombuffer(np.ascontiguousarray(a).tobytes(), np.uint8).copy()
+
+
+def conv_constants(xs, ws, group, strides, dilations, pads, per):
+    nd = len(xs) - 2
+    out = [out_dim(xs[2 + j], ws[2 + j], strides[j], dilations[j], pads[j], pads[j + nd])
+           for j in range(nd)]
+    consts = [xs[0], xs[1], ws[0], ws[1], group, *xs[2:], *ws[2:], *out, *strides,
+              *dilations, *pads, per]
+    rows = xs[0] * group * math.prod(out[:-1])
+    return consts, out, rows
+
+
+CONV_CASES = {   # x shape, w shape, group, strides, dilations, pads, rows per workgroup
+    "1d": ((2, 3, 11), (5, 3, 4), 1, [2], [2], [3, 1], 2),
+    "2d-im2col": ((2, 4, 9, 10), (16, 2, 3, 3), 2, [2, 1], [1, 2], [1, 0, 2, 1], 3),
+    "2d-depthwise": ((1, 8, 7, 7), (8, 1, 3, 3), 8, [1, 1], [1, 1], [1, 1, 1, 1], 4),
+    "2d-1x1": ((1, 16, 6, 5), (32, 16, 1, 1), 1, [1, 1], [1, 1], [0, 0, 0, 0], 5),
+    "2d-direct-stride": ((2, 3, 8, 9), (4, 3, 2, 3), 1, [3, 2], [1, 1], [2, 2, 0, 1], 1),
+    "2d-pad-wider-than-kernel": ((1, 2, 3, 3), (8, 2, 2, 2), 1, [1, 1], [1, 1], [3, 3, 3, 3],
+                                 7),
+    "3d": ((1, 2, 5, 6, 7), (9, 2, 2, 3, 2), 1, [1, 2, 1], [2, 1, 1], [1, 0, 1, 1, 1, 0], 3),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_conv_f32_with_every_epilogue_step_matches_numpy(exe, case):
+    xs, ws, group, strides, dilations, pads, per = CONV_CASES[case]
+    rng = np.random.default_rng(len(case))
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    consts, out, rows = conv_constants(xs, ws, group, strides, dilations, pads, per)
+    m = ws[0]
+    oshape = (xs[0], m, *out)
+    ops = [rng.standard_normal(m).astype(np.float32) for _ in range(3)] + \
+        [rng.standard_normal(oshape).astype(np.float32) for _ in range(2)]
+    y = np.zeros(math.prod(oshape) * 4, np.uint8)
+    exe.dispatch(exe.lookup_function(f"conv{len(xs) - 2}d"), (-(-rows // per), 1, 1),
+                 consts, [raw(x), raw(w), y, *map(raw, ops)])
+    want = epilogue_ref(conv_ref(x, w, group, strides, dilations, pads), ops)
+    np.testing.assert_allclose(y.view(np.float32).reshape(oshape), want, rtol=2e-5,
+                               atol=2e-5)
+
+
+@pytest.mark.parametrize("case", ["2d-im2col", "2d-depthwise", "2d-direct-stride"])
+def test_conv_f64_matches_numpy(exe, case):
+    xs, ws, group, strides, dilations, pads, per = CONV_CASES[case]
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    consts, out, rows = conv_constants(xs, ws, group, strides, dilations, pads, per)
+    y = np.zeros(math.prod((xs[0], ws[0], *out)) * 8, np.uint8)
+    exe.dispatch(exe.lookup_function("conv2d_f64"), (-(-rows // per), 1, 1), consts,
+                 [raw(x), raw(w), y])
+    np.testing.assert_allclose(y.view(np.float64).reshape(xs[0], ws[0], *out),
+                               conv_ref(x, w, group, strides, dilations, pads), rtol=1e-12,
+                               atol=1e-12)
+
+
+POOL_CASES = {   # x shape, kernel, strides, dilations, pads, ceil_mode, rows per workgroup
+    "1d": ((1, 2, 13), [3], [2], [1], [1, 1], True, 3),
+    "2d": ((2, 3, 9, 10), [3, 3], [2, 2], [1, 1], [1, 1, 1, 1], True, 4),
+    "2d-dilated": ((1, 2, 7, 8), [2, 3], [2, 2], [2, 1], [0, 1, 1, 0], False, 1),
+    "2d-global": ((1, 4, 6, 5), [6, 5], [1, 1], [1, 1], [0, 0, 0, 0], False, 2),
+    "3d": ((1, 2, 5, 6, 7), [2, 2, 3], [2, 1, 2], [1, 2, 1], [1, 0, 1, 0, 1, 1], True, 5),
+}
+
+
+def pool_constants(xs, kernel, strides, dilations, pads, ceil_mode, per):
+    nd = len(xs) - 2
+    out = [out_dim(xs[2 + j], kernel[j], strides[j], dilations[j], pads[j], pads[j + nd],
+                   ceil_mode) for j in range(nd)]
+    consts = [*xs, *out, *kernel, *strides, *dilations, *pads, per]
+    return consts, out, xs[0] * xs[1] * math.prod(out[:-1])
+
+
+@pytest.mark.parametrize("op", ["max", "average", "lp"])
+@pytest.mark.parametrize("case", sorted(POOL_CASES))
+def test_pool_f32_matches_numpy(exe, case, op):
+    xs, kernel, strides, dilations, pads, ceil_mode, per = POOL_CASES[case]
+    x = np.random.default_rng(3).standard_normal(xs).astype(np.float32)
+    consts, out, rows = pool_constants(xs, kernel, strides, dilations, pads, ceil_mode, per)
+    y = np.zeros(math.prod(xs[:2]) * math.prod(out) * 4, np.uint8)
+    exe.dispatch(exe.lookup_function(f"{op}{len(xs) - 2}d"), (-(-rows // per), 1, 1), consts,
+                 [raw(x), y])
+    want = pool_ref(x, op, kernel, strides, dilations, pads, out)
+    np.testing.assert_allclose(y.view(np.float32).reshape(*xs[:2], *out), want, rtol=1e-6,
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["2d", "2d-dilated"])
+def test_pool_count_include_pad_and_p(exe, case):
+    xs, kernel, strides, dilations, pads, ceil_mode, per = POOL_CASES[case]
+    x = np.random.default_rng(4).standard_normal(xs)
+    consts, out, rows = pool_constants(xs, kernel, strides, dilations, pads, ceil_mode, per)
+    y = np.zeros(math.prod(xs[:2]) * math.prod(out) * 8, np.uint8)
+    exe.dispatch(exe.lookup_function("average2d_cip_f64"), (-(-rows // per), 1, 1), consts,
+                 [raw(x), y])
+    np.testing.assert_allclose(y.view(np.float64).reshape(*xs[:2], *out),
+                               pool_ref(x, "average", kernel, strides, dilations, pads, out,
+                                        cip=True), rtol=1e-13)
+    x32 = x.astype(np.float32)
+    y = np.zeros(y.nbytes // 2, np.uint8)
+    exe.dispatch(exe.lookup_function("lp2d_p3"), (-(-rows // per), 1, 1), consts,
+                 [raw(x32), y])
+    np.testing.assert_allclose(y.view(np.float32).reshape(*xs[:2], *out),
+                               pool_ref(x32, "lp", kernel, strides, dilations, pads, out, p=3),
+                               rtol=1e-5)
+
+
+def test_max_pool_propagates_nan_and_an_all_padding_window_is_minus_inf(exe):
+    x = np.arange(12, dtype=np.float32).reshape(1, 1, 12)
+    x[0, 0, 4] = np.nan
+    # kernel 2, stride 3, pads (3, 0), ceil mode: windows start at -3, 0, 3, 6, 9
+    consts = [1, 1, 12, 5, 2, 3, 1, 3, 0, 5]
+    y = np.zeros(20, np.uint8)
+    exe.dispatch(exe.lookup_function("max1d"), (1, 1, 1), consts, [raw(x), y])
+    got = y.view(np.float32)
+    assert got[0] == -np.inf and got[1] == 1 and np.isnan(got[2]) and list(got[3:]) == [7, 10]
+
+
+# -- validation --------------------------------------------------------------------------
+
+def _conv_desc():
+    return {"version": 1, "functions": [conv_function("c", 2, "f32", True)]}
+
+
+def _pool_desc():
+    return {"version": 1, "functions": [pool_function("p", 2, "f32", "max")]}
+
+
+def _set(desc_fn, path, value):
+    def make():
+        desc = desc_fn()
+        target = desc["functions"][0]
+        for key in path[:-1]:
+            target = target[key]
+        if value is KeyError:
+            del target[path[-1]]
+        else:
+            target[path[-1]] = copy.deepcopy(value)
+        return desc
+    return make
+
+
+MALFORMED = {   # description, expected JSON path in the message
+    "conv-unknown-key": (_set(_conv_desc, ("body", "bias"), 3), "body.'bias'"),
+    "conv-missing-weights": (_set(_conv_desc, ("body", "weights"), KeyError), "body"),
+    "conv-input-not-readable": (_set(_conv_desc, ("body", "input"), 2), "body.input"),
+    "conv-output-read-only": (_set(_conv_desc, ("body", "output"), 0), "body.output"),
+    "conv-int-type": (_set(_conv_desc, ("bindings", 0, "type"), "i32"), "body.input"),
+    "conv-type-mismatch": (_set(_conv_desc, ("bindings", 1, "type"), "f64"), "body.input"),
+    "conv-rank-2": (_set(_conv_desc, ("bindings", 0, "shape"), [1, 2]), "body.input"),
+    "conv-weights-rank": (_set(_conv_desc, ("bindings", 1, "shape"), [1, 2, 3]),
+                          "body.weights"),
+    "conv-strided-binding": (_set(_conv_desc, ("bindings", 0, "strides"), [1, 1, 1, 1]),
+                             "body.input"),
+    "conv-strides-length": (_set(_conv_desc, ("body", "strides"), [1]), "body.strides"),
+    "conv-pads-length": (_set(_conv_desc, ("body", "pads"), [0, 0]), "body.pads"),
+    "conv-zero-dilation": (_set(_conv_desc, ("body", "dilations"), [1, 0]),
+                           "body.dilations[1]"),
+    "conv-zero-group": (_set(_conv_desc, ("body", "group"), 0), "body.group"),
+    "conv-epilogue-op": (_set(_conv_desc, ("body", "epilogue", 0, "op"), "tanh"),
+                         "body.epilogue[0].op"),
+    "conv-epilogue-extra-key": (_set(_conv_desc, ("body", "epilogue", 7, "alpha"), 1.0),
+                                "body.epilogue[7].'alpha'"),
+    "conv-clip-reversed": (_set(_conv_desc, ("body", "epilogue", 6, "max"), -5.0),
+                           "body.epilogue[6].min"),
+    "conv-leaky-inf": (_set(_conv_desc, ("body", "epilogue", 5, "alpha"), "inf"),
+                       "body.epilogue[5].alpha"),
+    "conv-channel-rank": (_set(_conv_desc, ("bindings", 3, "shape"), [1, {"pc": 2}]),
+                          "body.epilogue[0].binding"),
+    "conv-tensor-rank": (_set(_conv_desc, ("bindings", 6, "shape"), [{"pc": 2}]),
+                         "body.epilogue[3].binding"),
+    "conv-epilogue-too-long": (_set(_conv_desc, ("body", "epilogue"), [{"op": "relu"}] * 17),
+                               "body.epilogue"),
+    "pool-op": (_set(_pool_desc, ("body", "op"), "min"), "body.op"),
+    "pool-kernel-length": (_set(_pool_desc, ("body", "kernel"), [2]), "body.kernel"),
+    "pool-zero-kernel": (_set(_pool_desc, ("body", "kernel"), [2, 0]), "body.kernel[1]"),
+    "pool-cip-on-max": (_set(_pool_desc, ("body", "count_include_pad"), True),
+                        "body.count_include_pad"),
+    "pool-p-on-max": (_set(_pool_desc, ("body", "p"), 2), "body.p"),
+    "pool-output-rank": (_set(_pool_desc, ("bindings", 1, "shape"), [1, 1, 1]),
+                         "body.output"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_body_names_the_json_path(case):
+    make, path = MALFORMED[case]
+    with pytest.raises(InvalidArgumentError) as info:
+        fmt.parse(fmt.FORMAT, fmt.serialize(make()))
+    name = "c" if case.startswith("conv") else "p"
+    assert f"'{name}'" in str(info.value) and f"functions[0].{path}" in str(info.value), \
+        str(info.value)
+
+
+def test_lp_p_must_be_positive():
+    desc = {"version": 1, "functions": [pool_function("p", 1, "f32", "lp", p=0)]}
+    with pytest.raises(InvalidArgumentError, match=r"functions\[0\]\.body\.p"):
+        fmt.parse(fmt.FORMAT, fmt.serialize(desc))
+
+
+BASE = CONV_CASES["2d-im2col"]
+
+
+def _base_consts(**change):
+    xs, ws, group, strides, dilations, pads, per = BASE
+    consts, out, rows = conv_constants(xs, ws, group, strides, dilations, pads, per)
+    for index, value in change.items():
+        consts[int(index[1:])] = value
+    return consts, out, rows
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"c4": 3}, "disagree for group"),           # group 3 does not divide C = 4
+    ({"c17": 3}, "convolution gives"),           # output width
+    ({"c11": 0}, "strides"),                     # stride 0
+    ({"c1": 0, "c3": 0}, "at least one input channel"),   # C = Cg = 0
+])
+def test_conv_shapes_are_checked_at_dispatch(exe, change, message):
+    consts, out, rows = _base_consts(**change)
+    with pytest.raises(InvalidArgumentError, match=message):
+        exe.validate_dispatch(exe.lookup_function("conv2d"), (4, 1, 1), consts)
+
+
+def test_pool_output_shape_between_floor_and_ceil(exe):
+    xs, kernel, strides, dilations, pads, _, per = POOL_CASES["2d"]
+    consts, out, rows = pool_constants(xs, kernel, strides, dilations, pads, True, per)
+    consts[5] += 1
+    with pytest.raises(InvalidArgumentError, match="floor"):
+        exe.validate_dispatch(exe.lookup_function("max2d"), (4, 1, 1), consts)
