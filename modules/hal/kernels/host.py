@@ -25,9 +25,9 @@ from .ir import Function, OpBody
 def _compute_dtype(etype) -> np.dtype:
     if etype.kind == "bool":
         return np.dtype(np.bool_)
-    if etype.name == "bf16":
-        return host_dtypes.to_numpy("bf16")
-    return etype.np_dtype
+    from .host_format import ir_dtype
+
+    return host_dtypes.NUMPY.get(ir_dtype(etype), etype.np_dtype)
 
 
 def view_extent(shape, strides, offset) -> int:
@@ -129,11 +129,9 @@ def runner(fn: Function):
                                     f"{list(target.shape)}")
             staged.append((target, np.array(result, dtype=compute[index], copy=True)))
         for target, result in staged:
-            if result.dtype == np.bool_:
+            if result.dtype == np.bool_ or result.dtype == target.dtype:
                 target[...] = result
-            elif result.dtype != target.dtype:
+            else:                       # same width: store the bits
                 target[...] = result.view(target.dtype)
-            else:
-                target[...] = result
 
     return run

@@ -71,11 +71,22 @@ TYPES: dict[str, ElementType] = {t.name: t for t in (
 # Types a push-constant scalar (32 bits) may be read as.
 PUSH_TYPES = ("i32", "si32", "ui32", "f32")
 
-# Types only host-library ``op`` bodies accept (spec/executables.md, "Host library
-# bodies"): stored as their bits; ``hostlib`` views them as the numpy type it computes in
-# (``float16``; ml_dtypes' ``bfloat16``).
+# Types only host-library ``op`` bodies accept (spec/executables.md section 8), stored as
+# the compiler lays them out: ``f16`` and ``bf16`` as their 2-byte bit patterns, the 8-bit
+# floats and the 4-/2-bit integers one element per byte (unpacked). ``hostlib`` views them
+# as the numpy (ml_dtypes) type it computes in.
 HOST_ONLY_TYPES: dict[str, ElementType] = {t.name: t for t in (
     ElementType("f16", "float", 16, "float16", 0x21000010),
     ElementType("bf16", "float", 16, "uint16", 0x22000010),
+    ElementType("f8e5m2", "float", 8, "uint8", 0x24000008),
+    ElementType("f8e4m3fn", "float", 8, "uint8", 0x25000008),
+    ElementType("f8e5m2fnuz", "float", 8, "uint8", 0x26000008),
+    ElementType("f8e4m3fnuz", "float", 8, "uint8", 0x27000008),
+    ElementType("f8e8m0", "float", 8, "uint8", 0x28000008),
+    ElementType("f4e2m1", "float", 4, "uint8", 0x20000004),
+    ElementType("i4", "sint", 4, "uint8", 0x10000004),
+    ElementType("ui4", "uint", 4, "uint8", 0x12000004),
+    ElementType("i2", "sint", 2, "uint8", 0x10000002),
+    ElementType("ui2", "uint", 2, "uint8", 0x12000002),
 )}
 HOST_TYPES: dict[str, ElementType] = {**TYPES, **HOST_ONLY_TYPES}
