@@ -383,3 +383,111 @@ def test_pool_output_shape_between_floor_and_ceil(exe):
     consts[5] += 1
     with pytest.raises(InvalidArgumentError, match="floor"):
         exe.validate_dispatch(exe.lookup_function("max2d"), (4, 1, 1), consts)
+
+
+# -- required extents --------------------------------------------------------------------
+
+POISON = 0xA5
+
+
+def _conv_bindings(case, seed=0):
+    xs, ws, group, strides, dilations, pads, per = CONV_CASES[case]
+    rng = np.random.default_rng(seed)
+    consts, out, rows = conv_constants(xs, ws, group, strides, dilations, pads, per)
+    oshape = (xs[0], ws[0], *out)
+    arrays = [rng.standard_normal(xs), rng.standard_normal(ws), np.zeros(oshape)] + \
+        [rng.standard_normal(ws[0]) for _ in range(3)] + \
+        [rng.standard_normal(oshape) for _ in range(2)]
+    bufs = [raw(a.astype(np.float32)) for a in arrays]
+    bufs[2][:] = POISON
+    return consts, rows, per, bufs
+
+
+@pytest.mark.parametrize("case", ["2d-im2col", "2d-depthwise", "3d"])
+def test_conv_output_extent_is_exact_for_every_prefix_of_workgroups(exe, case):
+    fid = exe.lookup_function(f"conv{3 if case == '3d' else 2}d")
+    consts, rows, per, bufs = _conv_bindings(case)
+    for groups in range(1, -(-rows // per) + 1):
+        out = bufs[2].copy()
+        reqs = exe.validate_dispatch(fid, (groups, 1, 1), consts)
+        exe.dispatch(fid, (groups, 1, 1), consts, bufs[:2] + [out] + bufs[3:])
+        written = np.flatnonzero(out.reshape(-1, 4).view(np.uint32)[:, 0] != 0xA5A5A5A5)
+        assert reqs.required_bytes[2] == (written[-1] + 1) * 4
+        assert reqs.required_bytes[6] == reqs.required_bytes[7] == reqs.required_bytes[2]
+
+
+@pytest.mark.parametrize("binding", range(8))
+def test_conv_short_binding_is_out_of_range_before_the_kernel_runs(exe, binding):
+    fid = exe.lookup_function("conv2d")
+    consts, rows, per, bufs = _conv_bindings("2d-im2col")
+    wg = (-(-rows // per), 1, 1)
+    required = exe.validate_dispatch(fid, wg, consts).required_bytes
+    assert required[binding] == len(bufs[binding])     # the full dispatch reads everything
+    bufs[binding] = bufs[binding][:required[binding] - 4]
+    out = bufs[2]
+    before = out.copy()
+    with pytest.raises(OutOfRangeError, match=f"binding {binding}"):
+        exe.dispatch(fid, wg, consts, bufs)
+    np.testing.assert_array_equal(out, before)
+
+
+def test_conv_partial_dispatch_needs_only_the_touched_blocks(exe):
+    """Rows of image 0, group 0 only: the input's group-0 channels, the weights of group 0,
+    the per-channel operands of its output channels."""
+    fid = exe.lookup_function("conv2d")
+    xs, ws, group, strides, dilations, pads, per = CONV_CASES["2d-im2col"]
+    consts, rows, per, bufs = _conv_bindings("2d-im2col")
+    req = exe.validate_dispatch(fid, (1, 1, 1), consts).required_bytes
+    mg, cg = ws[0] // group, ws[1]
+    assert req[0] == cg * math.prod(xs[2:]) * 4
+    assert req[1] == mg * cg * math.prod(ws[2:]) * 4
+    assert req[3] == req[4] == req[5] == mg * 4
+
+
+def test_pool_extents_exact_for_outputs_and_per_plane_for_inputs(exe):
+    xs, kernel, strides, dilations, pads, ceil_mode, per = POOL_CASES["2d"]
+    consts, out, rows = pool_constants(xs, kernel, strides, dilations, pads, ceil_mode, per)
+    fid = exe.lookup_function("average2d")
+    x = raw(np.ones(xs, np.float32))
+    plane = math.prod(out)
+    for groups in (1, 2, -(-rows // per)):
+        req = exe.validate_dispatch(fid, (groups, 1, 1), consts).required_bytes
+        covered = min(rows, groups * per)
+        assert req[1] == covered * out[-1] * 4
+        assert req[0] == (-(-covered * out[-1] // plane)) * math.prod(xs[2:]) * 4
+    y = np.full(req[1] - 4, POISON, np.uint8)
+    with pytest.raises(OutOfRangeError, match="binding 1"):
+        exe.dispatch(fid, (groups, 1, 1), consts, [x, y])
+    assert (y == POISON).all()
+    with pytest.raises(OutOfRangeError, match="binding 0"):
+        exe.dispatch(fid, (groups, 1, 1), consts, [x[:-4], np.zeros(req[1], np.uint8)])
+
+
+# -- drivers -----------------------------------------------------------------------------
+
+def test_conv_and_pool_through_command_buffers(device, exe):
+    case = "2d-im2col"
+    xs, ws, group, strides, dilations, pads, per = CONV_CASES[case]
+    consts, rows, per, bufs = _conv_bindings(case, seed=5)
+    hal = [buffer(device, len(b), fill=b) for b in bufs]
+    pxs, kernel, pstrides, pdil, ppads, ceil_mode, pper = POOL_CASES["2d"]
+    pconsts, pout, prows = pool_constants(pxs, kernel, pstrides, pdil, ppads, ceil_mode, pper)
+    px = np.random.default_rng(6).standard_normal(pxs).astype(np.float32)
+    pin = buffer(device, px.nbytes, fill=raw(px))
+    pres = buffer(device, math.prod(pxs[:2]) * math.prod(pout) * 4)
+    cb = device.create_command_buffer(0, ANY)
+    cb.dispatch(exe, exe.lookup_function("conv2d"), (-(-rows // per), 1, 1), 0, consts,
+                [(0, b, 0, -1) for b in hal])
+    cb.dispatch(exe, exe.lookup_function("max2d"), (-(-prows // pper), 1, 1), 0, pconsts,
+                [(0, pin, 0, -1), (0, pres, 0, -1)])
+    cb.finalize()
+    execute(device, cb)
+    arrays = [np.frombuffer(b, np.float32) for b in bufs]
+    y = conv_ref(arrays[0].reshape(xs), arrays[1].reshape(ws), group, strides, dilations, pads)
+    want = epilogue_ref(y, [arrays[3], arrays[4], arrays[5], arrays[6].reshape(y.shape),
+                            arrays[7].reshape(y.shape)])
+    np.testing.assert_allclose(np.frombuffer(hal[2].read(), np.float32).reshape(y.shape), want,
+                               rtol=2e-5, atol=2e-5)
+    np.testing.assert_array_equal(
+        np.frombuffer(pres.read(), np.float32).reshape(*pxs[:2], *pout),
+        pool_ref(px, "max", kernel, pstrides, pdil, ppads, pout).astype(np.float32))
