@@ -102,6 +102,7 @@ class _Emitter:
         self.zero, self.zero32 = zero, zero32
         for i, name in enumerate(g.inputs):
             self._assert_input(f, i, name)
+        f.loc = "main"
         for name, slot in self.const_slots.items():
             self.buffer_regs[("const", name)] = f.global_load(slot, "!hal.buffer")
         f.loc = "main: allocate"
