@@ -1,0 +1,153 @@
+"""Conv and pool regions lowered to the pyree-kernels-v1 ``conv`` / ``pool`` bodies
+(``compiler/emit/lower_conv.py``): small ONNX graphs are compiled, their regions lowered and
+the dispatches run directly on numpy-backed buffers (``execute_lowered``), then compared
+with the reference evaluator. Regions the bodies cannot express fall through to the next
+lowering.
+
+The conv graphs share one epilogue structure (bias, batch norm, residual, relu) so that one
+numba compile serves every geometry.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import helper
+from pyree.compiler import reference
+from pyree.compiler.emit import execute_lowered
+from pyree.compiler.emit.lower_conv import lower_conv, lower_pool
+from pyree.compiler.emit.lowering import lower_region
+from pyree.compiler.onnx_import import import_model
+from pyree.compiler.pipeline import compile_graph
+
+from .helpers import F32, model
+
+
+def _compile(nodes, inputs, params):
+    return compile_graph(import_model(model(nodes, inputs, [("y", F32, None)], params)))
+
+
+def _run(compiled, feeds):
+    want = reference.evaluate(compiled.graph, feeds)
+    got = execute_lowered.run_partition(compiled.partition, feeds)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-4)
+
+
+def _bodies(compiled) -> list:
+    out = []
+    for region in compiled.partition.regions:
+        if region.dispatches:
+            out += [d.function["body"]["kind"]
+                    for d in lower_region(region, compiled.graph).dispatches]
+    return out
+
+
+CONVS = {   # x shape, w shape, attributes
+    "2d": ((2, 4, 9, 9), (8, 4, 3, 3), {"pads": [1, 1, 1, 1]}),
+    "2d-strided-dilated": ((1, 4, 11, 10), (8, 2, 3, 2),
+                           {"strides": [2, 1], "dilations": [1, 2], "group": 2,
+                            "pads": [2, 0, 1, 1]}),
+    "2d-same-upper": ((1, 3, 8, 7), (6, 3, 4, 4), {"strides": [2, 2], "auto_pad": "SAME_UPPER"}),
+    "depthwise": ((1, 6, 8, 8), (6, 1, 3, 3), {"group": 6, "pads": [1, 1, 1, 1]}),
+    "1x1": ((1, 16, 5, 5), (12, 16, 1, 1), {}),
+    "1d": ((2, 3, 12), (4, 3, 3), {"strides": [2], "pads": [1, 1]}),
+    "3d": ((1, 2, 4, 5, 6), (4, 2, 2, 2, 3), {"pads": [0, 1, 1, 1, 0, 1]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONVS))
+def test_conv_bias_batchnorm_residual_relu_is_one_conv_dispatch(case):
+    xs, ws, attrs = CONVS[case]
+    rng = np.random.default_rng(1)
+    m = ws[0]
+    params = {"w": rng.standard_normal(ws).astype(np.float32),
+              "bias": rng.standard_normal(m).astype(np.float32),
+              "s": (rng.random(m) + 0.5).astype(np.float32),
+              "b": rng.standard_normal(m).astype(np.float32),
+              "mean": rng.standard_normal(m).astype(np.float32),
+              "var": (rng.random(m) + 0.5).astype(np.float32)}
+    x = rng.standard_normal(xs).astype(np.float32)
+    plain = _compile([helper.make_node("Conv", ["x", "w", "bias"], ["y"], **attrs)],
+                     [("x", F32, list(xs))], params)
+    out_shape = list(plain.graph.types["y"].shape)
+    nodes = [helper.make_node("Conv", ["x", "w", "bias"], ["c"], **attrs),
+             helper.make_node("BatchNormalization", ["c", "s", "b", "mean", "var"], ["n"]),
+             helper.make_node("Add", ["n", "r"], ["a"]),
+             helper.make_node("Relu", ["a"], ["y"])]
+    compiled = _compile(nodes, [("x", F32, list(xs)), ("r", F32, out_shape)], params)
+    assert _bodies(compiled) == ["conv"]
+    (d,) = lower_region(compiled.partition.regions[0], compiled.graph).dispatches
+    assert [s["op"] for s in d.function["body"]["epilogue"]] == \
+        ["channel_add", "channel_mul", "channel_add", "add", "relu"]
+    _run(compiled, [x, rng.standard_normal(out_shape).astype(np.float32)])
+
+
+def test_conv_with_clip_leaky_relu_and_sigmoid_epilogue():
+    rng = np.random.default_rng(2)
+    params = {"w": rng.standard_normal((5, 3, 3, 3)).astype(np.float32),
+              "lo": np.array(-0.5, np.float32), "hi": np.array(6.0, np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Clip", ["c", "lo", "hi"], ["k"]),
+             helper.make_node("LeakyRelu", ["k"], ["l"], alpha=0.3),
+             helper.make_node("Sigmoid", ["l"], ["y"])]
+    compiled = _compile(nodes, [("x", F32, [1, 3, 6, 7])], params)
+    assert _bodies(compiled) == ["conv"]
+    _run(compiled, [rng.standard_normal((1, 3, 6, 7)).astype(np.float32)])
+
+
+def test_plain_conv():
+    rng = np.random.default_rng(3)
+    compiled = _compile([helper.make_node("Conv", ["x", "w"], ["y"], strides=[2, 2])],
+                        [("x", F32, [2, 3, 9, 8])],
+                        {"w": rng.standard_normal((10, 3, 3, 3)).astype(np.float32)})
+    assert _bodies(compiled) == ["conv"]
+    _run(compiled, [rng.standard_normal((2, 3, 9, 8)).astype(np.float32)])
+
+
+POOLS = {   # ONNX op, x shape, attributes
+    "max-ceil": ("MaxPool", (2, 3, 9, 10), {"kernel_shape": [3, 3], "strides": [2, 2],
+                                             "ceil_mode": 1}),
+    "max-1d-dilated": ("MaxPool", (1, 2, 13), {"kernel_shape": [3], "dilations": [2],
+                                               "pads": [2, 1]}),
+    "average-cip": ("AveragePool", (1, 2, 7, 8), {"kernel_shape": [3, 2], "pads": [1, 1, 1, 0],
+                                                  "count_include_pad": 1, "strides": [2, 2]}),
+    "average-3d": ("AveragePool", (1, 2, 5, 6, 7), {"kernel_shape": [2, 2, 3],
+                                                    "pads": [1, 0, 1, 0, 1, 1],
+                                                    "ceil_mode": 1, "strides": [2, 2, 2]}),
+    "lp": ("LpPool", (1, 3, 8, 8), {"kernel_shape": [2, 2], "strides": [2, 2], "p": 3}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(POOLS))
+def test_pool_is_one_pool_dispatch(case):
+    op, xs, attrs = POOLS[case]
+    compiled = _compile([helper.make_node(op, ["x"], ["y"], **attrs)], [("x", F32, list(xs))],
+                        {})
+    assert _bodies(compiled) == ["pool"]
+    _run(compiled, [np.random.default_rng(4).standard_normal(xs).astype(np.float32)])
+
+
+def _region(compiled, kind):
+    return next(r for r in compiled.partition.regions if r.kind == kind)
+
+
+def test_what_the_bodies_cannot_express_falls_through():
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((3, 4, 3, 3)).astype(np.float32)
+    # conv_transpose
+    ct = _compile([helper.make_node("ConvTranspose", ["x", "w"], ["y"])],
+                  [("x", F32, [1, 3, 5, 5])], {"w": w})
+    assert lower_conv(_region(ct, "conv"), ct.graph) is None
+    # an epilogue op outside the closed set, and a subtraction from a constant
+    for tail in (helper.make_node("Tanh", ["c"], ["y"]),
+                 helper.make_node("Sub", ["k", "c"], ["y"])):
+        g = _compile([helper.make_node("Conv", ["x", "w"], ["c"]), tail],
+                     [("x", F32, [1, 4, 5, 5])],
+                     {"w": w.reshape(3, 4, 3, 3), "k": np.ones((3, 1, 1), np.float32)})
+        assert [n.op for n in _region(g, "conv").nodes][1:] == [tail.op_type.lower()]
+        assert lower_conv(_region(g, "conv"), g.graph) is None
+    # max pool indices used
+    mp = compile_graph(import_model(model(
+        [helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2, 2])],
+        [("x", F32, [1, 2, 4, 4])], [("y", F32, None), ("i", 7, None)])))
+    assert lower_pool(_region(mp, "pool"), mp.graph) is None
