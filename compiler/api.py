@@ -5,11 +5,13 @@
           --verify--> --container.write--> bytes
 
 ``progress(done, total, what)``, when given, is called as regions are lowered (``what``
-names the region's ONNX nodes; ``done == total`` at the end).
+names the region's ONNX nodes; ``done == total`` at the end) and, with
+``prepare_kernels=True``, again as each kernel is compiled into the on-disk cache.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 from pyree.bytecode import container, verifier
@@ -41,9 +43,27 @@ def model_info(model, options: ImportOptions, graph) -> ModelInfo:
                      tuple(info(n, v) for n, v in zip(outs, graph.outputs)))
 
 
+def prepare_kernels(functions, progress=None) -> None:
+    """Compiles each executable function's kernel now (numba; written to the on-disk
+    kernel cache), so that loading the module on this machine finds them compiled.
+    ``progress(done, total, name)`` is called before each function."""
+    from pyree.compiler.emit.executable_table import FORMAT
+    from pyree.modules.hal.executable import Executable
+
+    for done, fn in enumerate(functions):
+        if progress is not None:
+            progress(done, len(functions), fn["name"])
+        data = json.dumps({"version": 1, "functions": [fn]}, sort_keys=True,
+                          separators=(",", ":")).encode()
+        Executable.create(FORMAT, data).release()
+    if progress is not None:
+        progress(len(functions), len(functions), "kernels prepared")
+
+
 def compile_to_module(model, *, options: ImportOptions | None = None, progress=None,
-                      name: str = MODULE_NAME):
-    """The verified ``ModuleDef`` of ``model`` (an ``onnx.ModelProto``, a path or bytes)."""
+                      name: str = MODULE_NAME, prepare: bool = False):
+    """The verified ``ModuleDef`` of ``model`` (an ``onnx.ModelProto``, a path or bytes);
+    ``prepare``: also compile its kernels into the on-disk cache (:func:`prepare_kernels`)."""
     options = options or ImportOptions()
     proto, _ = load_model(model)
     source = os.path.basename(os.fspath(model)) if isinstance(model, (str, os.PathLike)) \
@@ -52,14 +72,23 @@ def compile_to_module(model, *, options: ImportOptions | None = None, progress=N
     compiled = compile_graph(graph, max_fold_elements=options.max_fold_elements)
     info = model_info(proto, options, compiled.graph)
     lowered = lower_all(compiled, progress)
-    module = emit_module(compiled, info, name=name, source=source, lowered=lowered)
+    functions: list = []
+    module = emit_module(compiled, info, name=name, source=source, lowered=lowered,
+                         functions=functions)
     verifier.verify(module)
+    if prepare:
+        prepare_kernels(functions, progress)
     return module
 
 
-def compile_model(model, *, options: ImportOptions | None = None, progress=None) -> bytes:
-    """``.pyrm`` bytes of ``model`` (``onnx.ModelProto``, path, or serialized bytes)."""
-    module = compile_to_module(model, options=options, progress=progress)
+def compile_model(model, *, options: ImportOptions | None = None, progress=None,
+                  prepare_kernels: bool = False) -> bytes:
+    """``.pyrm`` bytes of ``model`` (``onnx.ModelProto``, path, or serialized bytes).
+
+    ``prepare_kernels=True`` also compiles every kernel now (reported through
+    ``progress`` as a second pass), so the first load on this machine is fast."""
+    module = compile_to_module(model, options=options, progress=progress,
+                               prepare=prepare_kernels)
     return container.write(module)
 
 

@@ -49,11 +49,16 @@ def lower_all(compiled, progress=None) -> dict:
 
 
 def emit_module(compiled, info, *, name: str = "module", source: str | None = None,
-                lowered: dict | None = None, progress=None):
-    """The ``ModuleDef`` of ``compiled`` with model metadata ``info`` (a ModelInfo)."""
+                lowered: dict | None = None, progress=None, functions: list | None = None):
+    """The ``ModuleDef`` of ``compiled`` with model metadata ``info`` (a ModelInfo).
+    ``functions``, when given, receives the executable's function descriptions."""
     if lowered is None:
         lowered = lower_all(compiled, progress)
-    return _Emitter(compiled, info, lowered, name).run(source or f"{name}.vmasm")
+    emitter = _Emitter(compiled, info, lowered, name)
+    module = emitter.run(source or f"{name}.vmasm")
+    if functions is not None:
+        functions.extend(emitter.table.functions)
+    return module
 
 
 class _Emitter:

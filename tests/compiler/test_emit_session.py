@@ -132,3 +132,16 @@ def test_run_module_cli_runs_a_compiled_model(tmp_path, capsys):
                  "--input", "3xf32=1 -2 3", "--input", "3xf32=4 5 -6"]) == 0
     out = capsys.readouterr().out
     assert "3xf32=5 -12 -15" in out and "3xf32=-1 2 -3" in out
+
+
+def test_prepare_kernels_compiles_at_compile_time_with_progress():
+    from pyree.modules.hal.kernels import compiler as kernel_compiler
+
+    calls = []
+    data = compile_model(mul_add_model(), prepare_kernels=True,
+                         progress=lambda done, total, what: calls.append((done, total, what)))
+    assert calls[-1][2] == "kernels prepared" and calls[-1][0] == calls[-1][1] >= 1
+    compiled = kernel_compiler.STATS["compiled"]
+    with load_module(data) as m:
+        np.testing.assert_array_equal(m.main(A, B)[1], -A)
+    assert kernel_compiler.STATS["compiled"] == compiled  # loading compiled nothing
