@@ -1,5 +1,6 @@
 """pyree's compiler: ONNX -> tensor IR -> folded, partitioned dispatch regions with a buffer
-plan (next: pyree-kernels-v1 executables and VM bytecode).
+plan -> pyree-kernels-v1 dispatches and a bytecode module (``compile_model`` in ``api``;
+``emit``: region lowerings and host-program emission).
 
 Modules: ``ir`` (graph, values, nodes), ``dtypes``, ``verify``, ``ops`` (the op table:
 inference, numpy reference, ONNX import rule per op), ``onnx_import``, ``passes``
