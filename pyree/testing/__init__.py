@@ -11,7 +11,10 @@ module passes the verifier, nothing is filtered):
   arguments for the entry function, drawn from its cconv by :func:`arguments`, and
   optionally bytecode :func:`libraries` whose exports the module imports;
 * :func:`mutated_modules` - valid modules with structural damage and the verifier rules
-  that must reject it.
+  that must reject it;
+* HAL (:mod:`pyree.testing.hal_strategies`): :func:`buffer_ranges`, :func:`dispatch_bindings`,
+  :func:`command_sequences` and :func:`hal_programs` draw valid and invalid HAL work, which
+  :mod:`pyree.testing.hal_model` predicts and ``pyree fuzz --target hal`` runs.
 
 Keyword options pin parts of the space (:class:`Options`): ``families`` (see
 :mod:`pyree.testing.families`), ``max_depth``, ``max_statements``, ``max_functions``,
@@ -29,6 +32,9 @@ ONNX graphs (needs the ``onnx`` package, imported on first use):
 """
 
 from pyree.testing.families import DEFAULT_FAMILIES, EXACT_FAMILIES, FAMILIES
+from pyree.testing.hal_ops import KERNELS, BufferSpec, HalProgram
+from pyree.testing.hal_strategies import (buffer_ranges, command_sequences, dispatch_bindings,
+                                          dispatches, hal_programs, range_is_valid)
 from pyree.testing.mutations import Mutation, mutated_modules
 from pyree.testing.strategies import (
     ENTRY,
@@ -51,6 +57,8 @@ __all__ = [
     "DEFAULT_FAMILIES", "ENTRY", "EXACT_FAMILIES", "FAMILIES", "ImportSpec", "Mutation",
     "Options", "Program", "arguments", "cconvs", "function_of", "functions", "imports_of",
     "instructions", "libraries", "modules", "mutated_modules", "programs", "standard_module",
+    "BufferSpec", "HalProgram", "KERNELS", "buffer_ranges", "command_sequences",
+    "dispatch_bindings", "dispatches", "hal_programs", "range_is_valid",
 ]
 
 _ONNX = ("OnnxCase", "onnx_graphs")

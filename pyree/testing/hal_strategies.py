@@ -27,7 +27,7 @@ from pyree.testing import hal_ops as ops
 from pyree.testing.hal_model import resolve
 
 M64 = (1 << 64) - 1
-SIZES = (0, 1, 4, 8, 12, 16, 24, 32, 48, 64)
+SIZES = (0, 1, 4, 8, 10, 12, 16, 24, 30, 32, 48, 64)
 MODES = (0, 0x1, 0x11, 0x41, 0x40)           # default, ONE_SHOT, inline, UNRETAINED
 BAD_MODES = (0x10,)                          # inline without ONE_SHOT
 CATEGORIES = (3, 3, 3, 1, 2)
@@ -48,7 +48,7 @@ def _invalid_range(length: int, alignment: int):
     past_end = st.tuples(st.integers(length + 1, length + 64), st.integers(0, 8) | st.just(-1))
     too_long = st.integers(0, length).flatmap(
         lambda o: st.tuples(st.just(o), st.integers(length - o + 1, length - o + 64)))
-    wraps = st.integers(1, max(length, 1)).map(lambda o: (o, M64 - o + 2))
+    wraps = st.integers(1, max(length, 1)).map(lambda o: (o, -2))   # end wraps in u64
     negative = st.tuples(st.integers(0, length) | st.integers(-2**63, -2),
                          st.integers(-2**63, -2))
     cases = [past_end, too_long, wraps, negative]
@@ -92,7 +92,9 @@ def _binding_range(spec: ops.BufferSpec, need: int, valid: bool | None):
         return good
     if valid is False or good is None:
         return bad
-    return st.one_of(good, good, good, bad)
+    shifted = [o + 1 for o in fits if o + 1 + need <= size]
+    unaligned = st.sampled_from(shifted).map(lambda o: (o, need)) if shifted else bad
+    return st.one_of(good, good, good, unaligned, bad)
 
 
 def push_constants(function: int, valid: bool | None = None):
@@ -170,6 +172,17 @@ def dispatches(draw, buffers, valid: bool | None = None):
     return ops.Dispatch(function, counts, push, bindings)
 
 
+def misaligned(dispatch: ops.Dispatch, which: int) -> ops.Dispatch:
+    """``dispatch`` with binding ``which`` (mod the count) moved one byte up."""
+    if not dispatch.bindings:
+        return dispatch
+    which %= len(dispatch.bindings)
+    bindings = list(dispatch.bindings)
+    b, offset, length = bindings[which]
+    bindings[which] = (b, offset + 1, length)
+    return ops.Dispatch(dispatch.function, dispatch.workgroups, dispatch.push, tuple(bindings))
+
+
 def _fills(buffers):
     return st.integers(0, len(buffers) - 1).flatmap(lambda b: st.sampled_from(
         (1, 1, 2, 4, 3)).flatmap(lambda n: st.builds(
@@ -222,8 +235,10 @@ def command_sequences(buffers, *, max_ops: int = 12, close: bool | None = None):
         st.builds(ops.Create, st.sampled_from(MODES + BAD_MODES), st.sampled_from(CATEGORIES)),
         st.builds(ops.Drop, index), st.builds(ops.Dealloca, index), st.just(ops.Churn()))
     valid_dispatch = dispatches(buffers, valid=True)
-    op = st.one_of(transfer, transfer, transfer, transfer, valid_dispatch, valid_dispatch,
-                   dispatches(buffers), control, control, lifecycle)
+    dispatch = st.one_of(valid_dispatch, valid_dispatch, dispatches(buffers),
+                         st.builds(misaligned, valid_dispatch, st.integers(0, 2)))
+    op = st.one_of(transfer, transfer, transfer, transfer, dispatch, dispatch, control,
+                   control, lifecycle)
     tail = (ops.Finalize(), ops.Submit())
     closing = st.booleans() if close is None else st.just(close)
     return st.tuples(st.lists(op, max_size=max_ops), closing).map(
