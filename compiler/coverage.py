@@ -4,12 +4,17 @@
     python -m pyree.compiler.coverage --models        # also the nine light_* models
     python -m pyree.compiler.coverage --write docs/onnx-coverage.md
     python -m pyree.compiler.coverage -k conv -v      # some cases, with failure details
+    python -m pyree.compiler.coverage --hal           # executed through lowering + the HAL
 
 Each case is imported, run through the compile pipeline (folding, DCE, partitioning,
 buffer planning) and evaluated region by region in the planned arena; it passes when
 every output matches the expected one within the case's rtol/atol. Outcomes: ``pass``,
 ``mismatch`` (a wrong answer: a bug), ``unsupported`` (UNIMPLEMENTED at compile time,
 the documented way to refuse), ``error`` (any other exception: a bug or invalid model).
+
+With ``--hal`` every region is instead lowered (``compiler.emit`` lowerings: numba bodies,
+the host-library fallback) and its dispatches executed directly against the HAL's
+executables on numpy buffers (``emit.execute_lowered``; no VM host program).
 
 Many node cases feed shape-deciding operands (Reshape's shape, Slice's starts, Resize's
 scales ...) as graph inputs. The headline count refuses them, as a static-shape compiler
@@ -44,7 +49,7 @@ def _input_names(model) -> list[str]:
     return [v.name for v in model.graph.input if v.name not in inits]
 
 
-def _run(model, data_sets, rtol, atol, specialize) -> tuple[str, str]:
+def _run(model, data_sets, rtol, atol, specialize, hal=False) -> tuple[str, str]:
     names = _input_names(model)
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -54,7 +59,13 @@ def _run(model, data_sets, rtol, atol, specialize) -> tuple[str, str]:
                 if specialize:
                     compiled, bound = _specialized(model, dict(zip(names, inputs)))
                     inputs = [a for n, a in zip(names, inputs) if n not in bound]
-                got = reference.evaluate_planned(compiled.partition, compiled.plan, inputs)
+                if hal:
+                    from pyree.compiler.emit import execute_lowered
+
+                    got = execute_lowered.run_partition(compiled.partition, inputs)
+                else:
+                    got = reference.evaluate_planned(compiled.partition, compiled.plan,
+                                                     inputs)
                 problems = reference.allclose(expected, got, rtol=rtol, atol=atol)
                 if problems:
                     return "mismatch", "; ".join(problems)
@@ -81,14 +92,14 @@ def _specialized(model, values):
             bound[match.group(1)] = np.asarray(values[match.group(1)])
 
 
-def run_model(model, data_sets, rtol, atol) -> tuple[str, str]:
+def run_model(model, data_sets, rtol, atol, hal=False) -> tuple[str, str]:
     """(outcome, detail) of one model over its data sets, all inputs at run time."""
-    return _run(model, data_sets, rtol, atol, specialize=False)
+    return _run(model, data_sets, rtol, atol, specialize=False, hal=hal)
 
 
-def run_specialized(model, data_sets, rtol, atol) -> tuple[str, str]:
+def run_specialized(model, data_sets, rtol, atol, hal=False) -> tuple[str, str]:
     """Like :func:`run_model`, with integer inputs bound as compile-time constants."""
-    return _run(model, data_sets, rtol, atol, specialize=True)
+    return _run(model, data_sets, rtol, atol, specialize=True, hal=hal)
 
 
 def case_ops(case) -> str:
@@ -96,26 +107,26 @@ def case_ops(case) -> str:
     return ops[0] if len(ops) == 1 else "(composite)"
 
 
-def run_node_cases(pattern: str = "") -> list[tuple[str, str, str, str, str]]:
+def run_node_cases(pattern: str = "", hal: bool = False) -> list[tuple]:
     """(name, op, outcome, detail, outcome with integer inputs specialized) per case."""
     rows = []
     for case in testsuite.node_cases():
         if pattern and pattern not in case.name:
             continue
         data = testsuite.case_data(case)
-        status, detail = run_model(case.model, data, case.rtol, case.atol)
+        status, detail = run_model(case.model, data, case.rtol, case.atol, hal)
         special = status
         if status == "unsupported" and "compile-time constant" in detail:
-            special = run_specialized(case.model, data, case.rtol, case.atol)[0]
+            special = run_specialized(case.model, data, case.rtol, case.atol, hal)[0]
         rows.append((case.name, case_ops(case), status, detail, special))
     return rows
 
 
-def run_light_models() -> list[tuple[str, str, str, str]]:
+def run_light_models(hal: bool = False) -> list[tuple[str, str, str, str]]:
     rows = []
     for name in testsuite.light_models():
         path, inputs, expected = testsuite.light_case(name)
-        status, detail = run_model(path, [(inputs, expected)], 1e-3, 1e-7)
+        status, detail = run_model(path, [(inputs, expected)], 1e-3, 1e-7, hal)
         rows.append((f"light_{name}", "(model)", status, detail, status))
     return rows
 
@@ -177,10 +188,13 @@ def main(argv=None) -> int:
     parser.add_argument("--models", action="store_true", help="also run the light_* models")
     parser.add_argument("--write", metavar="PATH", help="write the markdown report here")
     parser.add_argument("-v", action="store_true", help="print every non-passing case")
+    parser.add_argument("--hal", action="store_true",
+                        help="execute through the lowerings and the HAL instead of the "
+                             "reference evaluator")
     args = parser.parse_args(argv)
     start = time.time()
-    node_rows = run_node_cases(args.k)
-    model_rows = run_light_models() if args.models else []
+    node_rows = run_node_cases(args.k, args.hal)
+    model_rows = run_light_models(args.hal) if args.models else []
     for name, op, status, detail, _ in node_rows + model_rows:
         if args.v and status != "pass":
             print(f"{status:12} {name} [{op}] {detail[:300]}")
