@@ -9,7 +9,9 @@ directly: ``local-task`` worker threads show as their own lanes.
 
 At most one tracer is active, the module global :data:`TRACER` (None when tracing is off).
 The runtime's hook points read it with a single ``if TRACER is not None`` check, so tracing
-costs nothing else when it is off:
+costs nothing else when it is off (measured with callgrind: a host call of a one-instruction
+VM function went from 9,418 to 9,452 machine instructions, +0.4%; a hal "hello" call of
+about 280K instructions passes four such checks):
 
 ===================  ==============  ==================================================
 category             event name      where
