@@ -43,3 +43,13 @@ def test_mlp_matches_onnxruntime(mlp, driver):
         (y2,) = sess.run(None, {"x": x})
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-6)
     np.testing.assert_array_equal(y, y2)
+
+
+def test_mlp_drivers_agree_exactly(mlp):
+    _, data = mlp
+    x = np.random.default_rng(2).standard_normal((4, 784), dtype=np.float32)
+    results = []
+    for driver in DRIVERS:
+        with InferenceSession(data, device=driver) as sess:
+            results.append(sess.run(None, {"x": x})[0])
+    np.testing.assert_array_equal(results[0], results[1])
