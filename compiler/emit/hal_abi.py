@@ -9,6 +9,7 @@ from pyree.status import UnimplementedError
 IMPORTS = {
     "hal.allocator.allocate": "0rIiiI_r",
     "hal.allocator.import": "0riIiirII_r",
+    "hal.buffer.assert": "0rrrIii_v",
     "hal.buffer_view.assert": "0rriiCID_v",
     "hal.buffer_view.buffer": "0r_r",
     "hal.buffer_view.create": "0rIIiiCID_r",

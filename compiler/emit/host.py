@@ -105,14 +105,14 @@ class _Emitter:
         exe = f.global_load(EXECUTABLE_GLOBAL, "!hal.executable") if dispatches else None
         zero, minus1, zero32 = f.const_i64(0), f.const_i64(-1), f.const_i32(0)
         self.zero, self.zero32 = zero, zero32
+        allocator = f.ref()
+        f.call("hal.device.allocator", [device], [allocator])
         for i, name in enumerate(g.inputs):
-            self._assert_input(f, i, name)
+            self._assert_input(f, i, name, allocator)
         f.loc = "main"
         for name, slot in self.const_slots.items():
             self.buffer_regs[("const", name)] = f.global_load(slot, "!hal.buffer")
         f.loc = "main: allocate"
-        allocator = f.ref()
-        f.call("hal.device.allocator", [device], [allocator])
         out_names = list(buffers.computed_outputs) + [n for n in copies]
         for name in out_names:
             self.buffer_regs[("output", name)] = self._allocate(f, allocator, minus1,
@@ -154,18 +154,22 @@ class _Emitter:
                 yield self.buffers.place(op.value, region_index)
         yield from copies.values()
 
-    def _assert_input(self, f, i, name):
+    def _assert_input(self, f, i, name, allocator):
+        """The view's element type, encoding and shape, then its buffer's length (a view
+        may claim more elements than its buffer holds), each failure naming the input."""
         t = self.graph.type_of(name)
         onnx_name = self.info.inputs[i].name if i < len(self.info.inputs) else name
         f.loc = f"input '{onnx_name}'"
+        buf = f.ref()
         with f.scope():
             msg = f.rodata(self.mw.text_rodata(f"input '{onnx_name}'"))
             dims = [f.const_i64(d) for d in t.shape]
             f.call_variadic("hal.buffer_view.assert", [0, 0, 0, 0, len(dims)],
                             [f"%r{i}", msg, f.const_i32(H.element_type(t.dtype)),
                              f.const_i32(H.ENCODING_DENSE), *dims])
-        buf = f.ref()
-        f.call("hal.buffer_view.buffer", [f"%r{i}"], [buf])
+            f.call("hal.buffer_view.buffer", [f"%r{i}"], [buf])
+            f.call("hal.buffer.assert", [buf, msg, allocator, f.const_i64(t.nbytes),
+                                         self.zero32, self.zero32])
         self.buffer_regs[("input", i)] = buf
 
     def _allocate(self, f, allocator, minus1, nbytes):

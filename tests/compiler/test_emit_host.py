@@ -178,3 +178,16 @@ def test_concurrent_calls_use_their_own_buffers(driver):
         for t in threads:
             t.join()
     assert wrong == []
+
+
+def test_a_view_longer_than_its_buffer_is_an_error_naming_the_input(add_relu):
+    from pyree.modules.hal.buffer_view import HalBufferView
+
+    with load_module(add_relu) as m:
+        buffer = m.device.allocator.allocate(0x30, 0xC03, 16)  # 4 of the 8 floats
+        view = HalBufferView(buffer, (2, 4), 0x21000020)
+        main = m.context.lookup_function("main", m.module.name)
+        with pytest.raises(status.InvalidArgumentError,
+                           match="input 'x' buffer byte length 16 less than expected "
+                                 "minimum 32"):
+            main(view)
