@@ -9,11 +9,14 @@ at a time, over positions ``[r0*OW, r1*OW)``:
 * ``direct == 0`` (im2col): the segment's input patches are copied into a ``[Cg*K, npos]``
   matrix (zeros where a tap falls into padding) and multiplied by the group's weight
   matrix ``[Mg, Cg*K]`` with ``np.dot`` (BLAS).
-* ``direct == 1``: each tap accumulates ``w * x`` (in the element type), row by row, without
+* ``direct == 1``: each tap accumulates ``w * x``, row by row, without
   the patch matrix (depthwise and other convs with few output channels per group, where a
   matrix product would be a matrix-vector product after a large copy).
 
-Then the epilogue steps are applied to each value in order and it is stored. Every input
+Both accumulate in float64 (the patch matrix and the product are float64 whatever the
+element type), as the compiler's reference does: each sum is rounded once to f32, so
+networks whose values exceed f32's exact-integer range (onnx's light_* models) agree with
+it. Then the epilogue steps are applied to each value in order and it is stored. Every input
 index is formed from coordinates proven inside the input (taps in padding are skipped);
 ``spatial_layout`` has proven each touched ``(n, g)`` block inside every binding.
 """
@@ -69,6 +72,7 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     etype = fn.bindings[body.output].type
     T = etype.ctor
     x, wt = f"b{body.input}", f"b{body.weights}"
+    widen = ".astype(np.float64)" if etype.dtype != "float64" else ""
     params = ", ".join([f"b{b.index}" for b in fn.bindings] + ["p", "fp"])
     lines = skeleton.header(("fmin", "fmax"))
     lines.append(f"def kernel({params}):")
@@ -96,7 +100,7 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         "            wb = wo + g * Mg * CK",
         "            ob = (ni * M + g * Mg) * OS + r0 * OW",
         "            if direct == 0:",
-        f"                cols = np.empty((CK, npos), dtype=np.{etype.dtype})",
+        "                cols = np.empty((CK, npos), dtype=np.float64)",
         "                for c in range(Cg):",
         "                    for kd in range(KD):",
         "                        for kh in range(KH):",
@@ -123,18 +127,18 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         "                                        cols[k, q + lo:q + hi] = "
         f"{x}[base + lo * SW:base + (hi - 1) * SW + 1:SW]",
         f"                                    cols[k, q + hi:q + OW] = {T}(0)",
-        f"                wm = {wt}[wb:wb + Mg * CK].reshape((Mg, CK))",
+        f"                wm = {wt}[wb:wb + Mg * CK].reshape((Mg, CK)){widen}",
         "                t = np.dot(wm, cols)",
         "            else:",
-        f"                t = np.zeros((Mg, npos), dtype=np.{etype.dtype})",
+        "                t = np.zeros((Mg, npos), dtype=np.float64)",
         "                for m in range(Mg):",
         "                    arow = t[m]",
         "                    for c in range(Cg):",
         "                        for kd in range(KD):",
         "                            for kh in range(KH):",
         "                                for kw in range(KW):",
-        "                                    wv = "
-        f"{wt}[np.uint64(wb + (m * Cg + c) * KK + (kd * KH + kh) * KW + kw)]",
+        "                                    wv = np.float64("
+        f"{wt}[np.uint64(wb + (m * Cg + c) * KK + (kd * KH + kh) * KW + kw)])",
         "                                    iw0 = kw * DW - PW",
         "                                    lo = 0 if iw0 >= 0 else "
         "min(OW, (SW - 1 - iw0) // SW)",
@@ -152,11 +156,11 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         "                                        if SW == 1:",
         "                                            for ow in range(lo, hi):",
         "                                                arow[np.uint64(q + ow)] += wv * "
-        f"{x}[np.uint64(base + ow)]",
+        f"np.float64({x}[np.uint64(base + ow)])",
         "                                        else:",
         "                                            for ow in range(lo, hi):",
         "                                                arow[np.uint64(q + ow)] += wv * "
-        f"{x}[np.uint64(base + ow * SW)]",
+        f"np.float64({x}[np.uint64(base + ow * SW)])",
         "            for m in range(Mg):",
         "                ch = g * Mg + m",
         "                for q in range(npos):",
