@@ -103,6 +103,15 @@ def test_pyree_fuzz_runs_a_short_campaign_and_replays(tmp_path, capsys):
     assert "0 passed, 0 failed" in capsys.readouterr().out
 
 
-def test_pyree_fuzz_names_unavailable_targets(capsys):
+def test_pyree_fuzz_names_unavailable_targets(capsys, monkeypatch):
+    """A plugin target whose layer does not provide it is a clear error, not a crash."""
+    monkeypatch.setitem(targets.PLUGINS, "onnx", "pyree.compiler.no_such_module:TARGET")
+    monkeypatch.delitem(targets.TARGETS, "onnx", raising=False)
     assert cli.main(["fuzz", "--target", "onnx", "--time", "1s"]) == 1
     assert "not available yet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["hal", "onnx"])
+def test_the_layer_targets_are_available(name):
+    target = targets.get(name)
+    assert target.name == name
