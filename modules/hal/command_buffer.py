@@ -101,8 +101,15 @@ class HalCommandBuffer:
                inline_capable: bool = False) -> HalCommandBuffer:
         """``command_buffer.create``: validated mode rules, then begins recording. Inline
         execution happens only where the device is ``inline_capable`` (local-sync)."""
-        mode = flags32(mode)
-        capacity = flags32(binding_capacity)
+        if mode.__class__ is not int or not 0 <= mode <= 0xFFFFFFFF:
+            mode = flags32(mode)
+        capacity = binding_capacity
+        if capacity.__class__ is not int or not 0 <= capacity <= 0xFFFFFFFF:
+            capacity = flags32(capacity)
+        if categories.__class__ is not int or not 0 <= categories <= 0xFFFFFFFF:
+            categories = flags32(categories)
+        if queue_affinity.__class__ is not int:
+            queue_affinity = int(queue_affinity)
         if mode & ALLOW_INLINE_EXECUTION:
             if not mode & ONE_SHOT:
                 raise InvalidArgumentError("inline command buffers must be one-shot")
@@ -110,7 +117,7 @@ class HalCommandBuffer:
                 raise InvalidArgumentError(
                     "inline command buffers cannot have indirect bindings")
         inline = inline_capable and bool(mode & ALLOW_INLINE_EXECUTION)
-        cb = cls(device, mode, flags32(categories), int(queue_affinity), capacity, inline)
+        cb = cls(device, mode, categories, queue_affinity, capacity, inline)
         cb._validated = not mode & UNVALIDATED
         cb._start_recording()     # begin(), knowing the state is INITIAL
         return cb
@@ -286,21 +293,53 @@ class HalCommandBuffer:
                                      collective_element_size(op)))
 
     def _bindings(self, bindings, reqs, flags) -> tuple:
+        """The RawRange / SlotRef of each binding. A direct binding of plain in-range ints
+        takes the inline path (what ``_ref`` does for it: buffer validation unless proven,
+        the range check, the retain); also returns whether every binding covers the bytes
+        the plan requires (False: the caller checks them one by one)."""
         retain = not flags & _BORROW
         refs = []
+        validated = self._validated
+        proven = self._proven
+        resources = self.resources if retain else None
+        writes = reqs.writes
+        required_bytes = reqs.required_bytes
+        covered = True
         for i, binding in enumerate(bindings):
             try:
                 slot, buffer, offset, length = binding
             except (TypeError, ValueError):
                 raise InvalidArgumentError(
                     f"dispatch binding {i} must be (slot, buffer, offset, length)") from None
+            if buffer.__class__ is HalBuffer and offset.__class__ is int and \
+                    length.__class__ is int and 0 <= offset and 0 <= length and \
+                    offset + length <= buffer.byte_length:
+                allocation = buffer.allocation
+                memory = allocation.memory
+                if memory is not None:
+                    if validated:
+                        requirement = v.DISPATCH_WRITE if writes[i] else v.DISPATCH_READ
+                        if proven is None:
+                            v.validate_buffer(self.device.allocator, buffer, requirement)
+                        elif (buffer, requirement) not in proven:
+                            v.validate_buffer(self.device.allocator, buffer, requirement)
+                            if retain:
+                                proven.add((buffer, requirement))
+                    refs.append(RawRange(memory, allocation.offset + buffer.byte_offset +
+                                         offset, length))
+                    if resources is not None:
+                        resources.insert(buffer)
+                    if length < required_bytes[i]:
+                        covered = False
+                    continue
+            covered = False
             extent = None
             if buffer is None and device_size(length) == WHOLE_BUFFER:
                 extent = device_size(offset) + reqs.required_bytes[i]
             refs.append(self._ref(buffer, slot, offset, length,
-                                  v.DISPATCH_WRITE if reqs.writes[i] else v.DISPATCH_READ,
+                                  v.DISPATCH_WRITE if writes[i] else v.DISPATCH_READ,
                                   extent=extent, alignment=reqs.alignment[i], retain=retain))
-        return tuple(refs)
+        return tuple(refs), covered
 
     def _dispatch_common(self, executable, function_id, workgroup_count, constants, bindings):
         self._begin_command(DISPATCH)
@@ -322,13 +361,14 @@ class HalCommandBuffer:
             flags = device_size(flags)
         bindings, constants, reqs = self._dispatch_common(
             executable, function_id, workgroup_count, constants, bindings)
-        refs = self._bindings(bindings, reqs, flags)
-        for ref, required in zip(refs, reqs.required_bytes):
-            if ref.length < required and not (type(ref) is SlotRef and
-                                               ref.length == WHOLE_BUFFER):
-                executable.validate_binding_lengths(    # raises for the first short one
-                    reqs, [None if type(r) is SlotRef and r.length == WHOLE_BUFFER
-                           else r.length for r in refs])
+        refs, covered = self._bindings(bindings, reqs, flags)
+        if not covered:
+            for ref, required in zip(refs, reqs.required_bytes):
+                if ref.length < required and not (type(ref) is SlotRef and
+                                                   ref.length == WHOLE_BUFFER):
+                    executable.validate_binding_lengths(    # raises for the first short one
+                        reqs, [None if type(r) is SlotRef and r.length == WHOLE_BUFFER
+                               else r.length for r in refs])
         if not flags & _BORROW:
             self._retain(executable)
         self._emit(DispatchCommand(executable, int(function_id),
@@ -348,7 +388,7 @@ class HalCommandBuffer:
             v.validate_workgroups_offset(offset)
         counts = self._ref(workgroups_buffer, workgroups_buffer_slot, offset, 12,
                            v.INDIRECT_PARAMS, alignment=4, retain=not flags & _BORROW)
-        refs = self._bindings(bindings, reqs, flags)
+        refs, _ = self._bindings(bindings, reqs, flags)
         if not flags & _BORROW:
             self._retain(executable)
         self._emit(DispatchIndirectCommand(executable, int(function_id), counts, constants,

@@ -45,7 +45,9 @@ class SlotRef:
 
     def resolve(self, slots) -> RawRange:
         base = slots[self.slot]
-        offset, length = calculate_range(base.length, self.offset, self.length)
+        offset, length = self.offset, self.length
+        if offset + length > base.length:       # also WHOLE_BUFFER: calculate_range
+            offset, length = calculate_range(base.length, offset, length)
         return RawRange(base.memory, base.offset + offset, length)
 
 
@@ -233,7 +235,10 @@ def _dispatch(command: DispatchCommand, slots) -> None:
         command.executable.dispatch(command.function_id, command.workgroup_count,
                                     command.constants, _arrays(command.bindings, slots))
     else:
-        command.executable.dispatch_planned(plan, _arrays(command.bindings, slots))
+        bindings = command.bindings
+        if slots is not None:
+            bindings = [resolve(ref, slots) for ref in bindings]
+        command.executable.dispatch_ranges(plan, bindings)
     if tracer is not None:
         trace_dispatch(tracer, command, command.workgroup_count, start)
 

@@ -235,6 +235,44 @@ class Executable:
                 arrays.append(typed)
         if arrays is None:
             arrays = _checked_arrays(reqs.fn, reqs, bindings)
+        self._launch(reqs, arrays)
+
+    def dispatch_ranges(self, reqs: DispatchRequirements, ranges: Sequence) -> None:
+        """:meth:`dispatch_planned` on borrowed ranges (objects with ``memory``, ``offset``
+        and ``length``: a RawRange): each typed view is sliced from the backing array
+        directly, and the same checks are made on it (a 1-D uint8 backing array; the view
+        C-contiguous, aligned, writable where written, long enough). Anything else takes
+        :meth:`dispatch_planned` on the plain byte slices, which raises the errors."""
+        if self.released:
+            raise UseAfterReleaseError("executable used after release")
+        arrays = None
+        if reqs.fast_align and len(ranges) == len(reqs.dtypes):
+            arrays = []
+            for raw, required, writes, dtype in zip(ranges, reqs.required_bytes,
+                                                    reqs.writes, reqs.dtypes):
+                memory = raw.memory
+                length = raw.length
+                size = dtype.itemsize
+                if memory.__class__ is not _NDARRAY or memory.dtype is not _U8 or \
+                        memory.ndim != 1:
+                    arrays = None
+                    break
+                start = raw.offset
+                typed = memory[start:start + length - length % size].view(dtype)
+                flags = typed.flags
+                if typed.nbytes < required or not flags.aligned or not flags.c_contiguous \
+                        or (writes and not flags.writeable):
+                    arrays = None
+                    break
+                arrays.append(typed)
+        if arrays is None:
+            self.dispatch_planned(reqs, [raw.memory[raw.offset:raw.offset + raw.length]
+                                         for raw in ranges])
+            return
+        self._launch(reqs, arrays)
+
+    @staticmethod
+    def _launch(reqs: DispatchRequirements, arrays: list) -> None:
         launch = reqs.launch
         if not launch.items:
             return

@@ -58,7 +58,9 @@ class HalFence:
     @classmethod
     def create(cls, flags=0) -> HalFence:
         """``fence.create``: a new semaphore at 0 and the fence ``(semaphore, 1)``."""
-        return cls.at(HalSemaphore(), 1)
+        fence = cls(1)
+        fence._timepoints[HalSemaphore()] = 1
+        return fence
 
     @classmethod
     def join(cls, fences) -> HalFence | None:

@@ -45,7 +45,8 @@ class BufferViewExports:
         buffer_view = deref(buffer_view, HalBufferView)
         if type(message) is not VmBuffer:
             raise ref_error(message, VmBuffer)
-        _rank(shape)
+        if len(shape) > MAX_RANK:
+            _rank(shape)
         if buffer_view.matches(element_type & _U32, encoding_type & _U32, shape):
             return      # the message is only text for the error
         buffer_view.assert_matches(text(message), element_type, encoding_type, shape)

@@ -7,7 +7,8 @@ INVALID_ARGUMENT "semaphore already signaled past N"; valid values are 0..2**31-
 gets the failure as a pyree error of that code (a fresh copy per waiter, chained to the
 original through ``__cause__``). The first failure wins; later ones are ignored.
 
-:meth:`wait` blocks the calling thread on a ``threading.Condition`` until the value is
+:meth:`wait` blocks the calling thread on a ``threading.Condition`` (over the semaphore's lock,
+created by the first thread that blocks) until the value is
 reached (returns), the semaphore fails (raises the failure) or ``timeout`` seconds pass
 (DEADLINE_EXCEEDED; ``None`` waits forever, 0 polls).
 
@@ -93,7 +94,10 @@ class Timepoint:
 class HalSemaphore:
     initial_value: int = 0
     flags: int = int(SemaphoreFlags.DEFAULT)
-    _cond: threading.Condition = attrs.field(init=False, factory=threading.Condition)
+    # The mutex of every field below. The Condition over it exists only once a thread has
+    # blocked (``_block``, lock held): most semaphores are signalled before anyone waits.
+    _cond: object = attrs.field(init=False, factory=threading.Lock)
+    _waiters: threading.Condition | None = attrs.field(init=False, default=None)
     _value: int = attrs.field(init=False, default=0)
     _failure: PyreeError | None = attrs.field(init=False, default=None)
     _callbacks: list = attrs.field(init=False, factory=list)  # heap of (value, seq, tp)
@@ -104,7 +108,9 @@ class HalSemaphore:
     helper: object = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self):
-        value = device_size(self.initial_value)
+        value = self.initial_value
+        if value.__class__ is not int or not 0 <= value <= MAX_VALUE:
+            value = device_size(value)
         if value > MAX_VALUE:
             raise InvalidArgumentError(
                 f"semaphore initial value {value} exceeds the maximum {MAX_VALUE}")
@@ -138,7 +144,7 @@ class HalSemaphore:
             self._value = value
             ready = self._pop_ready(value) if self._callbacks else None
             if self._waiting:
-                self._cond.notify_all()
+                self._waiters.notify_all()
         if ready:
             _run(ready, None)
 
@@ -152,7 +158,8 @@ class HalSemaphore:
             self._value = FAILURE_STATUS_BIT | (int(error.code) & 0x1F)
             ready = [tp for _, _, tp in self._callbacks]
             self._callbacks.clear()
-            self._cond.notify_all()
+            if self._waiters is not None:
+                self._waiters.notify_all()
         _run(ready, error)
 
     def wait(self, value, timeout: float | None = None) -> None:
@@ -197,9 +204,12 @@ class HalSemaphore:
 
     def _block(self, timeout: float | None) -> None:
         """Waits on the condition (lock held), counted so signal notifies only waiters."""
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = threading.Condition(self._cond)
         self._waiting += 1
         try:
-            self._cond.wait(timeout)
+            waiters.wait(timeout)
         finally:
             self._waiting -= 1
 
