@@ -8,8 +8,10 @@ what it computes, so a runtime failure's backtrace points at the ONNX node.
 Rodata segments are declared in the text with a one-byte placeholder and their real bytes
 are put into the assembled ``ModuleDef`` afterwards (:meth:`ModuleWriter.assemble`): large
 weights never pass through hex text. Registers are handed out by counters (i32 slots,
-64-bit pairs at even slots, refs); :meth:`FunctionWriter.scope` gives back the registers a
-block of code allocated, so long programs stay within the register file.
+64-bit pairs at even slots, refs) and never reassigned, so a constant loaded once is
+reused while its register lives; :meth:`FunctionWriter.scope` gives back the registers a
+block of code allocated (and forgets the constants they held), so long programs stay
+within the register file.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class FunctionWriter:
         self._next = _Counters(0, len(args))
         self._high = _Counters(0, len(args))
         self._labels = 0
+        self._consts: dict[tuple[str, int], str] = {}  # constants still held in registers
 
     # -- registers ------------------------------------------------------------------------
     def i32(self) -> str:
@@ -112,11 +115,11 @@ class FunctionWriter:
     @contextlib.contextmanager
     def scope(self):
         """Registers allocated inside the block are free again after it."""
-        saved = attrs.evolve(self._next)
+        saved, consts = attrs.evolve(self._next), dict(self._consts)
         try:
             yield
         finally:
-            self._next = saved
+            self._next, self._consts = saved, consts
 
     # -- code -----------------------------------------------------------------------------
     def emit(self, code: str) -> None:
@@ -130,13 +133,19 @@ class FunctionWriter:
         self.lines.append(f"{label}:")
 
     def const_i32(self, value: int) -> str:
-        reg = self.i32()
-        self.emit(f"{reg} = vm.const.i32 {int(value)}")
+        """A register holding ``value``: one already loaded in this scope, or a new one
+        (registers are never reassigned, so a loaded constant stays valid)."""
+        reg = self._consts.get(("i32", int(value)))
+        if reg is None:
+            reg = self._consts[("i32", int(value))] = self.i32()
+            self.emit(f"{reg} = vm.const.i32 {int(value)}")
         return reg
 
     def const_i64(self, value: int) -> str:
-        reg = self.i64()
-        self.emit(f"{reg} = vm.const.i64 {int(value)}")
+        reg = self._consts.get(("i64", int(value)))
+        if reg is None:
+            reg = self._consts[("i64", int(value))] = self.i64()
+            self.emit(f"{reg} = vm.const.i64 {int(value)}")
         return reg
 
     def rodata(self, index: int) -> str:
