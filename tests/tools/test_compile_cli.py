@@ -157,3 +157,42 @@ def test_default_output():
     assert compile_tool.default_output("m/model.onnx") == "m/model.pyrm"
     assert compile_tool.default_output("m/model.ONNX") == "m/model.pyrm"
     assert compile_tool.default_output("model.bin") == "model.bin.pyrm"
+
+
+def test_progress_bar_on_a_terminal_by_default(compiled, tmp_path):
+    """No flag: the bar is drawn when stderr is a terminal (a pseudo-terminal here)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    model, _ = compiled
+    primary, secondary = pty.openpty()
+    # A new pseudo-terminal is 0 columns wide (tqdm would draw an empty bar): 24 x 80.
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pyree", "compile", str(model), "-o",
+             str(tmp_path / "tty.pyrm"), "--dim", "N=2"],
+            stdout=subprocess.PIPE, stderr=secondary, timeout=300, check=False)
+        os.close(secondary)
+        secondary = None
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:     # EIO: the terminal's other end is closed and drained
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        if secondary is not None:
+            os.close(secondary)
+        os.close(primary)
+    assert proc.returncode == 0
+    assert proc.stdout.decode().startswith(f"compiled {model} -> ")
+    assert b"compiling:" in drawn and b"Add_0+Relu_1" in drawn and b"1/1" in drawn
