@@ -27,6 +27,7 @@ from pyree import tracing as _tracing
 from pyree.status import InvalidArgumentError, PyreeError
 
 from .buffer_validation import calculate_range, device_size
+from .dispatch_failure import dispatch_failure
 from .enums import CollectiveKind
 from .raw_range import RawRange
 
@@ -231,14 +232,17 @@ def _dispatch(command: DispatchCommand, slots) -> None:
     tracer = _tracing.TRACER
     start = tracer.now() if tracer is not None else 0
     plan = command.plan
-    if plan is None:
-        command.executable.dispatch(command.function_id, command.workgroup_count,
-                                    command.constants, _arrays(command.bindings, slots))
-    else:
-        bindings = command.bindings
-        if slots is not None:
-            bindings = [resolve(ref, slots) for ref in bindings]
-        command.executable.dispatch_ranges(plan, bindings)
+    try:
+        if plan is None:
+            command.executable.dispatch(command.function_id, command.workgroup_count,
+                                        command.constants, _arrays(command.bindings, slots))
+        else:
+            bindings = command.bindings
+            if slots is not None:
+                bindings = [resolve(ref, slots) for ref in bindings]
+            command.executable.dispatch_ranges(plan, bindings)
+    except Exception as e:  # noqa: BLE001 - named after the dispatch (dispatch_failure.py)
+        raise dispatch_failure(command, e, start, command.workgroup_count)
     if tracer is not None:
         trace_dispatch(tracer, command, command.workgroup_count, start)
 
@@ -258,8 +262,11 @@ def _dispatch_indirect(command: DispatchIndirectCommand, slots) -> None:
     tracer = _tracing.TRACER
     start = tracer.now() if tracer is not None else 0
     counts = read_workgroup_count(resolve(command.workgroups, slots))
-    command.executable.dispatch(command.function_id, counts, command.constants,
-                                _arrays(command.bindings, slots))
+    try:
+        command.executable.dispatch(command.function_id, counts, command.constants,
+                                    _arrays(command.bindings, slots))
+    except Exception as e:  # noqa: BLE001 - named after the dispatch (dispatch_failure.py)
+        raise dispatch_failure(command, e, start, counts)
     if tracer is not None:
         trace_dispatch(tracer, command, counts, start)
 
