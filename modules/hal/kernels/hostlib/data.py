@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from .common import axis as norm_axis
 from .common import bad, np_dtype, same_dtype, tt
+from .indices import lengths
 from .registry import define
 
 FAMILY = "data"
@@ -134,7 +135,8 @@ define("bitcast", FAMILY, "view", lambda n, t: [tt(n.attr("to"), t[0].shape)],
 def _reverse_sequence(node, x, lens):
     b, t = node.attr("batch_axis"), node.attr("time_axis")
     out = np.array(x, copy=True)
-    for i, n in enumerate(np.asarray(lens).reshape(-1)):
+    limit = x.shape[t]
+    for i, n in enumerate(lengths(node, lens, limit, f"time axis {t} of size {limit}")):
         index = [slice(None)] * x.ndim
         index[b] = i
         index[t] = slice(0, int(n))

@@ -11,14 +11,17 @@ from __future__ import annotations
 import numpy as np
 from .common import axis as norm_axis
 from .common import tt
+from .indices import normalized, normalized_tuples
 from .registry import define
 
 FAMILY = "data"
 
 
-def _fix(idx, dim):
-    idx = np.asarray(idx).astype(np.int64)
-    return np.where(idx < 0, idx + dim, idx)
+def _fix(node, idx, x, ax):
+    """``idx`` along axis ``ax`` of ``x``: checked (OUT_OF_RANGE) and made non-negative."""
+    ax = ax % x.ndim if x.ndim else 0
+    dim = x.shape[ax] if x.ndim else 1
+    return normalized(node, idx, dim, f"axis {ax} of size {dim}")
 
 
 def _infer_gather(node, types):
@@ -28,15 +31,15 @@ def _infer_gather(node, types):
 
 
 define("gather", FAMILY, "data", _infer_gather,
-       lambda n, x, i: np.take(x, _fix(i, x.shape[n.attr("axis")]), axis=n.attr("axis")))
+       lambda n, x, i: np.take(x, _fix(n, i, x, n.attr("axis")), axis=n.attr("axis")))
 define("gather_elements", FAMILY, "data", lambda n, t: [tt(t[0].dtype, t[1].shape)],
-       lambda n, x, i: np.take_along_axis(x, _fix(i, x.shape[n.attr("axis")]),
+       lambda n, x, i: np.take_along_axis(x, _fix(n, i, x, n.attr("axis")),
                                           axis=n.attr("axis")))
 
 
 def _gather_nd(node, x, idx):
     b = node.attr("batch_dims")
-    idx = np.asarray(idx, np.int64)
+    idx = normalized_tuples(node, idx, x.shape, first_axis=b)
     batch = x.shape[:b]
     k = idx.shape[-1]
     out_tail = x.shape[b + k:]
@@ -46,8 +49,7 @@ def _gather_nd(node, x, idx):
     for j in range(ids.shape[0]):
         part = xs[j] if b else x
         for row in ids[j]:
-            row = tuple(int(r) + (part.shape[q] if r < 0 else 0) for q, r in enumerate(row))
-            res.append(part[row])
+            res.append(part[tuple(int(r) for r in row)])
     return np.asarray(res, x.dtype).reshape(batch + idx.shape[b:-1] + out_tail)
 
 
@@ -65,7 +67,7 @@ _REDUCE = {"none": None, "add": np.add, "mul": np.multiply, "max": np.maximum,
 def _scatter_elements(node, x, idx, upd):
     ax = node.attr("axis")
     out = np.array(x, copy=True)
-    idx = _fix(idx, x.shape[ax])
+    idx = _fix(node, idx, x, ax)
     fn = _REDUCE[node.attr("reduction")]
     for pos in np.ndindex(*idx.shape):
         target = list(pos)
@@ -78,7 +80,7 @@ def _scatter_elements(node, x, idx, upd):
 def _scatter_nd(node, x, idx, upd):
     out = np.array(x, copy=True)
     fn = _REDUCE[node.attr("reduction")]
-    idx = np.asarray(idx, np.int64)
+    idx = normalized_tuples(node, idx, x.shape)
     for pos in np.ndindex(*idx.shape[:-1]):
         target = tuple(idx[pos])
         out[target] = upd[pos] if fn is None else fn(out[target], upd[pos])
