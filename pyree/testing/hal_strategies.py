@@ -21,10 +21,12 @@ neighbours of the bug; sequences shrink by deleting operations.
 
 from __future__ import annotations
 
+import functools
+
 from hypothesis import strategies as st
 
 from pyree.testing import hal_ops as ops
-from pyree.testing.hal_model import resolve
+from pyree.testing.hal_model import _covered, required_bytes, resolve
 
 M64 = (1 << 64) - 1
 SIZES = (0, 1, 4, 8, 10, 12, 16, 24, 30, 32, 48, 64)
@@ -33,6 +35,14 @@ BAD_MODES = (0x10,)                          # inline without ONE_SHOT
 CATEGORIES = (3, 3, 3, 1, 2)
 
 
+_INDEX = tuple(st.integers(0, n - 1) for n in range(1, 9))
+_PATTERN_LENGTHS = st.sampled_from((1, 1, 2, 4, 3))
+_PATTERNS = st.integers(0, 0xFFFFFFFF)
+_UPDATE_DATA = st.binary(max_size=24)
+_FITS = st.integers(0, 64) | st.none()
+
+
+@functools.lru_cache(maxsize=None)
 def _valid_range(length: int, alignment: int):
     def build(offset_units, whole, length_units):
         offset = min(offset_units * alignment, length - length % alignment)
@@ -44,6 +54,7 @@ def _valid_range(length: int, alignment: int):
                      st.integers(0, max(length // alignment, 0)))
 
 
+@functools.lru_cache(maxsize=None)
 def _invalid_range(length: int, alignment: int):
     past_end = st.tuples(st.integers(length + 1, length + 64), st.integers(0, 8) | st.just(-1))
     too_long = st.integers(0, length).flatmap(
@@ -59,6 +70,7 @@ def _invalid_range(length: int, alignment: int):
     return st.one_of(cases)
 
 
+@functools.lru_cache(maxsize=None)
 def buffer_ranges(length: int, valid: bool | None = None, alignment: int = 1):
     """``(offset, length)`` for a buffer of ``length`` bytes (see the module doc)."""
     if valid is True:
@@ -75,14 +87,14 @@ def range_is_valid(size: int, offset: int, length: int, alignment: int = 1) -> b
     return where is not None and not where[0] % alignment and not where[1] % alignment
 
 
+@functools.lru_cache(maxsize=None)
 def _binding_range(spec: ops.BufferSpec, need: int, valid: bool | None):
     """A range of ``spec`` for a binding needing ``need`` bytes: mostly at least that long
     and 4-byte aligned; else short, unaligned or out of range."""
     size = spec.size
     fits = [o for o in range(0, size - need + 1, ops.ITEMSIZE)]
-    good = (st.sampled_from(fits).flatmap(
-        lambda o: st.sampled_from((ops.WHOLE, need, size - o)).map(lambda n: (o, n)))
-        if fits else None)
+    good = (st.tuples(st.sampled_from(fits), st.sampled_from((ops.WHOLE, need, None))).map(
+        lambda on: (on[0], size - on[0] if on[1] is None else on[1])) if fits else None)
     bad = st.one_of(
         st.tuples(st.integers(0, size), st.integers(0, max(need - 1, 0))),      # short
         st.integers(0, max(size - 1, 0)).map(lambda o: (o | 1 if o | 1 <= size else 0,
@@ -97,6 +109,7 @@ def _binding_range(spec: ops.BufferSpec, need: int, valid: bool | None):
     return st.one_of(good, good, good, unaligned, bad)
 
 
+@functools.lru_cache(maxsize=None)
 def push_constants(function: int, valid: bool | None = None):
     """Push constants of a kernel: small sizes, sometimes a huge one (or the wrong count,
     or values that are not 32-bit, when not ``valid``)."""
@@ -114,6 +127,7 @@ def push_constants(function: int, valid: bool | None = None):
     return st.one_of(good, good, huge, bad)
 
 
+@functools.lru_cache(maxsize=None)
 def workgroup_counts(valid: bool | None = None):
     good = st.tuples(st.integers(0, 8), st.integers(1, 2), st.integers(1, 2))
     big = st.tuples(st.sampled_from((0xFFFFFFFF, 1 << 16)), st.sampled_from((1, 0xFFFF)),
@@ -132,25 +146,33 @@ def dispatch_bindings(draw, function: int, buffers, push=(), counts=(1, 1, 1),
                       valid: bool | None = None):
     """``((buffer index, offset, length), ...)`` for ``function`` (a :data:`KERNELS` index)
     over ``buffers`` (BufferSpecs), sized for ``push`` and ``counts`` when they are valid."""
-    from pyree.testing.hal_model import _covered, required_bytes
+    return _bindings(draw, function, tuple(buffers), push, counts, valid)
+
+
+_COUNT_OK = st.sampled_from((True,) * 6 + (False,))
+_MOSTLY = st.sampled_from((True, True, True, False))
+_KNOWN = st.integers(0, len(ops.KERNELS) - 1)
+_ANY_FUNCTION = st.one_of(_KNOWN, _KNOWN, _KNOWN, st.sampled_from((7, -1)))
+
+
+def _bindings(draw, function, buffers, push, counts, valid):
 
     writes = ops.KERNELS[function][3]
     needs = [0] * len(writes)
     if len(push) == ops.KERNELS[function][2] and all(0 <= v < 1 << 32 for v in push) and \
             len(counts) == 3 and all(0 <= c < 1 << 32 for c in counts):
         needs = list(required_bytes(function, push, _covered(function, push, counts)))
-    count_ok = True if valid is True else draw(st.sampled_from((True,) * 6 + (False,)))
+    count_ok = True if valid is True else draw(_COUNT_OK)
     out = []
     for i, w in enumerate(writes):
         usable = [j for j, b in enumerate(buffers) if b.size >= needs[i] and
                   b.kind in (("device",) if w else ("device", "readonly"))]
-        if valid is True and usable:
-            index = draw(st.sampled_from(usable), label=f"binding {i} buffer")
+        if usable and (valid is True or valid is None and draw(_MOSTLY)):
+            index = usable[draw(_INDEX[len(usable) - 1]) % len(usable)]
         else:
-            index = draw(st.integers(0, len(buffers) - 1), label=f"binding {i} buffer")
+            index = draw(_INDEX[len(buffers) - 1])
         offset, length = draw(_binding_range(buffers[index], needs[i],
-                                             None if valid is None else valid),
-                              label=f"binding {i} range")
+                                             valid))
         out.append((index, offset, length))
     if not count_ok:
         if draw(st.booleans()) and out:
@@ -162,13 +184,11 @@ def dispatch_bindings(draw, function: int, buffers, push=(), counts=(1, 1, 1),
 
 @st.composite
 def dispatches(draw, buffers, valid: bool | None = None):
-    known = st.integers(0, len(ops.KERNELS) - 1)
-    function = draw(known if valid is True else st.one_of(known, known, known,
-                                                           st.sampled_from((7, -1))))
+    function = draw(_KNOWN if valid is True else _ANY_FUNCTION)
     counts = draw(workgroup_counts(valid))
     push = draw(push_constants(function, valid))
-    bindings = draw(dispatch_bindings(function if 0 <= function < len(ops.KERNELS) else 0,
-                                      buffers, push, counts, valid))
+    bindings = _bindings(draw, function if 0 <= function < len(ops.KERNELS) else 0,
+                         tuple(buffers), push, counts, valid)
     return ops.Dispatch(function, counts, push, bindings)
 
 
@@ -183,50 +203,48 @@ def misaligned(dispatch: ops.Dispatch, which: int) -> ops.Dispatch:
     return ops.Dispatch(dispatch.function, dispatch.workgroups, dispatch.push, tuple(bindings))
 
 
-def _fills(buffers):
-    return st.integers(0, len(buffers) - 1).flatmap(lambda b: st.sampled_from(
-        (1, 1, 2, 4, 3)).flatmap(lambda n: st.builds(
-            lambda r, pattern: ops.Fill(b, r[0], r[1], pattern, n),
-            buffer_ranges(buffers[b].size, None, n if n in (2, 4) else 1),
-            st.integers(0, 0xFFFFFFFF))))
+@st.composite
+def _fills(draw, buffers):
+    b = draw(_INDEX[len(buffers) - 1])
+    n = draw(_PATTERN_LENGTHS)
+    offset, length = draw(buffer_ranges(buffers[b].size, None, n if n in (2, 4) else 1))
+    return ops.Fill(b, offset, length, draw(_PATTERNS), n)
 
 
-def _updates(buffers):
-    def update(b, data, source, fits, target):
-        where = resolve(len(data), *source)
-        n = where[1] if where else 0
-        room = buffers[b].size - n
-        offset = fits % (room + 1) if fits is not None and room >= 0 else target[0]
-        return ops.Update(data, source[0], b, offset, source[1])
+@st.composite
+def _updates(draw, buffers):
+    b = draw(_INDEX[len(buffers) - 1])
+    data = draw(_UPDATE_DATA)
+    source = draw(buffer_ranges(len(data)))
+    fits = draw(_FITS)
+    where = resolve(len(data), *source)
+    room = buffers[b].size - (where[1] if where else 0)
+    if fits is not None and room >= 0:
+        offset = fits % (room + 1)
+    else:
+        offset = draw(buffer_ranges(buffers[b].size))[0]
+    return ops.Update(data, source[0], b, offset, source[1])
 
-    return st.integers(0, len(buffers) - 1).flatmap(lambda b: st.binary(max_size=24).flatmap(
-        lambda data: st.builds(update, st.just(b), st.just(data), buffer_ranges(len(data)),
-                               st.integers(0, 64) | st.none(),
-                               buffer_ranges(buffers[b].size))))
 
-
-def _copies(buffers):
-    index = st.integers(0, len(buffers) - 1)
-
-    def fitting(pair):
-        s, t = (buffers[i].size for i in pair)
-        return st.integers(0, min(s, t)).flatmap(lambda n: st.builds(
-            lambda so, to: ops.Copy(pair[0], so, pair[1], to, n),
-            st.integers(0, s - n), st.integers(0, t - n)))
-
-    def drawn(pair):
-        return st.builds(
-            lambda s, t, same: ops.Copy(pair[0], s[0], pair[1], t[0], s[1] if same else t[1]),
-            buffer_ranges(buffers[pair[0]].size), buffer_ranges(buffers[pair[1]].size),
-            st.booleans())
-    return st.tuples(index, index).flatmap(lambda pair: st.one_of(fitting(pair),
-                                                                  drawn(pair)))
+@st.composite
+def _copies(draw, buffers):
+    index = _INDEX[len(buffers) - 1]
+    s, t = draw(index), draw(index)
+    ssize, tsize = buffers[s].size, buffers[t].size
+    if draw(st.booleans()):       # fitting ranges: the usual case, shrinks first
+        n = draw(st.integers(0, min(ssize, tsize)))
+        return ops.Copy(s, draw(st.integers(0, ssize - n)), t,
+                        draw(st.integers(0, tsize - n)), n)
+    so, sn = draw(buffer_ranges(ssize))
+    to, tn = draw(buffer_ranges(tsize))
+    return ops.Copy(s, so, t, to, sn if draw(st.booleans()) else tn)
 
 
 def command_sequences(buffers, *, max_ops: int = 12, close: bool | None = None):
     """Lists of operations over ``buffers`` (BufferSpecs); with ``close`` (drawn when None)
     the list ends with Finalize and Submit, so most sequences run."""
-    index = st.integers(0, len(buffers) - 1)
+    buffers = tuple(buffers)
+    index = _INDEX[len(buffers) - 1]
     transfer = st.one_of(_fills(buffers), _updates(buffers), _copies(buffers))
     control = st.sampled_from((ops.Barrier(), ops.BeginGroup(), ops.EndGroup(), ops.Barrier(),
                                ops.BeginGroup(), ops.EndGroup(), ops.Finalize(), ops.Submit(),
@@ -254,7 +272,18 @@ def buffer_specs(max_buffers: int = 4):
 def hal_programs(drivers=ops.DRIVERS, *, max_buffers: int = 4, max_ops: int = 12):
     """Whole programs: a driver, buffers, the first command buffer's mode and categories,
     and a command sequence."""
-    head = st.tuples(st.sampled_from(tuple(drivers)), buffer_specs(max_buffers),
-                     st.sampled_from(MODES), st.sampled_from(CATEGORIES))
-    return head.flatmap(lambda t: command_sequences(t[1], max_ops=max_ops).map(
-        lambda seq: ops.HalProgram(t[0], t[1], seq, t[2], t[3])))
+    return _programs(tuple(drivers), max_buffers, max_ops)
+
+
+@functools.lru_cache(maxsize=None)
+def _sequences(buffers, max_ops):
+    return command_sequences(buffers, max_ops=max_ops)
+
+
+@st.composite
+def _programs(draw, drivers, max_buffers, max_ops):
+    driver = draw(st.sampled_from(drivers))
+    buffers = draw(buffer_specs(max_buffers))
+    mode, categories = draw(st.sampled_from(MODES)), draw(st.sampled_from(CATEGORIES))
+    return ops.HalProgram(driver, buffers, draw(_sequences(buffers, max_ops)), mode,
+                          categories)
