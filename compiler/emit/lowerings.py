@@ -8,6 +8,7 @@ Append a module's import line here when adding one.
 from . import (
     lower_conv,  # noqa: F401
     lower_data,  # noqa: F401
+    lower_norm,  # noqa: F401
     lower_v1_elementwise,  # noqa: F401
     lower_v1_matmul,  # noqa: F401
     lower_v1_misc,  # noqa: F401

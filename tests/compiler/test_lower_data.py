@@ -101,3 +101,20 @@ def test_collapse_merges_dims_contiguous_in_both_views():
     assert collapse([2, 1, 3, 4], [20, 99, 4, 1], [12, 12, 4, 1]) == ([2, 12], [20, 1],
                                                                       [12, 1])
     assert copy_dispatch("f32", [2], [-1], 1, [1], 0, "a", "b", "") is None
+
+
+@pytest.mark.parametrize("size,shape", [(5, [2, 7, 3, 4]), (2, [1, 3, 5])])
+def test_lrn_runs_as_numba_bodies_and_matches_the_reference(size, shape):
+    from pyree.compiler.emit.lower_norm import lower_lrn
+
+    c = compiled([helper.make_node("LRN", ["a"], ["z"], size=size, alpha=2e-2, beta=0.75,
+                                   bias=1.5)], [("a", F32, shape)], {})
+    graph = c.partition.graph
+    region = next(r for r in c.partition.regions if r.kind == "normalization")
+    lowered = lower_lrn(region, graph)
+    assert [d.function["body"]["kind"] for d in lowered.dispatches] == \
+        ["fill", "elementwise", "elementwise"]
+    x = feeds(graph)
+    expected = reference.evaluate(graph, x)
+    got = execute_lowered.run_partition(c.partition, x)
+    assert not reference.allclose(expected, got, rtol=1e-6, atol=1e-7)
