@@ -25,10 +25,14 @@ from . import (  # noqa: F401  (registration side effects)
 )
 from .common import OpCall, TensorType
 from .registry import OPS, HostOp
-from .schema import SCHEMAS, check_attrs, to_json
+from .schema import SCHEMAS, VALIDATORS, check_attrs, to_json
 
 __all__ = ["OPS", "SCHEMAS", "HostOp", "OpCall", "TensorType", "check_attrs", "to_json"]
 
 _unknown = sorted(set(SCHEMAS) - set(OPS))
 if _unknown:  # pragma: no cover - the two tables are edited together
     raise ImportError(f"host-library schemas for undefined ops: {_unknown}")
+_kinds = {k for schema in SCHEMAS.values() for k in schema.values()
+          if not isinstance(k, tuple)} - set(VALIDATORS)
+if _kinds:  # pragma: no cover
+    raise ImportError(f"host-library schemas use unknown attribute types: {_kinds}")

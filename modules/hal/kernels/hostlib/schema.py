@@ -107,54 +107,71 @@ def _int(chk, v, path):
     return v
 
 
+def _float(chk, v, path):
+    if v in ("nan", "inf", "-inf"):
+        return float(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        chk.fail(path, f"expected a number, got {type(v).__name__}")
+    return float(v)
+
+
+def _number(chk, v, path):
+    if v in ("nan", "inf", "-inf"):
+        return float(v)
+    if not isinstance(v, (int, float)):
+        chk.fail(path, f"expected a number, got {type(v).__name__}")
+    return v
+
+
+def _str(chk, v, path):
+    if not isinstance(v, str):
+        chk.fail(path, f"expected a string, got {type(v).__name__}")
+    return v
+
+
+def _dtype(chk, v, path):
+    if not isinstance(v, str) or v not in dtypes.NUMPY:
+        chk.fail(path, f"unknown element type {v!r}")
+    return v
+
+
+def _ints(chk, v, path):
+    if not isinstance(v, list):
+        chk.fail(path, f"expected a list of integers, got {type(v).__name__}")
+    return tuple(_int(chk, x, f"{path}[{i}]") for i, x in enumerate(v))
+
+
+def _slices(chk, v, path):
+    if not isinstance(v, list):
+        chk.fail(path, "expected a list of [start, stop, step] triples")
+    out = []
+    for i, t in enumerate(v):
+        if not isinstance(t, list) or len(t) != 3:
+            chk.fail(f"{path}[{i}]", "expected a [start, stop, step] triple")
+        start = _int(chk, t[0], f"{path}[{i}][0]")
+        stop = None if t[1] is None else _int(chk, t[1], f"{path}[{i}][1]")
+        step = _int(chk, t[2], f"{path}[{i}][2]")
+        if step == 0:
+            chk.fail(f"{path}[{i}][2]", "slice step 0")
+        out.append((start, stop, step))
+    return tuple(out)
+
+
+# attribute type -> validator (chk, JSON value, path) -> the value the op sees
+VALIDATORS = {
+    "int": _int,
+    "int?": lambda chk, v, path: None if v is None else _int(chk, v, path),
+    "float": _float, "number": _number, "str": _str, "dtype": _dtype, "ints": _ints,
+    "slices": _slices,
+}
+
+
 def _value(chk, kind, v, path):
-    if isinstance(kind, tuple):
+    if isinstance(kind, tuple):               # one of a fixed set of strings
         if not isinstance(v, str) or v not in kind:
             chk.fail(path, f"expected one of {', '.join(kind)}, got {v!r}")
         return v
-    if kind == "int":
-        return _int(chk, v, path)
-    if kind == "int?":
-        return None if v is None else _int(chk, v, path)
-    if kind == "float":
-        if v in ("nan", "inf", "-inf"):
-            return float(v)
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            chk.fail(path, f"expected a number, got {type(v).__name__}")
-        return float(v)
-    if kind == "number":
-        if v in ("nan", "inf", "-inf"):
-            return float(v)
-        if not isinstance(v, (int, float)):
-            chk.fail(path, f"expected a number, got {type(v).__name__}")
-        return v
-    if kind == "str":
-        if not isinstance(v, str):
-            chk.fail(path, f"expected a string, got {type(v).__name__}")
-        return v
-    if kind == "dtype":
-        if not isinstance(v, str) or v not in dtypes.NUMPY:
-            chk.fail(path, f"unknown element type {v!r}")
-        return v
-    if kind == "ints":
-        if not isinstance(v, list):
-            chk.fail(path, f"expected a list of integers, got {type(v).__name__}")
-        return tuple(_int(chk, x, f"{path}[{i}]") for i, x in enumerate(v))
-    if kind == "slices":
-        if not isinstance(v, list):
-            chk.fail(path, "expected a list of [start, stop, step] triples")
-        out = []
-        for i, t in enumerate(v):
-            if not isinstance(t, list) or len(t) != 3:
-                chk.fail(f"{path}[{i}]", "expected a [start, stop, step] triple")
-            start = _int(chk, t[0], f"{path}[{i}][0]")
-            stop = None if t[1] is None else _int(chk, t[1], f"{path}[{i}][1]")
-            step = _int(chk, t[2], f"{path}[{i}][2]")
-            if step == 0:
-                chk.fail(f"{path}[{i}][2]", "slice step 0")
-            out.append((start, stop, step))
-        return tuple(out)
-    raise AssertionError(kind)  # pragma: no cover - the table above is closed
+    return VALIDATORS[kind](chk, v, path)
 
 
 def to_json(value):
