@@ -6,13 +6,19 @@ The program (below, in vmasm) does what an IREE-compiled function does for one d
 buffer with one ``dispatch`` (a pyree-kernels-v1 executable from rodata, created in
 ``__init``) and a barrier, ``queue.execute`` with a signal fence, ``fence.await``, and a
 ``buffer_view.create`` of the result. The command buffer mode is an argument, so one
-program measures:
+function measures:
 
 * ``local-sync`` inline (ONE_SHOT | ALLOW_INLINE_EXECUTION): commands run as recorded,
   nothing is tracked;
 * ``local-sync`` one-shot (recorded, resources tracked in a resource set);
 * ``local-task`` one-shot (tracking: the command buffer retains, the submission retains);
 * ``local-task`` UNRETAINED (the program keeps its buffers alive until the fence).
+
+A second function, ``abs_memoized``, is shaped like the code IREE 3.13 compiles for this
+computation (``iree-compile --compile-to=vm``): the command buffer is recorded once in
+``__init__`` (reusable, two indirect binding slots) and each call does ``buffer_view.assert``,
+``buffer.assert``, ``queue.alloca`` of the result, ``queue.execute.indirect`` with a
+binding table, ``fence.await`` and ``buffer_view.create``: per call it records nothing.
 
 Each invocation converts a numpy array to a buffer view (a copy into a pooled buffer),
 calls the function and converts the result back to numpy. Where ``iree-base-runtime`` is
@@ -25,12 +31,23 @@ Peak memory is tracemalloc's peak over the timed calls minus the level before th
 and numpy allocations; IREE's C allocations are invisible to it).
 
     python benchmarks/hal_hello_bench.py [--calls 3000] [--repeat 5]
+
+Instructions per call (exact, independent of the machine's load): ``--callgrind NAME`` runs
+100 warm-up calls of one pyree variant (``memoized``, ``inline``, ``one-shot``, ``task``,
+``task-unretained``, ``task-memoized``) or ``iree``, then ``--calls`` calls inside ``itertools.starmap``, so
+
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect=starmap_next \
+        python benchmarks/hal_hello_bench.py --callgrind inline --calls 300
+
+collects exactly those calls: instructions per call = "Collected" / 300. (IREE's runtime
+does not finish under callgrind here: its waits spin under valgrind's thread serialisation.)
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import time
 import tracemalloc
 from pathlib import Path
@@ -68,6 +85,9 @@ vm.import @hal.devices.get cconv "0i_r"
 vm.import @hal.executable.create cconv "0rIrrr_r"
 vm.import @hal.fence.await cconv "0iICrD_i"
 vm.import @hal.fence.create cconv "0rI_r"
+vm.import @hal.buffer.assert cconv "0rrrIii_v"
+vm.import @hal.device.queue.alloca cconv "0rIrrIiiII_r"
+vm.import @hal.device.queue.execute.indirect cconv "0rIrrrICrIID_v"
 vm.rodata[0] = {executable}
 vm.rodata[1] = {format}
 vm.rodata[2] = {message}
@@ -81,9 +101,23 @@ vm.func @__init() -> () {{
   %r3 = vm.const.ref.zero
   %r4 = vm.call @hal.executable.create(%r0, %i2:3, %R1, %R2, %R3)
   %r5 = vm.call @hal.device.allocator(%r0)
+  %i4 = vm.const.i32 0
+  %i5 = vm.const.i32 3
+  %i6 = vm.const.i32 2
+  %r6 = vm.call @hal.command_buffer.create(%r0, %i4, %i5, %i2:3, %i6)
+  %i8:9 = vm.const.i64 0
+  %i10 = vm.const.i32 1
+  %i12:13 = vm.const.i64 4
+  %r7 = vm.const.ref.zero
+  vm.call.variadic @hal.command_buffer.dispatch segments[0, 0, 0, 0, 0, 0, 0, 1, 2](%r6, %r4, %i8:9, %i10, %i10, %i10, %i8:9, %i10, %i4, %i4, %r7, %i8:9, %i12:13, %i4, %i10, %r7, %i8:9, %i12:13)
+  %i14 = vm.const.i32 28
+  %i15 = vm.const.i32 13
+  vm.call @hal.command_buffer.execution_barrier(%r6, %i14, %i15, %i8:9)
+  vm.call @hal.command_buffer.finalize(%r6)
   vm.global.store.ref %R0, .refs[0] : !hal.device
   vm.global.store.ref %R4, .refs[1] : !hal.executable
   vm.global.store.ref %R5, .refs[2] : !hal.allocator
+  vm.global.store.ref %R6, .refs[3] : !hal.command_buffer
   vm.return
 }}
 vm.export @__init
@@ -124,16 +158,51 @@ vm.func @abs(%r0: !hal.buffer_view, %i0: i32) -> (!hal.buffer_view) {{
   vm.return %R10
 }}
 vm.export @abs
+
+vm.func @abs_memoized(%r0: !hal.buffer_view) -> (!hal.buffer_view) {{
+  %r1 = vm.global.load.ref .refs[0] : !hal.device
+  %r2 = vm.global.load.ref .refs[3] : !hal.command_buffer
+  %r3 = vm.global.load.ref .refs[2] : !hal.allocator
+  %r4 = vm.const.ref.rodata 2
+  %i1 = vm.const.i32 553648160
+  %i2 = vm.const.i32 1
+  %i4:5 = vm.const.i64 1
+  vm.call.variadic @hal.buffer_view.assert segments[0, 0, 0, 0, 1](%r0, %r4, %i1, %i2, %i4:5)
+  %r5 = vm.call @hal.buffer_view.buffer(%R0)
+  %i6:7 = vm.const.i64 -1
+  %i8 = vm.const.i32 48
+  %i9 = vm.const.i32 3075
+  %i10:11 = vm.const.i64 4
+  %i12 = vm.const.i32 16
+  vm.call @hal.buffer.assert(%r5, %R4, %R3, %i10:11, %i12, %i9)
+  %i14:15 = vm.const.i64 0
+  %r6 = vm.call @hal.fence.create(%r1, %i14:15)
+  %r7 = vm.const.ref.zero
+  %r8 = vm.call @hal.device.queue.alloca(%r1, %i6:7, %R7, %r6, %i14:15, %i8, %i9, %i10:11, %i14:15)
+  %r9 = vm.call @hal.fence.create(%r1, %i14:15)
+  vm.call.variadic @hal.device.queue.execute.indirect segments[0, 0, 0, 0, 0, 0, 2](%R1, %i6:7, %R6, %r9, %R2, %i14:15, %R5, %i14:15, %i10:11, %r8, %i14:15, %i10:11)
+  %i18 = vm.const.i32 -1
+  vm.call.variadic.yieldable @hal.fence.await segments[0, 0, 1](%i18, %i14:15, %R9) -> ^bb1(%i19)
+^bb1:
+  vm.fail %i19, "fence.await did not return OK"
+^bb2:
+  %r10 = vm.call.variadic @hal.buffer_view.create segments[0, 0, 0, 0, 0, 1](%R8, %i14:15, %i10:11, %i1, %i2, %i4:5)
+  vm.return %R10
+}}
+vm.export @abs_memoized
 """.format(executable=ABS.hex().upper(), format=FORMAT.encode().hex().upper(),
            message=b"input 0".hex().upper())
 
 ONE_SHOT, ALLOW_INLINE, UNRETAINED = 0x1, 0x10, 0x40
+MEMOIZED = None     # the mode of the IREE-shaped function: it takes none
 VARIANTS = [
+    ("local-sync", "IREE-shaped: memoized command buffer, execute.indirect", MEMOIZED),
     ("local-sync", "inline (ONE_SHOT|ALLOW_INLINE_EXECUTION), no tracking",
      ONE_SHOT | ALLOW_INLINE),
     ("local-sync", "ONE_SHOT, recorded and tracked", ONE_SHOT),
     ("local-task", "ONE_SHOT, tracked (command buffer + submission retain)", ONE_SHOT),
     ("local-task", "ONE_SHOT|UNRETAINED, no command buffer tracking", ONE_SHOT | UNRETAINED),
+    ("local-task", "IREE-shaped: memoized command buffer, execute.indirect", MEMOIZED),
 ]
 VMFB = Path(__file__).resolve().parent / "data" / "hal_hello_abs.vmfb"
 IREE_MLIR = """
@@ -144,17 +213,20 @@ func.func @abs(%arg0: tensor<1xf32>) -> tensor<1xf32> {
 """
 
 
-def measure(call, calls: int, repeat: int) -> tuple[float, int]:
-    """(best microseconds per call over ``repeat`` rounds, peak traced bytes of a round)."""
+def measure(call, calls: int, repeat: int) -> tuple[float, float, int]:
+    """(best wall microseconds per call over ``repeat`` rounds, best process CPU
+    microseconds per call (every thread of the process; steadier than wall time on a
+    shared machine), peak traced bytes of a round)."""
     x = np.array([-2.5], np.float32)
     for _ in range(50):
         assert call(x)[0] == 2.5
-    best = float("inf")
+    best = best_cpu = float("inf")
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(calls):
             call(x)
         best = min(best, time.perf_counter() - start)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
@@ -162,15 +234,22 @@ def measure(call, calls: int, repeat: int) -> tuple[float, int]:
         call(x)
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
-    return best / calls * 1e6, peak
+    return best / calls * 1e6, best_cpu / calls * 1e6, peak
 
 
 def pyree_call(driver: str, mode: int):
     device = create_device(driver)
     module = BytecodeModule.from_vmasm(PROGRAM, "hal_hello.vmasm")
     context = Context([HalModule([device]), module])
-    fn = context.lookup_function("hello.abs")
     allocator = device.allocator
+    if mode is MEMOIZED:
+        fn = context.lookup_function("hello.abs_memoized")
+
+        def call(x):
+            (view,) = fn(HalBufferView.from_numpy(x, allocator))
+            return np.array(view)
+        return call, device
+    fn = context.lookup_function("hello.abs")
 
     def call(x):
         (view,) = fn(HalBufferView.from_numpy(x, allocator), mode)
@@ -209,28 +288,54 @@ def iree_calls():
     return calls
 
 
+CALLGRIND_VARIANTS = {"memoized": 0, "inline": 1, "one-shot": 2, "task": 3,
+                      "task-unretained": 4, "task-memoized": 5}
+
+
+def callgrind(name: str, calls: int) -> None:
+    """Warm-up, then exactly ``calls`` calls inside ``itertools.starmap`` (see the module
+    doc: callgrind collects inside ``starmap_next`` only)."""
+    if name == "iree":
+        call = iree_calls()["local-sync"]
+    else:
+        driver, _, mode = VARIANTS[CALLGRIND_VARIANTS[name]]
+        call, _ = pyree_call(driver, mode)
+    x = np.array([-2.5], np.float32)
+    for _ in range(100):
+        call(x)
+    list(itertools.starmap(call, itertools.repeat((x,), calls)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--callgrind", choices=[*CALLGRIND_VARIANTS, "iree"])
     args = parser.parse_args()
+    if args.callgrind:
+        return callgrind(args.callgrind, args.calls)
     iree = iree_calls()
     iree_us = {}
     if isinstance(iree, dict):
         for driver, call in iree.items():
             iree_us[driver] = measure(call, args.calls, args.repeat)
-    print(f"{'variant':<72} {'us/call':>8} {'peak KiB':>9} {'vs IREE':>8}")
+    print(f"{'variant':<72} {'us/call':>8} {'cpu us':>8} {'peak KiB':>9} {'vs IREE':>8} "
+          f"{'cpu vs IREE':>11}")
     for driver, label, mode in VARIANTS:
         call, device = pyree_call(driver, mode)
-        us, peak = measure(call, args.calls, args.repeat)
+        us, cpu, peak = measure(call, args.calls, args.repeat)
         device.close()
-        ratio = f"{us / iree_us[driver][0]:.2f}x" if driver in iree_us else "-"
-        print(f"pyree {driver} {label:<55} {us:8.1f} {peak / 1024:9.1f} {ratio:>8}")
+        ratio = cpu_ratio = "-"
+        if driver in iree_us:
+            ratio = f"{us / iree_us[driver][0]:.2f}x"
+            cpu_ratio = f"{cpu / iree_us[driver][1]:.2f}x"
+        print(f"pyree {driver} {label:<55} {us:8.1f} {cpu:8.1f} {peak / 1024:9.1f} "
+              f"{ratio:>8} {cpu_ratio:>11}")
     if isinstance(iree, str):
         print(iree)
-    for driver, (us, peak) in iree_us.items():
-        print(f"{'IREE ' + driver + ' (iree.runtime, llvm-cpu)':<72} {us:8.1f} "
-              f"{peak / 1024:9.1f} {'1.00x':>8}")
+    for driver, (us, cpu, peak) in iree_us.items():
+        print(f"{'IREE ' + driver + ' (iree.runtime, llvm-cpu)':<72} {us:8.1f} {cpu:8.1f} "
+              f"{peak / 1024:9.1f} {'1.00x':>8} {'1.00x':>11}")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ class Allocation:
     block_size: int = 0         # pool block size
     source: object = None       # keeps external memory alive (VmBuffer, ndarray, ...)
     claims: int = 1
+    queue_owner: object = None  # the device whose queue.alloca made it (queue.dealloca)
 
     def __del__(self):
         pool = self.pool

@@ -38,6 +38,7 @@ from .enums import (
     format_buffer_usage,
     format_command_category,
 )
+from .raw_range import RawRange
 
 INITIAL, RECORDING, EXECUTABLE = "initial", "recording", "executable"
 
@@ -251,7 +252,9 @@ def resolve_binding_table(allocator, requirements: dict, binding_count: int, tab
         if buffer is None:
             raise InvalidArgumentError(
                 "binding table slot requires a buffer but none was provided")
-        offset, length = buffer.resolve_range(offset, length)
+        if not (offset.__class__ is int and length.__class__ is int and 0 <= offset and
+                0 <= length and offset + length <= buffer.byte_length):
+            offset, length = buffer.resolve_range(offset, length)
         validate_buffer(allocator, buffer, (required.usage, required.access,
                                             required.compatibility))
         if required.extent > length:
@@ -264,6 +267,8 @@ def resolve_binding_table(allocator, requirements: dict, binding_count: int, tab
             raise InvalidArgumentError(
                 f"required binding offset alignment of {required.alignment} provided a "
                 f"binding offset of {offset}")
-        slots[slot] = buffer.borrow(offset, length)
+        allocation = buffer.allocation          # HalBuffer.borrow of the range just checked
+        slots[slot] = RawRange(allocation.checked_memory(),
+                               allocation.offset + buffer.byte_offset + offset, length)
         buffers.append(buffer)
     return slots, buffers

@@ -84,7 +84,6 @@ class HalDevice:
     id: str
     allocator: HalAllocator
     _queue: object
-    _alloca: weakref.WeakSet = attrs.field(factory=weakref.WeakSet)
 
     @property
     def driver(self) -> str:
@@ -148,20 +147,26 @@ class HalDevice:
 
     def queue_alloca(self, queue_affinity, wait_fence, signal_fence, pool, memory_types,
                      buffer_usage, allocation_size, flags) -> HalBuffer:
-        with _failing(signal_fence):
-            _fences(wait_fence, signal_fence)
-            if device_size(pool) != 0:
+        try:        # what _failing does, without a context manager on this hot path
+            if wait_fence is not None and type(wait_fence) is not HalFence or \
+                    signal_fence is not None and type(signal_fence) is not HalFence:
+                _fences(wait_fence, signal_fence)
+            if (pool or pool.__class__ is not int) and device_size(pool) != 0:
                 raise UnimplementedError("VM queue allocation pools are not supported")
             buffer = self.allocator.allocate(memory_types, buffer_usage, allocation_size)
-            self._alloca.add(buffer.allocation)
+            buffer.allocation.queue_owner = self
             self._submit("alloca", wait_fence, signal_fence, None, (buffer,))
+        except PyreeError as e:
+            if signal_fence is not None:
+                signal_fence.fail(e)
+            raise
         return buffer
 
     def queue_dealloca(self, queue_affinity, wait_fence, signal_fence, buffer, flags) -> None:
         with _failing(signal_fence):
             _fences(wait_fence, signal_fence)
             allocation = _buffer(buffer, "queue.dealloca buffer").allocation
-            work = allocation.release if allocation in self._alloca else None
+            work = allocation.release if allocation.queue_owner is self else None
             self._submit("dealloca", wait_fence, signal_fence, work, (buffer,))
 
     def queue_fill(self, queue_affinity, wait_fence, signal_fence, target_buffer,

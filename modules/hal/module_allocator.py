@@ -8,6 +8,7 @@ and mutability checks, subspan ranges, load/store widths and ranges, ``buffer.as
 from __future__ import annotations
 
 from pyree.status import InvalidArgumentError, ResourceExhaustedError
+from pyree.vm.buffer import VmBuffer
 from pyree.vm.native import export
 
 from .allocator import HalAllocator
@@ -65,9 +66,12 @@ class BufferExports:
     def buffer_assert(self, state, buffer, message, allocator, minimum_length, memory_types,
                       buffer_usage):
         buffer = deref(buffer, HalBuffer)
-        message = text(message)
+        if type(message) is not VmBuffer:
+            raise ref_error(message, VmBuffer)
         deref(allocator, HalAllocator)
-        buffer.assert_compatible(message, minimum_length, memory_types, buffer_usage)
+        if buffer.is_compatible(minimum_length, memory_types, buffer_usage):
+            return      # the message is only text for the error
+        buffer.assert_compatible(text(message), minimum_length, memory_types, buffer_usage)
 
     @export("0r_v", name="buffer.allocation.preserve")
     def buffer_allocation_preserve(self, state, buffer):

@@ -52,8 +52,11 @@ class DeviceExports:
     @export("0rIrrIiiII_r", name="device.queue.alloca")
     def device_queue_alloca(self, state, device, queue_affinity, wait_fence, signal_fence,
                             pool, memory_types, buffer_usage, allocation_size, flags):
-        device = _device(device)
-        _fences(wait_fence, signal_fence)
+        if type(device) is not HalDevice:
+            raise ref_error(device, HalDevice)
+        if wait_fence is not None and type(wait_fence) is not HalFence or \
+                signal_fence is not None and type(signal_fence) is not HalFence:
+            _fences(wait_fence, signal_fence)
         if pool:
             raise UnimplementedError("VM queue allocation pools are not supported")
         return device.queue_alloca(queue_affinity, wait_fence, signal_fence, pool,
@@ -145,11 +148,19 @@ class DeviceExports:
     @export("0rIrrrICrIID_v", name="device.queue.execute.indirect")
     def device_queue_execute_indirect(self, state, device, queue_affinity, wait_fence,
                                       signal_fence, command_buffer, flags, binding_table):
-        device = _device(device)
-        _fences(wait_fence, signal_fence)
-        command_buffer = deref(command_buffer, HalCommandBuffer)
-        table = [(buffer_or_null(buffer), offset, length)
-                 for buffer, offset, length in binding_table]
+        if type(device) is not HalDevice:
+            raise ref_error(device, HalDevice)
+        if wait_fence is not None and type(wait_fence) is not HalFence or \
+                signal_fence is not None and type(signal_fence) is not HalFence:
+            _fences(wait_fence, signal_fence)
+        if type(command_buffer) is not HalCommandBuffer:
+            raise ref_error(command_buffer, HalCommandBuffer)
+        table = []
+        for entry in binding_table:
+            buffer = entry[0]
+            if buffer is not None and type(buffer) is not HalBuffer:
+                raise ref_error(buffer, HalBuffer)
+            table.append(entry)
         device.queue_execute(queue_affinity, wait_fence, signal_fence, command_buffer, table,
                              flags)
 
