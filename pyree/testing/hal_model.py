@@ -11,6 +11,12 @@ have done: recorded commands run at submission (inline command buffers while rec
 in order, and a command that fails at execution stops its command buffer with the commands
 before it done and nothing of it or after it.
 
+A command buffer created UNVALIDATED skips the checks that protect the program (debug
+group balance, categories, memory type / usage / access of buffers, copy overlap and
+length agreement) but never those that protect memory (ranges, released storage, binding
+lengths and alignment, dispatch shapes); the model follows, and mismatched copy lengths
+are then refused when the copy runs.
+
 Buffer contents are bytes plus a ``known`` mask: bytes the model cannot predict exactly are
 unknown (float results that are NaN, since payloads are unspecified; outputs that partly
 alias their inputs, which parallel workgroups may read before or after they are written;
@@ -29,7 +35,7 @@ from pyree.testing import hal_ops as ops
 M64 = (1 << 64) - 1
 IA, OOR, PD, FP, NF = ("INVALID_ARGUMENT", "OUT_OF_RANGE", "PERMISSION_DENIED",
                        "FAILED_PRECONDITION", "NOT_FOUND")
-ONE_SHOT, INLINE = 0x1, 0x10
+ONE_SHOT, INLINE, UNVALIDATED = 0x1, 0x10, 0x20
 TRANSFER, DISPATCH = 0x1, 0x2
 MAX_WORKGROUPS = 1 << 48
 
@@ -86,6 +92,7 @@ class CommandBuffer:
     mode: int
     categories: int
     inline: bool
+    validated: bool = True       # UNVALIDATED skips the checks that protect the program
     state: str = "recording"
     depth: int = 0
     commands: list = attrs.field(factory=list)
@@ -106,7 +113,8 @@ class Model:
         self.cb = self._new_cb(program.mode, program.categories)
 
     def _new_cb(self, mode, categories) -> CommandBuffer:
-        return CommandBuffer(mode, categories, self.sync and bool(mode & INLINE))
+        return CommandBuffer(mode, categories, self.sync and bool(mode & INLINE),
+                             not mode & UNVALIDATED)
 
     # -- stepping --------------------------------------------------------------------------
 
@@ -142,7 +150,7 @@ class Model:
         cb = self.cb
         if cb.state != "recording":
             return {FP}
-        if cb.categories & category != category:
+        if cb.categories & category != category and cb.validated:
             return {FP}
         return set()
 
@@ -159,13 +167,13 @@ class Model:
         return OK
 
     def _endgroup(self, op) -> Expect:
-        if self._recording(0) or self.cb.depth <= 0:
+        if self._recording(0) or self.cb.depth <= 0 and self.cb.validated:
             return fails(FP)
-        self.cb.depth -= 1
+        self.cb.depth = max(self.cb.depth - 1, 0)
         return OK
 
     def _finalize(self, op) -> Expect:
-        if self.cb.state != "recording" or self.cb.depth:
+        if self.cb.state != "recording" or self.cb.depth and self.cb.validated:
             return fails(FP)
         self.cb.state = "executable"
         return OK
@@ -185,7 +193,8 @@ class Model:
 
     def _ref(self, defects: set, b: int, offset: int, length: int, need: str):
         """Checks one buffer reference; returns its resolved (offset, length) or None."""
-        defects |= _kind_defects(self.specs[b].kind, need)
+        if self.cb.validated:
+            defects |= _kind_defects(self.specs[b].kind, need)
         if self.released[b]:
             defects.add(FP)
         where = resolve(self.specs[b].size, offset, length)
@@ -230,7 +239,7 @@ class Model:
         defects = set()
         src = self._ref(defects, op.source, op.source_offset, op.length, "copy_source")
         dst = self._ref(defects, op.target, op.target_offset, op.length, "transfer_write")
-        if src and dst:
+        if src and dst and self.cb.validated:
             if src[1] != dst[1]:
                 defects.add(IA)
             elif op.source == op.target and src[1] and \
@@ -301,6 +310,8 @@ class Model:
             self._write(b, o, np.frombuffer(data, dtype=np.uint8), np.ones(n, dtype=bool))
         elif kind == "copy":
             _, sb, src, tb, dst = command
+            if src[1] != dst[1]:        # recorded UNVALIDATED: refused when it runs
+                return IA
             values, known = self._read(sb, src)
             self._write(tb, dst[0], values, known)
         else:

@@ -30,7 +30,7 @@ from pyree.testing.hal_model import _covered, required_bytes, resolve
 
 M64 = (1 << 64) - 1
 SIZES = (0, 1, 4, 8, 10, 12, 16, 24, 30, 32, 48, 64)
-MODES = (0, 0x1, 0x11, 0x41, 0x40)           # default, ONE_SHOT, inline, UNRETAINED
+MODES = (0, 0x1, 0x11, 0x41, 0x40, 0x21)     # default, ONE_SHOT, inline, UNRETAINED, UNVALIDATED
 BAD_MODES = (0x10,)                          # inline without ONE_SHOT
 CATEGORIES = (3, 3, 3, 1, 2)
 

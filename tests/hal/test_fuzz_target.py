@@ -43,7 +43,7 @@ VALID = (
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
-@pytest.mark.parametrize("mode", [0, 0x1, 0x11, 0x41])
+@pytest.mark.parametrize("mode", [0, 0x1, 0x11, 0x41, 0x21])
 def test_valid_work_matches_the_model(driver, mode):
     report = fuzz_runner.run(program(driver, *VALID, mode=mode))
     assert (report.ok, report.failed, report.skipped) == (len(VALID), 0, 0)
@@ -83,6 +83,23 @@ def test_invalid_work_raises_the_right_codes_before_anything_runs(driver):
     # The runner compares every buffer with the model after each error: nothing ran.
     report = fuzz_runner.run(program(driver, *INVALID))
     assert (report.ok, report.failed) == (3, len(INVALID) - 3)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_unvalidated_skips_program_checks_but_not_memory_checks(driver):
+    # UNVALIDATED: unbalanced groups, a read-only fill target, overlapping copies and
+    # non-dispatch buffers are accepted (and done); mismatched copy lengths are refused
+    # when the copy runs, and ranges are checked as always.
+    buffers = (ops.BufferSpec(64, "device", 1), ops.BufferSpec(32, "readonly", 2),
+               ops.BufferSpec(16, "transfer", 3), ops.BufferSpec(16, "host", 4))
+    seq = (ops.EndGroup(), ops.Fill(1, 0, 8, 5), ops.Copy(0, 0, 0, 4, 8),
+           ops.Fill(0, 60, 8, 1),                                           # OUT_OF_RANGE
+           ops.Dispatch(1, (1, 1, 1), (4,), ((2, 0, -1), (1, 0, 16))),
+           ops.Dispatch(1, (1, 1, 1), (4,), ((3, 0, -1), (1, 16, 16))),
+           ops.BeginGroup(), ops.Finalize(), ops.Submit(),
+           ops.Create(0x21, 3), ops.Copy(0, 0, 2, 0, -1), ops.Finalize(), ops.Submit())
+    report = fuzz_runner.run(ops.HalProgram(driver, buffers, seq, 0x21))
+    assert (report.ok, report.failed) == (len(seq) - 2, 2)
 
 
 def test_use_after_free_through_an_inline_command_buffer():
