@@ -114,3 +114,25 @@ def test_eight_bit_floats_travel_through_op_bodies():
     x = [np.array([0.1, 1.0, 300.0, -7.0], np.float32)]
     got = execute_lowered.run_partition(c.partition, x)
     assert not reference.allclose(reference.evaluate(c.partition.graph, x), got)
+
+
+def test_fallback_and_data_lowerings_run_end_to_end_through_the_vm():
+    from pyree.compiler import compile_model
+
+    from pyree.runtime import InferenceSession
+
+    m = model([helper.make_node("LRN", ["x"], ["l"], size=3),
+               helper.make_node("Cast", ["l"], ["h"], to=F16),
+               helper.make_node("Sin", ["h"], ["s"]),
+               helper.make_node("Cast", ["s"], ["c"], to=F32),
+               helper.make_node("InstanceNormalization", ["c", "sc", "b"], ["i"]),
+               helper.make_node("Concat", ["i", "x"], ["y"], axis=1),
+               helper.make_node("Pad", ["y", "p"], ["z"])],
+              [("x", F32, [1, 3, 4, 4])], [("z", F32, None)],
+              {"sc": np.ones(3, np.float32), "b": np.zeros(3, np.float32),
+               "p": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)})
+    x = RNG.standard_normal((1, 3, 4, 4)).astype(np.float32)
+    expected = reference.evaluate(compile_graph(import_model(m)).partition.graph, [x])
+    with InferenceSession(compile_model(m), device="local-sync") as sess:
+        (z,) = sess.run(None, {"x": x})
+    assert not reference.allclose(expected, [z], rtol=1e-3, atol=1e-3)
