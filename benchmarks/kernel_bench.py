@@ -1,11 +1,13 @@
 """Fused elementwise kernel vs numpy: ``a * b + c`` on 16M f32 (benchmarks/README.md).
 
 Prints the best-of-N time of one pyree dispatch (one fused kernel writing a preallocated
-output), numpy's unfused expression ``a * b + c`` (two passes and two allocations), numpy's
+output; the parallel kernel on numba's threads, and the serial variant of the same kernel on
+one thread, so the parallel split is visible), numpy's unfused expression ``a * b + c``
+(numpy allocates its result, and the ``+`` reuses the temporary of ``a * b``), numpy's
 unfused passes into a preallocated output (``multiply(out=)``, ``add(out=)``) and a plain
-copy of the same bytes; then GB/s of each (bytes of the three inputs and the output) and
-the ratios. The executable is created (compiled, or loaded from the disk cache) before any
-timing.
+copy of the same bytes (numpy, one thread); then GB/s of each (bytes of the three inputs
+and the output) and the ratios. The executables are created (compiled, or loaded from the
+disk cache) before any timing.
 
     python benchmarks/kernel_bench.py [--elements 16777216] [--repeat 10]
 """
@@ -18,6 +20,7 @@ import time
 import numpy as np
 from pyree.modules.hal import executable_format
 from pyree.modules.hal.executable import Executable
+from pyree.modules.hal.kernels import config
 
 ITEMS_PER_WORKGROUP = 1 << 16
 
@@ -53,6 +56,11 @@ def main() -> None:
     start = time.perf_counter()
     exe = Executable.create(executable_format.FORMAT, fma_description())
     create = time.perf_counter() - start
+    serial_below, config.SERIAL_BELOW = config.SERIAL_BELOW, 1 << 62
+    try:        # plans are made per executable: this one always picks the serial kernel
+        exe_serial = Executable.create(executable_format.FORMAT, fma_description())
+    finally:
+        config.SERIAL_BELOW = serial_below
     rng = np.random.default_rng(0)
     a, b, c = (rng.random(n, dtype=np.float32) for _ in range(3))
     out, tmp = np.empty(n, np.float32), np.empty(n, np.float32)
@@ -62,6 +70,9 @@ def main() -> None:
     def fused():
         exe.dispatch(0, groups, (n,), bindings)
 
+    def fused_serial():
+        exe_serial.dispatch(0, groups, (n,), bindings)
+
     def unfused_out():
         np.multiply(a, b, out=tmp)
         np.add(tmp, c, out=tmp)
@@ -69,12 +80,18 @@ def main() -> None:
     fused()
     if not np.array_equal(out, a * b + c):
         raise SystemExit("fused result differs from numpy")
+    fused_serial()
+    if not np.array_equal(out, a * b + c):
+        raise SystemExit("serial fused result differs from numpy")
     rows = [("pyree fused dispatch", best(fused, args.repeat)),
             ("numpy a * b + c", best(lambda: a * b + c, args.repeat)),
             ("numpy multiply/add out=", best(unfused_out, args.repeat)),
-            ("numpy copy (same bytes)", best(lambda: np.copyto(out, a), args.repeat))]
+            ("numpy copy (same bytes)", best(lambda: np.copyto(out, a), args.repeat)),
+            ("pyree fused, serial", best(fused_serial, args.repeat))]
     moved = 4 * n * 4
-    print(f"executable create (compile or cache load): {create:.2f} s")
+    import numba
+    print(f"executable create (compile or cache load): {create:.2f} s; numba threads: "
+          f"{numba.get_num_threads() if config.PARALLEL else 'off (PYREE_NUMBA_PARALLEL)'}")
     print(f"{'':26} {'ms':>8} {'GB/s':>8}")
     for name, seconds in rows:
         nbytes = 2 * n * 4 if "copy" in name else moved
@@ -82,6 +99,7 @@ def main() -> None:
     fused_s = rows[0][1]
     print(f"speedup vs numpy a * b + c:         {rows[1][1] / fused_s:.2f}x")
     print(f"speedup vs numpy out= passes:       {rows[2][1] / fused_s:.2f}x")
+    print(f"parallel vs serial kernel:          {rows[4][1] / fused_s:.2f}x")
     print(f"fused GB/s / copy GB/s:             "
           f"{(moved / fused_s) / (2 * n * 4 / rows[3][1]):.2f}")
     small = [x[:1024].view(np.uint8) for x in (a, b, c, out)]
