@@ -7,10 +7,13 @@ outputs as ``!hal.buffer_view`` (``spec/compiled-modules.md``); run it with
 
 ``--input-shape NAME=1x3x224x224`` (repeatable) fixes the shape of input NAME (a scalar is
 ``NAME=``); ``--dim NAME=N`` (repeatable) gives a symbolic dimension (``dim_param``) its
-value; other free dimensions default to 1. While the kernels compile a progress bar
-(``tqdm``) is drawn on stderr when stderr is a terminal (``--progress`` / ``--no-progress``
-force it on or off); it is never written into a pipe or a log file. On success one line
-``compiled MODEL -> OUT (N bytes, K dispatch regions)`` goes to stdout.
+value; other free dimensions default to 1. The regions are lowered, then every kernel is
+compiled into the on-disk kernel cache (numba), so that loading the module on this machine
+compiles nothing (``--no-prepare-kernels`` leaves that to the first load). A progress bar
+(``tqdm``) follows both phases on stderr when stderr is a terminal (``--progress`` /
+``--no-progress`` force it on or off); it is never written into a pipe or a log file. On
+success one line ``compiled MODEL -> OUT (N bytes, K dispatch regions, J kernels
+prepared)`` goes to stdout.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ def add_parser(subparsers):
                    help="shape of input NAME (repeatable)")
     p.add_argument("--dim", action="append", type=_dim, default=[], dest="dims",
                    metavar="NAME=N", help="value of symbolic dimension NAME (repeatable)")
+    p.add_argument("--prepare-kernels", action=argparse.BooleanOptionalAction, default=True,
+                   help="compile the kernels into the on-disk cache now (default)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     p.set_defaults(run=run)
@@ -70,10 +75,10 @@ class ProgressBar:
     def __init__(self, file):
         self.file = file
         self.bar = None
-        self.total = 0
+        self.phases = _Phases()
 
     def __call__(self, done: int, total: int, what: str) -> None:
-        self.total = total
+        self.phases.update(done, total)
         if self.bar is None:
             from tqdm import tqdm
 
@@ -89,14 +94,31 @@ class ProgressBar:
             self.bar.close()
 
 
-class _Count:
-    """The progress callback when no bar is drawn: only remembers the total."""
+class _Phases:
+    """The phases of ``compile_model``'s progress (regions lowered, then kernels
+    prepared): each runs ``done`` from 0 to ``total``; ``totals`` has one entry per phase."""
 
     def __init__(self):
-        self.total = 0
+        self.totals: list[int] = []
+        self._open = False
+
+    def update(self, done: int, total: int) -> None:
+        if not self._open:
+            self.totals.append(total)
+            self._open = True
+        self.totals[-1] = total
+        if done >= total:
+            self._open = False
+
+
+class _Count:
+    """The progress callback when no bar is drawn: only remembers the totals."""
+
+    def __init__(self):
+        self.phases = _Phases()
 
     def __call__(self, done: int, total: int, what: str) -> None:
-        self.total = total
+        self.phases.update(done, total)
 
     def close(self) -> None:
         pass
@@ -132,12 +154,18 @@ def run(args, out=None, err=None) -> int:
     show = args.progress if args.progress is not None else _is_tty(err)
     progress = ProgressBar(err) if show else _Count()
     try:
-        compiler.compile_file(args.model, dst, options=options, progress=progress)
+        kwargs = {"prepare_kernels": True} if args.prepare_kernels else {}
+        compiler.compile_file(args.model, dst, options=options, progress=progress, **kwargs)
     finally:
         progress.close()
     size = os.path.getsize(dst)
-    out.write(f"compiled {args.model} -> {dst} ({size} bytes, {progress.total} dispatch "
-              f"region{'s' if progress.total != 1 else ''})\n")
+    totals = progress.phases.totals
+    regions = totals[0] if totals else 0
+    summary = f"{size} bytes, {regions} dispatch region{'s' if regions != 1 else ''}"
+    if args.prepare_kernels:
+        kernels = totals[1] if len(totals) > 1 else 0
+        summary += f", {kernels} kernel{'s' if kernels != 1 else ''} prepared"
+    out.write(f"compiled {args.model} -> {dst} ({summary})\n")
     return 0
 
 

@@ -5,6 +5,7 @@ module through ``run-module`` (buffer-view I/O, both drivers, traces) and
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import onnx
@@ -92,7 +93,7 @@ def test_compile_progress_bar_and_summary(cli_run, compiled, tmp_path):
     code, out, err = cli_run("compile", model, "-o", out_path, "--dim", "N=3", "--progress")
     assert code == 0
     assert out == f"compiled {model} -> {out_path} ({out_path.stat().st_size} bytes, " \
-                  "1 dispatch region)\n"
+                  "1 dispatch region, 1 kernel prepared)\n"
     # tqdm's bar: the region being lowered, then 1/1.
     assert "compiling:" in err and "Add_0+Relu_1" in err and "1/1" in err
     # --dim N=3 fixed the symbolic dimension.
@@ -121,7 +122,7 @@ def test_progress_callback_drives_the_bar(monkeypatch, cli_run, compiled, tmp_pa
     model, _ = compiled
     seen = {}
 
-    def fake_compile_file(src, dst, *, options, progress):
+    def fake_compile_file(src, dst, *, options, progress, prepare_kernels=False):
         seen["options"] = options
         for done, what in enumerate(["Conv_0+Relu_1", "MatMul_2", "Softmax_3"]):
             progress(done, 3, what)
@@ -130,11 +131,40 @@ def test_progress_callback_drives_the_bar(monkeypatch, cli_run, compiled, tmp_pa
             f.write(b"PYRM")
     monkeypatch.setattr(compiler, "compile_file", fake_compile_file)
     code, out, err = cli_run("compile", model, "-o", tmp_path / "f.pyrm", "--progress",
-                             "--input-shape", "x=", "--dim", "N=7")
+                             "--input-shape", "x=", "--dim", "N=7", "--no-prepare-kernels")
     assert code == 0 and out.endswith("(4 bytes, 3 dispatch regions)\n")
     assert seen["options"].input_shapes == {"x": ()}
     assert seen["options"].dim_params == {"N": 7}
     assert "MatMul_2" in err and "Softmax_3" in err and "3/3" in err
+
+
+def test_compile_prepares_kernels_so_loading_compiles_nothing(compiled, tmp_path):
+    """Kernels are compiled into the disk cache at compile time (a fresh cache here): a
+    new process that loads and runs the module compiles none."""
+    import subprocess
+    import sys
+
+    model, _ = compiled
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PYREE_CACHE_DIR": str(cache)}
+    out_path = tmp_path / "p.pyrm"
+    proc = subprocess.run([sys.executable, "-m", "pyree", "compile", str(model), "-o",
+                           str(out_path), "--dim", "N=2"], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.endswith(", 1 kernel prepared)\n")
+    script = (
+        "import numpy as np\n"
+        "from pyree.runtime import load_module\n"
+        "from pyree.modules.hal.kernels import compiler as kc\n"
+        f"with load_module({str(out_path)!r}) as m:\n"
+        "    (y,) = m.main(np.ones((2, 4), np.float32), -np.ones((2, 4), np.float32))\n"
+        "print(kc.STATS['compiled'], kc.STATS['cache_hits'], float(y.sum()))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    compiled_count, hits, total = proc.stdout.split()
+    assert (int(compiled_count), float(total)) == (0, 0.0) and int(hits) >= 1
 
 
 def test_compile_errors(cli_run, tmp_path):
