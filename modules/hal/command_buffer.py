@@ -91,6 +91,7 @@ class HalCommandBuffer:
     _commands: list = attrs.field(factory=list)
     _validated: bool = True
     _requirements: dict = attrs.field(factory=dict)   # slot -> SlotRequirements
+    _staged: list = attrs.field(factory=list)   # slot requirements of the command being recorded
     _proven: set | None = None             # (id(buffer), requirement) already validated
     _depth: int = 0
     _used_categories: int = 0
@@ -144,17 +145,31 @@ class HalCommandBuffer:
     # Recording helpers (the fast path).
 
     def _begin_command(self, category: int) -> None:
+        if self._staged:            # left by a command that was refused: it leaves no trace
+            self._staged.clear()
         if self.state is not v.RECORDING:
             raise v.not_recording()
         if self.categories & category != category and self._validated:
             v.validate_categories(self.categories, category)
 
     def _emit(self, command) -> None:
+        if self._staged:
+            self._commit_slots()
         self._used_categories |= command.category
         if self.inline:
             EXECUTORS[type(command)](command, None)
         else:
             self._commands.append(command)
+
+    def _commit_slots(self) -> None:
+        """Folds the slot requirements of a command that passed validation into the command
+        buffer's (a refused command must not make submissions demand its slots)."""
+        for slot, requirement, extent, alignment in self._staged:
+            required = self._requirements.get(slot)
+            if required is None:
+                required = self._requirements[slot] = v.SlotRequirements()
+            required.add(requirement, extent, alignment)
+        self._staged.clear()
 
     def _ref(self, buffer, slot, offset, length, requirement: tuple, *, extent=None,
              alignment: int = 1, retain: bool = True):
@@ -166,10 +181,7 @@ class HalCommandBuffer:
             length = device_size(length)
             if extent is None:
                 extent = offset + (0 if length == WHOLE_BUFFER else length)
-            required = self._requirements.get(slot)
-            if required is None:
-                required = self._requirements[slot] = v.SlotRequirements()
-            required.add(requirement, extent, alignment)
+            self._staged.append((slot, requirement, extent, alignment))
             return SlotRef(slot, offset, length)
         if type(buffer) is not HalBuffer:
             raise InvalidArgumentError(
