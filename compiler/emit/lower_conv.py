@@ -31,14 +31,16 @@ FLOATS = ("f32", "f64")
 U32 = 1 << 32
 ACTIVATIONS = ("relu", "sigmoid", "leaky_relu", "clip")
 TARGET_POSITIONS = 2048     # output positions per workgroup, about
-MIN_POSITIONS = 256
+MIN_WORK = 1 << 17          # multiply-adds per workgroup, at least
 
 
 def rows_per_workgroup(rows: int, width: int, work_per_position: int) -> int:
-    """Output rows per workgroup: about 16 workgroups, each at least ``MIN_POSITIONS``
-    positions and at most ``TARGET_POSITIONS`` (the im2col tile stays in cache)."""
+    """Output rows per workgroup: about 16 workgroups, each at least ``MIN_WORK``
+    multiply-adds and at most ``TARGET_POSITIONS`` positions (the im2col tile stays in
+    cache), unless that is less than a row."""
     total = rows * width
-    positions = max(MIN_POSITIONS, min(TARGET_POSITIONS, -(-total // 16)))
+    floor = -(-MIN_WORK // max(work_per_position, 1))
+    positions = max(floor, min(TARGET_POSITIONS, -(-total // 16)))
     if work_per_position * total < 1 << 16:
         positions = total            # too little work to share
     return max(1, min(rows, -(-positions // max(width, 1))))

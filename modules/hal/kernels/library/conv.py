@@ -13,8 +13,9 @@ at a time, over positions ``[r0*OW, r1*OW)``:
   the patch matrix (depthwise and other convs with few output channels per group, where a
   matrix product would be a matrix-vector product after a large copy).
 
-Both accumulate in float64 (the patch matrix and the product are float64 whatever the
-element type), as the compiler's reference does: each sum is rounded once to f32, so
+Both accumulate in float64 (the patch matrix, the weights of the touched groups, converted
+once per call, and the product are float64 whatever the element type), as the compiler's
+reference does: each sum is rounded once to f32, so
 networks whose values exceed f32's exact-integer range (onnx's light_* models) agree with
 it. Then the epilogue steps are applied to each value in order and it is stored. Every input
 index is formed from coordinates proven inside the input (taps in padding are skipped);
@@ -85,6 +86,9 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         "    KK = KD * KH * KW",
         "    CK = Cg * KK",
         "    rows = OD * OH",
+        "    last = (n - 1) // rows if n > 0 else 0",
+        "    wl = (min(G - 1, last) + 1) * Mg * CK",
+        f"    w64 = {wt}[wo:wo + wl]{widen}",
         "    for w in prange(nwg):",
         "        start = w * per",
         "        end = min(start + per, n)",
@@ -97,7 +101,7 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         "            g = ng - ni * G",
         "            npos = (r1 - r0) * OW",
         "            xb = xo + (ni * C + g * Cg) * IS",
-        "            wb = wo + g * Mg * CK",
+        "            wb = g * Mg * CK",
         "            ob = (ni * M + g * Mg) * OS + r0 * OW",
         "            if direct == 0:",
         "                cols = np.empty((CK, npos), dtype=np.float64)",
@@ -127,7 +131,7 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         "                                        cols[k, q + lo:q + hi] = "
         f"{x}[base + lo * SW:base + (hi - 1) * SW + 1:SW]",
         f"                                    cols[k, q + hi:q + OW] = {T}(0)",
-        f"                wm = {wt}[wb:wb + Mg * CK].reshape((Mg, CK)){widen}",
+        "                wm = w64[wb:wb + Mg * CK].reshape((Mg, CK))",
         "                t = np.dot(wm, cols)",
         "            else:",
         "                t = np.zeros((Mg, npos), dtype=np.float64)",
@@ -137,8 +141,8 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         "                        for kd in range(KD):",
         "                            for kh in range(KH):",
         "                                for kw in range(KW):",
-        "                                    wv = np.float64("
-        f"{wt}[np.uint64(wb + (m * Cg + c) * KK + (kd * KH + kh) * KW + kw)])",
+        "                                    wv = "
+        "w64[np.uint64(wb + (m * Cg + c) * KK + (kd * KH + kh) * KW + kw)]",
         "                                    iw0 = kw * DW - PW",
         "                                    lo = 0 if iw0 >= 0 else "
         "min(OW, (SW - 1 - iw0) // SW)",
