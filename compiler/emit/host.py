@@ -14,8 +14,11 @@ The module (``spec/compiled-modules.md``) has:
   views, submits, awaits the fence and returns views of the outputs;
 * a rodata segment with the model metadata (``pyree.model_info``).
 
-Every instruction of a dispatch carries the dispatch's label (the ONNX node names) as
-its debug location, so a failing dispatch's backtrace names the node.
+Every dispatch site calls a function of its own named after the dispatch's label (the
+ONNX node names; ``executable_table.py``), so traces and a dispatch failing at run time
+name the node on both drivers; every instruction recording it carries the label as its
+debug location, so the backtrace of a failure raised while recording (or executing
+inline) names the node too.
 """
 
 from __future__ import annotations

@@ -30,26 +30,28 @@ def test_barrier_rule_read_after_write_write_after_read_and_write_after_write():
     assert not h.needs_barrier([(ARENA, 64, 128)], [(ARENA, 0, 64)])
 
 
-def test_executable_table_dedupes_and_names_uniquely():
+def test_executable_table_names_every_dispatch_site_uniquely():
     t = ExecutableTable()
     f = {"bindings": [], "body": {"kind": "x"}, "items_per_workgroup": 1}
     g = {"bindings": [], "body": {"kind": "y"}, "items_per_workgroup": 1}
     assert t.add(f, "Conv_0+Relu_1") == 0
-    assert t.add(dict(reversed(list(f.items()))), "other") == 0
-    assert t.add(g, "Conv_0+Relu_1") == 1
-    assert t.add({**g, "items_per_workgroup": 2}, "a b/c") == 2
+    assert t.add(dict(reversed(list(f.items()))), "Conv_2+Relu_3") == 1   # identical: own entry
+    assert t.add(g, "Conv_0+Relu_1") == 2
+    assert t.add({**g, "items_per_workgroup": 2}, "a b/c") == 3
+    assert t.add(f, "") == 4
     names = [fn["name"] for fn in json.loads(t.serialize())["functions"]]
-    assert names == ["Conv_0+Relu_1", "Conv_0+Relu_1$2", "a_b_c"]
+    assert names == ["Conv_0+Relu_1", "Conv_2+Relu_3", "Conv_0+Relu_1$2", "a_b_c", "dispatch"]
 
 
-def test_identical_regions_share_one_function():
+def test_identical_regions_get_a_function_each_named_after_their_node():
     m = model([helper.make_node("Relu", ["x"], ["a"], name="r0"),
                helper.make_node("Relu", ["z"], ["b"], name="r1")],
               [("x", F32, [5]), ("z", F32, [5])], [("a", F32, [5]), ("b", F32, [5])])
     module = container.read(compile_model(m))
     exe = next(json.loads(bytes(seg)) for seg in module.rodata
                if bytes(seg[:13]) == b'{"functions":')
-    assert len(exe["functions"]) == 1
+    assert [fn.pop("name") for fn in exe["functions"]] == ["r0", "r1"]
+    assert exe["functions"][0] == exe["functions"][1]
     with load_module(module) as cm:
         a, b = cm.main(np.array([-1, 2, -3, 4, -5], np.float32), np.full(5, -1, np.float32))
     assert a.tolist() == [0, 2, 0, 4, 0] and b.tolist() == [0] * 5
