@@ -66,7 +66,8 @@ MAX_BINDINGS = 32
 MAX_WORKGROUP_COUNT = 0xFFFFFFFF
 MAX_WORKGROUPS = 1 << 48
 INVALID_FUNCTION = 0xFFFFFFFFFFFFFFFF
-PLAN_CACHE_SIZE = 256   # validated dispatch plans kept per executable (replayed dispatches)
+PLAN_CACHE_SIZE = 4096  # validated dispatch plans kept per executable: a compiled module has
+#                         one function per dispatch site, and re-records every site per call
 
 _KERNEL_LOCK = threading.Lock()
 _NDARRAY = np.ndarray
