@@ -30,6 +30,7 @@ MAX_BINDINGS = 32
 MAX_NODES = 4096
 SPLIT_SIZE = 256        # an operand tree bigger than this is materialized first
 SPLIT_DEPTH = 40
+PENDING_NODES = 2048    # a dispatch ends before its outputs' trees pass this many nodes
 U32 = 1 << 32
 
 
@@ -147,6 +148,11 @@ class _Builder:
         self.stage.size += x.size
         self.locations[name] = location
 
+    def _pending(self, position: int) -> int:
+        """Tree nodes the current dispatch would hold if it ended before ``position``."""
+        return sum(x.size for name, x in self.exprs.items()
+                   if self.last_use.get(name, -1) >= position or name in self.outputs)
+
     def close(self, position: int) -> bool:
         """Ends the current dispatch, materializing every value still needed after
         node ``position``; False when the dispatch exceeds the format's limits."""
@@ -183,7 +189,7 @@ class _Builder:
                 return None
             args = [self.value(name) for name in node.inputs]
             if any(a is not None and (a.size > SPLIT_SIZE or a.depth > SPLIT_DEPTH)
-                   for a in args):
+                   for a in args) or self._pending(i) > PENDING_NODES:
                 if not self.close(i - 1):
                     return None
                 args = [self.value(name) for name in node.inputs]
