@@ -32,7 +32,6 @@ from pyree.compiler.reference import evaluate
 from .helpers import F32, helper, model
 
 
-
 @pytest.fixture(scope="module", autouse=True)
 def serial_kernels_only():
     from pyree.modules.hal.kernels import config
