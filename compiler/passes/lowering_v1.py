@@ -5,7 +5,8 @@ cannot express it yet: every value must have a v1 element type (no f16/bf16/narr
 types), elementwise nodes must be v1 operators or decompose into them (``leaky_relu``
 is ``select(cmp lt, mul, x)``, ``clip`` is ``min``/``max``, ``gelu`` uses ``erf`` ...),
 reductions must be sum/mean/max/min/prod over contiguous axes (collapsed by a view into
-v1's single axis), softmax and matmul must be f32/f64.
+v1's single axis; sum_square/l1/l2/log_sum/log_sum_exp add elementwise passes around a
+sum), softmax (and log_softmax: max, exp, sum, elementwise) and matmul must be f32/f64.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ V1_ELEMENTWISE = frozenset({
     "floor", "ceil", "round", "mod", "bit_shift",
 })
 V1_REDUCE = frozenset({"reduce_sum", "reduce_mean", "reduce_max", "reduce_min",
-                       "reduce_prod"})
+                       "reduce_prod", "reduce_sum_square", "reduce_l1", "reduce_l2",
+                       "reduce_log_sum", "reduce_log_sum_exp"})
+_FLOAT_REDUCE = frozenset({"reduce_mean", "reduce_l2", "reduce_log_sum", "reduce_log_sum_exp"})
 BODY = {"elementwise": "elementwise", "reduce": "reduce", "softmax": "softmax",
         "matmul": "matmul", "transpose": "transpose"}
 _FLOATS = frozenset({"f32", "f64"})
@@ -47,9 +50,12 @@ def v1_body(kind: str, nodes, types) -> str | None:
     if kind == "elementwise" and any(n.op not in V1_ELEMENTWISE for n in nodes):
         return None
     if kind == "reduce" and any(n.op not in V1_REDUCE or not _contiguous(n.attr("axes", ()))
-                                or types[n.inputs[0]].dtype == "i1" for n in nodes):
+                                or types[n.inputs[0]].dtype == "i1"
+                                or (n.op in _FLOAT_REDUCE
+                                    and types[n.inputs[0]].dtype not in _FLOATS)
+                                for n in nodes):
         return None
-    if kind == "softmax" and nodes[0].op != "softmax":
+    if kind == "softmax" and nodes[0].op not in ("softmax", "log_softmax"):
         return None
     if kind == "matmul" and (any(n.op not in V1_ELEMENTWISE for n in nodes[1:])
                              or types[nodes[0].inputs[0]].rank not in (2, 3)
