@@ -46,10 +46,16 @@ def model_info(model, options: ImportOptions, graph) -> ModelInfo:
 def prepare_kernels(functions, progress=None) -> None:
     """Compiles each executable function's kernel now (numba; written to the on-disk
     kernel cache), so that loading the module on this machine finds them compiled.
-    ``progress(done, total, name)`` is called before each function."""
+    Functions differing only in name (one per dispatch site) share a kernel and are
+    prepared once. ``progress(done, total, name)`` is called before each kernel."""
     from pyree.compiler.emit.executable_table import FORMAT
     from pyree.modules.hal.executable import Executable
 
+    distinct = {}
+    for fn in functions:
+        key = json.dumps({k: v for k, v in fn.items() if k != "name"}, sort_keys=True)
+        distinct.setdefault(key, fn)
+    functions = list(distinct.values())
     for done, fn in enumerate(functions):
         if progress is not None:
             progress(done, len(functions), fn["name"])

@@ -118,3 +118,12 @@ def test_dispatch_failing_at_run_time_names_its_onnx_node(gather, driver):
         assert any("hal.fence.await" in a for a in error.annotations)
     (event,) = [e for e in tracer.trace_events() if e.get("cat") == "dispatch"]
     assert event["name"] == "Gather_3" and event["args"]["error"].startswith("OUT_OF_RANGE; ")
+
+
+def test_prepare_kernels_prepares_each_distinct_kernel_once():
+    calls = []
+    compile_model(squeezenet_like(), prepare_kernels=True,
+                  progress=lambda done, total, what: calls.append((done, total, what)))
+    kernel_pass = calls[calls.index((4, 4, "lowered")) + 1:]
+    assert kernel_pass == [(0, 2, "Conv_0+Relu_1"), (1, 2, "Conv_6"),
+                           (2, 2, "kernels prepared")]
