@@ -28,6 +28,7 @@ from pyree.compiler import dtypes
 
 from .lowering import Dispatch, Lowered, Operand, lowering
 from .v1_elementwise_build import items_per_workgroup
+from .v1_expr import const
 
 MAX_RANK = 8
 U32 = 1 << 32
@@ -89,9 +90,7 @@ def copy_dispatch(dtype, dims, src, src_off, dst, dst_off, source, target, text)
 
 def fill_dispatch(dtype, count, value, target, text):
     if dtypes.is_float(dtype):
-        value = float(value)
-        value = "nan" if value != value else ("inf" if value == np.inf else
-                                              "-inf" if value == -np.inf else value)
+        value = const(value, "f64").json["value"]      # NaN / infinities as strings
     elif dtype == "i1":
         value = int(bool(value))
     else:

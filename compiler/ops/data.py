@@ -10,26 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 from pyree.compiler.ops.common import axis as norm_axis
-from pyree.compiler.ops.common import bad, np_dtype, same_dtype, tt
-from pyree.compiler.ops.registry import define, onnx_rule
+from pyree.compiler.ops.common import np_dtype
+from pyree.compiler.ops.registry import define, hosted, onnx_rule
 
 FAMILY = "data"
 
 
-def _infer_concat(node, types):
-    ax = node.attr("axis")
-    dtype = same_dtype(node, types)
-    base = list(types[0].shape)
-    for t in types[1:]:
-        if t.rank != len(base) or any(a != b for i, (a, b) in enumerate(zip(t.shape, base))
-                                      if i != ax):
-            bad(node, f"cannot concatenate {types[0]} and {t} on axis {ax}")
-    base[ax] = sum(t.shape[ax] for t in types)
-    return [tt(dtype, base)]
-
-
-define("concat", FAMILY, "data", _infer_concat,
-       lambda n, *xs: np.concatenate(xs, axis=n.attr("axis")))
+define("concat", FAMILY, "data", *hosted("concat"))
 
 
 @onnx_rule(FAMILY, "Concat")
@@ -37,17 +24,7 @@ def _concat_rule(ctx):
     ctx.forward("concat", axis=norm_axis(ctx, ctx.attr("axis", 0), ctx.type(0).rank))
 
 
-def _slices(node):
-    return tuple(slice(a, b, c) for a, b, c in node.attr("slices"))
-
-
-def _infer_slice(node, types):
-    t = types[0]
-    shape = [len(range(*s.indices(d))) for s, d in zip(_slices(node), t.shape)]
-    return [tt(t.dtype, shape)]
-
-
-define("slice", FAMILY, "data", _infer_slice, lambda n, x: x[_slices(n)])
+define("slice", FAMILY, "data", *hosted("slice"))
 
 
 def _normalize(dim, start, end, step):
@@ -103,28 +80,9 @@ def _split_rule(ctx):
 
 
 # -- pad / tile ----------------------------------------------------------------------------
-def _pad(node, x, value=None):
-    pads = node.attr("pads")
-    r = x.ndim
-    width = [(pads[i], pads[i + r]) for i in range(r)]
-    crop = tuple(slice(-b if b < 0 else 0, (d + a if a < 0 else d)) for (b, a), d in
-                 zip(width, x.shape))
-    x = x[crop]
-    width = [(max(b, 0), max(a, 0)) for b, a in width]
-    mode = node.attr("mode")
-    if mode == "constant":
-        v = 0 if value is None or value.size == 0 else value.reshape(-1)[0]
-        return np.pad(x, width, mode="constant", constant_values=v)
-    return np.pad(x, width, mode={"reflect": "reflect", "edge": "edge", "wrap": "wrap"}[mode])
 
 
-def _infer_pad(node, types):
-    t = types[0]
-    pads = node.attr("pads")
-    return [tt(t.dtype, [d + pads[i] + pads[i + t.rank] for i, d in enumerate(t.shape)])]
-
-
-define("pad", FAMILY, "data", _infer_pad, _pad)
+define("pad", FAMILY, "data", *hosted("pad"))
 
 
 @onnx_rule(FAMILY, "Pad")
@@ -150,9 +108,7 @@ def _pad_rule(ctx):
     ctx.forward("pad", [ctx.input(0)] + ([value] if value else []), pads=pads, mode=mode)
 
 
-define("tile", FAMILY, "data",
-       lambda n, t: [tt(t[0].dtype, [d * r for d, r in zip(t[0].shape, n.attr("repeats"))])],
-       lambda n, x: np.tile(x, n.attr("repeats")))
+define("tile", FAMILY, "data", *hosted("tile"))
 
 
 @onnx_rule(FAMILY, "Tile")
@@ -161,23 +117,9 @@ def _tile_rule(ctx):
 
 
 # -- one-hot, top-k, trilu -----------------------------------------------------------------
-def _one_hot(node, idx, values):
-    depth, ax = node.attr("depth"), node.attr("axis")
-    idx = np.asarray(idx).astype(np.int64)
-    idx = np.where(idx < 0, idx + depth, idx)
-    hot = np.expand_dims(idx, ax) == np.arange(depth).reshape(
-        [depth if i == ax % (idx.ndim + 1) else 1 for i in range(idx.ndim + 1)])
-    return np.where(hot, values[1], values[0]).astype(values.dtype)
 
 
-def _infer_one_hot(node, types):
-    shape = list(types[0].shape)
-    ax = node.attr("axis")
-    shape.insert(ax, node.attr("depth"))
-    return [tt(types[1].dtype, shape)]
-
-
-define("one_hot", FAMILY, "data", _infer_one_hot, _one_hot)
+define("one_hot", FAMILY, "data", *hosted("one_hot"))
 
 
 @onnx_rule(FAMILY, "OneHot")
@@ -188,21 +130,7 @@ def _one_hot_rule(ctx):
                 axis=norm_axis(ctx, ctx.attr("axis", -1), rank))
 
 
-def _top_k(node, x):
-    k, ax = node.attr("k"), node.attr("axis")
-    key = -x if node.attr("largest") else x
-    order = np.argsort(key, axis=ax, kind="stable")
-    idx = np.take(order, np.arange(k), axis=ax)
-    return np.take_along_axis(x, idx, axis=ax), idx.astype(np.int64)
-
-
-def _infer_top_k(node, types):
-    shape = list(types[0].shape)
-    shape[node.attr("axis")] = node.attr("k")
-    return [tt(types[0].dtype, shape), tt("i64", shape)]
-
-
-define("top_k", FAMILY, "library", _infer_top_k, _top_k)
+define("top_k", FAMILY, "library", *hosted("top_k"))
 
 
 @onnx_rule(FAMILY, "TopK")
@@ -215,13 +143,8 @@ def _top_k_rule(ctx):
     ctx.forward("top_k", [ctx.input(0)], k=k, axis=ax, largest=ctx.attr("largest", 1))
 
 
-def _trilu(node, x, k=None):
-    offset = 0 if k is None else int(np.asarray(k).reshape(-1)[0])
-    return (np.triu if node.attr("upper") else np.tril)(x, offset)
-
-
 # The diagonal offset k is a runtime scalar operand: it selects elements, not shapes.
-define("trilu", FAMILY, "library", lambda n, t: [t[0]], _trilu)
+define("trilu", FAMILY, "library", *hosted("trilu"))
 
 
 @onnx_rule(FAMILY, "Trilu")
@@ -261,8 +184,7 @@ def _compress_rule(ctx):
 
 
 # -- bitcast, reverse_sequence -------------------------------------------------------------
-define("bitcast", FAMILY, "view", lambda n, t: [tt(n.attr("to"), t[0].shape)],
-       lambda n, x: np.ascontiguousarray(x).view(np_dtype(n.attr("to"))).reshape(x.shape))
+define("bitcast", FAMILY, "view", *hosted("bitcast"))
 
 
 @onnx_rule(FAMILY, "BitCast")
@@ -276,18 +198,7 @@ def _bitcast_rule(ctx):
     ctx.forward("bitcast", to=to)
 
 
-def _reverse_sequence(node, x, lens):
-    b, t = node.attr("batch_axis"), node.attr("time_axis")
-    out = np.array(x, copy=True)
-    for i, n in enumerate(np.asarray(lens).reshape(-1)):
-        index = [slice(None)] * x.ndim
-        index[b] = i
-        index[t] = slice(0, int(n))
-        out[tuple(index)] = np.flip(x[tuple(index)], axis=t - (1 if b < t else 0))
-    return out
-
-
-define("reverse_sequence", FAMILY, "data", lambda n, t: [t[0]], _reverse_sequence)
+define("reverse_sequence", FAMILY, "data", *hosted("reverse_sequence"))
 
 
 @onnx_rule(FAMILY, "ReverseSequence")

@@ -4,86 +4,21 @@ from the end of their axis."""
 
 from __future__ import annotations
 
-import numpy as np
 from pyree.compiler.ops.common import axis as norm_axis
-from pyree.compiler.ops.common import tt
-from pyree.compiler.ops.registry import define, onnx_rule
+from pyree.compiler.ops.registry import define, hosted, onnx_rule
 
 FAMILY = "data"
 
 
-def _fix(idx, dim):
-    idx = np.asarray(idx).astype(np.int64)
-    return np.where(idx < 0, idx + dim, idx)
+define("gather", FAMILY, "data", *hosted("gather"))
+define("gather_elements", FAMILY, "data", *hosted("gather_elements"))
 
 
-def _infer_gather(node, types):
-    x, i = types[0], types[1]
-    ax = node.attr("axis")
-    return [tt(x.dtype, x.shape[:ax] + i.shape + x.shape[ax + 1:])]
+define("gather_nd", FAMILY, "data", *hosted("gather_nd"))
 
 
-define("gather", FAMILY, "data", _infer_gather,
-       lambda n, x, i: np.take(x, _fix(i, x.shape[n.attr("axis")]), axis=n.attr("axis")))
-define("gather_elements", FAMILY, "data", lambda n, t: [tt(t[0].dtype, t[1].shape)],
-       lambda n, x, i: np.take_along_axis(x, _fix(i, x.shape[n.attr("axis")]),
-                                          axis=n.attr("axis")))
-
-
-def _gather_nd(node, x, idx):
-    b = node.attr("batch_dims")
-    idx = np.asarray(idx, np.int64)
-    batch = x.shape[:b]
-    k = idx.shape[-1]
-    out_tail = x.shape[b + k:]
-    xs = x.reshape((-1,) + x.shape[b:])
-    ids = idx.reshape((xs.shape[0] if b else 1, -1, k))
-    res = []
-    for j in range(ids.shape[0]):
-        part = xs[j] if b else x
-        for row in ids[j]:
-            row = tuple(int(r) + (part.shape[q] if r < 0 else 0) for q, r in enumerate(row))
-            res.append(part[row])
-    return np.asarray(res, x.dtype).reshape(batch + idx.shape[b:-1] + out_tail)
-
-
-def _infer_gather_nd(node, types):
-    x, i = types
-    b = node.attr("batch_dims")
-    return [tt(x.dtype, i.shape[:-1] + x.shape[b + i.shape[-1]:])]
-
-
-define("gather_nd", FAMILY, "data", _infer_gather_nd, _gather_nd)
-
-_REDUCE = {"none": None, "add": np.add, "mul": np.multiply, "max": np.maximum,
-           "min": np.minimum}
-
-
-def _scatter_elements(node, x, idx, upd):
-    ax = node.attr("axis")
-    out = np.array(x, copy=True)
-    idx = _fix(idx, x.shape[ax])
-    fn = _REDUCE[node.attr("reduction")]
-    for pos in np.ndindex(*idx.shape):
-        target = list(pos)
-        target[ax] = idx[pos]
-        target = tuple(target)
-        out[target] = upd[pos] if fn is None else fn(out[target], upd[pos])
-    return out
-
-
-def _scatter_nd(node, x, idx, upd):
-    out = np.array(x, copy=True)
-    fn = _REDUCE[node.attr("reduction")]
-    idx = np.asarray(idx, np.int64)
-    for pos in np.ndindex(*idx.shape[:-1]):
-        target = tuple(idx[pos])
-        out[target] = upd[pos] if fn is None else fn(out[target], upd[pos])
-    return out
-
-
-define("scatter_elements", FAMILY, "data", lambda n, t: [t[0]], _scatter_elements)
-define("scatter_nd", FAMILY, "data", lambda n, t: [t[0]], _scatter_nd)
+define("scatter_elements", FAMILY, "data", *hosted("scatter_elements"))
+define("scatter_nd", FAMILY, "data", *hosted("scatter_nd"))
 
 
 @onnx_rule(FAMILY, "Gather")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 from pyree.compiler.ops.common import axis as norm_axis
-from pyree.compiler.ops.common import np_dtype, tt
-from pyree.compiler.ops.registry import define, onnx_rule
+from pyree.compiler.ops.common import np_dtype
+from pyree.compiler.ops.registry import define, hosted, onnx_rule
 
 FAMILY = "nn"
 
@@ -37,16 +37,7 @@ def _batch_norm_rule(ctx):
     ctx.set_output(0, y)
 
 
-def _instance_norm(node, x, scale, bias):
-    axes = tuple(range(2, x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    var = x.var(axis=axes, keepdims=True)
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    y = (x - mean) / np.sqrt(var + node.attr("epsilon"))
-    return (y * scale.reshape(shape) + bias.reshape(shape)).astype(x.dtype)
-
-
-define("instance_norm", FAMILY, "normalization", lambda n, t: [t[0]], _instance_norm)
+define("instance_norm", FAMILY, "normalization", *hosted("instance_norm"))
 
 
 @onnx_rule(FAMILY, "InstanceNormalization")
@@ -54,28 +45,7 @@ def _instance_norm_rule(ctx):
     ctx.forward("instance_norm", epsilon=ctx.attr("epsilon", 1e-5))
 
 
-def _layer_norm(node, x, scale, bias=None):
-    ax = node.attr("axis")
-    axes = tuple(range(ax, x.ndim))
-    xf = x.astype(np.float64) if x.dtype.itemsize < 4 else x
-    mean = xf.mean(axis=axes, keepdims=True)
-    var = ((xf - mean) ** 2).mean(axis=axes, keepdims=True)
-    inv = 1 / np.sqrt(var + node.attr("epsilon"))
-    y = (xf - mean) * inv * scale
-    if bias is not None:
-        y = y + bias
-    stash = np_dtype(node.attr("stash_type"))
-    return y.astype(x.dtype), mean.astype(stash), inv.astype(stash)
-
-
-def _infer_layer_norm(node, types):
-    x = types[0]
-    ax = node.attr("axis")
-    stat = x.shape[:ax] + (1,) * (x.rank - ax)
-    return [x, tt(node.attr("stash_type"), stat), tt(node.attr("stash_type"), stat)]
-
-
-define("layer_norm", FAMILY, "normalization", _infer_layer_norm, _layer_norm)
+define("layer_norm", FAMILY, "normalization", *hosted("layer_norm"))
 
 
 @onnx_rule(FAMILY, "LayerNormalization")
@@ -89,19 +59,7 @@ def _layer_norm_rule(ctx):
                 epsilon=ctx.attr("epsilon", 1e-5), stash_type=stash)
 
 
-def _lrn(node, x):
-    size = node.attr("size")
-    sq = np.square(x.astype(np.float64))
-    c = x.shape[1]
-    lo, hi = (size - 1) // 2, size // 2 + (size - 1) % 2 * 0
-    hi = size - 1 - lo
-    padded = np.pad(sq, [(0, 0), (lo, hi)] + [(0, 0)] * (x.ndim - 2))
-    total = sum(padded[:, i:i + c] for i in range(size))
-    div = (node.attr("bias") + node.attr("alpha") / size * total) ** node.attr("beta")
-    return (x / div).astype(x.dtype)
-
-
-define("lrn", FAMILY, "normalization", lambda n, t: [t[0]], _lrn)
+define("lrn", FAMILY, "normalization", *hosted("lrn"))
 
 
 @onnx_rule(FAMILY, "LRN")
@@ -110,14 +68,7 @@ def _lrn_rule(ctx):
                 beta=ctx.attr("beta", 0.75), bias=ctx.attr("bias", 1.0))
 
 
-def _lp_norm(node, x):
-    ax, p = node.attr("axis"), node.attr("p")
-    norm = (np.sum(np.abs(x) ** p, axis=ax, keepdims=True)) ** (1.0 / p)
-    with np.errstate(all="ignore"):
-        return np.where(norm == 0, 0, x / norm).astype(x.dtype)
-
-
-define("lp_norm", FAMILY, "normalization", lambda n, t: [t[0]], _lp_norm)
+define("lp_norm", FAMILY, "normalization", *hosted("lp_norm"))
 
 
 @onnx_rule(FAMILY, "LpNormalization")

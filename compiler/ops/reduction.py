@@ -11,21 +11,10 @@ from __future__ import annotations
 import numpy as np
 from pyree.compiler.ops.common import axes as norm_axes
 from pyree.compiler.ops.common import axis as norm_axis
-from pyree.compiler.ops.common import bad, is_float, tt
-from pyree.compiler.ops.registry import define, onnx_rule
+from pyree.compiler.ops.common import bad, is_float
+from pyree.compiler.ops.registry import define, hosted, onnx_rule
 
 FAMILY = "reduction"
-
-
-def _reduced_shape(shape, axes, keepdims):
-    if keepdims:
-        return tuple(1 if i in axes else d for i, d in enumerate(shape))
-    return tuple(d for i, d in enumerate(shape) if i not in axes)
-
-
-def _infer_reduce(node, types):
-    t = types[0]
-    return [tt(t.dtype, _reduced_shape(t.shape, node.attr("axes"), node.attr("keepdims")))]
 
 
 def _extreme(fn, x, axes, keepdims, lowest):
@@ -67,16 +56,8 @@ REDUCE = {
 }
 
 
-def _reduce_ref(fn):
-    def reference(node, x):
-        with np.errstate(all="ignore"):
-            out = fn(x, node.attr("axes"), bool(node.attr("keepdims")))
-        return np.asarray(out).astype(x.dtype, copy=False)
-    return reference
-
-
 for _name, (_onnx, _since, _fn) in REDUCE.items():
-    define(_name, FAMILY, "reduce", _infer_reduce, _reduce_ref(_fn))
+    define(_name, FAMILY, "reduce", *hosted(_name))
 
 
 def _make_reduce_rule(ir_name, axes_input_since):
@@ -103,27 +84,10 @@ for _name, (_onnx, _since, _) in REDUCE.items():
 
 
 # -- arg reductions ------------------------------------------------------------------------
-def _infer_arg(node, types):
-    t = types[0]
-    return [tt("i64", _reduced_shape(t.shape, (node.attr("axis"),), node.attr("keepdims")))]
 
 
-def _arg_ref(fn):
-    def reference(node, x):
-        ax = node.attr("axis")
-        if node.attr("select_last_index"):
-            flipped = np.flip(x, axis=ax)
-            out = x.shape[ax] - 1 - fn(flipped, axis=ax)
-        else:
-            out = fn(x, axis=ax)
-        if node.attr("keepdims"):
-            out = np.expand_dims(out, ax)
-        return np.asarray(out, dtype=np.int64)
-    return reference
-
-
-define("argmax", FAMILY, "reduce", _infer_arg, _arg_ref(np.argmax))
-define("argmin", FAMILY, "reduce", _infer_arg, _arg_ref(np.argmin))
+define("argmax", FAMILY, "reduce", *hosted("argmax"))
+define("argmin", FAMILY, "reduce", *hosted("argmin"))
 
 
 @onnx_rule(FAMILY, "ArgMax", "ArgMin")
@@ -135,23 +99,10 @@ def _arg_rule(ctx):
 
 
 # -- scans ---------------------------------------------------------------------------------
-def _scan_ref(fn):
-    def reference(node, x):
-        ax = node.attr("axis")
-        y = np.flip(x, ax) if node.attr("reverse") else x
-        out = fn(y, axis=ax, dtype=x.dtype)
-        if node.attr("exclusive"):
-            ident = 0 if fn is np.cumsum else 1
-            pad = [(0, 0)] * x.ndim
-            pad[ax] = (1, 0)
-            out = np.pad(out, pad, constant_values=ident)
-            out = np.take(out, range(x.shape[ax]), axis=ax)
-        return np.flip(out, ax) if node.attr("reverse") else out
-    return reference
 
 
-define("cumsum", FAMILY, "library", lambda n, t: [t[0]], _scan_ref(np.cumsum))
-define("cumprod", FAMILY, "library", lambda n, t: [t[0]], _scan_ref(np.cumprod))
+define("cumsum", FAMILY, "library", *hosted("cumsum"))
+define("cumprod", FAMILY, "library", *hosted("cumprod"))
 
 
 @onnx_rule(FAMILY, "CumSum", "CumProd")
@@ -186,17 +137,8 @@ SOFTMAX = {"softmax": ("Softmax", _softmax), "log_softmax": ("LogSoftmax", _log_
            "hardmax": ("Hardmax", _hardmax)}
 
 
-def _softmax_ref(fn):
-    def reference(node, x):
-        if x.size == 0:
-            return x.copy()
-        with np.errstate(all="ignore"):
-            return fn(x, node.attr("axis")).astype(x.dtype, copy=False)
-    return reference
-
-
 for _name, (_onnx, _fn) in SOFTMAX.items():
-    define(_name, FAMILY, "softmax", lambda n, t: [t[0]], _softmax_ref(_fn))
+    define(_name, FAMILY, "softmax", *hosted(_name))
 
 
 def _softmax_rule(ir_name):

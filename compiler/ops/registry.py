@@ -8,6 +8,9 @@ An IR op entry carries everything the compiler knows about the op:
   attribute (or folds the node away) before the IR node exists.
 * ``reference(node, *arrays) -> array | tuple``: the numpy semantics, used by the
   reference evaluator and by constant folding.
+
+  Both come from the HAL's host library (``hosted(name)``): the runtime executes the
+  same numpy code for host-library ``op`` bodies.
 * ``kind``: how partitioning treats it (``elementwise``, ``view``, ``reduce``,
   ``softmax``, ``matmul``, ``conv``, ``pool``, ``normalization``, ``transpose``,
   ``data``, ``library``) - see ``passes/partition.py``.
@@ -64,6 +67,22 @@ def define(name: str, family: str, kind: str, infer: Callable, reference: Callab
         raise ValueError(f"IR op '{name}': unknown kind '{kind}'")
     OPS[name] = op = OpDef(name, family, kind, infer, reference, **kwargs)
     return op
+
+
+def hosted(name: str) -> tuple[Callable, Callable]:
+    """(infer, reference) of IR op ``name`` from the HAL's host library
+    (``modules/hal/kernels/hostlib``): the numpy semantics the compiler folds and checks
+    with are the ones the runtime executes for ``op`` bodies (one copy; the compiler
+    depends on the HAL, never the reverse)."""
+    from pyree.compiler.ir import TensorType
+    from pyree.modules.hal.kernels import hostlib
+
+    row = hostlib.OPS[name]
+
+    def infer(node, types):
+        return [TensorType(t.dtype, t.shape) for t in row.infer(node, types)]
+
+    return infer, row.run
 
 
 def onnx_rule(family: str, *op_types: str, since: int = 1):

@@ -12,33 +12,12 @@ ONNX specifies.
 from __future__ import annotations
 
 import numpy as np
-from pyree.compiler.ops.common import is_float, tt
-from pyree.compiler.ops.registry import define, onnx_rule
+from pyree.compiler.ops.registry import define, hosted, onnx_rule
 
 FAMILY = "nn"
 
 
-def _interpolate(node, x, w, bias):
-    ax = node.attr("axis")
-    wide = x.astype(np.float64)
-    y = np.moveaxis(np.tensordot(w, wide, axes=([1], [ax])), 0, ax)
-    y = y + bias.reshape((-1,) + (1,) * (x.ndim - ax - 1))
-    if not is_float(x.dtype):
-        info = np.iinfo(x.dtype) if x.dtype != np.bool_ else None
-        y = np.round(y)
-        if info is not None:
-            y = np.clip(y, info.min, info.max)
-    return y.astype(x.dtype)
-
-
-def _infer_interpolate(node, types):
-    x, w = types[0], types[1]
-    shape = list(x.shape)
-    shape[node.attr("axis")] = w.shape[0]
-    return [tt(x.dtype, shape)]
-
-
-define("interpolate", FAMILY, "library", _infer_interpolate, _interpolate)
+define("interpolate", FAMILY, "library", *hosted("interpolate"))
 
 
 def _nearest(ratio, mode):

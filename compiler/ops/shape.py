@@ -14,45 +14,21 @@ import math
 import numpy as np
 from pyree.compiler import dtypes
 from pyree.compiler.ops.common import axes as norm_axes
-from pyree.compiler.ops.common import bad, broadcast_shape, np_dtype, tt
-from pyree.compiler.ops.registry import define, onnx_rule
+from pyree.compiler.ops.common import broadcast_shape, np_dtype
+from pyree.compiler.ops.registry import define, hosted, onnx_rule
 
 FAMILY = "shape"
 
-define("identity", FAMILY, "view", lambda n, t: [t[0]], lambda n, x: x)
+define("identity", FAMILY, "view", *hosted("identity"))
 
 
-def _infer_reshape(node, types):
-    shape = node.attr("shape")
-    if math.prod(shape) != types[0].size:
-        bad(node, f"cannot reshape {types[0]} to {list(shape)}")
-    return [tt(types[0].dtype, shape)]
+define("reshape", FAMILY, "view", *hosted("reshape"))
 
 
-define("reshape", FAMILY, "view", _infer_reshape,
-       lambda n, x: np.reshape(x, n.attr("shape")))
+define("transpose", FAMILY, "transpose", *hosted("transpose"))
 
 
-def _infer_transpose(node, types):
-    perm, t = node.attr("perm"), types[0]
-    if sorted(perm) != list(range(t.rank)):
-        bad(node, f"perm {list(perm)} is not a permutation of {t.rank} dims")
-    return [tt(t.dtype, [t.shape[p] for p in perm])]
-
-
-define("transpose", FAMILY, "transpose", _infer_transpose,
-       lambda n, x: np.transpose(x, n.attr("perm")))
-
-
-def _infer_broadcast(node, types):
-    shape = node.attr("shape")
-    if broadcast_shape(node, [types[0].shape, shape]) != tuple(shape):
-        bad(node, f"cannot broadcast {types[0]} to {list(shape)}")
-    return [tt(types[0].dtype, shape)]
-
-
-define("broadcast_to", FAMILY, "elementwise", _infer_broadcast,
-       lambda n, x: np.broadcast_to(x, n.attr("shape")))
+define("broadcast_to", FAMILY, "elementwise", *hosted("broadcast_to"))
 
 
 def _shape_fold(node, types):
@@ -60,25 +36,11 @@ def _shape_fold(node, types):
     return [np.array(shape[node.attr("start"):node.attr("end")], dtype=np.int64)]
 
 
-def _infer_shape(node, types):
-    return [tt("i64", [len(types[0].shape[node.attr("start"):node.attr("end")])])]
+define("shape", FAMILY, "data", *hosted("shape"), fold_types=_shape_fold)
+define("size", FAMILY, "data", *hosted("size"), fold_types=lambda n, t: [np.array(t[0].size, np.int64)])
 
 
-define("shape", FAMILY, "data", _infer_shape,
-       lambda n, x: np.array(x.shape[n.attr("start"):n.attr("end")], np.int64),
-       fold_types=_shape_fold)
-define("size", FAMILY, "data", lambda n, t: [tt("i64", ())],
-       lambda n, x: np.array(x.size, np.int64),
-       fold_types=lambda n, t: [np.array(t[0].size, np.int64)])
-
-
-def _fill_ref(node):
-    value = np.array(node.attr("value"), np_dtype(node.attr("dtype")))
-    return np.broadcast_to(value, node.attr("shape"))
-
-
-define("fill", FAMILY, "data", lambda n, t: [tt(n.attr("dtype"), n.attr("shape"))],
-       _fill_ref)
+define("fill", FAMILY, "data", *hosted("fill"))
 
 
 # -- ONNX import rules ---------------------------------------------------------------------

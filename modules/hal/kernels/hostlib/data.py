@@ -5,14 +5,16 @@ Unique), which compile only when their operands are constants (then they fold).
 ``slice`` carries one normalized (start, stop, step) triple per dimension; ``stop`` is
 ``None`` when a negative step runs past the first element.
 
-Host-library port of ``compiler/ops/data.py``: the op table rows (shape/type
-inference and numpy semantics) that host-library bodies execute; the ONNX import
-rules stay in the compiler (the compiler depends on the HAL, never the reverse).
+The host library's rows for these ops (shape/type inference and numpy semantics):
+host-library ``op`` bodies execute them, and ``compiler/ops/data.py`` (which keeps the
+ONNX import rules) takes its ``infer``/``reference`` from here through
+``registry.hosted``; the compiler depends on the HAL, never the reverse.
 """
 
 from __future__ import annotations
+
 import numpy as np
-from .common import axis as norm_axis
+
 from .common import bad, np_dtype, same_dtype, tt
 from .indices import lengths
 from .registry import define

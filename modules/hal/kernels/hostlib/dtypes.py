@@ -1,7 +1,7 @@
 """Element types of host-library op bodies: pyree names, ONNX codes and numpy dtypes.
 
-The same table as ``compiler/dtypes.py`` (the compiler's IR types), kept here because
-the HAL never imports the compiler.
+The compiler's IR types are this table (``compiler/dtypes.py`` re-exports it: the
+compiler depends on the HAL, never the reverse).
 
 pyree spells element types as the executable format does (``i1`` is a boolean stored in
 one byte, ``ui8`` an unsigned byte, ``f32`` a float); types the format does not have yet

@@ -6,17 +6,19 @@ the epilogue of a matmul/conv. Binary operands must share one element type (ONNX
 guarantees it; ``pow`` and ``bit_shift`` follow ONNX's own rules); comparisons yield
 ``i1``. Integer ``div`` truncates toward zero as the executable format does.
 
-Host-library port of ``compiler/ops/elementwise.py``: the op table rows (shape/type
-inference and numpy semantics) that host-library bodies execute; the ONNX import
-rules stay in the compiler (the compiler depends on the HAL, never the reverse).
+The host library's rows for these ops (shape/type inference and numpy semantics):
+host-library ``op`` bodies execute them, and ``compiler/ops/elementwise.py`` (which keeps the
+ONNX import rules) takes its ``infer``/``reference`` from here through
+``registry.hosted``; the compiler depends on the HAL, never the reverse.
 """
 
 from __future__ import annotations
+
 import math
+
 import numpy as np
-from . import dtypes
-from .common import TensorType
-from .common import bad, broadcast_shape, is_float, np_dtype, same_dtype, tt
+
+from .common import TensorType, bad, broadcast_shape, is_float, np_dtype, same_dtype, tt
 from .registry import define
 
 FAMILY = "elementwise"

@@ -2,14 +2,16 @@
 deprecated Scatter), ScatterND. Indices are runtime operands; negative indices count
 from the end of their axis.
 
-Host-library port of ``compiler/ops/gather.py``: the op table rows (shape/type
-inference and numpy semantics) that host-library bodies execute; the ONNX import
-rules stay in the compiler (the compiler depends on the HAL, never the reverse).
+The host library's rows for these ops (shape/type inference and numpy semantics):
+host-library ``op`` bodies execute them, and ``compiler/ops/gather.py`` (which keeps the
+ONNX import rules) takes its ``infer``/``reference`` from here through
+``registry.hosted``; the compiler depends on the HAL, never the reverse.
 """
 
 from __future__ import annotations
+
 import numpy as np
-from .common import axis as norm_axis
+
 from .common import tt
 from .indices import normalized, normalized_tuples
 from .registry import define

@@ -7,15 +7,19 @@ Import rules resolve ``auto_pad`` to explicit ``pads`` and fill every default, s
 numpy references build dilated, strided windows with ``sliding_window_view`` and
 contract them with one ``tensordot``/``einsum`` per call.
 
-Host-library port of ``compiler/ops/nn_conv.py``: the op table rows (shape/type
-inference and numpy semantics) that host-library bodies execute; the ONNX import
-rules stay in the compiler (the compiler depends on the HAL, never the reverse).
+The host library's rows for these ops (shape/type inference and numpy semantics):
+host-library ``op`` bodies execute them, and ``compiler/ops/nn_conv.py`` (which keeps the
+ONNX import rules) takes its ``infer``/``reference`` from here through
+``registry.hosted``; the compiler depends on the HAL, never the reverse.
 """
 
 from __future__ import annotations
+
 import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
 from .common import bad, is_float, same_dtype, tt
 from .registry import define
 

@@ -6,14 +6,17 @@ executable format's ``transpose_lhs``/``transpose_rhs`` do, so Gemm's transposes
 copy. Gemm's ``alpha * (A @ B) + beta * C`` becomes ``mul``/``add`` nodes that
 partitioning attaches to the matmul region as its epilogue.
 
-Host-library port of ``compiler/ops/nn_matmul.py``: the op table rows (shape/type
-inference and numpy semantics) that host-library bodies execute; the ONNX import
-rules stay in the compiler (the compiler depends on the HAL, never the reverse).
+The host library's rows for these ops (shape/type inference and numpy semantics):
+host-library ``op`` bodies execute them, and ``compiler/ops/nn_matmul.py`` (which keeps the
+ONNX import rules) takes its ``infer``/``reference`` from here through
+``registry.hosted``; the compiler depends on the HAL, never the reverse.
 """
 
 from __future__ import annotations
+
 import numpy as np
-from .common import bad, broadcast_shape, is_float, np_dtype, same_dtype, tt
+
+from .common import bad, broadcast_shape, is_float, same_dtype, tt
 from .registry import define
 
 FAMILY = "nn"

@@ -6,14 +6,16 @@ Batch normalization in inference is elementwise: ``y = x * a + b`` with
 parameters ``a`` and ``b`` fold at import, and the two elementwise nodes fuse into the
 producing convolution's epilogue. The others are their own ``normalization`` regions.
 
-Host-library port of ``compiler/ops/nn_norm.py``: the op table rows (shape/type
-inference and numpy semantics) that host-library bodies execute; the ONNX import
-rules stay in the compiler (the compiler depends on the HAL, never the reverse).
+The host library's rows for these ops (shape/type inference and numpy semantics):
+host-library ``op`` bodies execute them, and ``compiler/ops/nn_norm.py`` (which keeps the
+ONNX import rules) takes its ``infer``/``reference`` from here through
+``registry.hosted``; the compiler depends on the HAL, never the reverse.
 """
 
 from __future__ import annotations
+
 import numpy as np
-from .common import axis as norm_axis
+
 from .common import np_dtype, tt
 from .registry import define
 

@@ -5,16 +5,17 @@ be a constant); ``keepdims`` is 0/1. The softmax family reduces along one axis: 
 opsets before 13 define softmax over the input coerced to 2-D at ``axis``, which the
 import rule rewrites as reshape -> softmax(axis=1) -> reshape.
 
-Host-library port of ``compiler/ops/reduction.py``: the op table rows (shape/type
-inference and numpy semantics) that host-library bodies execute; the ONNX import
-rules stay in the compiler (the compiler depends on the HAL, never the reverse).
+The host library's rows for these ops (shape/type inference and numpy semantics):
+host-library ``op`` bodies execute them, and ``compiler/ops/reduction.py`` (which keeps the
+ONNX import rules) takes its ``infer``/``reference`` from here through
+``registry.hosted``; the compiler depends on the HAL, never the reverse.
 """
 
 from __future__ import annotations
+
 import numpy as np
-from .common import axes as norm_axes
-from .common import axis as norm_axis
-from .common import bad, is_float, tt
+
+from .common import is_float, tt
 from .registry import define
 
 FAMILY = "reduction"

@@ -8,13 +8,16 @@ in) and a per-row bias (``tf_crop_and_resize`` extrapolation). The IR op
 which is how it will lower. Results are rounded and saturated to integer types as
 ONNX specifies.
 
-Host-library port of ``compiler/ops/resize.py``: the op table rows (shape/type
-inference and numpy semantics) that host-library bodies execute; the ONNX import
-rules stay in the compiler (the compiler depends on the HAL, never the reverse).
+The host library's rows for these ops (shape/type inference and numpy semantics):
+host-library ``op`` bodies execute them, and ``compiler/ops/resize.py`` (which keeps the
+ONNX import rules) takes its ``infer``/``reference`` from here through
+``registry.hosted``; the compiler depends on the HAL, never the reverse.
 """
 
 from __future__ import annotations
+
 import numpy as np
+
 from .common import is_float, tt
 from .registry import define
 

@@ -5,14 +5,18 @@ The grid's last axis holds coordinates in reverse dimension order (x before y) i
 the padding mode (``zeros``, ``border``, ``reflection``) and interpolated separably with
 nearest (round half to even), linear or cubic (a = -0.75) taps, as PyTorch does.
 
-Host-library port of ``compiler/ops/sampling.py``: the op table rows (shape/type
-inference and numpy semantics) that host-library bodies execute; the ONNX import
-rules stay in the compiler (the compiler depends on the HAL, never the reverse).
+The host library's rows for these ops (shape/type inference and numpy semantics):
+host-library ``op`` bodies execute them, and ``compiler/ops/sampling.py`` (which keeps the
+ONNX import rules) takes its ``infer``/``reference`` from here through
+``registry.hosted``; the compiler depends on the HAL, never the reverse.
 """
 
 from __future__ import annotations
+
 import itertools
+
 import numpy as np
+
 from .common import is_float, tt
 from .registry import define
 

@@ -18,6 +18,8 @@ one of the wrong type, is INVALID_ARGUMENT naming the JSON path. Types:
 
 from __future__ import annotations
 
+import math
+
 from . import dtypes
 
 _POOL = {"kernel": "ints", "strides": "ints", "pads": "ints", "dilations": "ints",
@@ -179,8 +181,6 @@ def to_json(value):
     non-finite floats the strings ``"nan"``/``"inf"``/``"-inf"``."""
     if isinstance(value, (tuple, list)):
         return [to_json(v) for v in value]
-    if isinstance(value, float) and value != value:
-        return "nan"
-    if isinstance(value, float) and value in (float("inf"), float("-inf")):
-        return "inf" if value > 0 else "-inf"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
     return value

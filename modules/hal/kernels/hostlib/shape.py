@@ -6,16 +6,18 @@ depth/space rearrangements.
 ``broadcast_to`` is elementwise (a broadcasting load) and fuses like one. ``fill``
 produces splats; folded, they are zero-memory ``np.broadcast_to`` views.
 
-Host-library port of ``compiler/ops/shape.py``: the op table rows (shape/type
-inference and numpy semantics) that host-library bodies execute; the ONNX import
-rules stay in the compiler (the compiler depends on the HAL, never the reverse).
+The host library's rows for these ops (shape/type inference and numpy semantics):
+host-library ``op`` bodies execute them, and ``compiler/ops/shape.py`` (which keeps the
+ONNX import rules) takes its ``infer``/``reference`` from here through
+``registry.hosted``; the compiler depends on the HAL, never the reverse.
 """
 
 from __future__ import annotations
+
 import math
+
 import numpy as np
-from . import dtypes
-from .common import axes as norm_axes
+
 from .common import bad, broadcast_shape, np_dtype, tt
 from .registry import define
 

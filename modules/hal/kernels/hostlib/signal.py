@@ -4,14 +4,16 @@ A signal is ``[..., 1]`` (real) or ``[..., 2]`` (interleaved real, imaginary); t
 transform runs along ``axis`` over ``length`` points (zero-padded or truncated) and
 yields ``[..., 2]`` (or ``[..., 1]`` for the inverse of a one-sided spectrum).
 
-Host-library port of ``compiler/ops/signal.py``: the op table rows (shape/type
-inference and numpy semantics) that host-library bodies execute; the ONNX import
-rules stay in the compiler (the compiler depends on the HAL, never the reverse).
+The host library's rows for these ops (shape/type inference and numpy semantics):
+host-library ``op`` bodies execute them, and ``compiler/ops/signal.py`` (which keeps the
+ONNX import rules) takes its ``infer``/``reference`` from here through
+``registry.hosted``; the compiler depends on the HAL, never the reverse.
 """
 
 from __future__ import annotations
+
 import numpy as np
-from .common import axis as norm_axis
+
 from .common import tt
 from .registry import define
 
