@@ -233,3 +233,28 @@ def test_op_matches_the_compiler_reference(case):
 def test_every_ir_op_has_a_host_library_row():
     assert set(IR_OPS) <= set(hostlib.OPS)
     assert set(hostlib.SCHEMAS) <= set(hostlib.OPS)
+
+
+def test_host_bodies_import_neither_the_compiler_nor_numba():
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import numpy as np
+from pyree.modules.hal import executable_format as fmt
+from pyree.modules.hal.executable import Executable
+fn = {"name": "f", "items_per_workgroup": 1,
+      "bindings": [{"index": 0, "type": "f32", "access": "read", "shape": [3]},
+                   {"index": 1, "type": "f32", "access": "write", "shape": [3]}],
+      "body": {"kind": "op", "op": "softmax", "attrs": {"axis": 0},
+               "inputs": [0], "outputs": [1]}}
+exe = Executable.create("pyree-kernels-v1", fmt.serialize({"version": 1, "functions": [fn]}))
+out = np.zeros(12, np.uint8)
+exe.dispatch(0, (1, 1, 1), (), [np.zeros(3, np.float32).view(np.uint8), out])
+assert np.allclose(out.view(np.float32), 1 / 3)
+bad = sorted(m for m in sys.modules if m.startswith(("pyree.compiler", "numba")))
+assert not bad, bad
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
