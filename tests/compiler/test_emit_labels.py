@@ -127,3 +127,20 @@ def test_prepare_kernels_prepares_each_distinct_kernel_once():
     kernel_pass = calls[calls.index((4, 4, "lowered")) + 1:]
     assert kernel_pass == [(0, 2, "Conv_0+Relu_1"), (1, 2, "Conv_6"),
                            (2, 2, "kernels prepared")]
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_non_pyree_exception_in_a_kernel_is_internal_naming_the_dispatch(gather, driver,
+                                                                           monkeypatch):
+    from pyree.modules.hal.executable import Executable
+
+    def broken(reqs, arrays):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(Executable, "_launch", staticmethod(broken))
+    with load_module(gather, driver) as m, pytest.raises(status.PyreeError) as info:
+        m.main(np.zeros((4, 3), np.float32), np.zeros(2, np.int64))
+    error = info.value
+    assert isinstance(error, status.InternalError)
+    assert error.message == "ZeroDivisionError: division by zero"
+    assert error.annotations[0] == "while executing dispatch 'Gather_3'"
