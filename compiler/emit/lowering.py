@@ -43,10 +43,10 @@ class Dispatch:
     """One ``command_buffer.dispatch``.
 
     ``function`` is a pyree-kernels-v1 function description *without* ``name`` (emission
-    names it and deduplicates identical descriptions); its binding ``index`` k is bound
-    to ``operands[k]``. ``workgroups`` is (x, y, z); ``constants`` are the push constants
-    (each an i32/u32 value). ``label`` names the ONNX nodes it computes (for traces and
-    debug locations), e.g. ``"Conv_0+Relu_1"``.
+    gives each dispatch a function of its own, named after ``label``); its binding
+    ``index`` k is bound to ``operands[k]``. ``workgroups`` is (x, y, z); ``constants``
+    are the push constants (each an i32/u32 value). ``label`` names the ONNX nodes it
+    computes (for traces, errors and debug locations), e.g. ``"Conv_0+Relu_1"``.
     """
 
     function: dict
