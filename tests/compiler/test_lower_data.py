@@ -118,3 +118,31 @@ def test_lrn_runs_as_numba_bodies_and_matches_the_reference(size, shape):
     expected = reference.evaluate(graph, x)
     got = execute_lowered.run_partition(c.partition, x)
     assert not reference.allclose(expected, got, rtol=1e-6, atol=1e-7)
+
+
+NORMS = {
+    "instance": ([helper.make_node("InstanceNormalization", ["a", "s", "b"], ["z"],
+                                   epsilon=1e-3)],
+                 [("a", F32, [2, 3, 4, 5]), ("s", F32, [3]), ("b", F32, [3])]),
+    "layer-two-axes": ([helper.make_node("LayerNormalization", ["a", "s", "b"], ["z"],
+                                         axis=1)],
+                       [("a", F32, [4, 3, 5]), ("s", F32, [3, 5]), ("b", F32, [3, 5])]),
+    "layer-no-bias": ([helper.make_node("LayerNormalization", ["a", "s"], ["z"], axis=-1)],
+                      [("a", F32, [2, 3, 8]), ("s", F32, [8])]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NORMS))
+def test_instance_and_layer_norm_run_as_numba_bodies(case):
+    from pyree.compiler.emit.lower_norm import lower_instance_or_layer_norm
+
+    c = compiled(*NORMS[case], {})
+    graph = c.partition.graph
+    region = next(r for r in c.partition.regions if r.kind == "normalization")
+    lowered = lower_instance_or_layer_norm(region, graph)
+    assert [d.function["body"]["kind"] for d in lowered.dispatches] == \
+        ["reduce", "elementwise", "reduce", "elementwise"]
+    x = feeds(graph)
+    expected = reference.evaluate(graph, x)
+    got = execute_lowered.run_partition(c.partition, x)
+    assert not reference.allclose(expected, got, rtol=1e-4, atol=1e-5)
