@@ -79,7 +79,8 @@ class Runner:
         self.promise = bool(program.mode & UNRETAINED)
         self.pending = None           # (gate, signal, expect, index, op) held on local-task
         self.buffers = [self._allocate(spec) for spec in program.buffers]
-        self.cb = self.device.create_command_buffer(program.mode, program.categories)
+        self.cb = self.device.create_command_buffer(program.mode, program.categories, -1,
+                                                    program.capacity)
         self.report = Report()
 
     def _allocate(self, spec):
@@ -95,20 +96,29 @@ class Runner:
 
     # -- operations --------------------------------------------------------------------------
 
+    def _ref(self, b: int) -> tuple:
+        """(buffer or None, slot) of a program's buffer index (negative: a table slot)."""
+        slot = hal_ops.slot(b)
+        return (None, slot) if slot is not None else (self.buffers[b], 0)
+
     def _fill(self, op):
-        self.cb.fill_buffer(self.buffers[op.buffer], op.offset, op.length, 0, op.pattern,
+        buffer, slot = self._ref(op.buffer)
+        self.cb.fill_buffer(buffer, op.offset, op.length, slot, op.pattern,
                             op.pattern_length, 0)
 
     def _update(self, op):
-        self.cb.update_buffer(VmBuffer.wrap(bytearray(op.data)), op.source_offset,
-                              self.buffers[op.buffer], op.offset, op.length, 0, 0)
+        buffer, slot = self._ref(op.buffer)
+        self.cb.update_buffer(VmBuffer.wrap(bytearray(op.data)), op.source_offset, buffer,
+                              op.offset, op.length, slot, 0)
 
     def _copy(self, op):
-        self.cb.copy_buffer(0, 0, self.buffers[op.source], op.source_offset,
-                            self.buffers[op.target], op.target_offset, op.length, 0)
+        (source, sslot), (target, tslot) = self._ref(op.source), self._ref(op.target)
+        self.cb.copy_buffer(sslot, tslot, source, op.source_offset, target, op.target_offset,
+                            op.length, 0)
 
     def _dispatch(self, op):
-        bindings = [(0, self.buffers[b], o, n) for b, o, n in op.bindings]
+        bindings = [(ref[1], ref[0], o, n) for ref, o, n in
+                    ((self._ref(b), o, n) for b, o, n in op.bindings)]
         self.cb.dispatch(self.exe, op.function, tuple(op.workgroups), 0, list(op.push),
                          bindings)
 
@@ -128,7 +138,7 @@ class Runner:
         self.cb.finalize()
 
     def _create(self, op):
-        self.cb = self.device.create_command_buffer(op.mode, op.categories)
+        self.cb = self.device.create_command_buffer(op.mode, op.categories, -1, op.capacity)
         self.promise |= bool(op.mode & UNRETAINED)
 
     def _drop(self, op):
@@ -160,8 +170,10 @@ class Runner:
         self._flush()
         signal = HalFence.create()
         gate = HalFence.create() if op.gated and not self.sync else None
+        table = None if op.table is None else [
+            (None if b is None else self.buffers[b], o, n) for b, o, n in op.table]
         try:
-            self.device.queue_execute(-1, gate, signal, self.cb, None, 0)
+            self.device.queue_execute(-1, gate, signal, self.cb, table, 0)
         except PyreeError as e:
             return ("call", e)
         if gate is not None:

@@ -93,6 +93,8 @@ class CommandBuffer:
     categories: int
     inline: bool
     validated: bool = True       # UNVALIDATED skips the checks that protect the program
+    capacity: int = 0
+    requirements: dict = attrs.field(factory=dict)   # slot -> [needs, extent, alignment]
     state: str = "recording"
     depth: int = 0
     commands: list = attrs.field(factory=list)
@@ -110,11 +112,13 @@ class Model:
         self.released = [False] * len(program.buffers)
         self.referenced: set = set()
         self.approx: list = []     # (buffer, byte offset, wanted f32 values, error bounds)
-        self.cb = self._new_cb(program.mode, program.categories)
+        self.cb = self._new_cb(program.mode, program.categories, program.capacity)
+        self.bound: dict = {}      # slot -> (buffer, offset, length) of the running submission
+        self._pending: list = []   # slot requirements of the command being recorded
 
-    def _new_cb(self, mode, categories) -> CommandBuffer:
+    def _new_cb(self, mode, categories, capacity=0) -> CommandBuffer:
         return CommandBuffer(mode, categories, self.sync and bool(mode & INLINE),
-                             not mode & UNVALIDATED)
+                             not mode & UNVALIDATED, capacity & 0xFFFFFFFF)
 
     # -- stepping --------------------------------------------------------------------------
 
@@ -124,9 +128,9 @@ class Model:
         return getattr(self, "_" + type(op).__name__.lower())(op)
 
     def _create(self, op) -> Expect:
-        if op.mode & INLINE and not op.mode & ONE_SHOT:
+        if op.mode & INLINE and (not op.mode & ONE_SHOT or op.capacity):
             return fails(IA)
-        self.cb = self._new_cb(op.mode, op.categories)
+        self.cb = self._new_cb(op.mode, op.categories, op.capacity)
         return OK
 
     def _drop(self, op) -> Expect:
@@ -182,6 +186,11 @@ class Model:
         cb = self.cb
         if cb.state != "executable" or (cb.mode & ONE_SHOT and cb.submitted):
             return fails(FP, phase="submit")
+        self.bound = {}
+        if cb.requirements:
+            defects = self._bind(cb, op.table)
+            if defects:
+                return fails(*defects, phase="submit")
         cb.submitted = True
         for command in cb.commands:
             code = self._execute(command)
@@ -189,10 +198,56 @@ class Model:
                 return fails(code, phase="execute")
         return OK
 
+    def _bind(self, cb: CommandBuffer, table) -> set:
+        """Checks a submission's binding table against the slot requirements (hal-abi 3.6:
+        always, UNVALIDATED or not); fills :attr:`bound`."""
+        if table is None:
+            return {IA}
+        if len(table) < max(cb.requirements) + 1:
+            return {OOR}
+        defects = set()
+        for slot, (needs, extent, alignment) in cb.requirements.items():
+            b, offset, length = table[slot]
+            if b is None:
+                defects.add(IA)
+                continue
+            for need in needs:
+                defects |= _kind_defects(self.specs[b].kind, need)
+            where = resolve(self.specs[b].size, offset, length)
+            if where is None:
+                defects.add(OOR)
+                continue
+            if extent > where[1]:
+                defects.add(OOR)
+            if where[0] % alignment:
+                defects.add(IA)
+            if self.released[b]:
+                defects.add(FP)
+            self.bound[slot] = (b, *where)
+            self.referenced.add(b)
+        return defects
+
     # -- recording ---------------------------------------------------------------------------
 
-    def _ref(self, defects: set, b: int, offset: int, length: int, need: str):
-        """Checks one buffer reference; returns its resolved (offset, length) or None."""
+    def _ref(self, defects: set, b: int, offset: int, length: int, need: str, *,
+             required: int | None = None, alignment: int = 1):
+        """Checks one reference: a buffer (returns ``("d", b, (offset, length))``), or a
+        binding-table slot (``("s", slot, offset, length)``, its requirement kept for
+        :meth:`_record`); None when out of range."""
+        slot = ops.slot(b)
+        if slot is not None:
+            if slot >= self.cb.capacity:
+                defects.add(OOR)
+                return None
+            offset, length = offset & M64, length & M64
+            if length == M64:
+                extent = offset + (required or 0)
+            else:
+                extent = offset + length
+                if required is not None and length < required:
+                    defects.add(OOR)
+            self._pending.append((slot, need, extent, alignment))
+            return ("s", slot, offset, length)
         if self.cb.validated:
             defects |= _kind_defects(self.specs[b].kind, need)
         if self.released[b]:
@@ -200,12 +255,21 @@ class Model:
         where = resolve(self.specs[b].size, offset, length)
         if where is None:
             defects.add(OOR)
-        return where
+            return None
+        if required is not None and where[1] < required:
+            defects.add(OOR)
+        return ("d", b, where)
 
     def _record(self, category: int, defects: set, command) -> Expect:
+        pending, self._pending = self._pending, []
         state = self._recording(category)
         if state or defects:
             return fails(*(state or defects))
+        for slot, need, extent, alignment in pending:   # a refused command leaves no trace
+            entry = self.cb.requirements.setdefault(slot, [set(), 0, 1])
+            entry[0].add(need)
+            entry[1] = max(entry[1], extent)
+            entry[2] = max(entry[2], alignment)
         for b in _command_buffers(command):
             self.referenced.add(b)
         if self.cb.inline:
@@ -221,8 +285,9 @@ class Model:
             defects.add(IA)
         elif (op.offset & M64) % n or ((op.length & M64) != M64 and (op.length & M64) % n):
             defects.add(IA)
-        where = self._ref(defects, op.buffer, op.offset, op.length, "transfer_write")
-        return self._record(TRANSFER, defects, ("fill", op.buffer, where, op.pattern, n))
+        ref = self._ref(defects, op.buffer, op.offset, op.length, "transfer_write",
+                        alignment=n if n in (1, 2, 4) else 1)
+        return self._record(TRANSFER, defects, ("fill", ref, op.pattern, n))
 
     def _update(self, op) -> Expect:
         defects = set()
@@ -232,20 +297,21 @@ class Model:
             data = b""
         else:
             data = op.data[source[0]:source[0] + source[1]]
-        where = self._ref(defects, op.buffer, op.offset, len(data), "transfer_write")
-        return self._record(TRANSFER, defects, ("update", op.buffer, where, data))
+        ref = self._ref(defects, op.buffer, op.offset, len(data), "transfer_write")
+        return self._record(TRANSFER, defects, ("update", ref, data))
 
     def _copy(self, op) -> Expect:
         defects = set()
-        src = self._ref(defects, op.source, op.source_offset, op.length, "copy_source")
-        dst = self._ref(defects, op.target, op.target_offset, op.length, "transfer_write")
-        if src and dst and self.cb.validated:
+        sref = self._ref(defects, op.source, op.source_offset, op.length, "copy_source")
+        tref = self._ref(defects, op.target, op.target_offset, op.length, "transfer_write")
+        if sref and tref and sref[0] == tref[0] == "d" and self.cb.validated:
+            src, dst = sref[2], tref[2]
             if src[1] != dst[1]:
                 defects.add(IA)
             elif op.source == op.target and src[1] and \
                     src[0] < dst[0] + dst[1] and dst[0] < src[0] + src[1]:
                 defects.add(IA)
-        return self._record(TRANSFER, defects, ("copy", op.source, src, op.target, dst))
+        return self._record(TRANSFER, defects, ("copy", sref, tref))
 
     def _dispatch(self, op) -> Expect:
         defects = set()
@@ -268,20 +334,17 @@ class Model:
                 push = tuple(v & 0xFFFFFFFF for v in op.push)
             if len(op.bindings) != len(kernel[3]):
                 defects.add(IA)
-        where = []
+        needs = [None] * len(op.bindings)
+        if push is not None and not defects & {IA, OOR, NF}:
+            needs = list(required_bytes(op.function, push, _covered(op.function, push, counts)))
+        refs = []
         for i, (b, offset, length) in enumerate(op.bindings):
             writes = kernel is not None and i < len(kernel[3]) and kernel[3][i]
-            where.append(self._ref(defects, b, offset, length,
-                                   "dispatch_write" if writes else "dispatch_read"))
-        if push is not None and not defects & {IA, OOR, NF}:
-            items = _covered(op.function, push, counts)
-            for (_, _, length), w, need in zip(op.bindings, where,
-                                               required_bytes(op.function, push, items)):
-                if w is not None and w[1] < need:
-                    defects.add(OOR)
-        bindings = tuple((b, w) for (b, _, _), w in zip(op.bindings, where))
+            refs.append(self._ref(defects, b, offset, length,
+                                  "dispatch_write" if writes else "dispatch_read",
+                                  required=needs[i], alignment=ops.ITEMSIZE))
         return self._record(DISPATCH, defects,
-                            ("dispatch", op.function, push, counts, bindings))
+                            ("dispatch", op.function, push, counts, tuple(refs)))
 
     # -- execution ---------------------------------------------------------------------------
 
@@ -296,26 +359,41 @@ class Model:
         o, n = where
         return self.data[b][o:o + n].copy(), self.known[b][o:o + n].copy()
 
+    def _resolve(self, ref):
+        """``(buffer, (offset, length))`` of a recorded reference, None if out of range."""
+        if ref[0] == "d":
+            return ref[1], ref[2]
+        _, slot, offset, length = ref
+        b, base, size = self.bound[slot]
+        where = resolve(size, offset, length)
+        return None if where is None else (b, (base + where[0], where[1]))
+
     def _execute(self, command) -> str | None:
         kind = command[0]
+        refs = command[1:2] if kind in ("fill", "update") else \
+            command[1:3] if kind == "copy" else command[4]
+        resolved = [self._resolve(r) for r in refs]
+        if None in resolved:
+            return OOR
         if kind == "fill":
-            _, b, (o, n), pattern, size = command
+            (b, (o, n)), (_, _, pattern, size) = resolved[0], command
             if n % size:
                 return IA
             unit = np.frombuffer((pattern & ((1 << (8 * size)) - 1)).to_bytes(size, "little"),
                                  dtype=np.uint8)
             self._write(b, o, np.tile(unit, n // size), np.ones(n, dtype=bool))
         elif kind == "update":
-            _, b, (o, n), data = command
+            (b, (o, n)), data = resolved[0], command[2]
             self._write(b, o, np.frombuffer(data, dtype=np.uint8), np.ones(n, dtype=bool))
         elif kind == "copy":
-            _, sb, src, tb, dst = command
+            (sb, src), (tb, dst) = resolved
             if src[1] != dst[1]:        # recorded UNVALIDATED: refused when it runs
                 return IA
             values, known = self._read(sb, src)
             self._write(tb, dst[0], values, known)
         else:
-            _, function, push, counts, bindings = command
+            _, function, push, counts, _ = command
+            bindings = resolved
             if any(w[0] % ops.ITEMSIZE for _, w in bindings):
                 return IA
             self._kernel(function, push, _covered(function, push, counts), bindings)
@@ -387,11 +465,9 @@ def _words(known: np.ndarray, count: int) -> np.ndarray:
 
 
 def _command_buffers(command) -> tuple:
-    if command[0] == "copy":
-        return (command[1], command[3])
-    if command[0] == "dispatch":
-        return tuple(b for b, _ in command[4])
-    return (command[1],)
+    refs = command[4] if command[0] == "dispatch" else \
+        command[1:3] if command[0] == "copy" else command[1:2]
+    return tuple(r[1] for r in refs if r[0] == "d")
 
 
 def _covered(function: int, push, counts) -> int:

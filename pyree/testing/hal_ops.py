@@ -3,7 +3,8 @@
 A :class:`HalProgram` is plain data (``attrs.frozen`` records, JSON round trip through
 :func:`encode` / :func:`decode`): a driver, a few buffers (:class:`BufferSpec`), the mode
 and categories of the first command buffer, and a list of operations. Operations name
-buffers by their index in ``buffers``; offsets and lengths are ``I`` values (``-1`` is
+buffers by their index in ``buffers``, or binding-table slots by negative indices (``-1`` is
+slot 0, see :func:`slot`) resolved against the table of the :class:`Submit`; offsets and lengths are ``I`` values (``-1`` is
 WHOLE_BUFFER, other negative values are huge unsigned sizes). Nothing here imports the HAL:
 :mod:`pyree.testing.hal_strategies` draws programs, :mod:`pyree.testing.hal_model` predicts
 what a device must do with them, and ``pyree.modules.hal.fuzz_runner`` runs them.
@@ -118,6 +119,7 @@ class Finalize:
 @_op
 class Submit:
     gated: bool = False
+    table: tuple | None = None      # binding table: ((buffer | None, offset, length), ...)
 
 
 @_op
@@ -129,6 +131,7 @@ class Flush:
 class Create:
     mode: int = 0
     categories: int = 3
+    capacity: int = 0               # binding capacity (indirect references)
 
 
 @_op
@@ -149,15 +152,24 @@ class Dealloca:
 RECORDING = (Fill, Update, Copy, Dispatch, Barrier, BeginGroup, EndGroup, Begin, Finalize)
 
 
+def slot(b: int) -> int | None:
+    """The binding-table slot a negative buffer index names (``-1`` is slot 0), else None."""
+    return -b - 1 if b < 0 else None
+
+
 def buffers_of(op) -> tuple:
-    """Indices of the buffers an operation names."""
+    """Indices of the buffers an operation names (not binding-table slots)."""
     if isinstance(op, Dispatch):
-        return tuple(b for b, _, _ in op.bindings)
-    if isinstance(op, Copy):
-        return (op.source, op.target)
-    if isinstance(op, (Fill, Update, Drop, Dealloca)):
-        return (op.buffer,)
-    return ()
+        names = tuple(b for b, _, _ in op.bindings)
+    elif isinstance(op, Copy):
+        names = (op.source, op.target)
+    elif isinstance(op, (Fill, Update, Drop, Dealloca)):
+        names = (op.buffer,)
+    elif isinstance(op, Submit) and op.table:
+        names = tuple(b for b, _, _ in op.table if b is not None)
+    else:
+        names = ()
+    return tuple(b for b in names if b >= 0)
 
 
 @attrs.frozen
@@ -168,6 +180,7 @@ class HalProgram:
     mode: int = 0
     categories: int = 3
     hook: str | None = None  # test-only worker hooks (abort, segfault, hang)
+    capacity: int = 0        # binding capacity of the first command buffer
 
 
 # -- kernels ---------------------------------------------------------------------------------
@@ -244,6 +257,7 @@ def encode(program: HalProgram) -> dict:
            for op in program.ops]
     return {"driver": program.driver, "mode": program.mode,
             "categories": program.categories, "hook": program.hook,
+            "capacity": program.capacity,
             "buffers": [attrs.asdict(b) for b in program.buffers], "ops": ops}
 
 
@@ -255,7 +269,7 @@ def decode(data: dict) -> HalProgram:
         ops.append(cls(**{k: _unplain(v) for k, v in raw.items()}))
     return HalProgram(data["driver"], tuple(BufferSpec(**b) for b in data["buffers"]),
                       tuple(ops), data.get("mode", 0), data.get("categories", 3),
-                      data.get("hook"))
+                      data.get("hook"), data.get("capacity", 0))
 
 
 def dumps(program: HalProgram) -> bytes:

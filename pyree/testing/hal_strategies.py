@@ -14,8 +14,9 @@ neighbours of the bug; sequences shrink by deleting operations.
 * :func:`dispatches` - a whole :class:`~.hal_ops.Dispatch` (function, grid, push constants
   and bindings; unknown functions, bad grids and push constants too).
 * :func:`command_sequences` - operations over a few buffers: fill, update, copy, dispatch,
-  barrier, debug groups, begin, finalize, submit, new command buffers, host drops, pool
-  churn and deallocation, in valid and invalid orders.
+  barrier, debug groups, begin, finalize, submit (with binding tables for references to
+  slots), new command buffers, host drops, pool churn and deallocation, in valid and
+  invalid orders.
 * :func:`hal_programs` - a driver, buffers, a command buffer mode and a sequence.
 """
 
@@ -40,6 +41,20 @@ _PATTERN_LENGTHS = st.sampled_from((1, 1, 2, 4, 3))
 _PATTERNS = st.integers(0, 0xFFFFFFFF)
 _UPDATE_DATA = st.binary(max_size=24)
 _FITS = st.integers(0, 64) | st.none()
+#: A reference is sometimes a binding-table slot (0..2) instead of a buffer; slot ranges are
+#: drawn for a nominal SLOT_SIZE-byte binding.
+_SLOTTED = st.sampled_from((None,) * 6 + (0, 1, 2))
+SLOT_SIZE = 32
+_CAPACITIES = st.sampled_from((0, 0, 0, 2, 3))
+
+
+def _operand(draw, buffers, slots: bool) -> tuple:
+    """(buffer index or negative slot, size to draw ranges for)."""
+    slot = draw(_SLOTTED) if slots else None
+    if slot is not None:
+        return -slot - 1, SLOT_SIZE
+    b = draw(_INDEX[len(buffers) - 1])
+    return b, buffers[b].size
 
 
 @functools.lru_cache(maxsize=None)
@@ -143,10 +158,11 @@ def workgroup_counts(valid: bool | None = None):
 
 @st.composite
 def dispatch_bindings(draw, function: int, buffers, push=(), counts=(1, 1, 1),
-                      valid: bool | None = None):
+                      valid: bool | None = None, slots: bool = False):
     """``((buffer index, offset, length), ...)`` for ``function`` (a :data:`KERNELS` index)
-    over ``buffers`` (BufferSpecs), sized for ``push`` and ``counts`` when they are valid."""
-    return _bindings(draw, function, tuple(buffers), push, counts, valid)
+    over ``buffers`` (BufferSpecs), sized for ``push`` and ``counts`` when they are valid;
+    with ``slots`` some bindings are binding-table slots (negative indices)."""
+    return _bindings(draw, function, tuple(buffers), push, counts, valid, slots)
 
 
 _COUNT_OK = st.sampled_from((True,) * 6 + (False,))
@@ -155,7 +171,7 @@ _KNOWN = st.integers(0, len(ops.KERNELS) - 1)
 _ANY_FUNCTION = st.one_of(_KNOWN, _KNOWN, _KNOWN, st.sampled_from((7, -1)))
 
 
-def _bindings(draw, function, buffers, push, counts, valid):
+def _bindings(draw, function, buffers, push, counts, valid, slots=False):
 
     writes = ops.KERNELS[function][3]
     needs = [0] * len(writes)
@@ -167,6 +183,11 @@ def _bindings(draw, function, buffers, push, counts, valid):
     for i, w in enumerate(writes):
         usable = [j for j, b in enumerate(buffers) if b.size >= needs[i] and
                   b.kind in (("device",) if w else ("device", "readonly"))]
+        slot = draw(_SLOTTED) if slots else None
+        if slot is not None:
+            offset, length = draw(_binding_range(ops.BufferSpec(SLOT_SIZE), needs[i], valid))
+            out.append((-slot - 1, offset, length))
+            continue
         if usable and (valid is True or valid is None and draw(_MOSTLY)):
             index = usable[draw(_INDEX[len(usable) - 1]) % len(usable)]
         else:
@@ -183,12 +204,12 @@ def _bindings(draw, function, buffers, push, counts, valid):
 
 
 @st.composite
-def dispatches(draw, buffers, valid: bool | None = None):
+def dispatches(draw, buffers, valid: bool | None = None, slots: bool = False):
     function = draw(_KNOWN if valid is True else _ANY_FUNCTION)
     counts = draw(workgroup_counts(valid))
     push = draw(push_constants(function, valid))
     bindings = _bindings(draw, function if 0 <= function < len(ops.KERNELS) else 0,
-                         tuple(buffers), push, counts, valid)
+                         tuple(buffers), push, counts, valid, slots)
     return ops.Dispatch(function, counts, push, bindings)
 
 
@@ -204,33 +225,31 @@ def misaligned(dispatch: ops.Dispatch, which: int) -> ops.Dispatch:
 
 
 @st.composite
-def _fills(draw, buffers):
-    b = draw(_INDEX[len(buffers) - 1])
+def _fills(draw, buffers, slots=False):
+    b, size = _operand(draw, buffers, slots)
     n = draw(_PATTERN_LENGTHS)
-    offset, length = draw(buffer_ranges(buffers[b].size, None, n if n in (2, 4) else 1))
+    offset, length = draw(buffer_ranges(size, None, n if n in (2, 4) else 1))
     return ops.Fill(b, offset, length, draw(_PATTERNS), n)
 
 
 @st.composite
-def _updates(draw, buffers):
-    b = draw(_INDEX[len(buffers) - 1])
+def _updates(draw, buffers, slots=False):
+    b, size = _operand(draw, buffers, slots)
     data = draw(_UPDATE_DATA)
     source = draw(buffer_ranges(len(data)))
     fits = draw(_FITS)
     where = resolve(len(data), *source)
-    room = buffers[b].size - (where[1] if where else 0)
+    room = size - (where[1] if where else 0)
     if fits is not None and room >= 0:
         offset = fits % (room + 1)
     else:
-        offset = draw(buffer_ranges(buffers[b].size))[0]
+        offset = draw(buffer_ranges(size))[0]
     return ops.Update(data, source[0], b, offset, source[1])
 
 
 @st.composite
-def _copies(draw, buffers):
-    index = _INDEX[len(buffers) - 1]
-    s, t = draw(index), draw(index)
-    ssize, tsize = buffers[s].size, buffers[t].size
+def _copies(draw, buffers, slots=False):
+    (s, ssize), (t, tsize) = _operand(draw, buffers, slots), _operand(draw, buffers, slots)
     if draw(st.booleans()):       # fitting ranges: the usual case, shrinks first
         n = draw(st.integers(0, min(ssize, tsize)))
         return ops.Copy(s, draw(st.integers(0, ssize - n)), t,
@@ -240,27 +259,52 @@ def _copies(draw, buffers):
     return ops.Copy(s, so, t, to, sn if draw(st.booleans()) else tn)
 
 
-def command_sequences(buffers, *, max_ops: int = 12, close: bool | None = None):
+def command_sequences(buffers, *, max_ops: int = 12, close: bool | None = None,
+                      slots: bool = True):
     """Lists of operations over ``buffers`` (BufferSpecs); with ``close`` (drawn when None)
-    the list ends with Finalize and Submit, so most sequences run."""
+    the list ends with Finalize and Submit, so most sequences run; with ``slots`` operands
+    are sometimes binding-table slots (for command buffers with a binding capacity)."""
     buffers = tuple(buffers)
     index = _INDEX[len(buffers) - 1]
-    transfer = st.one_of(_fills(buffers), _updates(buffers), _copies(buffers))
-    control = st.sampled_from((ops.Barrier(), ops.BeginGroup(), ops.EndGroup(), ops.Barrier(),
-                               ops.BeginGroup(), ops.EndGroup(), ops.Finalize(), ops.Submit(),
-                               ops.Submit(gated=True), ops.Flush(), ops.Begin()))
+    transfer = st.one_of(_fills(buffers, slots), _updates(buffers, slots),
+                         _copies(buffers, slots))
+    control = st.one_of(st.sampled_from((
+        ops.Barrier(), ops.BeginGroup(), ops.EndGroup(), ops.Barrier(), ops.BeginGroup(),
+        ops.EndGroup(), ops.Finalize(), ops.Flush(), ops.Begin())), _submits(buffers))
     lifecycle = st.one_of(
-        st.builds(ops.Create, st.sampled_from(MODES + BAD_MODES), st.sampled_from(CATEGORIES)),
+        st.builds(ops.Create, st.sampled_from(MODES + BAD_MODES), st.sampled_from(CATEGORIES),
+                  _CAPACITIES),
         st.builds(ops.Drop, index), st.builds(ops.Dealloca, index), st.just(ops.Churn()))
     valid_dispatch = dispatches(buffers, valid=True)
-    dispatch = st.one_of(valid_dispatch, valid_dispatch, dispatches(buffers),
+    dispatch = st.one_of(valid_dispatch, valid_dispatch, dispatches(buffers, slots=slots),
                          st.builds(misaligned, valid_dispatch, st.integers(0, 2)))
     op = st.one_of(transfer, transfer, transfer, transfer, dispatch, dispatch, control,
                    control, lifecycle)
-    tail = (ops.Finalize(), ops.Submit())
     closing = st.booleans() if close is None else st.just(close)
-    return st.tuples(st.lists(op, max_size=max_ops), closing).map(
-        lambda pair: tuple(pair[0]) + (tail if pair[1] else ()))
+    last = _submits(buffers, gated=False)
+    return st.tuples(st.lists(op, max_size=max_ops), closing, last).map(
+        lambda t: tuple(t[0]) + ((ops.Finalize(), t[2]) if t[1] else ()))
+
+
+@st.composite
+def _entry(draw, buffers):
+    b = draw(_INDEX[len(buffers) - 1])
+    if draw(_MOSTLY):
+        return (b, 0, ops.WHOLE)
+    offset, length = draw(buffer_ranges(buffers[b].size))
+    return (None if draw(_SLOTTED) == 0 else b, offset, length)
+
+
+@functools.lru_cache(maxsize=None)
+def _tables(buffers):
+    return st.none() | st.lists(_entry(buffers), max_size=4).map(tuple)
+
+
+@st.composite
+def _submits(draw, buffers, gated=None):
+    """Submit, sometimes gated, with no binding table or a drawn one."""
+    gated = draw(st.booleans()) if gated is None else gated
+    return ops.Submit(gated, draw(_tables(buffers)))
 
 
 def buffer_specs(max_buffers: int = 4):
@@ -285,5 +329,6 @@ def _programs(draw, drivers, max_buffers, max_ops):
     driver = draw(st.sampled_from(drivers))
     buffers = draw(buffer_specs(max_buffers))
     mode, categories = draw(st.sampled_from(MODES)), draw(st.sampled_from(CATEGORIES))
+    capacity = 0 if mode & 0x10 else draw(_CAPACITIES)   # inline: no binding table
     return ops.HalProgram(driver, buffers, draw(_sequences(buffers, max_ops)), mode,
-                          categories)
+                          categories, None, capacity)

@@ -102,6 +102,30 @@ def test_unvalidated_skips_program_checks_but_not_memory_checks(driver):
     assert (report.ok, report.failed) == (len(seq) - 2, 2)
 
 
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_binding_tables(driver):
+    seq = (ops.Fill(-1, 0, 8, 5), ops.Copy(-1, 0, -2, 4, 8),
+           ops.Dispatch(1, (1, 1, 1), (4,), ((-1, 0, -1), (-2, 16, 16))), ops.Finalize(),
+           ops.Submit(table=((0, 0, -1), (2, 0, -1))),
+           ops.Submit(table=((2, 0, -1), (0, 8, 40))),
+           ops.Submit(), ops.Submit(table=((0, 0, -1),)),                 # none, too short
+           ops.Submit(table=((None, 0, -1), (0, 0, -1))),                  # a null buffer
+           ops.Submit(table=((3, 0, -1), (0, 0, -1))),                     # read-only buffer, written slot
+           ops.Submit(table=((0, 2, -1), (0, 0, -1))),                     # misaligned binding
+           ops.Submit(table=((0, 0, 8), (0, 0, -1))))                      # shorter than 16
+    report = fuzz_runner.run(ops.HalProgram(driver, B, seq, 0, 3, None, 2))
+    assert (report.ok, report.failed) == (6, 6)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_refused_command_leaves_no_slot_requirement(driver):
+    # Regression: the copy below is refused (read-only target), but its source slot used
+    # to stay in the command buffer's requirements, so the submission demanded a table.
+    seq = (ops.Copy(-2, 0, 3, 0, 8), ops.Fill(0, 0, 4, 1), ops.Finalize(), ops.Submit())
+    report = fuzz_runner.run(ops.HalProgram(driver, B, seq, 0, 3, None, 2))
+    assert (report.ok, report.failed) == (3, 1)
+
+
 def test_use_after_free_through_an_inline_command_buffer():
     ops_ = (ops.Dealloca(2), ops.Fill(2, 0, 4, 1), ops.Copy(0, 0, 2, 0, 4), ops.Finalize(),
             ops.Submit())

@@ -99,7 +99,7 @@ def test_command_sequences_draw_valid_and_invalid_operations():
     totals = collections.Counter()
 
     @settings(DERANDOMIZED, max_examples=120)
-    @given(command_sequences(BUFFERS))
+    @given(command_sequences(BUFFERS, slots=False))
     def run(seq):
         totals.update(_outcomes(ops.HalProgram("local-task", BUFFERS, seq)))
 
