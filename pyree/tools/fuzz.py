@@ -9,9 +9,10 @@ regressions folder: ``tests/regressions`` inside a pyree checkout, else
 
 Targets: ``loader`` (container bytes), ``verifier`` (damaged modules), ``interpreter``
 (valid programs stop with a result or a pyree error, never hang), ``differential``
-(pyree's execution tiers agree with the reference evaluator); ``hal`` and ``onnx``
-once those layers provide targets. Exit status 1 if a failure was found (or a replay
-failed).
+(pyree's execution tiers agree with the reference evaluator), ``hal`` (command sequences on
+real devices agree with a numpy model; examples run in a worker process, so crashes and
+hangs are failures) and ``onnx`` (graphs agree with onnxruntime). Exit status 1 if a
+failure was found (or a replay failed).
 """
 
 from __future__ import annotations
