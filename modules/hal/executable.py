@@ -7,7 +7,8 @@ plus its serial variant when kernels are parallel, so no dispatch ever pays comp
 export table (``lookup_function``).
 
 ``dispatch(function_id, workgroup_count, constants, bindings)`` is the entry point (command
-buffers run ``dispatch_planned`` with the plan they validated when recording). Before any kernel runs it validates, in Python:
+buffers run ``dispatch_ranges``, ``dispatch_planned`` on borrowed ranges, with the plan they
+validated when recording). Before any kernel runs it validates, in Python:
 
 * the function id (NOT_FOUND) and that the executable is alive (UseAfterReleaseError);
 * the workgroup counts (each a u32, the product at most ``MAX_WORKGROUPS``) and the push
