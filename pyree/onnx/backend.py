@@ -16,7 +16,7 @@ a pyree driver name, ``"local-sync"`` (the default for ``"CPU"``) or ``"local-ta
 A model pyree cannot compile raises the compiler's own pyree error from ``prepare``:
 UNIMPLEMENTED naming the node and the op for an unsupported op or attribute.
 ``onnx.backend.test.BackendTest(pyree.onnx.backend, __name__)`` runs ONNX's backend test
-suite through this module (``tests/onnx/test_backend.py`` runs a curated subset;
+suite through this module (``tests/compiler/test_onnx_backend.py`` runs a curated subset;
 ``python -m pyree.compiler.backend_coverage`` runs all of it).
 """
 
