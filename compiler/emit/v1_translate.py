@@ -277,7 +277,8 @@ def _mod(node, args, out):
 def _bit_shift(node, args, out):
     a, b = args
     name = "shl" if node.attr("direction") == "LEFT" else "shr"
-    if a.dtype != b.dtype or a.dtype not in UINTS or not _has(name):
+    if a.dtype != b.dtype or a.dtype not in INTS or not _has(name) or \
+            (a.dtype not in UINTS and "sint" not in kops.OPS[name].kinds):
         return None
     return op(name, a, b)
 

@@ -100,6 +100,9 @@ def _cases():
                     (f"{t}-select", "select", {}, ("c_i1", a, b))]
         out += [(f"{t}-mod", "mod", {"fmod": 0}, (a, b)), (f"{t}-fmod", "mod", {"fmod": 1}, (a, b)),
                 (f"{t}-div", "div", {}, (a, b))]
+        if t in ("i8", "i32"):      # shift counts below 0 and past the width included
+            out += [(f"{t}-shl", "bit_shift", {"direction": "LEFT"}, (a, b)),
+                    (f"{t}-shr", "bit_shift", {"direction": "RIGHT"}, (a, b))]
         if t.startswith("ui"):
             out += [(f"{t}-shl", "bit_shift", {"direction": "LEFT"}, (a, f"e_{t}")),
                     (f"{t}-shr", "bit_shift", {"direction": "RIGHT"}, (a, f"e_{t}"))]

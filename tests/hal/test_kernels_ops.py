@@ -31,7 +31,7 @@ N = 97
 def _ops(t: str) -> list[str]:
     if t in FLOATS:
         return [*FLOAT_UNARY, *BINARY]
-    return [*BINARY, *(SHIFTS if t.startswith("ui") else ())]
+    return [*BINARY, *SHIFTS]
 
 
 def _function(t: str) -> dict:
@@ -58,8 +58,10 @@ def results():
     out = {}
     for t in FLOATS + INTS:
         a, b = _values(rng, t), _values(rng, t)
-        if t.startswith("ui"):
+        if t in INTS:       # shift counts: in range, at and past the width, negative
             b[:10] = np.arange(10, dtype=b.dtype) * (np.iinfo(b.dtype).bits // 4)
+            if not t.startswith("ui"):
+                b[10:13] = [-1, -np.iinfo(b.dtype).bits, np.iinfo(b.dtype).bits]
         outs = [np.zeros(N, NP[t]) for _ in _ops(t)]
         arrays = [a, b, *outs]
         exe.dispatch(exe.lookup_function(t), (-(-N // 16), 1, 1), [N],
@@ -116,7 +118,7 @@ def test_operator_matches_numpy(results, t, name):
 def test_new_operators_have_rows_and_helpers():
     for name in [*FLOAT_UNARY, *BINARY, *SHIFTS]:
         assert name in ops.OPS
-    assert ops.OPS["shl"].helpers == ("ushl",)
+    assert ops.OPS["shl"].helpers == ("sshl", "ushl")
 
 
 def test_one_source_for_two_element_types_compiles_for_each():

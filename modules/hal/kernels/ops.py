@@ -116,10 +116,13 @@ _ROWS = (
            ("uint", "{T}(umod({a}, {b}))")),
           "truncated modulo, the sign of a (C `fmod`); integers: x fmod 0 = 0; "
           "floats: x fmod 0 = NaN", ("sfmod", "umod")),
-    OpRow("shl", 2, frozenset({"uint"}), "same", (("uint", "{T}(ushl({a}, {b}, {W}))"),),
-          "a << b; 0 when b >= the bit width", ("ushl",)),
-    OpRow("shr", 2, frozenset({"uint"}), "same", (("uint", "{T}(ushr({a}, {b}, {W}))"),),
-          "a >> b (logical); 0 when b >= the bit width", ("ushr",)),
+    OpRow("shl", 2, INTS, "same", (("sint", "{T}(sshl({a}, {b}, {W}))"),
+                                   ("uint", "{T}(ushl({a}, {b}, {W}))")),
+          "a << b (wraps); 0 when b < 0 or b >= the bit width", ("sshl", "ushl")),
+    OpRow("shr", 2, INTS, "same", (("sint", "{T}(sshr({a}, {b}, {W}))"),
+                                   ("uint", "{T}(ushr({a}, {b}, {W}))")),
+          "a >> b (arithmetic for signed a); when b < 0 or b >= the bit width: -1 for "
+          "negative a, else 0", ("sshr", "ushr")),
     OpRow("and", 2, frozenset({"bool", "sint", "uint"}), "same",
           (("bool", "({a} and {b})"), ("sint", "{T}({a} & {b})"), ("uint", "{T}({a} & {b})")),
           "logical (i1) or bitwise (integers) and"),

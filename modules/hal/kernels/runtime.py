@@ -90,3 +90,17 @@ def ushr(a, b, bits):
     if b >= bits:
         return a - a
     return a >> b
+
+
+@numba.njit(error_model="numpy")
+def sshl(a, b, bits):
+    if b < 0 or b >= bits:
+        return a - a
+    return a << b
+
+
+@numba.njit(error_model="numpy")
+def sshr(a, b, bits):
+    if b < 0 or b >= bits:
+        return a - a - 1 if a < 0 else a - a
+    return a >> b
