@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyree.modules.hal import executable_format as fmt
 from pyree.modules.hal.executable import Executable
 from pyree.modules.hal.kernels.spatial_layout import out_dim
@@ -491,3 +493,50 @@ def test_conv_and_pool_through_command_buffers(device, exe):
     np.testing.assert_array_equal(
         np.frombuffer(pres.read(), np.float32).reshape(*pxs[:2], *pout),
         pool_ref(px, "max", kernel, pstrides, pdil, ppads, pout).astype(np.float32))
+
+
+# -- properties --------------------------------------------------------------------------
+
+@st.composite
+def conv_geometries(draw):
+    group = draw(st.integers(1, 3))
+    cg, mg = draw(st.integers(1, 3)), draw(st.integers(1, 9))
+    kernel = [draw(st.integers(1, 3)) for _ in range(2)]
+    strides = [draw(st.integers(1, 3)) for _ in range(2)]
+    dilations = [draw(st.integers(1, 2)) for _ in range(2)]
+    pads = [draw(st.integers(0, 3)) for _ in range(4)]
+    spatial = [draw(st.integers(1, 7)) for _ in range(2)]
+    for j in range(2):   # keep at least one output position
+        spatial[j] = max(spatial[j], (kernel[j] - 1) * dilations[j] + 1 - pads[j] - pads[j + 2])
+    xs = (draw(st.integers(1, 2)), group * cg, *spatial)
+    ws = (group * mg, cg, *kernel)
+    return xs, ws, group, strides, dilations, pads, draw(st.integers(1, 4))
+
+
+@settings(max_examples=30, derandomize=True)
+@given(geometry=conv_geometries(), data=st.data())
+def test_conv_any_geometry_and_workgroup_prefix(exe, geometry, data):
+    """f64 conv vs the oracle on the covered rows; bytes past the required output extent
+    stay untouched."""
+    xs, ws, group, strides, dilations, pads, per = geometry
+    consts, out, rows = conv_constants(xs, ws, group, strides, dilations, pads, per)
+    groups = data.draw(st.integers(1, -(-rows // per)))
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    oshape = (xs[0], ws[0], *out)
+    y = np.full(math.prod(oshape) * 8, POISON, np.uint8)
+    fid = exe.lookup_function("conv2d_f64")
+    required = exe.validate_dispatch(fid, (groups, 1, 1), consts).required_bytes[2]
+    exe.dispatch(fid, (groups, 1, 1), consts, [raw(x), raw(w), y])
+    assert (y[required:] == POISON).all()
+    want = conv_ref(x, w, group, strides, dilations, pads)
+    covered = min(rows, groups * per)
+    got = y.view(np.float64).reshape(oshape)
+    mg, row_len = ws[0] // group, out[-1]
+    for item in range(covered):       # item = (n, g, oh)
+        ng, oh = divmod(item, rows // (xs[0] * group))
+        n, g = divmod(ng, group)
+        block = (n, slice(g * mg, (g + 1) * mg), oh)
+        np.testing.assert_allclose(got[block], want[block], rtol=1e-12, atol=1e-12)
+    assert required == ((np.ravel_multi_index((n, g * mg + mg - 1, oh, row_len - 1), oshape)
+                         + 1) * 8)
