@@ -23,8 +23,10 @@ category             event name      where
                                      ``local-sync`` the work runs inside it
 ``hal.fence``        ``fence.await`` the ``hal.fence.await`` export
 ``dispatch``         the executable  each dispatch executed (args: ``function``,
-                     function name   ``workgroup_count``); on ``local-task`` on the
-                                     worker thread that ran it
+                     function name   ``workgroup_count``, ``error`` if it failed); on
+                     (a compiled     ``local-task`` on the worker thread that ran it
+                     module's ONNX
+                     nodes)
 ===================  ==============  ==================================================
 
 Events are appended to a list (``list.append`` is atomic in CPython), so hooks on worker
