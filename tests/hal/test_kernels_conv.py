@@ -21,7 +21,7 @@ from pyree.modules.hal import executable_format as fmt
 from pyree.modules.hal.executable import Executable
 from pyree.modules.hal.kernels.spatial_layout import out_dim
 
-from pyree.status import InvalidArgumentError, OutOfRangeError
+from pyree.status import InvalidArgumentError, OutOfRangeError, ResourceExhaustedError
 
 from . import cts
 from .cts import ANY, buffer, execute
@@ -540,3 +540,12 @@ def test_conv_any_geometry_and_workgroup_prefix(exe, geometry, data):
         np.testing.assert_allclose(got[block], want[block], rtol=1e-12, atol=1e-12)
     assert required == ((np.ravel_multi_index((n, g * mg + mg - 1, oh, row_len - 1), oshape)
                          + 1) * 8)
+
+
+def test_conv_workgroup_scratch_is_bounded(exe):
+    """A description asking for a huge patch matrix per workgroup is RESOURCE_EXHAUSTED at
+    dispatch instead of an allocation inside the kernel."""
+    xs, ws = (1, 4096, 1, 70000), (8, 4096, 1, 3)
+    consts, out, rows = conv_constants(xs, ws, 1, [1, 1], [1, 1], [0, 0, 0, 0], 1)
+    with pytest.raises(ResourceExhaustedError, match="scratch"):
+        exe.validate_dispatch(exe.lookup_function("conv2d"), (1, 1, 1), consts)
