@@ -2,9 +2,10 @@
 
 :func:`build` turns a topologically ordered list of elementwise IR nodes (all producing
 the iteration shape; operands broadcast into it) into one dispatch, or a few when the
-expression trees grow past the format's limits (64 deep, 4096 nodes per function):
-then every value still needed is *materialized* (written to its output, or to a region
-scratch) and the next dispatch loads it.
+expression trees grow past the format's limits (64 deep, 4096 nodes per function) or the
+values in flight need more than its 32 bindings: then every value still needed is
+*materialized* (written to its output, or to a region scratch) and the next dispatch
+loads it.
 
 Sizes travel in push constants so that regions of one structure share one description
 (and one numba compile): the iteration space is collapsed first (unit dims dropped,
@@ -153,6 +154,22 @@ class _Builder:
         return sum(x.size for name, x in self.exprs.items()
                    if self.last_use.get(name, -1) >= position or name in self.outputs)
 
+    def _must_split(self, position: int, node) -> bool:
+        """Whether the current dispatch ends before ``node``: an operand tree is too big or
+        deep, or the dispatch would hold too many tree nodes or bindings."""
+        trees = [self.exprs[n] for n in node.inputs if n in self.exprs]
+        return any(a.size > SPLIT_SIZE or a.depth > SPLIT_DEPTH for a in trees) or \
+            self._pending(position) > PENDING_NODES or \
+            self._bindings(position, node) > MAX_BINDINGS
+
+    def _bindings(self, position: int, node) -> int:
+        """Bindings the current dispatch would need if it also computed ``node``."""
+        live = sum(1 for name in self.exprs
+                   if self.last_use.get(name, -1) >= position or name in self.outputs)
+        new = {self.locations.get(n, n) for n in node.inputs
+               if n and n not in self.exprs and n not in self.consts}
+        return len(self.stage.bindings) + len(new - set(self.stage.where)) + live + 1
+
     def close(self, position: int) -> bool:
         """Ends the current dispatch, materializing every value still needed after
         node ``position``; False when the dispatch exceeds the format's limits."""
@@ -187,12 +204,9 @@ class _Builder:
             fn = TRANSLATE.get(node.op)
             if fn is None or len([o for o in node.outputs if o]) != 1:
                 return None
+            if self._must_split(i, node) and not self.close(i - 1):
+                return None
             args = [self.value(name) for name in node.inputs]
-            if any(a is not None and (a.size > SPLIT_SIZE or a.depth > SPLIT_DEPTH)
-                   for a in args) or self._pending(i) > PENDING_NODES:
-                if not self.close(i - 1):
-                    return None
-                args = [self.value(name) for name in node.inputs]
             while args and args[-1] is None:
                 args.pop()
             out = node.outputs[0]

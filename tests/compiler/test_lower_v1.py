@@ -437,3 +437,13 @@ def test_scalar_elementwise_and_full_reduction():
     compiled = _run(m, [_f32(rng, 3, 4)], rtol=1e-5, atol=1e-6)
     (lowered,) = _dispatches(compiled, "elementwise")
     assert lowered.dispatches[0].function["body"]["shape"] == []
+
+
+def test_more_outputs_than_bindings_split_into_several_dispatches():
+    names = [f"y{i}" for i in range(41)]
+    nodes = [helper.make_node("Add", [a, "x"], [b]) for a, b in zip(["x", *names], names)]
+    m = model(nodes, [("x", F32, [2, 3])], [(n, F32, None) for n in names])
+    compiled = _run(m, [np.arange(6, dtype=np.float32).reshape(2, 3)])
+    (lowered,) = _dispatches(compiled, "elementwise")
+    assert len(lowered.dispatches) > 1
+    assert all(len(d.operands) <= 32 for d in lowered.dispatches)
