@@ -262,8 +262,13 @@ class Executable:
                 start = raw.offset
                 typed = memory[start:start + length - length % size].view(dtype)
                 flags = typed.flags
-                if typed.nbytes < required or not flags.aligned or not flags.c_contiguous \
-                        or (writes and not flags.writeable):
+                # A range shorter than one element gives an empty view, which numpy calls
+                # aligned whatever its address (an empty slice even forgets its offset):
+                # check the start itself, then take the checked path.
+                if length < size:
+                    _check_start(reqs.fn, len(arrays), memory, start, size)
+                if typed.nbytes < required or length < size or not flags.aligned or \
+                        not flags.c_contiguous or (writes and not flags.writeable):
                     arrays = None
                     break
                 arrays.append(typed)
@@ -333,6 +338,16 @@ def _checked_arrays(fn, reqs: DispatchRequirements, bindings) -> list:
                 f"address {address:#x}")
         arrays.append(raw[:raw.nbytes - raw.nbytes % size].view(decl.type.np_dtype))
     return arrays
+
+
+def _check_start(fn, index: int, memory: np.ndarray, start: int, size: int) -> None:
+    """A bound range must start aligned to its element, even when it is empty."""
+    address = memory.__array_interface__["data"][0] + start
+    if address % size:
+        raise InvalidArgumentError(
+            f"dispatch of executable function '{fn.name}': binding {index} "
+            f"({fn.bindings[index].type.name}) must be {size}-byte aligned; bound range "
+            f"starts at address {address:#x}")
 
 
 def _describe(value) -> str:

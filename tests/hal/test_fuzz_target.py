@@ -126,6 +126,17 @@ def test_a_refused_command_leaves_no_slot_requirement(driver):
     assert (report.ok, report.failed) == (3, 1)
 
 
+@pytest.mark.parametrize("driver", DRIVERS)
+@pytest.mark.parametrize("mode", [0x1, 0x11])
+def test_an_empty_misaligned_binding_is_refused(driver, mode):
+    # Regression (found by the hal campaign): a zero-length binding at offset 1 ran, since
+    # numpy calls an empty view aligned and an empty slice forgets its offset.
+    seq = (ops.Dispatch(1, (1, 1, 1), (0,), ((0, 1, -1), (0, 0, -1))), ops.Finalize(),
+           ops.Submit())
+    report = fuzz_runner.run(ops.HalProgram(driver, (ops.BufferSpec(1),), seq, mode))
+    assert report.failed == 1
+
+
 def test_use_after_free_through_an_inline_command_buffer():
     ops_ = (ops.Dealloca(2), ops.Fill(2, 0, 4, 1), ops.Copy(0, 0, 2, 0, 4), ops.Finalize(),
             ops.Submit())
