@@ -38,7 +38,7 @@ from pyree.vm.buffer import VmBuffer
 from pyree.vm.ref import register_ref_type
 
 from .allocation import Allocation
-from .buffer import HalBuffer
+from .buffer import HalBuffer, new_buffer
 from .buffer_params import BufferParams
 from .buffer_validation import device_size
 from .enums import WHOLE_BUFFER, BufferCompatibility, BufferUsage, MemoryAccess, MemoryType
@@ -136,7 +136,7 @@ class HalAllocator:
         except PyreeError as e:
             raise e.annotate(f"failed to allocate buffer of length {size}")
         allocation = Allocation(arena.data, offset, allocation_size, self.pool, arena, block)
-        return HalBuffer(allocation, params.type, params.access, params.usage, 0, size)
+        return new_buffer(allocation, params.type, params.access, params.usage, 0, size)
 
     def import_buffer(self, vm_buffer: VmBuffer, offset=0, length=WHOLE_BUFFER, usage=0,
                       memory_types=0, try_=False, *, queue_affinity=0) -> HalBuffer | None:

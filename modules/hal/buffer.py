@@ -268,4 +268,27 @@ def _byte_count(length, op: str) -> int:
     return length
 
 
+_new = object.__new__
+_SET_FIELDS = tuple(HalBuffer.__dict__[name].__set__ for name in (
+    "allocation", "memory_type", "allowed_access", "allowed_usage", "byte_offset",
+    "byte_length"))
+assert len(HalBuffer.__attrs_attrs__) == len(_SET_FIELDS)  # noqa: S101 - import-time check
+
+
+def new_buffer(allocation: Allocation, memory_type: int, allowed_access: int,
+               allowed_usage: int, byte_offset: int, byte_length: int) -> HalBuffer:
+    """``HalBuffer(...)`` for fields the caller has already made canonical (the allocator's
+    coerced params, a pooled allocation): the slots are set directly instead of through the
+    frozen ``__init__``'s per-field ``object.__setattr__``."""
+    buffer = _new(HalBuffer)
+    s0, s1, s2, s3, s4, s5 = _SET_FIELDS
+    s0(buffer, allocation)
+    s1(buffer, memory_type)
+    s2(buffer, allowed_access)
+    s3(buffer, allowed_usage)
+    s4(buffer, byte_offset)
+    s5(buffer, byte_length)
+    return buffer
+
+
 HAL_BUFFER = register_ref_type("hal.buffer", HalBuffer)

@@ -104,10 +104,8 @@ class MemoryPool:
         self._current: Arena | None = None
         self._live_bytes = 0
         self._peak_bytes = 0
-        self._live_allocations = 0
         self._allocation_count = 0
         self._free_count = 0
-        self._pooled_bytes = 0
 
     def allocate(self, nbytes: int) -> tuple[Arena, int, int]:
         """A block of at least ``nbytes``: ``(arena, offset, block_size)``.
@@ -125,11 +123,9 @@ class MemoryPool:
             free = self._free.get(block)
             if free:
                 arena, offset = free.pop()
-                self._pooled_bytes -= block
             else:
                 arena, offset = self._carve(block)
             arena.live += 1
-            self._live_allocations += 1
             self._allocation_count += 1
             live = self._live_bytes = self._live_bytes + block
             if live > self._peak_bytes:
@@ -156,25 +152,23 @@ class MemoryPool:
             self._arenas = [a for a in self._arenas if id(a) not in idle]
             if self._current is not None and id(self._current) in idle:
                 self._current = None
-            pooled = 0
             for block, entries in list(self._free.items()):
                 kept = [e for e in entries if id(e[0]) not in idle]
                 if kept:
                     self._free[block] = kept
-                    pooled += block * len(kept)
                 else:
                     del self._free[block]
-            self._pooled_bytes = pooled
             return released
 
     def statistics(self) -> PoolStatistics:
         with self._lock:
             self._drain()
-            return PoolStatistics(
+            return PoolStatistics(    # live allocations and pooled bytes are derived here
                 live_bytes=self._live_bytes, peak_bytes=self._peak_bytes,
-                live_allocations=self._live_allocations,
+                live_allocations=self._allocation_count - self._free_count,
                 allocation_count=self._allocation_count, free_count=self._free_count,
-                pooled_bytes=self._pooled_bytes,
+                pooled_bytes=sum(block * len(entries)
+                                 for block, entries in self._free.items()),
                 reserved_bytes=sum(a.size for a in self._arenas),
                 arena_count=len(self._arenas))
 
@@ -193,9 +187,7 @@ class MemoryPool:
             entries.append((arena, offset))
             count += 1
             nbytes += block
-        self._pooled_bytes += nbytes
         self._live_bytes -= nbytes
-        self._live_allocations -= count
         self._free_count += count
 
     def _carve(self, block: int) -> tuple[Arena, int]:
