@@ -103,7 +103,7 @@ def test_collapse_merges_dims_contiguous_in_both_views():
     assert copy_dispatch("f32", [2], [-1], 1, [1], 0, "a", "b", "") is None
 
 
-@pytest.mark.parametrize("size,shape", [(5, [2, 7, 3, 4]), (2, [1, 3, 5])])
+@pytest.mark.parametrize("size,shape", [(4, [2, 7, 3, 4])])
 def test_lrn_runs_as_numba_bodies_and_matches_the_reference(size, shape):
     from pyree.compiler.emit.lower_norm import lower_lrn
 
