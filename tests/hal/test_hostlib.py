@@ -258,3 +258,13 @@ assert not bad, bad
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_non_finite_attributes_travel_as_strings():
+    attrs = {"dtype": "f32", "shape": (2, 2), "value": float("-inf")}
+    assert hostlib.to_json(attrs["value"]) == "-inf"
+    (got,) = run_op("fill", attrs, [], [(np.float32, (2, 2))])
+    assert (got == -np.inf).all()
+    (got,) = run_op("leaky_relu", {"alpha": float("nan")},
+                    [np.array([-1.0, 2.0], np.float32)], [(np.float32, (2,))])
+    assert np.isnan(got[0]) and got[1] == 2.0
