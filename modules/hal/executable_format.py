@@ -21,8 +21,8 @@ from pyree.status import InvalidArgumentError, NotFoundError
 
 from .kernels import ir
 from .kernels.expr import Checker, parse_node, typed_constant
-from .kernels.spatial_format import parse_conv, parse_pool
 from .kernels.host_format import parse_op_body
+from .kernels.spatial_format import parse_conv, parse_pool
 from .kernels.types import HOST_TYPES, PUSH_TYPES
 
 FORMAT = "pyree-kernels-v1"

@@ -17,8 +17,7 @@ import numpy as np
 
 from pyree.status import InvalidArgumentError, OutOfRangeError
 
-from .ir import OpBody
-from .ir import Binding, Conv, Elementwise, Function, Matmul, Pool, Reduce
+from .ir import Binding, Conv, Elementwise, Function, Matmul, OpBody, Pool, Reduce
 from .library import elementwise, rows
 
 INDEX_LIMIT = 1 << 62  # every value handed to a kernel stays below this (int64 arithmetic)
