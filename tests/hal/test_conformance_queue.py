@@ -68,9 +68,9 @@ OPS = ["alloca", "dealloca", "fill", "update", "copy", "read", "barrier", "execu
 @pytest.mark.parametrize("op", OPS)
 def test_op_waits_then_signals(device, op):
     submit = _ops(device)[op]
+    started = time.monotonic()      # before the gate: on local-sync its timer starts there
     gate = Gate(device)
     signal = fence()
-    started = time.monotonic()
     submit(gate.fence, signal)
     if device.id == "local-sync":
         assert time.monotonic() - started >= 0.04       # blocked on the wait fence
