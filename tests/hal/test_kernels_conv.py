@@ -136,7 +136,7 @@ def epilogue_ref(y, ops):
 
 def pool_ref(x, op, kernel, strides, dilations, pads, out, cip=False, p=2.0):
     x = x.astype(np.float64)
-    nd = x.ndim - 2
+    x.ndim - 2
     if op == "max":
         xp = _padded(x, kernel, strides, dilations, pads, out, -np.inf, -np.inf)
         return np.stack([t for _, t in _taps(xp, kernel, strides, dilations, out)]).max(0)
@@ -374,14 +374,14 @@ def _base_consts(**change):
     ({"c1": 0, "c3": 0}, "at least one input channel"),   # C = Cg = 0
 ])
 def test_conv_shapes_are_checked_at_dispatch(exe, change, message):
-    consts, out, rows = _base_consts(**change)
+    consts, _out, _rows = _base_consts(**change)
     with pytest.raises(InvalidArgumentError, match=message):
         exe.validate_dispatch(exe.lookup_function("conv2d"), (4, 1, 1), consts)
 
 
 def test_pool_output_shape_between_floor_and_ceil(exe):
     xs, kernel, strides, dilations, pads, _, per = POOL_CASES["2d"]
-    consts, out, rows = pool_constants(xs, kernel, strides, dilations, pads, True, per)
+    consts, _out, _rows = pool_constants(xs, kernel, strides, dilations, pads, True, per)
     consts[5] += 1
     with pytest.raises(InvalidArgumentError, match="floor"):
         exe.validate_dispatch(exe.lookup_function("max2d"), (4, 1, 1), consts)
@@ -437,8 +437,8 @@ def test_conv_partial_dispatch_needs_only_the_touched_blocks(exe):
     """Rows of image 0, group 0 only: the input's group-0 channels, the weights of group 0,
     the per-channel operands of its output channels."""
     fid = exe.lookup_function("conv2d")
-    xs, ws, group, strides, dilations, pads, per = CONV_CASES["2d-im2col"]
-    consts, rows, per, bufs = _conv_bindings("2d-im2col")
+    xs, ws, group, _strides, _dilations, _pads, per = CONV_CASES["2d-im2col"]
+    consts, _rows, _per, _bufs = _conv_bindings("2d-im2col")
     req = exe.validate_dispatch(fid, (1, 1, 1), consts).required_bytes
     mg, cg = ws[0] // group, ws[1]
     assert req[0] == cg * math.prod(xs[2:]) * 4
@@ -546,6 +546,6 @@ def test_conv_workgroup_scratch_is_bounded(exe):
     """A description asking for a huge patch matrix per workgroup is RESOURCE_EXHAUSTED at
     dispatch instead of an allocation inside the kernel."""
     xs, ws = (1, 4096, 1, 70000), (8, 4096, 1, 3)
-    consts, out, rows = conv_constants(xs, ws, 1, [1, 1], [1, 1], [0, 0, 0, 0], 1)
+    consts, _out, _rows = conv_constants(xs, ws, 1, [1, 1], [1, 1], [0, 0, 0, 0], 1)
     with pytest.raises(ResourceExhaustedError, match="scratch"):
         exe.validate_dispatch(exe.lookup_function("conv2d"), (1, 1, 1), consts)

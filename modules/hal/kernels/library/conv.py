@@ -9,23 +9,31 @@ at a time, over positions ``[r0*OW, r1*OW)``:
 * ``direct == 0`` (im2col): the segment's input patches are copied into a ``[Cg*K, npos]``
   matrix (zeros where a tap falls into padding) and multiplied by the group's weight
   matrix ``[Mg, Cg*K]`` with ``np.dot`` (BLAS).
-* ``direct == 1``: each tap accumulates ``w * x``, row by row, without
-  the patch matrix (depthwise and other convs with few output channels per group, where a
+* ``direct == 1``: each tap accumulates ``w * x``, row by row, without the patch matrix (depthwise and other convs with few output channels per group, where a
   matrix product would be a matrix-vector product after a large copy).
 
 Both accumulate in float64 (the patch matrix, the weights of the touched groups, converted
 once per call, and the product are float64 whatever the element type), as the compiler's
-reference does: each sum is rounded once to f32, so
-networks whose values exceed f32's exact-integer range (onnx's light_* models) agree with
-it. Then the epilogue steps are applied to each value in order and it is stored. Every input
-index is formed from coordinates proven inside the input (taps in padding are skipped);
+reference does: each sum is rounded once to f32, so networks whose values exceed f32's exact-integer range (onnx's light_* models) agree with
+it. The segment's float64 product comes from ``conv_tile.conv_tile``, one function
+compiled once per input type and shared by every conv kernel, so an epilogue variant
+compiles only its loop and epilogue. Then the epilogue steps are applied to each value in
+order and it is stored. Every input index is formed from coordinates proven inside the input (taps in padding are skipped);
 ``spatial_layout`` has proven each touched ``(n, g)`` block inside every binding.
 """
 
 from __future__ import annotations
 
+import hashlib
+import pathlib
+
 from ..ir import Function
 from . import skeleton
+
+# The kernel source names the digest of the shared tile function, so that editing it
+# changes every conv kernel's cache key (numba's cache does not track callees).
+_TILE_DIGEST = hashlib.sha256(
+    (pathlib.Path(__file__).parent.parent / "conv_tile.py").read_bytes()).hexdigest()[:16]
 
 NAMES = ("n", "nwg", "per", "G", "Cg", "Mg", "ID", "IH", "IW", "OD", "OH", "OW", "KD", "KH",
          "KW", "SD", "SH", "SW", "DD", "DH", "DW", "PD", "PH", "PW", "xo", "wo", "oo",
@@ -76,6 +84,8 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     widen = ".astype(np.float64)" if etype.dtype != "float64" else ""
     params = ", ".join([f"b{b.index}" for b in fn.bindings] + ["p", "fp"])
     lines = skeleton.header(("fmin", "fmax"))
+    lines.insert(lines.index(""), "from pyree.modules.hal.kernels.conv_tile import conv_tile")
+    lines.insert(2, f"# conv_tile.py sha256 {_TILE_DIGEST}")
     lines.append(f"def kernel({params}):")
     lines += _extras(fn, T)
     lines += [
@@ -103,68 +113,8 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         "            xb = xo + (ni * C + g * Cg) * IS",
         "            wb = g * Mg * CK",
         "            ob = (ni * M + g * Mg) * OS + r0 * OW",
-        "            if direct == 0:",
-        "                cols = np.empty((CK, npos), dtype=np.float64)",
-        "                for c in range(Cg):",
-        "                    for kd in range(KD):",
-        "                        for kh in range(KH):",
-        "                            for kw in range(KW):",
-        "                                k = ((c * KD + kd) * KH + kh) * KW + kw",
-        "                                iw0 = kw * DW - PW",
-        "                                lo = 0 if iw0 >= 0 else min(OW, (SW - 1 - iw0) // SW)",
-        "                                hi = 0 if IW - 1 - iw0 < 0 else "
-        "min(OW, (IW - 1 - iw0) // SW + 1)",
-        "                                hi = max(hi, lo)",
-        "                                for rr in range(r0, r1):",
-        "                                    od = rr // OH",
-        "                                    oh = rr - od * OH",
-        "                                    id_ = od * SD - PD + kd * DD",
-        "                                    ih = oh * SH - PH + kh * DH",
-        "                                    q = (rr - r0) * OW",
-        "                                    if id_ < 0 or id_ >= ID or ih < 0 or ih >= IH:",
-        "                                        for ow in range(OW):",
-        f"                                            cols[k, q + ow] = {T}(0)",
-        "                                        continue",
-        "                                    base = xb + c * IS + (id_ * IH + ih) * IW + iw0",
-        f"                                    cols[k, q:q + lo] = {T}(0)",
-        "                                    if hi > lo:",
-        "                                        cols[k, q + lo:q + hi] = "
-        f"{x}[base + lo * SW:base + (hi - 1) * SW + 1:SW]",
-        f"                                    cols[k, q + hi:q + OW] = {T}(0)",
-        "                wm = w64[wb:wb + Mg * CK].reshape((Mg, CK))",
-        "                t = np.dot(wm, cols)",
-        "            else:",
-        "                t = np.zeros((Mg, npos), dtype=np.float64)",
-        "                for m in range(Mg):",
-        "                    arow = t[m]",
-        "                    for c in range(Cg):",
-        "                        for kd in range(KD):",
-        "                            for kh in range(KH):",
-        "                                for kw in range(KW):",
-        "                                    wv = "
-        "w64[np.uint64(wb + (m * Cg + c) * KK + (kd * KH + kh) * KW + kw)]",
-        "                                    iw0 = kw * DW - PW",
-        "                                    lo = 0 if iw0 >= 0 else "
-        "min(OW, (SW - 1 - iw0) // SW)",
-        "                                    hi = 0 if IW - 1 - iw0 < 0 else "
-        "min(OW, (IW - 1 - iw0) // SW + 1)",
-        "                                    for rr in range(r0, r1):",
-        "                                        od = rr // OH",
-        "                                        oh = rr - od * OH",
-        "                                        id_ = od * SD - PD + kd * DD",
-        "                                        ih = oh * SH - PH + kh * DH",
-        "                                        if id_ < 0 or id_ >= ID or ih < 0 or ih >= IH:",
-        "                                            continue",
-        "                                        q = (rr - r0) * OW",
-        "                                        base = xb + c * IS + (id_ * IH + ih) * IW + iw0",
-        "                                        if SW == 1:",
-        "                                            for ow in range(lo, hi):",
-        "                                                arow[np.uint64(q + ow)] += wv * "
-        f"np.float64({x}[np.uint64(base + ow)])",
-        "                                        else:",
-        "                                            for ow in range(lo, hi):",
-        "                                                arow[np.uint64(q + ow)] += wv * "
-        f"np.float64({x}[np.uint64(base + ow * SW)])",
+        f"            t = conv_tile({x}, w64, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OH, OW, KD, "
+        "KH, KW, SD, SH, SW, DD, DH, DW, PD, PH, PW, direct)",
         "            for m in range(Mg):",
         "                ch = g * Mg + m",
         "                for q in range(npos):",
