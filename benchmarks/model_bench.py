@@ -11,10 +11,10 @@ weights, batch 1 / 64, built with ``onnx.helper``) and onnx's light_* real model
 Per model, in one process: pyree on ``local-sync`` and ``local-task`` (compiled once,
 ``main`` timed), onnxruntime CPU (default threads, and one thread), IREE (``llvm-cpu``,
 ``local-sync``/``local-task``: imported with ``iree.compiler.tools.import_onnx`` and
-compiled with ``iree.compiler``; skipped with the reason when that fails) and
-``onnx.reference.ReferenceEvaluator`` (fewer runs: it is slow). Each latency is the
-median of ``--repeat`` timed calls after two warm-up calls (the reference evaluator:
-median of ``--ref-repeat``). Outputs are checked against onnxruntime before timing.
+compiled with ``iree.compiler``, retried with the importer's opset upgrade; a column that
+fails shows the reason) and ``onnx.reference.ReferenceEvaluator`` (fewer runs: it is
+slow). Each latency is the median of ``--repeat`` timed calls after two warm-up calls
+(the reference evaluator: one warm-up, median of ``--ref-repeat``). Outputs are checked against onnxruntime before timing.
 
 Compile times run in fresh subprocesses: *cold* with an empty ``PYREE_CACHE_DIR`` (every
 numba kernel compiled), *warm* with the cache that run filled (kernels loaded from
@@ -119,10 +119,20 @@ def iree_runner(model, inputs, driver, workdir):
     vmfb_path = os.path.join(workdir, "model.vmfb")
     if not os.path.exists(vmfb_path):
         onnx.save(model, onnx_path)
-        subprocess.run([sys.executable, "-m", "iree.compiler.tools.import_onnx", onnx_path,
-                        "-o", mlir_path], check=True, capture_output=True, text=True)
-        ic.compile_file(mlir_path, output_file=vmfb_path, target_backends=["llvm-cpu"],
-                        extra_args=["--iree-llvmcpu-target-cpu=host"])
+        # Old opsets (light_* models are opset 3-9) fail to legalize in iree-compile; the
+        # importer's opset upgrade (onnx's version converter) is tried next.
+        for upgrade in ([], ["--opset-version", "17"]):
+            subprocess.run([sys.executable, "-m", "iree.compiler.tools.import_onnx",
+                            onnx_path, "-o", mlir_path, *upgrade], check=True,
+                           capture_output=True, text=True)
+            try:
+                ic.compile_file(mlir_path, output_file=vmfb_path,
+                                target_backends=["llvm-cpu"],
+                                extra_args=["--iree-llvmcpu-target-cpu=host"])
+                break
+            except ic.CompilerToolError:
+                if upgrade:
+                    raise
     config = ir.Config(driver)
     with open(vmfb_path, "rb") as f:
         vm_module = ir.VmModule.copy_buffer(config.vm_instance, f.read())
@@ -214,7 +224,7 @@ def bench_model(name: str, args) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             run = reference_runner(model, inputs)
-            row["onnx reference"] = median_latency(run, args.ref_repeat, warmup=0)
+            row["onnx reference"] = median_latency(run, args.ref_repeat, warmup=1)
     except Exception as exc:  # noqa: BLE001
         row["onnx reference"] = f"failed: {type(exc).__name__}: {exc}"
     print(f"  {name:11} {'onnx reference':22} {fmt(row['onnx reference'])}", file=sys.stderr,
