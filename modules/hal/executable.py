@@ -264,15 +264,16 @@ class Executable:
                 flags = typed.flags
                 # A range shorter than one element gives an empty view, which numpy calls
                 # aligned whatever its address (an empty slice even forgets its offset):
-                # check the start itself, then take the checked path.
-                if length < size:
-                    _check_start(reqs.fn, len(arrays), memory, start, size)
+                # such ranges take the checked path, which checks their starts first.
                 if typed.nbytes < required or length < size or not flags.aligned or \
                         not flags.c_contiguous or (writes and not flags.writeable):
                     arrays = None
                     break
                 arrays.append(typed)
         if arrays is None:
+            for i, (raw, size) in enumerate(zip(ranges, reqs.alignment)):
+                if raw.length < size and raw.memory.__class__ is _NDARRAY:
+                    _check_start(reqs.fn, i, raw.memory, raw.offset, size)
             self.dispatch_planned(reqs, [raw.memory[raw.offset:raw.offset + raw.length]
                                          for raw in ranges])
             return

@@ -131,9 +131,13 @@ def test_a_refused_command_leaves_no_slot_requirement(driver):
 def test_an_empty_misaligned_binding_is_refused(driver, mode):
     # Regression (found by the hal campaign): a zero-length binding at offset 1 ran, since
     # numpy calls an empty view aligned and an empty slice forgets its offset.
-    seq = (ops.Dispatch(1, (1, 1, 1), (0,), ((0, 1, -1), (0, 0, -1))), ops.Finalize(),
-           ops.Submit())
-    report = fuzz_runner.run(ops.HalProgram(driver, (ops.BufferSpec(1),), seq, mode))
+    seq = (ops.Dispatch(1, (1, 1, 1), (0,), ((0, 1, -1), (0, 0, -1))),
+           ops.Dispatch(0, (0, 1, 1), (0,), ((0, 0, -1), (1, 0, -1), (0, 1, 0))),  # after a
+           ops.Finalize(), ops.Submit())                                   # short binding
+    buffers = (ops.BufferSpec(1), ops.BufferSpec(0))
+    report = fuzz_runner.run(ops.HalProgram(driver, buffers, seq[:1] + seq[2:], mode))
+    assert report.failed == 1
+    report = fuzz_runner.run(ops.HalProgram(driver, buffers, seq[1:], mode))
     assert report.failed == 1
 
 
