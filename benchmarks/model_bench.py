@@ -82,6 +82,7 @@ def input_names(model) -> list[str]:
 
 def pyree_runner(model, inputs, device):
     from pyree.compiler import compile_model
+
     from pyree.runtime import load_module
 
     module = load_module(compile_model(model), device=device)
@@ -188,7 +189,7 @@ def startup_times(name: str, cache_dir: str) -> dict:
     env.pop("NUMBA_CACHE_DIR", None)
     code = _STARTUP.format(bench_dir=os.path.dirname(os.path.abspath(__file__)), name=name)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True)
+                         text=True, check=False)
     if out.returncode:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -271,8 +272,8 @@ def table(rows) -> str:
                      f"{ratio(r.get('onnx reference'), best)} | {met} |")
     starts = [r for r in rows if "cold start" in r]
     if starts:
-        lines += ["", "| model | cold: compile s | cold: load + first call s | "
-                      "warm: compile s | warm: load + first call s |", "|---|---:|---:|---:|---:|"]
+        lines += ["", ("| model | cold: compile s | cold: load + first call s | "
+                       "warm: compile s | warm: load + first call s |"), "|---|---:|---:|---:|---:|"]
         for r in starts:
             c, w = r["cold start"], r["warm start"]
             lines.append(f"| {r['model']} | {c.get('compile', '-'):.2f} | "

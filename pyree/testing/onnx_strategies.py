@@ -359,8 +359,8 @@ def _pool(name):
     def build(b: _Builder, v: Value) -> Value:
         n, c, h, w = v.shape
         dims = [_window(b, s, False) for s in (h, w)]
-        attributes = dict(kernel_shape=[d[0] for d in dims], strides=[d[1] for d in dims],
-                          pads=[dims[0][2], dims[1][2], dims[0][3], dims[1][3]])
+        attributes = {"kernel_shape": [d[0] for d in dims], "strides": [d[1] for d in dims],
+                      "pads": [dims[0][2], dims[1][2], dims[0][3], dims[1][3]]}
         if name == "AveragePool":
             attributes["count_include_pad"] = b.draw(st.integers(0, 1), label="include pad")
         return b.node(name, [v.name], (n, c, dims[0][5], dims[1][5]), v.dtype,
