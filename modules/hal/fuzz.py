@@ -48,7 +48,7 @@ class Worker:
     def start(self) -> None:
         env = dict(os.environ)
         env[HOOKS_ENV] = "1" if self.hooks else "0"
-        self.stderr = tempfile.TemporaryFile()
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pyree.modules.hal.fuzz_worker"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self.stderr, env=env)

@@ -25,10 +25,10 @@ import gc
 
 import attrs
 import numpy as np
+from pyree.vm.buffer import VmBuffer
 
 from pyree.status import DeadlineExceededError, PyreeError
 from pyree.testing import hal_model, hal_ops
-from pyree.vm.buffer import VmBuffer
 
 from .device import create_device
 from .executable import Executable
@@ -208,7 +208,7 @@ class Runner:
                 outcome = ("call", e)
             except Mismatch:
                 raise
-            except Exception as e:  # noqa: BLE001 - anything but a pyree error is a bug
+            except Exception as e:
                 raise Mismatch(f"op {index} {op!r}: {type(e).__name__}: {e}",
                                f"crash-{type(op).__name__}-{type(e).__name__}") from e
             self._judge(index, op, expect, outcome)

@@ -45,9 +45,9 @@ def main() -> int:
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)                       # stray output (numba, C code) goes to stderr
     faulthandler.enable(sys.stderr)
-    from pyree.testing import hal_ops
-
     from pyree.modules.hal import fuzz_runner
+
+    from pyree.testing import hal_ops
 
     protocol.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:

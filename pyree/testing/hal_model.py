@@ -281,9 +281,7 @@ class Model:
     def _fill(self, op) -> Expect:
         defects = set()
         n = op.pattern_length & 0xFFFFFFFF
-        if n not in (1, 2, 4):
-            defects.add(IA)
-        elif (op.offset & M64) % n or ((op.length & M64) != M64 and (op.length & M64) % n):
+        if n not in (1, 2, 4) or (op.offset & M64) % n or ((op.length & M64) != M64 and (op.length & M64) % n):
             defects.add(IA)
         ref = self._ref(defects, op.buffer, op.offset, op.length, "transfer_write",
                         alignment=n if n in (1, 2, 4) else 1)
@@ -306,9 +304,7 @@ class Model:
         tref = self._ref(defects, op.target, op.target_offset, op.length, "transfer_write")
         if sref and tref and sref[0] == tref[0] == "d" and self.cb.validated:
             src, dst = sref[2], tref[2]
-            if src[1] != dst[1]:
-                defects.add(IA)
-            elif op.source == op.target and src[1] and \
+            if src[1] != dst[1] or op.source == op.target and src[1] and \
                     src[0] < dst[0] + dst[1] and dst[0] < src[0] + src[1]:
                 defects.add(IA)
         return self._record(TRANSFER, defects, ("copy", sref, tref))
@@ -485,7 +481,7 @@ def required_bytes(function: int, push, items: int) -> tuple:
     if name in ("add_f32", "copy_i32"):
         return (4 * items,) * len(ops.KERNELS[function][3])
     if name == "sum_f32":
-        rows, cols = push
+        cols = push[1]
         return (4 * items * cols if items and cols else 0, 4 * items)
     m, k, n = push
     whole = items > 0

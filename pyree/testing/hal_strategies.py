@@ -57,7 +57,7 @@ def _operand(draw, buffers, slots: bool) -> tuple:
     return b, buffers[b].size
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _valid_range(length: int, alignment: int):
     def build(offset_units, whole, length_units):
         offset = min(offset_units * alignment, length - length % alignment)
@@ -69,7 +69,7 @@ def _valid_range(length: int, alignment: int):
                      st.integers(0, max(length // alignment, 0)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _invalid_range(length: int, alignment: int):
     past_end = st.tuples(st.integers(length + 1, length + 64), st.integers(0, 8) | st.just(-1))
     too_long = st.integers(0, length).flatmap(
@@ -85,7 +85,7 @@ def _invalid_range(length: int, alignment: int):
     return st.one_of(cases)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def buffer_ranges(length: int, valid: bool | None = None, alignment: int = 1):
     """``(offset, length)`` for a buffer of ``length`` bytes (see the module doc)."""
     if valid is True:
@@ -102,7 +102,7 @@ def range_is_valid(size: int, offset: int, length: int, alignment: int = 1) -> b
     return where is not None and not where[0] % alignment and not where[1] % alignment
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _binding_range(spec: ops.BufferSpec, need: int, valid: bool | None):
     """A range of ``spec`` for a binding needing ``need`` bytes: mostly at least that long
     and 4-byte aligned; else short, unaligned or out of range."""
@@ -124,7 +124,7 @@ def _binding_range(spec: ops.BufferSpec, need: int, valid: bool | None):
     return st.one_of(good, good, good, unaligned, bad)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def push_constants(function: int, valid: bool | None = None):
     """Push constants of a kernel: small sizes, sometimes a huge one (or the wrong count,
     or values that are not 32-bit, when not ``valid``)."""
@@ -142,7 +142,7 @@ def push_constants(function: int, valid: bool | None = None):
     return st.one_of(good, good, huge, bad)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def workgroup_counts(valid: bool | None = None):
     good = st.tuples(st.integers(0, 8), st.integers(1, 2), st.integers(1, 2))
     big = st.tuples(st.sampled_from((0xFFFFFFFF, 1 << 16)), st.sampled_from((1, 0xFFFF)),
@@ -295,7 +295,7 @@ def _entry(draw, buffers):
     return (None if draw(_SLOTTED) == 0 else b, offset, length)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tables(buffers):
     return st.none() | st.lists(_entry(buffers), max_size=4).map(tuple)
 
@@ -319,7 +319,7 @@ def hal_programs(drivers=ops.DRIVERS, *, max_buffers: int = 4, max_ops: int = 12
     return _programs(tuple(drivers), max_buffers, max_ops)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sequences(buffers, max_ops):
     return command_sequences(buffers, max_ops=max_ops)
 

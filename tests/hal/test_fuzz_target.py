@@ -9,7 +9,6 @@ a reproducer that replays, never the end of the test run."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

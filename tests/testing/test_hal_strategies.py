@@ -10,8 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyree.testing import (buffer_ranges, command_sequences, dispatch_bindings, hal_programs,
-                           range_is_valid)
+from pyree.testing import (
+    buffer_ranges,
+    command_sequences,
+    dispatch_bindings,
+    hal_programs,
+    range_is_valid,
+)
 from pyree.testing import hal_model as hm
 from pyree.testing import hal_ops as ops
 
