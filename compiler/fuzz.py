@@ -8,7 +8,9 @@ checks each one:
 
 * the oracle is onnxruntime (CPU); for the few op/dtype pairs onnxruntime has no
   kernel for (f64 Conv, Erf, Elu ...) it is ``onnx.reference.ReferenceEvaluator``,
-  compared at float32 tolerance (it computes some f64 functions in f32);
+  compared at float32 tolerance (it computes some f64 functions in f32). Where pyree
+  disagrees with onnxruntime but agrees with the reference evaluator (onnxruntime's
+  ReduceMax skips a NaN that numpy and the reference propagate), there is no failure;
 * pyree compiles the model (:func:`pyree.compiler.compile_model`) and runs it on the
   ``local-sync`` device (``pyree.runtime.load_module``) - the ``compiled`` mode. Until
   emission exists, or with ``mode="reference"``, the compiled graph is evaluated by the
@@ -61,12 +63,7 @@ def oracle(model, inputs) -> tuple[str, list[np.ndarray]]:
     except Exception as exc:  # onnxruntime raises NOT_IMPLEMENTED for missing kernels
         if "NOT_IMPLEMENTED" not in str(exc):
             raise
-        from onnx.reference import ReferenceEvaluator
-
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            return "onnx-reference", [np.asarray(a) for a in
-                                      ReferenceEvaluator(model).run(None, feeds)]
+        return "onnx-reference", reference_outputs(model, inputs)
     return "onnxruntime", session.run(None, feeds)
 
 
@@ -82,6 +79,24 @@ def run_pyree(model, inputs, mode: str) -> list[np.ndarray]:
 
     compiled = compile_graph(import_model(model))
     return reference.evaluate_planned(compiled.partition, compiled.plan, list(inputs))
+
+
+def reference_outputs(model, inputs) -> list[np.ndarray]:
+    """onnx's ``ReferenceEvaluator`` on the graph."""
+    from onnx.reference import ReferenceEvaluator
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        feeds = dict(zip(_input_names(model), inputs))
+        return [np.asarray(a) for a in ReferenceEvaluator(model).run(None, feeds)]
+
+
+def _at_f32(expected, got) -> list[str]:
+    """Mismatches at float32 precision (onnx's reference computes some f64 ops in f32)."""
+    def f32(arrays):
+        return [a.astype(np.float32) if a.dtype == np.float64 else a
+                for a in map(np.asarray, arrays)]
+    return ostr.compare(f32(expected), f32(got))
 
 
 def _output_op(model) -> str:
@@ -105,12 +120,12 @@ def check_case(model, inputs, mode: str) -> None:
         raise Failure(f"pyree {mode}: non-pyree exception {type(exc).__name__}: {exc}",
                       f"crash-{type(exc).__name__}") from exc
     name, expected = oracle(model, inputs)
-    if name != "onnxruntime":
-        expected = [np.asarray(e) for e in expected]
-        got = [np.asarray(g).astype(np.float32) if np.asarray(g).dtype == np.float64 else g
-               for g in got]
-        expected = [e.astype(np.float32) if e.dtype == np.float64 else e for e in expected]
-    problems = ostr.compare(expected, [np.asarray(g) for g in got])
+    if name == "onnxruntime":
+        problems = ostr.compare(expected, [np.asarray(g) for g in got])
+        if problems and not _at_f32(reference_outputs(model, inputs), got):
+            problems = []  # an onnxruntime quirk pyree shares with onnx's reference
+    else:
+        problems = _at_f32(expected, got)
     if problems:
         raise Failure(f"pyree {mode} vs {name}: " + "; ".join(problems),
                       f"mismatch-{dtype}-{_output_op(model)}")
