@@ -1,11 +1,11 @@
-"""The float64 product of one conv segment, shared by every generated conv kernel
+"""The product of one conv segment, shared by every generated conv kernel
 (imported only by generated sources, like ``runtime``).
 
 ``conv_tile`` computes output positions ``[r0*OW, r1*OW)`` (rows of one ``(n, g)``) of
-the ``Mg`` output channels of one group, before the epilogue, as a ``[Mg, npos]`` float64
-array (see ``library/conv.py`` for the two strategies). ``x`` is the input binding,
+the ``Mg`` output channels of one group, before the epilogue, as a ``[Mg, npos]`` array
+of the input's type (see ``library/conv.py`` for the two strategies). ``x`` is the input binding,
 ``xb`` the element index of the group's first input channel of image n, ``w64`` the
-touched groups' weights in float64 and ``wb`` the group's first weight. Every index it
+touched groups' weights (same type) and ``wb`` the group's first weight. Every index it
 forms is inside the ``(n, g)`` input block and the group's weight block, which the
 dispatch layout proved in range.
 
@@ -31,7 +31,7 @@ def conv_tile(x, w64, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OH, OW, KD, KH, KW, SD
     CK = Cg * KK
     npos = (r1 - r0) * OW
     if direct == 0:
-        cols = np.empty((CK, npos), dtype=np.float64)
+        cols = np.empty((CK, npos), dtype=x.dtype)
         for c in range(Cg):
             for kd in range(KD):
                 for kh in range(KH):
@@ -56,7 +56,7 @@ def conv_tile(x, w64, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OH, OW, KD, KH, KW, SD
                                 cols[k, q + lo:q + hi] = x[base + lo * SW:base + (hi - 1) * SW + 1:SW]
                             cols[k, q + hi:q + OW] = 0.0
         return np.dot(w64[wb:wb + Mg * CK].reshape((Mg, CK)), cols)
-    t = np.zeros((Mg, npos), dtype=np.float64)
+    t = np.zeros((Mg, npos), dtype=x.dtype)
     for m in range(Mg):
         arow = t[m]
         for c in range(Cg):
@@ -78,10 +78,8 @@ def conv_tile(x, w64, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OH, OW, KD, KH, KW, SD
                             base = xb + c * IS + (id_ * IH + ih) * IW + iw0
                             if SW == 1:
                                 for ow in range(lo, hi):
-                                    arow[np.uint64(q + ow)] += wv * np.float64(
-                                        x[np.uint64(base + ow)])
+                                    arow[np.uint64(q + ow)] += wv * x[np.uint64(base + ow)]
                             else:
                                 for ow in range(lo, hi):
-                                    arow[np.uint64(q + ow)] += wv * np.float64(
-                                        x[np.uint64(base + ow * SW)])
+                                    arow[np.uint64(q + ow)] += wv * x[np.uint64(base + ow * SW)]
     return t
