@@ -10,8 +10,9 @@ The module (``spec/compiled-modules.md``) has:
   graph output, in graph order. It asserts each input view (the message names the ONNX
   input), allocates the graph outputs and one transient arena, records every region's
   dispatches into one command buffer in region order with execution barriers where
-  ranges conflict (``hazards.py``), copies graph outputs that are inputs, constants or
-  views, submits, awaits the fence and returns views of the outputs;
+  ranges conflict (``hazards.py``), less copies onto their own bytes (a concat operand
+  already planned in place; ``noop_copies.py``), copies graph outputs that are inputs,
+  constants or views, submits, awaits the fence and returns views of the outputs;
 * a rodata segment with the model metadata (``pyree.model_info``).
 
 Every dispatch site calls a function of its own named after the dispatch's label (the
@@ -32,6 +33,7 @@ from pyree.compiler.emit.hazards import HazardTracker
 from pyree.compiler.emit.host_init import emit_init
 from pyree.compiler.emit.lowering import label as region_label
 from pyree.compiler.emit.lowering import lower_region
+from pyree.compiler.emit.noop_copies import is_noop_copy
 from pyree.compiler.emit.vmasm_writer import ModuleWriter
 
 VIEW = "!hal.buffer_view"
@@ -95,7 +97,8 @@ class _Emitter:
         dispatches = []  # (region index, Dispatch)
         for region in self.compiled.partition.regions:
             if region.index in self.lowered:
-                dispatches.extend((region.index, d) for d in self.lowered[region.index].dispatches)
+                dispatches.extend((region.index, d) for d in self.lowered[region.index].dispatches
+                                  if not is_noop_copy(d, self._byte_start(region.index)))
         copies = buffers.output_sources()
         used_consts = {p.key[1] for p in self._all_places(dispatches, copies)
                        if p.key[0] == "const"}
@@ -150,6 +153,12 @@ class _Emitter:
                              f.const_i32(H.ENCODING_DENSE), *dims], [view])
             results.append(view)
         f.ret(results)
+
+    def _byte_start(self, region_index):
+        def start(op):
+            place = self.buffers.place(op.value, region_index)
+            return place.key, place.offset + op.byte_offset
+        return start
 
     def _all_places(self, dispatches, copies):
         for region_index, d in dispatches:

@@ -5,8 +5,8 @@ strided views of the same bytes, plus a ``fill`` for padding:
 
 * **concat**: each operand is copied into its slab of the output (target view: the
   operand's shape with the output's strides, at the slab's element offset). An operand
-  the buffer plan already placed in its slab is copied onto itself: the same bytes, so
-  harmless.
+  the buffer plan already placed in its slab gives a copy onto its own bytes, which
+  emission drops (``noop_copies.py``).
 * **slice**: one copy whose source view has strides ``stride * step`` and the start as
   offset (negative steps are left to the host library: v1 strides are non-negative).
 * **pad** (constant mode, constant pad value): a fill of the output, then the input
