@@ -113,8 +113,8 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         "            xb = xo + (ni * C + g * Cg) * IS",
         "            wb = g * Mg * CK",
         "            ob = (ni * M + g * Mg) * OS + r0 * OW",
-        f"            t = conv_tile({x}, w64, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OH, OW, KD, "
-        "KH, KW, SD, SH, SW, DD, DH, DW, PD, PH, PW, direct)",
+        (f"            t = conv_tile({x}, w64, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OH, OW, KD, "
+         "KH, KW, SD, SH, SW, DD, DH, DW, PD, PH, PW, direct)"),
         "            for m in range(Mg):",
         "                ch = g * Mg + m",
         "                for q in range(npos):",
