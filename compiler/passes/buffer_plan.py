@@ -6,7 +6,9 @@ region output is a **transient** and gets a byte range of the arena. A view regi
 output (``reshape``/``identity``) is an alias of its input's range.
 
 Liveness is measured in region indices: a transient is live from the region that
-produces it to the last region that reads it or any alias of it (closed interval). Two
+produces it to the last region that reads it or any alias of it (closed interval), or to
+the end of the program when a graph output is a view of it (copied out after the last
+region). Two
 transients whose intervals intersect never share bytes - in particular a region's
 inputs never share bytes with its outputs.
 
@@ -141,6 +143,14 @@ def plan_buffers(partition) -> BufferPlan:
             if name in root_of:
                 root = root_of[name]
                 end[root] = max(end[root], region.index)
+    # A graph output that is a view of a transient is copied out after the last region:
+    # its source stays live to the end.
+    after_all = len(partition.regions)
+    for region in partition.regions:
+        if region.kind == "view" and any(o in graph.outputs for o in region.outputs):
+            source = region.nodes[0].inputs[0]
+            if source in root_of:
+                end[root_of[source]] = after_all
     sizes = {r: graph.types[r].nbytes for r in start}
     placed: list[tuple[int, int, int, int]] = []  # offset, size, start, end
     offsets: dict[str, int] = {}
