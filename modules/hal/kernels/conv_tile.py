@@ -32,11 +32,21 @@ def conv_tile(x, w64, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OH, OW, KD, KH, KW, SD
     npos = (r1 - r0) * OW
     if direct == 0:
         cols = np.empty((CK, npos), dtype=x.dtype)
+        if KK == 1 and SD == 1 and SH == 1 and SW == 1 and PD == 0 and PH == 0 and PW == 0 \
+                and IH == OH and IW == OW:
+            # 1x1 stride 1 unpadded: the segment's positions are contiguous in each channel
+            p0 = xb + r0 * OW
+            for c in range(Cg):
+                crow = cols[c]
+                src = p0 + c * IS
+                for q in range(npos):
+                    crow[np.uint64(q)] = x[np.uint64(src + q)]
+            return np.dot(w64[wb:wb + Mg * CK].reshape((Mg, CK)), cols)
         for c in range(Cg):
             for kd in range(KD):
                 for kh in range(KH):
                     for kw in range(KW):
-                        k = ((c * KD + kd) * KH + kh) * KW + kw
+                        crow = cols[((c * KD + kd) * KH + kh) * KW + kw]
                         iw0 = kw * DW - PW
                         lo = 0 if iw0 >= 0 else min(OW, (SW - 1 - iw0) // SW)
                         hi = 0 if IW - 1 - iw0 < 0 else min(OW, (IW - 1 - iw0) // SW + 1)
@@ -48,13 +58,20 @@ def conv_tile(x, w64, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OH, OW, KD, KH, KW, SD
                             ih = oh * SH - PH + kh * DH
                             q = (rr - r0) * OW
                             if id_ < 0 or id_ >= ID or ih < 0 or ih >= IH:
-                                cols[k, q:q + OW] = 0.0
+                                for ow in range(OW):
+                                    crow[np.uint64(q + ow)] = 0
                                 continue
                             base = xb + c * IS + (id_ * IH + ih) * IW + iw0
-                            cols[k, q:q + lo] = 0.0
-                            if hi > lo:
-                                cols[k, q + lo:q + hi] = x[base + lo * SW:base + (hi - 1) * SW + 1:SW]
-                            cols[k, q + hi:q + OW] = 0.0
+                            for ow in range(lo):
+                                crow[np.uint64(q + ow)] = 0
+                            if SW == 1:
+                                for ow in range(lo, hi):
+                                    crow[np.uint64(q + ow)] = x[np.uint64(base + ow)]
+                            else:
+                                for ow in range(lo, hi):
+                                    crow[np.uint64(q + ow)] = x[np.uint64(base + ow * SW)]
+                            for ow in range(hi, OW):
+                                crow[np.uint64(q + ow)] = 0
         return np.dot(w64[wb:wb + Mg * CK].reshape((Mg, CK)), cols)
     t = np.zeros((Mg, npos), dtype=x.dtype)
     for m in range(Mg):
