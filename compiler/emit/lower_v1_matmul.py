@@ -7,6 +7,8 @@ one whose batch is a single matrix broadcasts; any other broadcast (``[2, 1, M, 
 ``[1, 3, K, N]``) is left to the library lowering. Rank-1 operands are ``[1, K]`` /
 ``[K, 1]`` matrices (same bytes). B, M, K, N and the rows per workgroup are push
 constants, so every matmul of one (type, transposes, batching) shares a description.
+A single row against a transposed operand (``[1, K] @ [N, K]^T``, a fully connected layer
+at batch 1) is computed as ``[N, K] @ [K, 1]``: the same bytes, but N rows to share out.
 
 Epilogue nodes (bias add, scale, activation, residual) run as elementwise dispatches that
 read the product in place from the region output (one ``readwrite`` binding) when the
@@ -73,6 +75,12 @@ def matmul_dispatch(graph, node, out_location: str, text: str) -> Dispatch | Non
         return None
     if any(v >= U32 for v in (bsize, m, k, n)):
         return None
+    lhs_value, rhs_value = node.inputs[0], node.inputs[1]
+    if bsize == 1 and m == 1 and tb and not ta:
+        # one row against a transposed [N, K] operand (a fully connected layer): the same
+        # bytes as out^T [N, 1] = rhs [N, K] @ lhs^T [K, 1], whose N rows split into
+        # workgroups where the single row could not
+        lhs_value, rhs_value, m, n, ta, tb = rhs_value, lhs_value, n, 1, False, False
     rows = bsize * m
     per = rows_per_workgroup(rows, k, n)
     pb, pm, pk, pn = ({"pc": i} for i in range(4))
@@ -89,8 +97,7 @@ def matmul_dispatch(graph, node, out_location: str, text: str) -> Dispatch | Non
         "items_per_workgroup": {"pc": 4},
         "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2,
                  "transpose_lhs": ta, "transpose_rhs": tb}}
-    return Dispatch(function, (Operand(node.inputs[0]), Operand(node.inputs[1]),
-                               Operand(out_location)),
+    return Dispatch(function, (Operand(lhs_value), Operand(rhs_value), Operand(out_location)),
                     (-(-rows // per), 1, 1), (bsize, m, k, n, per), text)
 
 
