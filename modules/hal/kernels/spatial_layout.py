@@ -22,7 +22,7 @@ from .ir import Conv, Function, Pool
 from .layout import Launch, _checked, _fail, _frozen, view, workgroups
 
 DIRECT_BELOW = 8   # output channels per group below which conv runs the direct loop
-MAX_SCRATCH_BYTES = 1 << 30   # float64 temporaries one conv workgroup may allocate
+MAX_SCRATCH_BYTES = 1 << 30   # temporaries one conv workgroup may allocate (8 B/element)
 
 
 def out_dim(size, k, s, d, pb, pe, ceil_mode=False) -> int:
@@ -136,12 +136,11 @@ def _conv(fn, body: Conv, counts, push, consts) -> Launch:
         for b, top in tops.items():
             required[b] = max(required[b], _require(fn, b, top))
     segment = min(per, rows) * ow            # output positions of one workgroup segment
-    scratch = ((0 if mg < DIRECT_BELOW else cg * ksz) + mg) * segment + \
-        group * mg * cg * ksz
+    scratch = ((0 if mg < DIRECT_BELOW else cg * ksz) + mg) * segment
     if covered and scratch * 8 > MAX_SCRATCH_BYTES:
-        _fail(fn, f"a workgroup needs {scratch * 8} bytes of float64 scratch (patch matrix, "
-                  f"product, widened weights) > {MAX_SCRATCH_BYTES}; use fewer items per "
-                  "workgroup", ResourceExhaustedError)
+        _fail(fn, f"a workgroup needs up to {scratch * 8} bytes of scratch (patch matrix and "
+                  f"product) > {MAX_SCRATCH_BYTES}; use fewer items per workgroup",
+              ResourceExhaustedError)
     win = [_pad3(spatial, 1), _pad3(want[2:], 1), _pad3(kernel, 1), _pad3(strides, 1),
            _pad3(dilations, 1), _pad3(pb, 0)]
     params = [covered, nwg, per, group, cg, mg]
