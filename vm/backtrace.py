@@ -17,7 +17,8 @@ import threading
 import weakref
 
 _registry: dict[str, tuple] = {}
-_native_codes: set = set()
+#: Code of native frames -> their label (None: the frame's ``label`` local names it).
+_native_codes: dict = {}
 _lock = threading.Lock()
 
 
@@ -26,8 +27,11 @@ def register(translated, module) -> None:
         _registry[translated.filename] = (translated.line_info, weakref.ref(module))
 
 
-def register_native_code(code) -> None:
-    _native_codes.add(code)
+def register_native_code(code, label: str | None = None) -> None:
+    """A native frame's code. With ``label``, ``code`` is a native export's own function,
+    which translated code calls directly (no adapter frame): it is a VM frame only where
+    it follows a bytecode frame (under an adapter, or under another export, it is not)."""
+    _native_codes[code] = label
 
 
 def frames_from_traceback(tb) -> list[tuple[str, str, int | None, str | None]]:
@@ -51,8 +55,12 @@ def frames_from_traceback(tb) -> list[tuple[str, str, int | None, str | None]]:
             if module is not None and info is not None:
                 frames.append(["bytecode", module, info, tb.tb_frame])
         elif code in _native_codes:
-            label = tb.tb_frame.f_locals.get("label", "?")
-            frames.append(["native", label, None, tb.tb_frame])
+            label = _native_codes[code]
+            if label is None:
+                frames.append(["native", tb.tb_frame.f_locals.get("label", "?"), None,
+                               tb.tb_frame])
+            elif frames and frames[-1][0] == "bytecode" and frames[-1][3] is not tb.tb_frame:
+                frames.append(["native", label, None, tb.tb_frame])
         tb = tb.tb_next
     out = []
     for i, (kind, what, info, _) in enumerate(frames):

@@ -42,6 +42,24 @@ class ExportCallables:
     yieldable: object
     may_yield: bool
     cconv: str
+    #: A plain native export callable without an adapter frame (:class:`DirectExport`),
+    #: or None: translated code then calls ``fn(module, state, *args)`` itself.
+    direct: object = None
+
+
+@attrs.frozen
+class DirectExport:
+    """What translated code needs to call a plain native export without its adapter:
+    ``fn(module, state, *args)`` returns the raw value, ``results(value)`` checks it
+    against the cconv (the adapter's check; the common shapes are inlined by codegen) and
+    ``error(exc)`` turns an exception into the annotated error the adapter would have
+    raised (both raise/return exactly what the adapter does)."""
+
+    fn: object
+    module: object
+    state: object
+    results: object
+    error: object
 
 
 class ModuleState(abc.ABC):

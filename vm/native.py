@@ -42,7 +42,7 @@ from pyree.bytecode import cconv as cc
 from pyree.vm import backtrace
 from pyree.vm import ref as vmref
 from pyree.vm.list_ops import f32_bits_to_float, float_to_f32_bits
-from pyree.vm.module import ExportCallables, ExportInfo, Module, ModuleState
+from pyree.vm.module import DirectExport, ExportCallables, ExportInfo, Module, ModuleState
 
 
 def export(cconv: str, name: str | None = None):
@@ -148,7 +148,37 @@ def _adapt(state: NativeModuleState, name: str, cconv: str, fn) -> ExportCallabl
     make = _plain_adapter_factory(len(cc.parse(cconv).args), chars)
     native = make(fn, module, user_state, label, results, vmref._BY_CLS)
     backtrace.register_native_code(native.__code__)
-    return ExportCallables(native, native, False, cconv)
+    direct = DirectExport(fn, module, user_state, _direct_results(label, results),
+                          _direct_error(label))
+    backtrace.register_native_code(fn.__code__, label)
+    return ExportCallables(native, native, False, cconv, direct)
+
+
+def _direct_results(label: str, results):
+    """The adapter's result check for a direct call: the same error, annotated as the
+    adapter and the import call site would annotate it."""
+    def direct_results(value):
+        try:
+            return results(value)
+        except status.PyreeError as e:
+            raise e.annotate(f"while invoking native function {label}").annotate(
+                "while calling import")
+    backtrace.register_native_code(direct_results.__code__)
+    return direct_results
+
+
+def _direct_error(label: str):
+    """``exc -> error`` for an exception out of a direct call: what the adapter raises,
+    then the import call site's annotation (translated code raises the result)."""
+    def direct_error(exc):
+        if isinstance(exc, status.PyreeError):
+            err = _nested(exc).annotate(f"while invoking native function {label}")
+        else:
+            # The adapter raised it from its own (native) frame: keep the frames below.
+            err = _internal(label, exc).with_traceback(exc.__traceback__)
+            err.__cause__ = exc
+        return err.annotate("while calling import")
+    return direct_error
 
 
 # The adapter of a plain export, one source per (argument count, result shape): explicit

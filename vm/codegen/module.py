@@ -48,8 +48,11 @@ def _conv_out(c: str, expr: str) -> str:
 
 
 class ModuleTranslator:
-    def __init__(self, module: ModuleDef, instrs: list[list], *, budget: bool, max_depth: int):
+    def __init__(self, module: ModuleDef, instrs: list[list], *, budget: bool, max_depth: int,
+                 direct: frozenset = frozenset()):
         self.module = module
+        #: Import ordinals bound to a plain native export called without its adapter.
+        self.direct = direct
         self.instrs = instrs
         self.budget = budget
         self.max_depth = max_depth

@@ -49,6 +49,9 @@ def _emit_call(t, ins, *, yieldable: bool, variadic: bool):
     sig = t.unit.callee_cconv(callee)
     is_import = bool(callee & 0x80000000)
     out = []
+    if is_import and (callee & 0x7FFFFFFF) in t.unit.direct:
+        return _emit_direct(t, ins, sig, callee & 0x7FFFFFFF, yieldable=yieldable,
+                            variadic=variadic)
     if is_import:
         k = callee & 0x7FFFFFFF
         segments = ins.arg("segment_sizes") if variadic else None
@@ -83,6 +86,50 @@ def _emit_call(t, ins, *, yieldable: bool, variadic: bool):
     if "r" in sig.result_chars:
         out.append("_r = None")  # the result tuple must not keep refs alive
     if yieldable:
+        out += t.jump(ins.arg("dest_pc"))
+    return out
+
+
+# The result checks of a direct call inlined for the common shapes (what the adapter's
+# ``_result_checker`` does first); anything else goes through ``_ic{k}``, the adapter's check.
+_DIRECT_CHECKS = {
+    "": "if _v is not None: _ic{k}(_v)",
+    "r": "if _v is not None and _v.__class__ not in _ref_classes: _v = _ic{k}(_v)[0]",
+    "i": "if _v.__class__ is not int or not -2147483648 <= _v <= 2147483647: "
+         "_v = _ic{k}(_v)[0]",
+    "I": "if _v.__class__ is not int or not -9223372036854775808 <= _v <= "
+         "9223372036854775807: _v = _ic{k}(_v)[0]",
+}
+
+
+def _emit_direct(t, ins, sig: cc.CConv, k: int, *, yieldable: bool, variadic: bool):
+    """An import bound to a plain native export: ``fn(module, state, *args)`` called here,
+    with the adapter's error annotation (``_ie{k}``) and result check (``_ic{k}``). A plain
+    export never suspends, so a yieldable call just continues."""
+    segments = ins.arg("segment_sizes") if variadic else None
+    args = ", ".join([f"_im{k}", f"_is{k}"]
+                     + _import_args(t, sig, ins.arg("operands"), segments))
+    out = ["try:", "<indent>", f"_v = _id{k}({args})", "<dedent>",
+           "except Exception as _e:", "<indent>", f"raise _ie{k}(_e)", "<dedent>"]
+    for o in ins.arg("operands"):
+        if o & isa.REF_BIT and o & isa.MOVE_BIT:
+            out.append(f"r{o & isa.REF_INDEX_MASK} = None")
+    chars = sig.result_chars
+    check = _DIRECT_CHECKS.get(chars)
+    if check is not None:
+        out.append(check.format(k=k))
+        values = ["_v"] if chars else []
+    else:
+        out.append(f"_v = _ic{k}(_v)")
+        values = [f"_v[{i}]" for i in range(len(chars))]
+    for c, o, value in zip(chars, ins.arg("results"), values):
+        out += t.layout.write(cc.CHAR_BANK[c], o, _conv_in(c, value))
+    if "r" in chars:
+        out.append("_v = None")  # the result must not keep refs alive
+    if yieldable:
+        # The function stays a generator (its callers ``yield from`` it), though a plain
+        # export never suspends it.
+        out.append("if 0: yield")
         out += t.jump(ins.arg("dest_pc"))
     return out
 

@@ -12,6 +12,7 @@ import struct
 import types
 
 from pyree import status
+from pyree.vm import ref as _ref
 
 _F32 = struct.Struct("<f")
 _U32 = struct.Struct("<i")  # float bits are held as signed ints, like every register
@@ -183,6 +184,7 @@ HELPERS = {
     "_null_ref": null_ref, "_drive": drive, "_GenType": GeneratorType,
     "_sdiv32": sdiv32, "_srem32": srem32, "_sdiv64": sdiv64, "_srem64": srem64,
     "_udiv": udiv, "_urem": urem, "_w32": w32, "_w64": w64,
+    "_ref_classes": _ref._BY_CLS,  # classes of registered ref types (live registry)
 }
 
 
