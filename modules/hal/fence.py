@@ -38,6 +38,7 @@ _MASK64 = 0xFFFFFFFFFFFFFFFF
 INFINITE_TIMEOUT_MS = 0xFFFFFFFF
 _DEFERRED = int(StatusCode.DEFERRED)
 _DEADLINE_EXCEEDED = int(StatusCode.DEADLINE_EXCEEDED)
+_new = object.__new__
 
 
 @attrs.define(eq=False, repr=False)
@@ -58,8 +59,9 @@ class HalFence:
     @classmethod
     def create(cls, flags=0) -> HalFence:
         """``fence.create``: a new semaphore at 0 and the fence ``(semaphore, 1)``."""
-        fence = cls(1)
-        fence._timepoints[HalSemaphore()] = 1
+        fence = _new(cls)           # what cls(1) sets, without the generated __init__
+        fence.capacity = 1
+        fence._timepoints = {HalSemaphore.fresh(): 1}
         return fence
 
     @classmethod

@@ -42,6 +42,9 @@ MAX_VALUE = (1 << 31) - 2
 FAILURE_VALUE = (1 << 31) - 1
 FAILURE_STATUS_BIT = 1 << 63
 
+_DEFAULT_FLAGS = int(SemaphoreFlags.DEFAULT)
+_new = object.__new__
+
 _log = logging.getLogger("pyree.hal")
 _sequence = itertools.count()
 
@@ -106,6 +109,20 @@ class HalSemaphore:
     # Set by an asynchronous queue that will signal this semaphore: ``helper()`` runs one
     # ready submission on the calling thread (False if none), see :meth:`wait`.
     helper: object = attrs.field(init=False, default=None)
+
+    @classmethod
+    def fresh(cls) -> HalSemaphore:
+        """``HalSemaphore()`` (value 0, default flags: what ``fence.create`` makes per
+        call) without the generated ``__init__``'s argument handling and the value check
+        that 0 passes; every field is set as ``__init__`` sets it."""
+        sem = _new(cls)
+        sem.initial_value = 0
+        sem.flags = _DEFAULT_FLAGS
+        sem._cond = threading.Lock()
+        sem._waiters = sem._failure = sem.helper = None
+        sem._value = sem._cancelled = sem._waiting = 0
+        sem._callbacks = []
+        return sem
 
     def __attrs_post_init__(self):
         value = self.initial_value

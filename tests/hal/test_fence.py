@@ -158,3 +158,18 @@ def test_repeated_timed_out_waits_do_not_accumulate_callbacks():
         assert HalFence.await_all([a, b], 0 if _ % 2 else 1) == int(StatusCode.DEADLINE_EXCEEDED)
     (sem, _), = a.timepoints
     assert len(sem._callbacks) <= 40
+
+
+def test_create_sets_every_field_as_init_does():
+    import attrs as _attrs
+
+    from pyree.modules.hal.fence import HalFence as _Fence
+
+    fence = _Fence.create()
+    assert [f.name for f in _attrs.fields(_Fence)] == ["capacity", "_timepoints"]
+    assert fence.capacity == 1 and len(fence._timepoints) == 1
+    (semaphore, value), = fence._timepoints.items()
+    assert value == 1 and semaphore.query() == 0
+    assert fence.query() == 17      # DEFERRED until signalled
+    fence.signal()
+    assert fence.query() == 0

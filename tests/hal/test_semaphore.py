@@ -212,3 +212,19 @@ def test_stress_signal_wait(n):
         sem.wait(v, timeout=5)
     thread.join()
     assert sem.query() == n
+
+
+def test_fresh_sets_every_field_as_init_does():
+    # fence.create's constructor skips attrs' __init__: a field added later must be set too.
+    import attrs as _attrs
+
+    made, fresh = HalSemaphore(), HalSemaphore.fresh()
+    for field in _attrs.fields(HalSemaphore):
+        a, b = getattr(made, field.name), getattr(fresh, field.name)
+        assert type(a) is type(b), field.name
+        if field.name != "_cond":
+            assert a == b, field.name
+    assert fresh._cond is not made._cond
+    fresh.signal(3)
+    fresh.wait(3, timeout=0)
+    assert fresh.query() == 3
