@@ -99,6 +99,40 @@ def _at_f32(expected, got) -> list[str]:
     return ostr.compare(f32(expected), f32(got))
 
 
+#: Ops whose result ONNX leaves open when a window holds NaN: onnxruntime and onnx's
+#: reference evaluator each keep whichever element their scan order keeps (so they
+#: disagree with each other, or agree by accident); pyree propagates NaN (numpy.max).
+NAN_OPEN_OPS = frozenset({"MaxPool"})
+
+
+def _producers(model) -> list[str]:
+    producers = {o: n.op_type for n in model.graph.node for o in n.output}
+    return [producers.get(o.name, "input") for o in model.graph.output]
+
+
+def _settled_mismatches(expected, reference, got, producers) -> list[str]:
+    """Mismatches with onnxruntime at the elements ONNX settles: where onnxruntime and
+    onnx's reference evaluator agree with each other, and, for outputs of
+    :data:`NAN_OPEN_OPS`, where pyree's result is not NaN. Elsewhere pyree's answer is
+    not judged."""
+    if len(expected) != len(got) or len(reference) != len(got):
+        return ostr.compare(expected, got)
+    kept_e, kept_g = [], []
+    for e, r, g, op in zip(map(np.asarray, expected), map(np.asarray, reference), got,
+                           producers):
+        if e.shape != g.shape or r.shape != e.shape or e.dtype.kind != "f":
+            kept_e.append(e)
+            kept_g.append(g)
+            continue
+        with np.errstate(all="ignore"):
+            agree = np.isclose(e, r.astype(e.dtype), rtol=1e-3, atol=1e-5, equal_nan=True)
+        if op in NAN_OPEN_OPS:
+            agree &= ~np.isnan(g)
+        kept_e.append(e[agree])
+        kept_g.append(g.astype(e.dtype, copy=False)[agree])
+    return ostr.compare(kept_e, kept_g)
+
+
 def _output_op(model) -> str:
     producers = {o: n.op_type for n in model.graph.node for o in n.output}
     return producers.get(model.graph.output[0].name, "input")
@@ -121,9 +155,14 @@ def check_case(model, inputs, mode: str) -> None:
                       f"crash-{type(exc).__name__}") from exc
     name, expected = oracle(model, inputs)
     if name == "onnxruntime":
-        problems = ostr.compare(expected, [np.asarray(g) for g in got])
-        if problems and not _at_f32(reference_outputs(model, inputs), got):
-            problems = []  # an onnxruntime quirk pyree shares with onnx's reference
+        got = [np.asarray(g) for g in got]
+        problems = ostr.compare(expected, got)
+        if problems:
+            reference = reference_outputs(model, inputs)
+            if not _at_f32(reference, got):
+                problems = []  # an onnxruntime quirk pyree shares with onnx's reference
+            else:
+                problems = _settled_mismatches(expected, reference, got, _producers(model))
     else:
         problems = _at_f32(expected, got)
     if problems:

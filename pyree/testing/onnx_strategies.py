@@ -499,6 +499,8 @@ def compare(expected, actual) -> list[str]:
         if not ok:
             with np.errstate(all="ignore"):
                 diff = np.abs(a.astype(np.float64) - e.astype(np.float64))
+                if e.dtype.kind == "f":     # NaN where NaN is expected is no difference
+                    diff[np.isnan(a) & np.isnan(e)] = 0.0
             worst = int(np.nanargmax(np.where(np.isnan(diff), np.inf, diff)))
             index = tuple(int(k) for k in np.unravel_index(worst, e.shape))
             problems.append(f"output {i}: element {index} is {a.flat[worst].item()!r}, "
