@@ -102,6 +102,9 @@ def test_imports_of_plain_native_exports_are_called_directly(ctx):
     sources = [tm.source for (_, direct), tm in module._translations.items() if direct]
     assert sources and all(f"_id{k}(_im{k}, _is{k}" in sources[0] for k in range(6))
     assert "_i0(inv" not in sources[0]
+    # A yieldable call of a plain export does not make @waits a generator.
+    direct = [tm for (_, d), tm in module._translations.items() if d]
+    assert direct[0].generators == frozenset()
 
 
 def test_direct_results(ctx):

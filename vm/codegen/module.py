@@ -58,7 +58,7 @@ class ModuleTranslator:
         self.max_depth = max_depth
         self.constants: dict[str, object] = {}
         self._const_names: dict[tuple, str] = {}
-        self.generators: set[int] = _generators(instrs)
+        self.generators: set[int] = _generators(instrs, direct)
 
     def const(self, value) -> str:
         key = (type(value), value)
@@ -125,23 +125,27 @@ class ModuleTranslator:
         return [head] + body
 
 
-def _generators(instrs) -> set[int]:
+def _generators(instrs, direct: frozenset = frozenset()) -> set[int]:
     """Functions translated as Python generators (they may suspend): those with ``yield``,
-    with a yieldable call to an import (any import may suspend), or with a yieldable call to
-    an internal function that is itself a generator (a fixpoint over the call graph)."""
+    with a yieldable call to an import (any import may suspend, except the ``direct`` ones:
+    plain native exports never do), or with a yieldable call to an internal function that
+    is itself a generator (a fixpoint over the call graph)."""
     gens = set()
     calls: dict[int, set[int]] = {}
     for k, code in enumerate(instrs):
         for ins in code:
             m = ins.op.mnemonic
-            if m == "yield" or m == "call.variadic.yieldable":
+            if m == "yield":
                 gens.add(k)
-            elif m == "call.yieldable":
+            elif m in ("call.yieldable", "call.variadic.yieldable"):
                 callee = ins.arg("callee_ordinal")
                 if callee & 0x80000000:
-                    gens.add(k)
-                else:
+                    if callee & 0x7FFFFFFF not in direct:
+                        gens.add(k)
+                elif m == "call.yieldable":
                     calls.setdefault(k, set()).add(callee)
+                else:
+                    gens.add(k)     # call.variadic.yieldable of an internal function
     changed = True
     while changed:
         changed = False

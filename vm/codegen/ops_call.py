@@ -126,10 +126,7 @@ def _emit_direct(t, ins, sig: cc.CConv, k: int, *, yieldable: bool, variadic: bo
         out += t.layout.write(cc.CHAR_BANK[c], o, _conv_in(c, value))
     if "r" in chars:
         out.append("_v = None")  # the result must not keep refs alive
-    if yieldable:
-        # The function stays a generator (its callers ``yield from`` it), though a plain
-        # export never suspends it.
-        out.append("if 0: yield")
+    if yieldable:   # a plain export never suspends: this call does not make a generator
         out += t.jump(ins.arg("dest_pc"))
     return out
 
