@@ -226,7 +226,9 @@ class _Crashing(fuzz.HalTarget):
 
 def test_a_campaign_saves_a_crash_as_a_reproducer_that_replays(hooked, tmp_path, capsys):
     summary = campaign.run(_Crashing(hooked), 1.0, tmp_path, chunk=2, seed=0)
-    assert summary.failures >= 1 and summary.signatures == {"crash-signal-6": 1}
+    # Under load the one-second budget may run the crashing example more than once; a
+    # distinct failure is saved once.
+    assert summary.failures >= 1 and set(summary.signatures) == {"crash-signal-6"}
     (path,) = summary.saved
     rep = regressions.load(path)
     assert rep.target == "hal" and hal_ops.loads(rep.data).hook == "abort"
