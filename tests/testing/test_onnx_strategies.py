@@ -45,6 +45,14 @@ def test_compiled_graphs_agree_with_onnxruntime_under_the_reference_evaluator(ca
     fuzz.check_case(case.model, case.inputs, "reference")
 
 
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(onnx_graphs(dtypes=("float32", "int64"), max_nodes=4))
+def test_compiled_graphs_agree_with_onnxruntime(case):
+    """The property of the ``onnx`` campaign, compiled and run on local-sync (a few
+    derandomized examples: each new graph compiles kernels)."""
+    fuzz.check_case(case.model, case.inputs, "compiled")
+
+
 def test_every_family_and_dtype_is_drawn():
     seen_ops, seen_dtypes = set(), set()
 
