@@ -23,35 +23,14 @@ verifies.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 
 import attrs
 import numpy as np
 from pyree.compiler import dtypes
+from pyree.modules.hal.kernels.hostlib.common import TensorType
 
 from pyree.status import InvalidArgumentError, NotFoundError
-
-
-@attrs.frozen
-class TensorType:
-    dtype: str
-    shape: tuple[int, ...] = attrs.field(converter=lambda s: tuple(int(d) for d in s))
-
-    @property
-    def rank(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def nbytes(self) -> int:
-        return self.size * dtypes.itemsize(self.dtype)
-
-    def __str__(self) -> str:
-        return f"tensor<{'x'.join(map(str, self.shape)) + 'x' if self.shape else ''}{self.dtype}>"
 
 
 def _freeze(value):

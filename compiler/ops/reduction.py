@@ -11,51 +11,15 @@ from __future__ import annotations
 import numpy as np
 from pyree.compiler.ops.common import axes as norm_axes
 from pyree.compiler.ops.common import axis as norm_axis
-from pyree.compiler.ops.common import bad, is_float
+from pyree.compiler.ops.common import bad
 from pyree.compiler.ops.registry import define, hosted, onnx_rule
+from pyree.modules.hal.kernels.hostlib.reduction import REDUCE, SOFTMAX
 
 FAMILY = "reduction"
 
 
-def _extreme(fn, x, axes, keepdims, lowest):
-    if x.size == 0:
-        if is_float(x.dtype):
-            init = -np.inf if lowest else np.inf
-        elif x.dtype == np.bool_:
-            init = not lowest
-        else:
-            info = np.iinfo(x.dtype)
-            init = info.min if lowest else info.max
-        return fn(x, axis=axes, keepdims=keepdims, initial=init)
-    return fn(x, axis=axes, keepdims=keepdims)
-
-
-def _logsumexp(x, axes, keepdims):
-    if x.size == 0:
-        return np.log(np.sum(np.exp(x), axis=axes, keepdims=keepdims))
-    m = np.max(x, axis=axes, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
-    return out if keepdims else np.squeeze(out, axis=axes)
-
-
-REDUCE = {
-    "reduce_sum": ("ReduceSum", 13, lambda x, a, k: np.sum(x, axis=a, keepdims=k)),
-    "reduce_mean": ("ReduceMean", 18, lambda x, a, k: np.mean(x, axis=a, keepdims=k)),
-    "reduce_max": ("ReduceMax", 18, lambda x, a, k: _extreme(np.max, x, a, k, True)),
-    "reduce_min": ("ReduceMin", 18, lambda x, a, k: _extreme(np.min, x, a, k, False)),
-    "reduce_prod": ("ReduceProd", 18, lambda x, a, k: np.prod(x, axis=a, keepdims=k)),
-    "reduce_l1": ("ReduceL1", 18, lambda x, a, k: np.sum(np.abs(x), axis=a, keepdims=k)),
-    "reduce_l2": ("ReduceL2", 18,
-                  lambda x, a, k: np.sqrt(np.sum(np.square(x), axis=a, keepdims=k))),
-    "reduce_log_sum": ("ReduceLogSum", 18,
-                       lambda x, a, k: np.log(np.sum(x, axis=a, keepdims=k))),
-    "reduce_log_sum_exp": ("ReduceLogSumExp", 18, _logsumexp),
-    "reduce_sum_square": ("ReduceSumSquare", 18,
-                          lambda x, a, k: np.sum(np.square(x), axis=a, keepdims=k)),
-}
-
-
+# ONNX op type and opset of each IR reduction come with the host library's numpy
+# semantics (one table for both).
 for _name, (_onnx, _since, _fn) in REDUCE.items():
     define(_name, FAMILY, "reduce", *hosted(_name))
 
@@ -114,29 +78,6 @@ def _scan_rule(ctx):
 
 
 # -- softmax family ------------------------------------------------------------------------
-def _softmax(x, ax):
-    m = np.max(x, axis=ax, keepdims=True)
-    e = np.exp(x - m)
-    return e / np.sum(e, axis=ax, keepdims=True)
-
-
-def _log_softmax(x, ax):
-    m = np.max(x, axis=ax, keepdims=True)
-    s = x - m
-    return s - np.log(np.sum(np.exp(s), axis=ax, keepdims=True))
-
-
-def _hardmax(x, ax):
-    idx = np.expand_dims(np.argmax(x, axis=ax), ax)
-    out = np.zeros_like(x)
-    np.put_along_axis(out, idx, 1, axis=ax)
-    return out
-
-
-SOFTMAX = {"softmax": ("Softmax", _softmax), "log_softmax": ("LogSoftmax", _log_softmax),
-           "hardmax": ("Hardmax", _hardmax)}
-
-
 for _name, (_onnx, _fn) in SOFTMAX.items():
     define(_name, FAMILY, "softmax", *hosted(_name))
 

@@ -21,6 +21,7 @@ from pyree.status import InvalidArgumentError, NotFoundError
 
 from .kernels import ir
 from .kernels.expr import Checker, parse_node, typed_constant
+from .kernels.expr import binding_ref as _binding_ref
 from .kernels.host_format import parse_op_body
 from .kernels.spatial_format import parse_conv, parse_pool
 from .kernels.types import HOST_TYPES, PUSH_TYPES
@@ -168,15 +169,6 @@ def _binding(chk: Checker, sizes: _Sizes, raw, path: str, host: bool) -> ir.Bind
     return ir.Binding(index, etype, access, shape, strides, offset)
 
 
-def _binding_ref(chk, raw, path, bindings, *, read=False, write=False) -> ir.Binding:
-    if not bindings:
-        chk.fail(path, "function has no bindings")
-    binding = bindings[chk.int_(raw, path, 0, len(bindings) - 1)]
-    if read and not binding.readable:
-        chk.fail(path, f"binding {binding.index} is '{binding.access}', not readable")
-    if write and not binding.writable:
-        chk.fail(path, f"binding {binding.index} is '{binding.access}', not writable")
-    return binding
 
 
 def _same_type(chk, path, *bindings):

@@ -31,9 +31,7 @@ from pyree.tools import (
     loader,
     run_module,
     trace_option,
-    values,
 )
-from pyree.vm import Context
 
 
 def _count(minimum: int):
@@ -51,12 +49,7 @@ def _count(minimum: int):
 def add_parser(subparsers):
     p = add_command(subparsers, "benchmark-module", __doc__,
                     "time a function of a module (like iree-benchmark-module)")
-    p.add_argument("--module", action="append", required=True, metavar="FILE",
-                   help=".pyrm, .vmasm or .py (native) module; repeat to register several")
-    p.add_argument("--function", required=True, metavar="NAME",
-                   help="export of the last module, or MODULE.NAME")
-    p.add_argument("--input", action="append", default=[], metavar="VALUE",
-                   help="one function argument; repeat per argument")
+    run_module.add_call_arguments(p)
     p.add_argument("--benchmark_repetitions", "--benchmark-repetitions", dest="repetitions",
                    type=_count(1), default=1, metavar="N",
                    help="repetitions, each of --iterations timed calls (default 1)")
@@ -104,28 +97,23 @@ def measure(modules, function: str, inputs, *, device_name: str | None = None,
     """Registers ``modules`` (after the hal module when one imports it) and times
     ``function`` called with ``inputs`` (texts)."""
     wall_clock, cpu_clock = time.perf_counter_ns, time.process_time_ns
-    with device.Session(device_name) as session:
-        main = modules[-1]
-        modules = session.with_hal(modules)
-        session.note_unused(err)
-        with Context(modules) as context:
-            fn = run_module.lookup(context, main, function)
-            args = values.parse_inputs(inputs, fn.cconv, session.input_state())
-            for _ in range(warmup):
-                fn(*args)
-            wall, cpu = [], []
-            for _ in range(repetitions):
-                rep_wall, rep_cpu = [], []
-                for _ in range(iterations):
-                    c0 = cpu_clock()
-                    t0 = wall_clock()
-                    results = fn(*args)
-                    t1 = wall_clock()
-                    c1 = cpu_clock()
-                    del results
-                    rep_wall.append(t1 - t0)
-                    rep_cpu.append(c1 - c0)
-                wall.append(tuple(rep_wall))
-                cpu.append(tuple(rep_cpu))
-        used = session.driver if session.used else None
+    with run_module.prepared_call(modules, function, inputs, device_name, err) as (
+            session, _, fn, args):
+        for _ in range(warmup):
+            fn(*args)
+        wall, cpu = [], []
+        for _ in range(repetitions):
+            rep_wall, rep_cpu = [], []
+            for _ in range(iterations):
+                c0 = cpu_clock()
+                t0 = wall_clock()
+                results = fn(*args)
+                t1 = wall_clock()
+                c1 = cpu_clock()
+                del results
+                rep_wall.append(t1 - t0)
+                rep_cpu.append(c1 - c0)
+            wall.append(tuple(rep_wall))
+            cpu.append(tuple(rep_cpu))
+    used = session.driver if session.used else None
     return benchmark_stats.Run(function, used, warmup, tuple(wall), tuple(cpu))

@@ -22,6 +22,7 @@ queue submissions, fence waits, dispatches), for Perfetto or ``chrome://tracing`
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from pyree import status
@@ -29,15 +30,20 @@ from pyree.tools import add_command, device, loader, outputs, trace_option, valu
 from pyree.vm import Context, Function
 
 
-def add_parser(subparsers):
-    p = add_command(subparsers, "run-module", __doc__,
-                    "run a function of a module (like iree-run-module)")
+def add_call_arguments(p) -> None:
+    """--module / --function / --input, shared with benchmark-module."""
     p.add_argument("--module", action="append", required=True, metavar="FILE",
                    help=".pyrm, .vmasm or .py (native) module; repeat to register several")
     p.add_argument("--function", required=True, metavar="NAME",
                    help="export of the last module, or MODULE.NAME")
     p.add_argument("--input", action="append", default=[], metavar="VALUE",
                    help="one function argument; repeat per argument")
+
+
+def add_parser(subparsers):
+    p = add_command(subparsers, "run-module", __doc__,
+                    "run a function of a module (like iree-run-module)")
+    add_call_arguments(p)
     p.add_argument("--output", action="append", metavar="SPEC",
                    help="one per result: '' (discard), '-' (print), @path / +path "
                         "(write / append; .npy files get NumPy format)")
@@ -67,6 +73,21 @@ def lookup(context: Context, main, name: str) -> Function:
     return context.lookup_function(fn_name, module_name)
 
 
+@contextlib.contextmanager
+def prepared_call(modules, function: str, inputs, device_name: str | None = None, err=None):
+    """Registers ``modules`` (after the hal module on ``device_name`` when one imports
+    it) and yields ``(session, context, fn, args)``: ``function`` looked up and
+    ``inputs`` (texts) parsed for its cconv. The device session closes on exit."""
+    with device.Session(device_name) as session:
+        main = modules[-1]
+        modules = session.with_hal(modules)
+        session.note_unused(err)
+        with Context(modules) as context:
+            fn = lookup(context, main, function)
+            yield session, context, fn, values.parse_inputs(inputs, fn.cconv,
+                                                            session.input_state())
+
+
 def execute(modules, function: str, inputs, output_specs=None, *, out=None,
             max_elements: int = values.DEFAULT_MAX_ELEMENTS, device_name: str | None = None,
             err=None) -> int:
@@ -75,18 +96,12 @@ def execute(modules, function: str, inputs, output_specs=None, *, out=None,
     out = out or sys.stdout
     specs = None if output_specs is None else [outputs.OutputSpec.parse(t)
                                                for t in output_specs]
-    with device.Session(device_name) as session:
-        main = modules[-1]
-        modules = session.with_hal(modules)
-        session.note_unused(err)
-        with Context(modules) as context:
-            fn = lookup(context, main, function)
-            args = values.parse_inputs(inputs, fn.cconv, session.input_state())
-            out.write(f"EXEC @{function}\n")
-            out.flush()
-            results = context.invoke(fn, args)
-            if specs is None:
-                out.write(values.format_results(results, fn.cconv, max_elements))
-            else:
-                outputs.write_results(specs, results, fn.cconv, out, max_elements)
+    with prepared_call(modules, function, inputs, device_name, err) as (_, context, fn, args):
+        out.write(f"EXEC @{function}\n")
+        out.flush()
+        results = context.invoke(fn, args)
+        if specs is None:
+            out.write(values.format_results(results, fn.cconv, max_elements))
+        else:
+            outputs.write_results(specs, results, fn.cconv, out, max_elements)
     return 0

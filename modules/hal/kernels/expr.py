@@ -72,6 +72,18 @@ class Checker:
         return table[name] if isinstance(table, dict) else TYPES[name]
 
 
+def binding_ref(chk: Checker, raw, path: str, bindings, *, read=False, write=False):
+    """The binding whose index ``raw`` names, checked readable / writable as asked."""
+    if not bindings:
+        chk.fail(path, "function has no bindings")
+    binding = bindings[chk.int_(raw, path, 0, len(bindings) - 1)]
+    if read and not binding.readable:
+        chk.fail(path, f"binding {binding.index} is '{binding.access}', not readable")
+    if write and not binding.writable:
+        chk.fail(path, f"binding {binding.index} is '{binding.access}', not writable")
+    return binding
+
+
 def typed_constant(chk: Checker, value, etype, path: str):
     """A literal converted to ``etype``'s value domain, or INVALID_ARGUMENT."""
     if etype.is_float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from . import ir
+from .expr import binding_ref
 
 CONV_ACTIVATIONS = {"relu": (), "sigmoid": (), "clip": ("min", "max"),
                     "leaky_relu": ("alpha",)}
@@ -23,13 +24,7 @@ MAX_SPATIAL = 3
 
 
 def _ref(chk, raw, path, bindings, *, read=False, write=False) -> ir.Binding:
-    if not bindings:
-        chk.fail(path, "function has no bindings")
-    b = bindings[chk.int_(raw, path, 0, len(bindings) - 1)]
-    if read and not b.readable:
-        chk.fail(path, f"binding {b.index} is '{b.access}', not readable")
-    if write and not b.writable:
-        chk.fail(path, f"binding {b.index} is '{b.access}', not writable")
+    b = binding_ref(chk, raw, path, bindings, read=read, write=write)
     if b.strides is not None:
         chk.fail(path, f"binding {b.index}: conv and pool operands are dense row-major and "
                        "take no strides")

@@ -18,22 +18,12 @@ import numpy as np
 
 from pyree.status import ResourceExhaustedError
 
+from .hostlib.nn_conv import out_dim
 from .ir import Conv, Function, Pool
 from .layout import Launch, _checked, _fail, _frozen, view, workgroups
 
 DIRECT_BELOW = 8   # output channels per group below which conv runs the direct loop
 MAX_SCRATCH_BYTES = 1 << 30   # temporaries one conv workgroup may allocate (8 B/element)
-
-
-def out_dim(size, k, s, d, pb, pe, ceil_mode=False) -> int:
-    """Output extent of one spatial dim (as the ONNX Conv/Pool operators define it)."""
-    span = size + pb + pe - ((k - 1) * d + 1)
-    if span < 0:
-        return 0
-    n = (-(-span // s) if ceil_mode else span // s) + 1
-    if ceil_mode and (n - 1) * s >= size + pb:
-        n -= 1
-    return n
 
 
 def plan(fn: Function, counts, push, consts) -> Launch:

@@ -51,16 +51,6 @@ def _infer_slice(node, types):
 define("slice", FAMILY, "data", _infer_slice, lambda n, x: x[_slices(n)])
 
 
-def _normalize(dim, start, end, step):
-    if step == 0:
-        raise ValueError("step 0")
-    start, stop, step = slice(max(min(start, 2**62), -2**62), max(min(end, 2**62), -2**62),
-                              step).indices(dim)
-    if step < 0 and stop < 0:
-        stop = None
-    return (start, stop, step)
-
-
 def _pad(node, x, value=None):
     pads = node.attr("pads")
     r = x.ndim

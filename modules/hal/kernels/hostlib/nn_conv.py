@@ -26,9 +26,10 @@ from .registry import define
 FAMILY = "nn"
 
 
-def out_dim(size, k, s, d, pb, pe, ceil_mode=False):
-    eff = (k - 1) * d + 1
-    span = size + pb + pe - eff
+def out_dim(size, k, s, d, pb, pe, ceil_mode=False) -> int:
+    """Output extent of one spatial dim (as the ONNX Conv/Pool operators define it; the
+    numba conv/pool layout uses it too)."""
+    span = size + pb + pe - ((k - 1) * d + 1)
     if span < 0:
         return 0
     n = (-(-span // s) if ceil_mode else span // s) + 1
