@@ -136,3 +136,14 @@ def test_required_bytes_are_zero_without_work(data):
     function = data.draw(st.integers(0, len(ops.KERNELS) - 1))
     push = tuple(data.draw(st.integers(0, 9)) for _ in range(ops.KERNELS[function][2]))
     assert set(hm.required_bytes(function, push, 0)) == {0}
+
+
+def test_sequences_shrink_to_the_one_operation_that_matters():
+    """A property failing on any sequence that copies shrinks to that copy alone: the
+    operations are list items the shrinker deletes, and closing shrinks away."""
+    from hypothesis import find
+
+    found = find(command_sequences(BUFFERS, close=None),
+                 lambda seq: any(isinstance(op, ops.Copy) for op in seq),
+                 settings=settings(database=None, derandomize=True, max_examples=300))
+    assert len(found) == 1 and isinstance(found[0], ops.Copy)
