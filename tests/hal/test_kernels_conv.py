@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyree.modules.hal import executable_format as fmt
 from pyree.modules.hal.executable import Executable
+from pyree.modules.hal.kernels.library import conv as conv_lib
 from pyree.modules.hal.kernels.spatial_layout import out_dim
 
 from pyree.status import InvalidArgumentError, OutOfRangeError, ResourceExhaustedError
@@ -176,7 +177,31 @@ CONV_CASES = {   # x shape, w shape, group, strides, dilations, pads, rows per w
     "2d-pad-wider-than-kernel": ((1, 2, 3, 3), (8, 2, 2, 2), 1, [1, 1], [1, 1], [3, 3, 3, 3],
                                  7),
     "3d": ((1, 2, 5, 6, 7), (9, 2, 2, 3, 2), 1, [1, 2, 1], [2, 1, 1], [1, 0, 1, 1, 1, 0], 3),
+    # 1x1 read in place by BLAS: batch 2, 2 groups, 3-row segments crossing planes
+    "2d-1x1-batch-groups": ((2, 16, 5, 7), (32, 8, 1, 1), 2, [1, 1], [1, 1], [0, 0, 0, 0], 3),
+    # 1x1x1 with a padded end in depth: not a plain product (output planes past the input)
+    "3d-1x1-depth-end-pad": ((1, 8, 3, 4, 5), (8, 8, 1, 1, 1), 1, [1, 1, 1], [1, 1, 1],
+                             [0, 0, 0, 2, 0, 0], 4),
+    # padded-plane direct path: strides, dilations, asymmetric pads, multiplier > 1
+    "2d-depthwise-stride-dilation": ((2, 6, 9, 11), (6, 1, 3, 3), 6, [2, 1], [2, 1],
+                                     [2, 1, 1, 2], 3),
+    "2d-depthwise-multiplier": ((1, 4, 8, 8), (12, 1, 3, 3), 4, [1, 1], [1, 1],
+                                [1, 1, 1, 1], 5),
+    "2d-grouped-direct": ((2, 6, 7, 6), (6, 3, 2, 3), 2, [1, 1], [1, 2], [0, 2, 1, 0], 4),
+    # padded planes over segments that span depth planes; depth end padding: row by row
+    "3d-depthwise-planes": ((1, 4, 3, 5, 6), (4, 1, 1, 3, 3), 4, [1, 1, 1], [1, 1, 1],
+                            [0, 1, 1, 0, 1, 1], 7),
+    "3d-depthwise-depth-pad": ((1, 4, 3, 5, 6), (4, 1, 1, 3, 3), 4, [1, 1, 1], [1, 1, 1],
+                               [0, 1, 1, 1, 1, 1], 4),
 }
+
+# The strategy each case runs (spatial_layout._strategy): 0 im2col (in place for a 1x1),
+# 1 row-by-row direct, 2 padded-plane direct.
+CONV_STRATEGY = {"1d": 2, "2d-im2col": 0, "2d-depthwise": 2, "2d-1x1": 0,
+                 "2d-direct-stride": 2, "2d-pad-wider-than-kernel": 0, "3d": 0,
+                 "2d-1x1-batch-groups": 0, "3d-1x1-depth-end-pad": 0,
+                 "2d-depthwise-stride-dilation": 2, "2d-depthwise-multiplier": 2,
+                 "2d-grouped-direct": 2, "3d-depthwise-planes": 2, "3d-depthwise-depth-pad": 1}
 
 
 @pytest.mark.parametrize("case", sorted(CONV_CASES))
@@ -198,7 +223,10 @@ def test_conv_f32_with_every_epilogue_step_matches_numpy(exe, case):
                                atol=2e-5)
 
 
-@pytest.mark.parametrize("case", ["2d-im2col", "2d-depthwise", "2d-direct-stride"])
+@pytest.mark.parametrize("case", ["2d-im2col", "2d-depthwise", "2d-direct-stride",
+                                  "2d-1x1", "2d-1x1-batch-groups",
+                                  "2d-depthwise-stride-dilation", "2d-depthwise-multiplier",
+                                  "2d-grouped-direct"])
 def test_conv_f64_matches_numpy(exe, case):
     xs, ws, group, strides, dilations, pads, per = CONV_CASES[case]
     rng = np.random.default_rng(7)
@@ -210,6 +238,35 @@ def test_conv_f64_matches_numpy(exe, case):
     np.testing.assert_allclose(y.view(np.float64).reshape(xs[0], ws[0], *out),
                                conv_ref(x, w, group, strides, dilations, pads), rtol=1e-12,
                                atol=1e-12)
+
+
+def test_conv_cases_run_the_strategy_they_are_named_for(exe):
+    index = conv_lib.NAMES.index("direct")
+    for case, want in CONV_STRATEGY.items():
+        xs, ws, group, strides, dilations, pads, per = CONV_CASES[case]
+        consts, _out, rows = conv_constants(xs, ws, group, strides, dilations, pads, per)
+        reqs = exe.validate_dispatch(exe.lookup_function(f"conv{len(xs) - 2}d"),
+                                     (-(-rows // per), 1, 1), consts)
+        assert int(reqs.launch.params[index]) == want, case
+
+
+def test_conv_residual_sharing_the_output_bytes_is_read_before_it_is_overwritten(exe):
+    """An in-place residual (``y += conv(x)``: the ``add`` operand is the output buffer
+    itself) reads each residual value before the product lands there."""
+    for case in ("2d-1x1-batch-groups", "2d-im2col", "2d-depthwise-multiplier"):
+        xs, ws, group, strides, dilations, pads, per = CONV_CASES[case]
+        consts, out, rows = conv_constants(xs, ws, group, strides, dilations, pads, per)
+        rng = np.random.default_rng(3)
+        x, w = (rng.standard_normal(s).astype(np.float32) for s in (xs, ws))
+        oshape = (xs[0], ws[0], *out)
+        ops = [rng.standard_normal(ws[0]).astype(np.float32) for _ in range(3)] + \
+            [rng.standard_normal(oshape).astype(np.float32) for _ in range(2)]
+        y = raw(ops[4])
+        exe.dispatch(exe.lookup_function(f"conv{len(xs) - 2}d"), (-(-rows // per), 1, 1),
+                     consts, [raw(x), raw(w), y, *map(raw, ops[:4]), y])
+        want = epilogue_ref(conv_ref(x, w, group, strides, dilations, pads), ops)
+        np.testing.assert_allclose(y.view(np.float32).reshape(oshape), want, rtol=2e-5,
+                                   atol=2e-5, err_msg=case)
 
 
 POOL_CASES = {   # x shape, kernel, strides, dilations, pads, ceil_mode, rows per workgroup
@@ -405,9 +462,10 @@ def _conv_bindings(case, seed=0):
     return consts, rows, per, bufs
 
 
-@pytest.mark.parametrize("case", ["2d-im2col", "2d-depthwise", "3d"])
+@pytest.mark.parametrize("case", ["2d-im2col", "2d-depthwise", "3d", "2d-1x1-batch-groups",
+                                  "2d-depthwise-stride-dilation", "3d-depthwise-planes"])
 def test_conv_output_extent_is_exact_for_every_prefix_of_workgroups(exe, case):
-    fid = exe.lookup_function(f"conv{3 if case == '3d' else 2}d")
+    fid = exe.lookup_function(f"conv{len(CONV_CASES[case][0]) - 2}d")
     consts, rows, per, bufs = _conv_bindings(case)
     for groups in range(1, -(-rows // per) + 1):
         out = bufs[2].copy()

@@ -125,20 +125,52 @@ def _conv(fn, body: Conv, counts, push, consts) -> Launch:
             tops[s.binding] = max(tops.get(s.binding, -1), top)
         for b, top in tops.items():
             required[b] = max(required[b], _require(fn, b, top))
-    segment = min(per, rows) * ow            # output positions of one workgroup segment
-    scratch = ((0 if mg < DIRECT_BELOW else cg * ksz) + mg) * segment
+    k3, s3, d3, p3 = (_pad3(v, f) for v, f in ((kernel, 1), (strides, 1), (dilations, 1),
+                                                (pb, 0)))
+    seg_rows = min(per, rows)
+    segment = seg_rows * ow                  # output positions of one workgroup segment
+    direct, clen = _strategy(mg, cg, ksz, segment, seg_rows, _pad3(spatial, 1),
+                             _pad3(want[2:], 1), k3, s3, d3, p3)
+    scratch = clen
+    if any(s.op in ("add", "mul") for s in body.epilogue):
+        scratch += mg * segment              # the product, when a residual is read
     if covered and scratch * 8 > MAX_SCRATCH_BYTES:
-        _fail(fn, f"a workgroup needs up to {scratch * 8} bytes of scratch (patch matrix and "
-                  f"product) > {MAX_SCRATCH_BYTES}; use fewer items per workgroup",
-              ResourceExhaustedError)
-    win = [_pad3(spatial, 1), _pad3(want[2:], 1), _pad3(kernel, 1), _pad3(strides, 1),
-           _pad3(dilations, 1), _pad3(pb, 0)]
+        _fail(fn, f"a workgroup needs up to {scratch * 8} bytes of scratch (patch matrix or "
+                  f"padded input, and product) > {MAX_SCRATCH_BYTES}; use fewer items per "
+                  f"workgroup", ResourceExhaustedError)
+    win = [_pad3(spatial, 1), _pad3(want[2:], 1), k3, s3, d3, p3]
     params = [covered, nwg, per, group, cg, mg]
     for part in win:
         params += part
-    params += [xo, wo, oo, 1 if mg < DIRECT_BELOW else 0, *step_params]
+    params += [xo, wo, oo, direct, clen, *step_params]
     return Launch(_frozen(params, np.int64), _frozen(fparams, np.float64), covered,
                   tuple(required), covered * ow * mg * cg * ksz)
+
+
+def _strategy(mg, cg, ksz, segment, seg_rows, ins, outs, kernel, strides, dilations,
+              pads) -> tuple[int, int]:
+    """(``direct`` parameter, scratch elements of one workgroup) of a conv (3-D lists).
+
+    0, im2col: a ``[cg*ksz, segment]`` patch matrix, none for a 1x1 stride-1 unpadded conv
+    (``conv_tile.pointwise``: BLAS reads the input block as it lies). With fewer than
+    ``DIRECT_BELOW`` output channels per group, 2 (padded planes, ``conv_tile.plane_len``)
+    when the depth dim is trivial and the padded block stays within a few times the
+    segment, else 1 (row by row, no scratch)."""
+    (id_, ih, iw), (od, oh, ow), (kd, kh, kw), (sd, sh, sw), (_, dh, dw), (pd, ph, pw) = (
+        ins, outs, kernel, strides, dilations, pads)
+    if mg >= DIRECT_BELOW:
+        pointwise = ksz == 1 and (sd, sh, sw) == (1, 1, 1) and (pd, ph, pw) == (0, 0, 0) \
+            and (id_, ih, iw) == (od, oh, ow)
+        return 0, 0 if pointwise else cg * ksz * segment
+    # Input plane od feeds output plane od (od < ID: no end padding in depth).
+    if kd == 1 and sd == 1 and pd == 0 and od <= id_ and segment:
+        srows = min(seg_rows, oh)
+        wp = (ow - 1) * sw + (kw - 1) * dw + 1
+        hp = (srows - 1) * sh + (kh - 1) * dh + 1
+        plane = hp * wp + (kw - 1) * dw + mg * srows * wp
+        if plane <= 4 * (mg + 1) * segment + 4096:
+            return 2, plane
+    return 1, 0
 
 
 def _pool(fn, body: Pool, counts, push, consts) -> Launch:

@@ -38,7 +38,7 @@ _TILE_DIGEST = hashlib.sha256(
 
 NAMES = ("n", "nwg", "per", "G", "Cg", "Mg", "ID", "IH", "IW", "OD", "OH", "OW", "KD", "KH",
          "KW", "SD", "SH", "SW", "DD", "DH", "DW", "PD", "PH", "PW", "xo", "wo", "oo",
-         "direct")
+         "direct", "clen")
 
 
 def _epilogue(fn: Function, T: str, value: str, indent: str) -> list[str]:
@@ -81,13 +81,18 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     body = fn.body
     etype = fn.bindings[body.output].type
     T = etype.ctor
-    x, wt = f"b{body.input}", f"b{body.weights}"
+    x, wt, out = f"b{body.input}", f"b{body.weights}", f"b{body.output}"
     params = ", ".join([f"b{b.index}" for b in fn.bindings] + ["p", "fp"])
     lines = skeleton.header(("fmin", "fmax"))
-    lines.insert(lines.index(""), "from pyree.modules.hal.kernels.conv_tile import conv_tile")
+    lines.insert(lines.index(""),
+                 "from pyree.modules.hal.kernels.conv_tile import conv_tile")
     lines.insert(2, f"# conv_tile.py sha256 {_TILE_DIGEST}")
     lines.append(f"def kernel({params}):")
     lines += _extras(fn, T)
+    # A tensor operand (a residual) may share the output's bytes, so the product goes to a
+    # scratch when one is read; otherwise straight into the output, finished in place.
+    scratch = any(s.op in ("add", "mul") for s in body.epilogue)
+    dst, do, ldd = ("t", "0", "npos") if scratch else (out, "oo + ob", "OS")
     lines += [
         "    C = G * Cg",
         "    M = G * Mg",
@@ -99,7 +104,10 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         "    last = (n - 1) // rows if n > 0 else 0",
         "    wl = (min(G - 1, last) + 1) * Mg * CK",
         f"    w64 = {wt}[wo:wo + wl]",
+        "    segpos = min(per, rows) * OW",
         "    for w in prange(nwg):",
+        f"        cols = np.empty(clen, {x}.dtype)",
+        *([f"        t = np.empty(Mg * segpos, {x}.dtype)"] if scratch else []),
         "        start = w * per",
         "        end = min(start + per, n)",
         "        row = start",
@@ -113,13 +121,17 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         "            xb = xo + (ni * C + g * Cg) * IS",
         "            wb = g * Mg * CK",
         "            ob = (ni * M + g * Mg) * OS + r0 * OW",
-        (f"            t = conv_tile({x}, w64, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OH, OW, KD, "
-         "KH, KW, SD, SH, SW, DD, DH, DW, PD, PH, PW, direct)"),
-        "            for m in range(Mg):",
-        "                ch = g * Mg + m",
-        "                for q in range(npos):",
-        "                    oi = ob + m * OS + q",
-        *_epilogue(fn, T, "t[m, q]", "                    "),
-        "            row += r1 - r0",
+        (f"            conv_tile({x}, w64, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OD, OH, OW, KD, "
+         f"KH, KW, SD, SH, SW, DD, DH, DW, PD, PH, PW, direct, cols, {dst}, {do}, {ldd})"),
     ]
+    if body.epilogue:
+        lines += [
+            "            for m in range(Mg):",
+            "                ch = g * Mg + m",
+            f"                src = {do} + m * {ldd}",
+            "                for q in range(npos):",
+            "                    oi = ob + m * OS + q",
+            *_epilogue(fn, T, f"{dst}[np.uint64(src + q)]", "                    "),
+        ]
+    lines.append("            row += r1 - r0")
     return lines, ()
