@@ -149,73 +149,82 @@ def conv_tile(x, w, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OD, OH, OW, KD, KH, KW, 
 @numba.njit(**_OPTS)
 def plane_len(Mg, srows, OW, KH, KW, SH, SW, DH, DW):
     """Scratch elements of the ``direct == 2`` path for sub-segments of up to ``srows``
-    rows: the zero-padded input block (plus ``(KW-1)*DW`` zeros of slack) and the
-    ``Mg`` accumulators, rows of ``WP`` (the padded width)."""
-    WP = (OW - 1) * SW + (KW - 1) * DW + 1
-    HP = (srows - 1) * SH + (KH - 1) * DH + 1
-    return HP * WP + (KW - 1) * DW + Mg * srows * WP
+    rows: ``SH*SW`` phase planes of the zero-padded input (``[HQ, WQ]`` plus ``QW``
+    zeros of slack each) and the ``Mg`` accumulators (``srows`` rows of ``WQ``)."""
+    QH = (KH - 1) * DH // SH
+    QW = (KW - 1) * DW // SW
+    WQ = OW + QW
+    return SH * SW * ((srows + QH) * WQ + QW) + Mg * srows * WQ
 
 
 @numba.njit(**_OPTS)
 def _plane(x, w, xb, wb, r0, r1, Cg, Mg, IH, IW, OH, OW, KH, KW, SH, SW, DH, DW, PH, PW,
            IS, cols, dst, do, ldd):
     """Direct conv of a trivial depth dim (KD == SD == 1, PD == 0: input plane ``od``
-    feeds output plane ``od``), one plane's rows at a time: each input channel's rows
-    are copied once into a zero-padded block ``[HP, WP]`` at the front of ``cols`` so
-    every tap is a loop without bounds over all the rows (stride 1: one contiguous run
-    of ``sr*WP`` values, the columns past ``OW`` of each row are discarded); the ``Mg``
-    accumulators follow it in ``cols``."""
-    WP = (OW - 1) * SW + (KW - 1) * DW + 1
+    feeds output plane ``od``), one plane's rows at a time. Each input channel's rows are
+    copied once, zero-padded, into ``SH*SW`` phase planes at the front of ``cols``: phase
+    ``(ph, pw)`` holds padded rows ``ph, ph+SH, ...`` and columns ``pw, pw+SW, ...``, so
+    tap ``(kh, kw)`` reads phase ``(kh*DH % SH, kw*DW % SW)`` shifted by
+    ``(kh*DH // SH, kw*DW // SW)`` and is one contiguous bounds-free loop of ``sr*WQ``
+    values over all the rows (the columns past ``OW`` of each row are discarded). The
+    ``Mg`` accumulators follow the phase planes in ``cols``."""
+    QH = (KH - 1) * DH // SH
+    QW = (KW - 1) * DW // SW
+    WQ = OW + QW
     KK = KH * KW
     rr = r0
     while rr < r1:
         od = rr // OH
         a = rr - od * OH
         sr = min(OH, a + (r1 - rr)) - a
-        HP = (sr - 1) * SH + (KH - 1) * DH + 1
-        acc0 = HP * WP + (KW - 1) * DW
-        alen = sr * WP
-        for i in range(acc0 - (KW - 1) * DW, acc0 + Mg * alen):
+        HQ = sr + QH
+        PL = HQ * WQ + QW
+        acc0 = SH * SW * PL
+        alen = sr * WQ
+        for i in range(acc0, acc0 + Mg * alen):
             cols[np.uint64(i)] = 0
         ih0 = a * SH - PH
-        jlo = min(WP, PW)
-        jhi = max(jlo, min(WP, PW + IW))
         for c in range(Cg):
             cb = xb + c * IS + od * IH * IW - PW
-            for hp in range(HP):
-                ih = ih0 + hp
-                prow = hp * WP
-                if ih < 0 or ih >= IH:
-                    for j in range(WP):
-                        cols[np.uint64(prow + j)] = 0
-                    continue
-                src = cb + ih * IW
-                for j in range(jlo):
-                    cols[np.uint64(prow + j)] = 0
-                for j in range(jlo, jhi):
-                    cols[np.uint64(prow + j)] = x[np.uint64(src + j)]
-                for j in range(jhi, WP):
-                    cols[np.uint64(prow + j)] = 0
+            for ph in range(SH):
+                for pw in range(SW):
+                    pb = (ph * SW + pw) * PL
+                    clo = max(0, min(WQ, -((pw - PW) // SW)))
+                    chi = 0 if IW - 1 + PW - pw < 0 else min(WQ, (IW - 1 + PW - pw) // SW + 1)
+                    chi = max(chi, clo)
+                    for rq in range(HQ):
+                        ih = ih0 + rq * SH + ph
+                        prow = pb + rq * WQ
+                        if ih < 0 or ih >= IH:
+                            for j in range(WQ):
+                                cols[np.uint64(prow + j)] = 0
+                            continue
+                        src = cb + ih * IW + pw
+                        for j in range(clo):
+                            cols[np.uint64(prow + j)] = 0
+                        if SW == 1:
+                            for j in range(clo, chi):
+                                cols[np.uint64(prow + j)] = x[np.uint64(src + j)]
+                        else:
+                            for j in range(clo, chi):
+                                cols[np.uint64(prow + j)] = x[np.uint64(src + j * SW)]
+                        for j in range(chi, WQ):
+                            cols[np.uint64(prow + j)] = 0
+                    for j in range(HQ * WQ, PL):
+                        cols[np.uint64(pb + j)] = 0
             for m in range(Mg):
                 ab = acc0 + m * alen
                 wrow = wb + (m * Cg + c) * KK
                 for kh in range(KH):
                     for kw in range(KW):
                         wv = w[np.uint64(wrow + kh * KW + kw)]
-                        if SH == 1 and SW == 1:
-                            off = kh * DH * WP + kw * DW
-                            for i in range(alen):
-                                cols[np.uint64(ab + i)] += wv * cols[np.uint64(off + i)]
-                        else:
-                            for r in range(sr):
-                                xo = (r * SH + kh * DH) * WP + kw * DW
-                                ao = ab + r * WP
-                                for ow in range(OW):
-                                    cols[np.uint64(ao + ow)] += \
-                                        wv * cols[np.uint64(xo + ow * SW)]
+                        off = ((kh * DH % SH) * SW + kw * DW % SW) * PL + \
+                            (kh * DH // SH) * WQ + kw * DW // SW
+                        for i in range(alen):
+                            cols[np.uint64(ab + i)] += wv * cols[np.uint64(off + i)]
         for m in range(Mg):
             for r in range(sr):
-                ao = acc0 + m * alen + r * WP
+                ao = acc0 + m * alen + r * WQ
                 orow = do + m * ldd + (rr - r0 + r) * OW
                 for ow in range(OW):
                     dst[np.uint64(orow + ow)] = cols[np.uint64(ao + ow)]

@@ -165,9 +165,9 @@ def _strategy(mg, cg, ksz, segment, seg_rows, ins, outs, kernel, strides, dilati
     # Input plane od feeds output plane od (od < ID: no end padding in depth).
     if kd == 1 and sd == 1 and pd == 0 and od <= id_ and segment:
         srows = min(seg_rows, oh)
-        wp = (ow - 1) * sw + (kw - 1) * dw + 1
-        hp = (srows - 1) * sh + (kh - 1) * dh + 1
-        plane = hp * wp + (kw - 1) * dw + mg * srows * wp
+        wq = ow + (kw - 1) * dw // sw
+        qw, qh = (kw - 1) * dw // sw, (kh - 1) * dh // sh
+        plane = sh * sw * ((srows + qh) * wq + qw) + mg * srows * wq    # plane_len
         if plane <= 4 * (mg + 1) * segment + 4096:
             return 2, plane
     return 1, 0
