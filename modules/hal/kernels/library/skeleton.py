@@ -71,10 +71,16 @@ class Stream:
 
 
 def items_loop(rank: int, operands: int, body: list[str], prelude: list[str] = (),
-               stream: Stream | None = None) -> list[str]:
+               stream: Stream | None = None, claim: int = 0) -> list[str]:
     """The kernel body: declare parameters, loop over workgroups and items, run ``body``
     (lines using ``x{j}``, the element index of operand ``j`` for the current item).
-    ``stream`` adds the streaming-store variant of the innermost loop."""
+    ``stream`` adds the streaming-store variant of the innermost loop. ``claim`` (a thread
+    count, 0 for none): instead of a ``prange`` over the workgroups (numba splits them
+    between the threads up front, one contiguous share each), a ``prange`` over ``claim``
+    workers, each claiming workgroups one at a time from a shared counter
+    (``streaming.next_workgroup``) until none is left. More workers than threads is
+    harmless (a thread's later workers find the counter exhausted); the count is written
+    into the source because numba's ``get_num_threads`` keeps a kernel out of its cache."""
     k = rank
     out = ["    n = p[0]", "    nwg = p[1]", "    per = p[2]"]
     out += [f"    d{d} = p[{3 + d}]" for d in range(k)]
@@ -86,12 +92,24 @@ def items_loop(rank: int, operands: int, body: list[str], prelude: list[str] = (
     out += ["    " + line for line in prelude]
     if stream is not None:
         out += _stream_prelude(stream, k)
-    out += ["    for w in prange(nwg):",
-            "        start = w * per",
-            "        end = min(start + per, n)",
-            "        r = start"]
+    group = ["        start = w * per",   # one workgroup, at the indent of a prange body
+             "        end = min(start + per, n)",
+             "        r = start"]
     if stream is not None:
-        out.append(f"        sc = carray(scratch({stream.ctor}(0)), {stream.scratch_items})")
+        group.append(f"        sc = carray(scratch({stream.ctor}(0)), {stream.scratch_items})")
+    _workgroup(group, k, operands, body, stream)
+    if not claim:
+        return out + ["    for w in prange(nwg):"] + group
+    return out + ["    claimed = np.zeros(1, np.int64)",
+                  f"    for t in prange(min(nwg, {claim})):",
+                  "        while True:",
+                  "            w = next_workgroup(claimed)",
+                  "            if w >= nwg:",
+                  "                break"] + ["    " + line for line in group]
+
+
+def _workgroup(out: list, k: int, operands: int, body: list[str], stream) -> None:
+    """Append to ``out`` the loop over one workgroup's runs (after ``start``/``end``)."""
     for d in range(k - 1, 0, -1):
         out += [f"        c{d} = r % d{d}", f"        r = r // d{d}"]
     out += ["        c0 = r", "        pos = start", "        while pos < end:",
@@ -114,7 +132,6 @@ def items_loop(rank: int, operands: int, body: list[str], prelude: list[str] = (
         out += _carry(k - 2, "            ")
     if stream is not None:
         out += ["        if stm:", "            sfence()"]
-    return out
 
 
 def _stream_prelude(stream: Stream, k: int) -> list[str]:
