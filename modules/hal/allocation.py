@@ -1,10 +1,10 @@
 """Allocation: the storage behind one or more HalBuffers.
 
-An :class:`Allocation` owns either one pool block (``memory`` is the arena, ``offset`` the
-block start) or a zero-copy window of external memory (an imported ``!vm.buffer`` or host
+An :class:`Allocation` owns either one pool block (``memory`` is the arena's array,
+``offset`` the block start; made by ``MemoryPool.allocation``) or a zero-copy window of external memory (an imported ``!vm.buffer`` or host
 array, kept alive through ``source``). Buffers and their subspans hold the allocation; when
 the last of them is gone the allocation dies and :meth:`__del__` returns the block to its
-pool. Never earlier: nothing but buffers may hold an allocation for the purpose of keeping
+pool itself (``pool.return_block`` inlined: lock tried, never waited for). Never earlier: nothing but buffers may hold an allocation for the purpose of keeping
 its memory, and borrowed :class:`~.raw_range.RawRange` objects hold the arena, not this.
 
 :meth:`release` returns the storage early (``queue.dealloca``): the buffer objects stay
@@ -39,9 +39,23 @@ class Allocation:
     queue_owner: object = None  # the device whose queue.alloca made it (queue.dealloca)
 
     def __del__(self):
+        # pool.return_block inlined: the finalizer is the pooled block's only way home
         pool = self.pool
-        if pool is not None and self.memory is not None:
-            pool.release(self.arena, self.offset, self.block_size)
+        if pool is None or self.memory is None:
+            return
+        block = self.block_size
+        if pool.poison:
+            self.memory[self.offset:self.offset + block] = pool._poison_byte
+        lock = pool._lock
+        if lock.acquire(False):
+            try:
+                pool._free[block].append((self.arena, self.offset))
+                pool._live_bytes -= block
+                pool._free_count += 1
+            finally:
+                lock.release()
+        else:   # the lock is busy (another thread, or a collection inside a locked section)
+            pool._pending.append((self.arena, self.offset, block))
 
     @property
     def is_released(self) -> bool:

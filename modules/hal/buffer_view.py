@@ -45,6 +45,8 @@ _MASK32 = 0xFFFFFFFF
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 _ELEMENT_TYPES: dict = {}      # native numpy dtype -> element type (from_numpy_dtype)
 _STORAGE_DTYPES: dict = {}     # element type -> storage dtype (storage_dtype)
+_DEVICE_LOCAL = int(MemoryType.DEVICE_LOCAL)
+_DEFAULT_USAGE = int(BufferUsage.DEFAULT)
 _new = object.__new__
 _setattr = object.__setattr__
 
@@ -217,11 +219,22 @@ class HalBufferView:
 
     def __array__(self, dtype=None, copy=None):
         if copy:        # a copy needs no pinning: map as to_numpy does, copy the bytes
-            item = self.numpy_dtype()
+            item = _STORAGE_DTYPES.get(self.element_type)
+            if item is None:
+                item = self.numpy_dtype()
+            shape = self.shape
+            if len(shape) == 1:
+                count = shape[0]
+            else:
+                count = 1
+                for d in shape:
+                    count *= d
             buffer = self.buffer
             memory, start, _ = buffer.mapped(_READ | (buffer.allowed_access & _WRITE), 0,
-                                             self.element_count * item.itemsize)
-            array = np.ndarray(self.shape, item, memory, start).copy()
+                                             count * item.itemsize)
+            array = np.ndarray(shape, item, memory, start).copy()
+            if dtype is None:
+                return array
         else:
             array = self.to_numpy()
         if dtype is not None and np.dtype(dtype) != array.dtype:
@@ -249,7 +262,7 @@ class HalBufferView:
 
     @classmethod
     def from_numpy(cls, array, allocator, *, zero_copy: bool = False, element_type=None,
-                   memory_types=MemoryType.DEVICE_LOCAL, buffer_usage=BufferUsage.DEFAULT,
+                   memory_types=_DEVICE_LOCAL, buffer_usage=_DEFAULT_USAGE,
                    encoding_type=_DENSE) -> HalBufferView:
         """A view of ``array`` in a buffer from ``allocator`` (a copy unless ``zero_copy``).
 
@@ -260,8 +273,25 @@ class HalBufferView:
         if array.__class__ is np.ndarray and element_type is None and not zero_copy and \
                 encoding_type == _DENSE:
             element_type = _ELEMENT_TYPES.get(array.dtype)
-            if element_type is not None and array.flags.c_contiguous:
-                return cls._copied(array, allocator, element_type, memory_types, buffer_usage)
+            if element_type is not None:    # a native dtype with a dense element type
+                # one allocation, one copy (tobytes: C order whatever the layout), one view
+                nbytes = array.nbytes
+                buffer = allocator.allocate(memory_types, buffer_usage, nbytes)
+                allocation = buffer.allocation
+                arena = allocation.arena
+                if arena is not None and allocation.memory is not None and \
+                        buffer.allowed_access & _WRITE:     # a pooled block, writable
+                    start = allocation.offset + buffer.byte_offset
+                    arena.bytes_view[start:start + nbytes] = array.tobytes()
+                else:
+                    memory, start, _ = buffer.mapped(_WRITE, 0, nbytes)
+                    memory[start:start + nbytes] = np.frombuffer(array.tobytes(), np.uint8)
+                view = _new(cls)        # _of inlined
+                _setattr(view, "buffer", buffer)
+                _setattr(view, "shape", array.shape)
+                _setattr(view, "element_type", element_type)
+                _setattr(view, "encoding_type", _DENSE)
+                return view
         array = np.asarray(array)
         if element_type is None:
             element_type = from_numpy_dtype(array.dtype)
@@ -287,21 +317,6 @@ class HalBufferView:
                 flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
                 buffer.map_range(_WRITE, 0, array.nbytes)[:] = flat
         return cls(buffer, array.shape, element_type, encoding_type)
-
-    @classmethod
-    def _copied(cls, array: np.ndarray, allocator, element_type: int, memory_types,
-                buffer_usage) -> HalBufferView:
-        """``from_numpy``'s copy of a C-contiguous native array whose dtype maps to
-        ``element_type`` (a dense type, so the byte sizes agree)."""
-        nbytes = array.nbytes
-        buffer = allocator.allocate(memory_types, buffer_usage, nbytes)
-        if nbytes:
-            memory, start, _ = buffer.mapped(_WRITE, 0, nbytes)
-            try:
-                memoryview(memory)[start:start + nbytes] = memoryview(array).cast("B")
-            except (TypeError, ValueError):     # a layout memoryview cannot cast
-                memory[start:start + nbytes] = array.reshape(-1).view(np.uint8)
-        return cls._of(buffer, array.shape, element_type, _DENSE)
 
     @classmethod
     def from_dlpack(cls, obj, allocator, *, copy: bool = False, **kwargs) -> HalBufferView:

@@ -20,11 +20,21 @@ Layout:
 * **Free lists**, one per class, are LIFO stacks of ``(arena, offset)``.
 * :meth:`trim` drops every arena none of whose blocks is in use (their free-list entries go
   with them); the memory is released once no borrowed range still references the arena.
+* **Statistics** are plain counters updated where the block moves (allocation count, live
+  and peak bytes at allocation; free count and live bytes at release); pooled bytes and
+  live allocations are derived on demand.
 
-Threading: :meth:`allocate`, :meth:`trim` and :meth:`statistics` take the pool lock.
-:meth:`release` never does: it may run from a finalizer (``Allocation.__del__``) at any
-point, including while this thread holds the lock, so it only poisons the block and
-appends it to a pending deque (an atomic operation), which the locked paths drain first.
+:meth:`allocation` is the hot path: it hands out an :class:`~.allocation.Allocation` that
+owns the block directly (built without attrs' ``__init__``), and the allocation's finalizer
+returns the block itself (:func:`return_block`) - no other object and no frame in between.
+
+Threading: :meth:`allocation`, :meth:`allocate`, :meth:`trim` and :meth:`statistics` take
+the pool lock. A release (``Allocation.__del__`` or ``release``) may run at any point,
+including while this thread holds the lock (a finalizer run by the garbage collector inside
+a locked section), so it never blocks: it *tries* the lock, and only when the lock is busy
+(another thread, or this one re-entered) appends the block to a pending deque (an atomic
+operation) that the next locked path drains first. The uncontended release therefore
+touches the free list and the counters at once and nothing is queued.
 """
 
 from __future__ import annotations
@@ -36,6 +46,8 @@ import attrs
 import numpy as np
 
 from pyree.status import InvalidArgumentError, ResourceExhaustedError
+
+from .allocation import Allocation
 
 ALIGNMENT = 64
 POISON_BYTE = 0xCD
@@ -53,7 +65,7 @@ def size_class(nbytes: int) -> int:
 class Arena:
     """One aligned numpy array blocks are carved from."""
 
-    __slots__ = ("data", "size", "used", "live")
+    __slots__ = ("data", "size", "used", "bytes_view")
 
     def __init__(self, size: int):
         try:
@@ -65,10 +77,10 @@ class Arena:
         self.data = raw[start:start + size]
         self.size = size
         self.used = 0   # bump offset
-        self.live = 0   # blocks handed out and not yet returned
+        self.bytes_view = memoryview(self.data)   # byte copies are cheaper through it
 
     def __repr__(self) -> str:
-        return f"<Arena size={self.size} used={self.used} live={self.live}>"
+        return f"<Arena size={self.size} used={self.used}>"
 
 
 @attrs.frozen
@@ -113,36 +125,57 @@ class MemoryPool:
         The contents are whatever the block last held (zero for fresh arenas, 0xCD for
         returned blocks when poisoning). Return it with :meth:`release`.
         """
-        if nbytes <= 256:
-            block = ((nbytes + ALIGNMENT - 1) & ~(ALIGNMENT - 1)) or ALIGNMENT
+        block = size_class(nbytes)
+        with self._lock:
+            if self._pending:
+                self._drain()
+            arena, offset = self._take(block)
+        return arena, offset, block
+
+    def allocation(self, size: int) -> Allocation:
+        """A pooled :class:`Allocation` of ``size`` bytes (``size`` a non-negative int):
+        it owns its block, which its finalizer (or ``release``) returns to this pool."""
+        if size <= 256:
+            block = ((size + ALIGNMENT - 1) & ~(ALIGNMENT - 1)) or ALIGNMENT
         else:
-            block = size_class(nbytes)
+            block = size_class(size)
         with self._lock:
             if self._pending:
                 self._drain()
             free = self._free.get(block)
             if free:
                 arena, offset = free.pop()
+                self._allocation_count += 1
+                live = self._live_bytes = self._live_bytes + block
+                if live > self._peak_bytes:
+                    self._peak_bytes = live
             else:
-                arena, offset = self._carve(block)
-            arena.live += 1
-            self._allocation_count += 1
-            live = self._live_bytes = self._live_bytes + block
-            if live > self._peak_bytes:
-                self._peak_bytes = live
-        return arena, offset, block
+                arena, offset = self._take(block)
+        allocation = _new(Allocation)   # every field, as Allocation(...) would set them
+        allocation.memory = arena.data
+        allocation.offset = offset
+        allocation.size = size
+        allocation.pool = self
+        allocation.arena = arena
+        allocation.block_size = block
+        allocation.source = allocation.queue_owner = None
+        allocation.claims = 1
+        return allocation
 
     def release(self, arena: Arena, offset: int, block: int) -> None:
-        """Returns a block (lock-free; safe from finalizers). Poisons it if enabled."""
-        if self.poison:
-            arena.data[offset:offset + block] = self._poison_byte
-        self._pending.append((arena, offset, block))
+        """Returns a block (never blocks; safe from finalizers). Poisons it if enabled."""
+        return_block(self, arena, offset, block)
 
     def trim(self) -> int:
         """Releases every arena with no block in use; returns the bytes released."""
         with self._lock:
             self._drain()
-            idle = {id(a) for a in self._arenas if a.live == 0}
+            pooled: dict[int, int] = {}     # id(arena) -> bytes of its blocks in free lists
+            for block, entries in self._free.items():
+                for arena, _ in entries:
+                    key = id(arena)
+                    pooled[key] = pooled.get(key, 0) + block
+            idle = {id(a) for a in self._arenas if pooled.get(id(a), 0) == a.used}
             if not idle:
                 return 0
             released = 0
@@ -152,12 +185,8 @@ class MemoryPool:
             self._arenas = [a for a in self._arenas if id(a) not in idle]
             if self._current is not None and id(self._current) in idle:
                 self._current = None
-            for block, entries in list(self._free.items()):
-                kept = [e for e in entries if id(e[0]) not in idle]
-                if kept:
-                    self._free[block] = kept
-                else:
-                    del self._free[block]
+            for entries in self._free.values():     # the lists stay: releases append to them
+                entries[:] = [e for e in entries if id(e[0]) not in idle]
             return released
 
     def statistics(self) -> PoolStatistics:
@@ -174,23 +203,34 @@ class MemoryPool:
 
     # Internals (called with the lock held).
 
+    def _take(self, block: int) -> tuple[Arena, int]:
+        """A block of class ``block`` (from its free list, else carved), counted."""
+        free = self._free.get(block)
+        if free:
+            arena, offset = free.pop()
+        else:
+            arena, offset = self._carve(block)
+        self._allocation_count += 1
+        live = self._live_bytes = self._live_bytes + block
+        if live > self._peak_bytes:
+            self._peak_bytes = live
+        return arena, offset
+
     def _drain(self) -> None:
         pending = self._pending
         free = self._free
         count = nbytes = 0
         while pending:
             arena, offset, block = pending.popleft()
-            arena.live -= 1
-            entries = free.get(block)
-            if entries is None:
-                entries = free[block] = []
-            entries.append((arena, offset))
+            free[block].append((arena, offset))
             count += 1
             nbytes += block
         self._live_bytes -= nbytes
         self._free_count += count
 
     def _carve(self, block: int) -> tuple[Arena, int]:
+        if block not in self._free:
+            self._free[block] = []      # exists before any block of the class is returned
         if block > self._large:
             arena = Arena(block)
             arena.used = block
@@ -207,3 +247,24 @@ class MemoryPool:
     def __repr__(self) -> str:
         return (f"<MemoryPool arenas={len(self._arenas)} arena_bytes={self.arena_bytes} "
                 f"poison={self.poison}>")
+
+
+_new = object.__new__
+
+
+def return_block(pool: MemoryPool, arena: Arena, offset: int, block: int) -> None:
+    """Puts a block back on its free list (poisoned first if enabled) and counts it; when
+    the pool lock is busy (another thread, or a finalizer run inside a locked section of
+    this one) the block is queued for the next locked path instead. Never blocks."""
+    if pool.poison:
+        arena.data[offset:offset + block] = pool._poison_byte
+    lock = pool._lock
+    if lock.acquire(False):
+        try:
+            pool._free[block].append((arena, offset))
+            pool._live_bytes -= block
+            pool._free_count += 1
+        finally:
+            lock.release()
+    else:
+        pool._pending.append((arena, offset, block))
