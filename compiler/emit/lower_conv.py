@@ -32,8 +32,6 @@ U32 = 1 << 32
 ACTIVATIONS = ("relu", "sigmoid", "leaky_relu", "clip")
 TARGET_POSITIONS = 2048     # output positions per workgroup, about
 MIN_WORK = 1 << 17          # multiply-adds per workgroup, at least
-CONV_MIN_POSITIONS = 128    # a conv workgroup's positions (its BLAS product's N), at least
-CONV_MAX_WORKGROUPS = 16
 
 
 def rows_per_workgroup(rows: int, width: int, work_per_position: int) -> int:
@@ -47,25 +45,6 @@ def rows_per_workgroup(rows: int, width: int, work_per_position: int) -> int:
         positions = total            # too little work to share
     return max(1, min(rows, -(-positions // max(width, 1))))
 
-
-def conv_rows_per_workgroup(rows: int, width: int, work_per_position: int) -> int:
-    """Output rows per conv workgroup. A workgroup's product is one BLAS call per segment
-    whose N is its positions, and sgemm's throughput collapses below ~50 (single thread,
-    M=256 K=2304: 28 GFLOP/s at N=14, 53 at N=196), so: as many workgroups as keep
-    ``CONV_MIN_POSITIONS`` positions each, at least two (both threads busy) and at most
-    ``CONV_MAX_WORKGROUPS`` unless that exceeds ``TARGET_POSITIONS`` positions each,
-    each at least ``MIN_WORK`` multiply-adds, an even count above two (numba splits the
-    workgroups into equal runs per thread); one for too little work to share."""
-    total = rows * width
-    work = work_per_position * total
-    if work < 1 << 16 or rows <= 1:
-        return max(1, rows)
-    count = max(2, min(CONV_MAX_WORKGROUPS, total // CONV_MIN_POSITIONS),
-                -(-total // TARGET_POSITIONS))
-    count = max(1, min(count, work // MIN_WORK, rows))
-    if count > 2:
-        count -= count % 2       # an even count splits evenly over two threads
-    return -(-rows // count)
 
 
 class _Consts:
@@ -194,9 +173,9 @@ def lower_conv(region, graph):
     if not _fits(*x_t.shape, *w_t.shape, *out_shape, group, *strides, *dilations, *pads):
         return None
     rows = out_shape[0] * group * math.prod(out_shape[2:-1])
-    per = conv_rows_per_workgroup(rows, out_shape[-1],
-                                  max(1, w_t.shape[1] * math.prod(w_t.shape[2:])
-                                      * (out_shape[1] // group)))
+    per = rows_per_workgroup(rows, out_shape[-1],
+                             max(1, w_t.shape[1] * math.prod(w_t.shape[2:])
+                                 * (out_shape[1] // group)))
     pc = _Consts()
     n, m = pc(x_t.shape[0], "N"), pc(out_shape[1], "M")
     x_shape = [n, pc(x_t.shape[1], "C"), *pc.many(x_t.shape[2:], "I")]
