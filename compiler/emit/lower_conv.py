@@ -46,7 +46,6 @@ def rows_per_workgroup(rows: int, width: int, work_per_position: int) -> int:
     return max(1, min(rows, -(-positions // max(width, 1))))
 
 
-
 class _Consts:
     """Push constants: each distinct use gets a slot; a SIZE refers to it."""
 
