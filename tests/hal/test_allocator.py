@@ -411,3 +411,51 @@ def test_ref_types_registered():
     assert ref_type_of(alloc) is lookup_ref_type("hal.allocator")
     assert ref_type_of(alloc.allocate(0, 0, 1)) is lookup_ref_type("hal.buffer")
     assert lookup_ref_type("hal.allocator").cls is HalAllocator
+
+
+def test_release_while_the_pool_lock_is_busy_is_queued_then_reused():
+    # A finalizer may run while the pool lock is held (by another thread, or by this one
+    # inside a locked section): the block is queued, never waited for, and the next
+    # locked path puts it back before serving the request.
+    alloc = allocator(poison=True)
+    a = alloc.allocate(0, 0, 40)
+    a.fill(7)
+    where = address(a)
+    pool = alloc.pool
+    with pool._lock:
+        del a                                   # finalizer runs with the lock held
+        assert len(pool._pending) == 1
+    stats = alloc.statistics()                  # drains the queue
+    assert stats.live_allocations == 0 and stats.live_bytes == 0 and stats.free_count == 1
+    assert not pool._pending
+    b = alloc.allocate(0, 0, 40)
+    assert address(b) == where                  # the queued block is the one reused
+    assert (b.map_range() == POISON_BYTE).all()
+
+
+def test_uncontended_release_returns_the_block_at_once():
+    alloc = allocator()
+    a = alloc.allocate(0, 0, 8)
+    where = address(a)
+    del a
+    pool = alloc.pool
+    assert not pool._pending
+    assert pool._free[ALIGNMENT][-1][1] == where - address_of_arena(pool._free[ALIGNMENT][-1][0])
+    assert alloc.statistics().live_bytes == 0
+
+
+def address_of_arena(arena):
+    return arena.data.ctypes.data
+
+
+def test_allocation_has_every_field_of_init():
+    # MemoryPool.allocation builds the Allocation without attrs' __init__
+    import attrs as _attrs
+
+    from pyree.modules.hal.allocation import Allocation
+    buffer = allocator().allocate(0, 0, 12)
+    made = buffer.allocation
+    for field in _attrs.fields(Allocation):
+        getattr(made, field.name)               # every slot is set
+    assert (made.size, made.claims, made.source, made.queue_owner) == (12, 1, None, None)
+    assert made.block_size == ALIGNMENT and made.memory is made.arena.data
