@@ -495,7 +495,7 @@ def test_conv_partial_dispatch_needs_only_the_touched_blocks(exe):
     """Rows of image 0, group 0 only: the input's group-0 channels, the weights of group 0,
     the per-channel operands of its output channels."""
     fid = exe.lookup_function("conv2d")
-    xs, ws, group, _strides, _dilations, _pads, per = CONV_CASES["2d-im2col"]
+    xs, ws, group, _strides, _dilations, _pads, _wg_rows = CONV_CASES["2d-im2col"]
     consts, _rows, _per, _bufs = _conv_bindings("2d-im2col")
     req = exe.validate_dispatch(fid, (1, 1, 1), consts).required_bytes
     mg, cg = ws[0] // group, ws[1]

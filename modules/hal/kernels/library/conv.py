@@ -4,23 +4,36 @@ leading unit spatial dims), so one source serves every shape of a given dtype an
 
 Items are output rows ``(n, g, od, oh)`` (C order; a row is ``OW`` output positions of the
 ``Mg`` output channels of group ``g``). A workgroup walks its items one ``(n, g)`` segment
-at a time, over positions ``[r0*OW, r1*OW)``:
+at a time, over positions ``[r0*OW, r1*OW)``.
 
-* ``direct == 0`` (im2col): the segment's input patches are copied into a ``[Cg*K, npos]``
-  matrix (zeros where a tap falls into padding) and multiplied by the group's weight
-  matrix ``[Mg, Cg*K]`` with ``np.dot`` (BLAS).
-* ``direct == 1``: each tap accumulates ``w * x``, row by row, without the patch matrix (depthwise and other convs with few output channels per group, where a
-  matrix product would be a matrix-vector product after a large copy).
+The product is written straight into the output binding (``dst`` = the output, ``ldd``
+= its channel stride) and the epilogue then runs in place over it; when a tensor (``add``
+/ ``mul``) operand is read, the product goes to a workgroup scratch ``t`` first, since a
+residual may share the output's bytes. ``direct`` (chosen by ``spatial_layout``):
+
+* ``0`` (im2col): one BLAS ``xgemm`` of the group's weight matrix ``[Mg, Cg*K]`` by the
+  input patches: the input block itself for a 1x1 stride-1 unpadded conv (row stride the
+  channel size), else a ``[Cg*K, npos]`` patch matrix copied into the workgroup scratch
+  ``cols`` (zeros where a tap falls into padding).
+* ``1``: each tap accumulates ``w * x`` row by row over its in-range columns.
+* ``2``: the same over zero-padded, stride-phase-split copies of the input rows (in
+  ``cols``), so every tap is one bounds-free loop (depthwise convs).
+
+``clen``, the ``cols`` length, comes from the layout (the patch matrix or
+``conv_tile.plane_len``).
 
 Both compute in the element type (f32 convs: sgemm and f32 sums, as onnxruntime does;
 f64 convs: dgemm). The f32 discrepancy once seen on light_squeezenet is not a kernel bug:
 its weights are all 0.02, so its 1000 logits are mathematically equal (~6.8e9) and its
 softmax turns a few-ulp difference between channels (BLAS rows summed in different orders)
-into 0.001 -> 0; with the shipped input the outputs match exactly. The segment's product
+into 0.001 -> 0; with the shipped input and the one-row workgroups that layer gets the
+outputs match exactly (2-workgroup splits of its 13x13 layers do not: 502 channels at
+0.002). The segment's product
 comes from ``conv_tile.conv_tile``, one function compiled once per input type and shared
-by every conv kernel, so an epilogue variant compiles only its loop and epilogue. Then the epilogue steps are applied to each value in
-order and it is stored. Every input index is formed from coordinates proven inside the input (taps in padding are skipped);
-``spatial_layout`` has proven each touched ``(n, g)`` block inside every binding.
+by every conv kernel, so an epilogue variant compiles only its loop and epilogue. Then the
+epilogue steps are applied to each value in order and it is stored (no loop without
+steps). Every input index is formed from coordinates proven inside the input (taps in
+padding are skipped or read zeros from the padded copy); ``spatial_layout`` has proven each touched ``(n, g)`` block inside every binding.
 """
 
 from __future__ import annotations
