@@ -193,6 +193,9 @@ CONV_CASES = {   # x shape, w shape, group, strides, dilations, pads, rows per w
                             [0, 1, 1, 0, 1, 1], 7),
     "3d-depthwise-depth-pad": ((1, 4, 3, 5, 6), (4, 1, 1, 3, 3), 4, [1, 1, 1], [1, 1, 1],
                                [0, 1, 1, 1, 1, 1], 4),
+    # a padded plane far larger than the segment (huge dilation and pads): row by row
+    "2d-depthwise-huge-dilation": ((1, 2, 3, 3), (2, 1, 3, 3), 2, [1, 1], [60, 60],
+                                   [120, 120, 120, 120], 1),
 }
 
 # The strategy each case runs (spatial_layout._strategy): 0 im2col (in place for a 1x1),
@@ -201,7 +204,8 @@ CONV_STRATEGY = {"1d": 2, "2d-im2col": 0, "2d-depthwise": 2, "2d-1x1": 0,
                  "2d-direct-stride": 2, "2d-pad-wider-than-kernel": 0, "3d": 0,
                  "2d-1x1-batch-groups": 0, "3d-1x1-depth-end-pad": 0,
                  "2d-depthwise-stride-dilation": 2, "2d-depthwise-multiplier": 2,
-                 "2d-grouped-direct": 2, "3d-depthwise-planes": 2, "3d-depthwise-depth-pad": 1}
+                 "2d-grouped-direct": 2, "3d-depthwise-planes": 2, "3d-depthwise-depth-pad": 1,
+                 "2d-depthwise-huge-dilation": 1}
 
 
 @pytest.mark.parametrize("case", sorted(CONV_CASES))
