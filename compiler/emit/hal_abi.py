@@ -22,6 +22,7 @@ IMPORTS = {
     "hal.device.allocator": "0r_r",
     "hal.device.query.i64": "0rrr_iI",
     "hal.device.queue.execute": "0rIrrrI_v",
+    "hal.device.queue.execute.indirect": "0rIrrrICrIID_v",
     "hal.devices.count": "0v_i",
     "hal.devices.get": "0i_r",
     "hal.executable.create": "0rIrrr_r",
@@ -34,6 +35,7 @@ USAGE_DEFAULT = 0xC03  # TRANSFER | DISPATCH_STORAGE
 USAGE_CONSTANT = 0x80C03  # SHARING_IMMUTABLE | DISPATCH_STORAGE | TRANSFER (dispatch binds storage)
 ENCODING_DENSE = 1
 MODE_ONE_SHOT_INLINE = 0x11  # ONE_SHOT | ALLOW_INLINE_EXECUTION
+MODE_REUSABLE = 0  # recorded once, executed with a binding table per call
 CATEGORY_ANY = 3
 BARRIER_SOURCE = 0x1C  # DISPATCH | TRANSFER | COMMAND_RETIRE
 BARRIER_TARGET = 0x0D  # COMMAND_ISSUE | DISPATCH | TRANSFER

@@ -4,22 +4,25 @@ The module (``spec/compiled-modules.md``) has:
 
 * ``__init``: picks device 0, checks it runs ``pyree-kernels-v1``, creates the one
   executable holding every dispatch's function (``executable_table.py``) and makes each
-  constant's buffer (rodata imported without copy, splats filled; ``constants.py``), all
-  kept in ref globals;
+  constant's buffer (rodata imported without copy, splats filled; ``constants.py``)
+  (``host_init.py``); then records the model's commands once, as IREE memoizes them: a
+  reusable command buffer with every region's dispatches in region order, execution
+  barriers where ranges conflict (``hazards.py``), less copies onto their own bytes (a
+  concat operand already planned in place; ``noop_copies.py``), and copies of graph outputs
+  that are inputs, constants or views. Constants are bound directly; inputs, outputs and
+  the transient arena through binding-table slots. Everything is kept in ref globals;
 * ``main(view, ...) -> (view, ...)``: one argument per graph input and one result per
   graph output, in graph order. It asserts each input view (the message names the ONNX
-  input), allocates the graph outputs and one transient arena, records every region's
-  dispatches into one command buffer in region order with execution barriers where
-  ranges conflict (``hazards.py``), less copies onto their own bytes (a concat operand
-  already planned in place; ``noop_copies.py``), copies graph outputs that are inputs,
-  constants or views, submits, awaits the fence and returns views of the outputs;
+  input), allocates the graph outputs and one transient arena (per call: concurrent calls
+  never share bytes), executes the recorded command buffer with ``queue.execute.indirect``
+  and the binding table of this call's buffers, awaits the fence and returns views of the
+  outputs. It records nothing;
 * a rodata segment with the model metadata (``pyree.model_info``).
 
 Every dispatch site calls a function of its own named after the dispatch's label (the
 ONNX node names; ``executable_table.py``), so traces and a dispatch failing at run time
 name the node on both drivers; every instruction recording it carries the label as its
-debug location, so the backtrace of a failure raised while recording (or executing
-inline) names the node too.
+debug location, so the backtrace of a failure raised while recording names the node too.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from pyree.compiler.emit.noop_copies import is_noop_copy
 from pyree.compiler.emit.vmasm_writer import ModuleWriter
 
 VIEW = "!hal.buffer_view"
-DEVICE_GLOBAL, EXECUTABLE_GLOBAL, FIRST_CONSTANT_GLOBAL = 0, 1, 2
+DEVICE_GLOBAL, EXECUTABLE_GLOBAL, ALLOCATOR_GLOBAL, COMMAND_BUFFER_GLOBAL = 0, 1, 2, 3
+FIRST_CONSTANT_GLOBAL = 4
 
 
 def lower_all(compiled, progress=None) -> dict:
@@ -79,67 +83,111 @@ class _Emitter:
             self.mw.import_(imp, cconv)
         self.mw.add_rodata(info.encode(), dedupe=False)
         self.const_slots: dict[str, int] = {}
+        self.slots: dict[tuple, int] = {}       # per-call buffer key -> binding-table slot
+        self.nbytes: dict[tuple, int] = {}      # per-call buffer key -> its byte length
         self.buffer_regs: dict[tuple, str] = {}
 
     def run(self, filename):
         main = self.mw.function("main", [VIEW] * len(self.graph.inputs),
                                 [VIEW] * len(self.graph.outputs))
         init = self.mw.function("__init", [], [])
-        self._main(main)
+        dispatches, copies = self._plan()
         plans = [plan_constant(n, self.graph.constants[n]) for n in self.const_slots]
-        emit_init(init, self.mw, FORMAT, self.table.serialize() if self.table.functions
-                  else None, plans, self.const_slots)
+        device, exe, const_regs = emit_init(
+            init, self.mw, FORMAT, self.table.serialize() if dispatches else None, plans,
+            self.const_slots)
+        self._record(init, device, exe, const_regs, dispatches, copies)
+        self._main(main)
         return self.mw.assemble(filename)
 
-    # -- main ------------------------------------------------------------------------------
-    def _main(self, f):
+    def _plan(self):
+        """The commands (dispatches in region order, output copies), the constants they use
+        and the binding-table slot of every per-call buffer: inputs, outputs, arena."""
         g, buffers = self.graph, self.buffers
-        dispatches = []  # (region index, Dispatch)
+        dispatches = []  # (region index, Dispatch, label, ordinal)
         for region in self.compiled.partition.regions:
             if region.index in self.lowered:
-                dispatches.extend((region.index, d) for d in self.lowered[region.index].dispatches
-                                  if not is_noop_copy(d, self._byte_start(region.index)))
+                for d in self.lowered[region.index].dispatches:
+                    if is_noop_copy(d, self._byte_start(region.index)):
+                        continue
+                    label = d.label or region_label(region)
+                    dispatches.append((region.index, d, label,
+                                       self.table.add(d.function, label)))
         copies = buffers.output_sources()
         used_consts = {p.key[1] for p in self._all_places(dispatches, copies)
                        if p.key[0] == "const"}
         for n in g.constants:
             if n in used_consts:
                 self.const_slots[n] = FIRST_CONSTANT_GLOBAL + len(self.const_slots)
-
-        f.loc = "main"
-        device = f.global_load(DEVICE_GLOBAL, "!hal.device")
-        exe = f.global_load(EXECUTABLE_GLOBAL, "!hal.executable") if dispatches else None
-        zero, minus1, zero32 = f.const_i64(0), f.const_i64(-1), f.const_i32(0)
-        self.zero, self.zero32 = zero, zero32
-        allocator = f.ref()
-        f.call("hal.device.allocator", [device], [allocator])
         for i, name in enumerate(g.inputs):
-            self._assert_input(f, i, name, allocator)
-        f.loc = "main"
-        for name, slot in self.const_slots.items():
-            self.buffer_regs[("const", name)] = f.global_load(slot, "!hal.buffer")
-        f.loc = "main: allocate"
-        out_names = list(buffers.computed_outputs) + [n for n in copies]
-        for name in out_names:
-            self.buffer_regs[("output", name)] = self._allocate(f, allocator, minus1,
-                                                                g.type_of(name).nbytes)
+            self._add_slot(("input", i), g.type_of(name).nbytes)
+        for name in list(buffers.computed_outputs) + list(copies):
+            self._add_slot(("output", name), g.type_of(name).nbytes)
         if buffers.arena_size:
-            self.buffer_regs[("arena",)] = self._allocate(f, allocator, minus1,
-                                                          buffers.arena_size)
+            self._add_slot(("arena",), buffers.arena_size)
+        return dispatches, copies
+
+    def _add_slot(self, key, nbytes):
+        self.slots[key] = len(self.slots)
+        self.nbytes[key] = nbytes
+
+    # -- __init: the memoized command buffer --------------------------------------------
+    def _record(self, f, device, exe, const_regs, dispatches, copies):
+        """Records every command once into a reusable command buffer kept in
+        ``.refs[COMMAND_BUFFER_GLOBAL]``: constants bound directly, every per-call buffer
+        through its binding-table slot."""
+        f.loc = "__init: command buffer"
+        self.zero, self.zero32 = f.const_i64(0), f.const_i32(0)
+        minus1 = f.const_i64(-1)
+        for name, reg in const_regs.items():
+            self.buffer_regs[("const", name)] = reg
+        self.null = f.zero_ref()
         cmd = f.ref()
         f.call("hal.command_buffer.create",
-               [device, f.const_i32(H.MODE_ONE_SHOT_INLINE), f.const_i32(H.CATEGORY_ANY),
-                minus1, zero32], [cmd])
+               [device, f.const_i32(H.MODE_REUSABLE), f.const_i32(H.CATEGORY_ANY), minus1,
+                f.const_i32(len(self.slots))], [cmd])
         hazards = HazardTracker()
-        for region_index, d in dispatches:
-            self._dispatch(f, cmd, exe, hazards, region_index, d)
+        for region_index, d, label, ordinal in dispatches:
+            self._dispatch(f, cmd, exe, hazards, region_index, d, label, ordinal)
         for name, src in copies.items():
             self._copy_output(f, cmd, hazards, name, src)
-        f.loc = "main: submit"
+        f.loc = "__init: command buffer"
         f.call("hal.command_buffer.finalize", [cmd])
+        f.global_store(cmd, COMMAND_BUFFER_GLOBAL, "!hal.command_buffer")
+        f.ret()
+
+    def _buffer(self, f, key) -> tuple[str, str]:
+        """(slot register, buffer register) of a command operand: a constant's buffer, or
+        a null buffer and the binding-table slot of a per-call buffer."""
+        slot = self.slots.get(key)
+        if slot is None:
+            return self.zero32, self.buffer_regs[key]
+        return f.const_i32(slot), self.null
+
+    # -- main ------------------------------------------------------------------------------
+    def _main(self, f):
+        g = self.graph
+        f.loc = "main"
+        device = f.global_load(DEVICE_GLOBAL, "!hal.device")
+        allocator = f.global_load(ALLOCATOR_GLOBAL, "!hal.allocator")
+        cmd = f.global_load(COMMAND_BUFFER_GLOBAL, "!hal.command_buffer")
+        zero, minus1 = f.const_i64(0), f.const_i64(-1)
+        self.zero, self.zero32 = zero, f.const_i32(0)
+        regs = {}
+        for i, name in enumerate(g.inputs):
+            regs[("input", i)] = self._assert_input(f, i, name, allocator)
+        f.loc = "main: allocate"
+        for key in self.slots:
+            if key[0] != "input":
+                regs[key] = self._allocate(f, allocator, minus1, self.nbytes[key])
+        f.loc = "main: submit"
         fence = f.ref()
         f.call("hal.fence.create", [device, zero], [fence])
-        f.call("hal.device.queue.execute", [device, minus1, f.zero_ref(), fence, cmd, zero])
+        table = []
+        for key in self.slots:
+            table += [regs[key], zero, f.const_i64(self.nbytes[key])]
+        f.call_variadic("hal.device.queue.execute.indirect", [0] * 6 + [len(self.slots)],
+                        [device, minus1, f.zero_ref(), fence, cmd, zero, *table])
         f.await_fences(f.const_i32(-1), [fence], "the model's commands did not complete")
         f.loc = "main: results"
         results = []
@@ -148,7 +196,7 @@ class _Emitter:
             view = f.ref()
             dims = [f.const_i64(d) for d in t.shape]
             f.call_variadic("hal.buffer_view.create", [0, 0, 0, 0, 0, len(dims)],
-                            [self.buffer_regs[("output", name)], zero, f.const_i64(t.nbytes),
+                            [regs[("output", name)], zero, f.const_i64(t.nbytes),
                              f.const_i32(H.element_type(t.dtype)),
                              f.const_i32(H.ENCODING_DENSE), *dims], [view])
             results.append(view)
@@ -161,7 +209,7 @@ class _Emitter:
         return start
 
     def _all_places(self, dispatches, copies):
-        for region_index, d in dispatches:
+        for region_index, d, _label, _ordinal in dispatches:
             for op in d.operands:
                 yield self.buffers.place(op.value, region_index)
         yield from copies.values()
@@ -182,7 +230,7 @@ class _Emitter:
             f.call("hal.buffer_view.buffer", [f"%r{i}"], [buf])
             f.call("hal.buffer.assert", [buf, msg, allocator, f.const_i64(t.nbytes),
                                          self.zero32, self.zero32])
-        self.buffer_regs[("input", i)] = buf
+        return buf
 
     def _allocate(self, f, allocator, minus1, nbytes):
         buf = f.ref()
@@ -200,10 +248,7 @@ class _Emitter:
             hazards.barrier()
         hazards.record(reads, writes)
 
-    def _dispatch(self, f, cmd, exe, hazards, region_index, d):
-        region = self.compiled.partition.regions[region_index]
-        label = d.label or region_label(region)
-        ordinal = self.table.add(d.function, label)
+    def _dispatch(self, f, cmd, exe, hazards, region_index, d, label, ordinal):
         access = {b["index"]: b.get("access", "read") for b in d.function["bindings"]}
         bindings, reads, writes = [], [], []
         for k, op in enumerate(d.operands):
@@ -225,8 +270,8 @@ class _Emitter:
             args = [cmd, exe, f.const_i64(ordinal),
                     *(f.const_i32(H.i32(w)) for w in d.workgroups), self.zero, *consts]
             for key, start, length in bindings:
-                args += [self.zero32, self.zero32, self.buffer_regs[key],
-                         f.const_i64(start), f.const_i64(length)]
+                args += [self.zero32, *self._buffer(f, key), f.const_i64(start),
+                         f.const_i64(length)]
             f.call_variadic("hal.command_buffer.dispatch",
                             [0] * 7 + [len(consts), len(bindings)], args)
 
@@ -243,7 +288,8 @@ class _Emitter:
         with f.scope():
             self._barrier_if_needed(f, cmd, hazards, [(src.key, src.offset, src.offset + nbytes)],
                                     [(dst, 0, nbytes)])
+            src_slot, src_buf = self._buffer(f, src.key)
+            dst_slot, dst_buf = self._buffer(f, dst)
             f.call("hal.command_buffer.copy_buffer",
-                   [cmd, self.zero32, self.zero32, self.buffer_regs[src.key],
-                    f.const_i64(src.offset), self.buffer_regs[dst], self.zero,
-                    f.const_i64(nbytes), self.zero])
+                   [cmd, src_slot, dst_slot, src_buf, f.const_i64(src.offset), dst_buf,
+                    self.zero, f.const_i64(nbytes), self.zero])

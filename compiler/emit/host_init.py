@@ -1,13 +1,18 @@
-"""``__init`` of a compiled module: device, executable and constant buffers, once per
-context, kept in ref globals (device in ``.refs[0]``, executable in ``.refs[1]``, constant
-buffers from ``.refs[2]`` in the order of ``const_slots``)."""
+"""``__init`` of a compiled module, first part: device, executable, allocator and constant
+buffers, once per context, kept in ref globals (device in ``.refs[0]``, executable in
+``.refs[1]``, allocator in ``.refs[2]``, constant buffers from ``.refs[4]`` in the order of
+``const_slots``). ``host.py`` then records the memoized command buffer (``.refs[3]``) and
+returns."""
 
 from __future__ import annotations
 
 from pyree.compiler.emit import hal_abi as H
 
 
-def emit_init(f, mw, fmt: str, executable: bytes | None, plans, const_slots) -> None:
+def emit_init(f, mw, fmt: str, executable: bytes | None, plans, const_slots) -> tuple:
+    """Emits the first part of ``__init`` into ``f``; returns the registers holding the
+    device, the executable (None without dispatches) and each constant's buffer (by name),
+    which stay live for the rest of ``__init``."""
     f.loc = "__init: device"
     one, zero32 = f.const_i32(1), f.const_i32(0)
     count = f.i32()
@@ -19,6 +24,7 @@ def emit_init(f, mw, fmt: str, executable: bytes | None, plans, const_slots) -> 
     f.call("hal.devices.get", [zero32], [device])
     f.global_store(device, 0, "!hal.device")
     zero, minus1 = f.const_i64(0), f.const_i64(-1)
+    exe = None
     if executable is not None:
         f.loc = "__init: executable"
         fmt_ref = f.rodata(mw.text_rodata(fmt))
@@ -36,12 +42,11 @@ def emit_init(f, mw, fmt: str, executable: bytes | None, plans, const_slots) -> 
                [device, minus1, fmt_ref, f.rodata(mw.add_rodata(executable, dedupe=False)),
                 f.zero_ref()], [exe])
         f.global_store(exe, 1, "!hal.executable")
-    if not plans:
-        f.ret()
-        return
     allocator = f.ref()
     f.call("hal.device.allocator", [device], [allocator])
+    f.global_store(allocator, 2, "!hal.allocator")
     fills = []
+    buffers = {}
     for plan in plans:
         f.loc = f"__init: constant '{plan.name}'"
         buf = f.ref()
@@ -58,6 +63,7 @@ def emit_init(f, mw, fmt: str, executable: bytes | None, plans, const_slots) -> 
                 if plan.kind == "fill":
                     fills.append((plan, buf))
         f.global_store(buf, const_slots[plan.name], "!hal.buffer")
+        buffers[plan.name] = buf
     if fills:
         f.loc = "__init: fill splat constants"
         cmd = f.ref()
@@ -74,4 +80,4 @@ def emit_init(f, mw, fmt: str, executable: bytes | None, plans, const_slots) -> 
         f.call("hal.fence.create", [device, zero], [fence])
         f.call("hal.device.queue.execute", [device, minus1, f.zero_ref(), fence, cmd, zero])
         f.await_fences(f.const_i32(-1), [fence], "filling constants did not complete")
-    f.ret()
+    return device, exe, buffers

@@ -13,6 +13,10 @@ Execution modes
     * *Deferred* (every other mode, and every mode on ``local-task``): commands are stored
       as records (``commands.py``) and run in order at each submission, indirect references
       resolved against that submission's binding table.
+    * *Reusable* (deferred without ONE_SHOT): :meth:`finalize` also precomputes a replay
+      plan (``replay.py``: per-dispatch typed views of direct bindings, slot-relative
+      ranges of indirect ones) and the per-slot checks of the binding table, so an
+      execution checks each slot once and slices each binding's view, nothing more.
 
 Lifetimes (the contract is ``resource_set.py``)
     Commands hold borrowed RawRanges in every mode, so execution never depends on who keeps
@@ -66,6 +70,7 @@ from .enums import WHOLE_BUFFER, CollectiveKind, CommandBufferMode, DispatchFlag
 from .executable import Executable
 from .file import HalFile
 from .raw_range import RawRange
+from .replay import ReplayPlan
 from .resource_set import ResourceSet
 
 _MASK64 = 0xFFFFFFFFFFFFFFFF
@@ -96,6 +101,10 @@ class HalCommandBuffer:
     _depth: int = 0
     _used_categories: int = 0
     _submitted: bool = False
+    _replay: ReplayPlan | None = None      # reusable command buffers, from finalize
+    _slot_checks: tuple | None = None      # what resolve_binding_table checks per slot
+    _binding_count: int = 0                # binding_count, frozen with _slot_checks
+    _proven_slots: set | None = None       # binding-table buffer checks passed (reusable)
 
     @classmethod
     def create(cls, device, mode=0, categories=3, queue_affinity=-1, binding_capacity=0, *,
@@ -411,6 +420,12 @@ class HalCommandBuffer:
         if self.resources is not None:
             self.resources.freeze()
         self._proven = None
+        if not self.inline and not self.mode & ONE_SHOT:
+            # Reusable: precompute what every execution would otherwise redo (replay.py).
+            self._replay = ReplayPlan(self._commands, self._requirements)
+            self._slot_checks = v.slot_checks(self._requirements)
+            self._binding_count = self.binding_count
+            self._proven_slots = set()
         self.state = v.EXECUTABLE
 
     # Submission (called by the device's queue operations).
@@ -421,6 +436,11 @@ class HalCommandBuffer:
             if self.mode & ONE_SHOT:        # the common case: no binding table to resolve
                 self._submitted = True
             return None, ()
+        checks = self._slot_checks
+        if checks is not None and self.state is v.EXECUTABLE:     # reusable, finalized
+            return v.resolve_binding_table(self.device.allocator, self._requirements,
+                                           self._binding_count, binding_table, checks,
+                                           self._proven_slots, ranges=False)
         v.validate_submission(self.state, self._submitted)
         slots, buffers = v.resolve_binding_table(
             self.device.allocator, self._requirements, self.binding_count, binding_table)
@@ -429,8 +449,13 @@ class HalCommandBuffer:
         return slots, buffers
 
     def execute(self, slots=None) -> None:
-        """Runs the recorded commands (nothing for inline command buffers: they ran)."""
-        if self._commands:
+        """Runs the recorded commands (nothing for inline command buffers: they ran);
+        a reusable command buffer runs its replay plan (``slots`` are then the
+        ``(memory, offset, length)`` tuples ``prepare_submission`` resolved)."""
+        replay = self._replay
+        if replay is not None:
+            replay.run(slots)
+        elif self._commands:
             execute_commands(self._commands, slots)
 
     def replay_onto(self, target: HalCommandBuffer, binding_table=None) -> None:

@@ -224,12 +224,28 @@ def validate_submission(state: str, one_shot_submitted: bool) -> None:
             "execute at most once")
 
 
-def resolve_binding_table(allocator, requirements: dict, binding_count: int, table):
+def slot_checks(requirements: dict) -> tuple:
+    """``(slot, (usage, access, compatibility), extent, alignment)`` per required slot: what
+    :func:`resolve_binding_table` checks (a reusable command buffer computes it once)."""
+    return tuple((slot, (r.usage, r.access, r.compatibility), r.extent, r.alignment)
+                 for slot, r in requirements.items())
+
+
+_PROVEN_SLOTS_LIMIT = 256
+
+
+def resolve_binding_table(allocator, requirements: dict, binding_count: int, table,
+                          checks: tuple | None = None, proven: set | None = None,
+                          ranges: bool = True):
     """Checks a binding table against the slot requirements of a command buffer.
 
     Returns ``(slots, buffers)``: the RawRange of every used slot (None elsewhere) and the
     bound buffers (to retain for the submission). ``table`` is a sequence of
-    ``(buffer | None, offset, length)``.
+    ``(buffer | None, offset, length)``. A reusable command buffer passes what it keeps:
+    ``checks`` (``slot_checks(requirements)``), ``proven`` (a set of ``(slot, memory type,
+    allowed access, allowed usage)`` whose buffer check passed: the outcome depends on
+    nothing else) and ``ranges=False`` for ``(memory, offset, length)`` tuples instead of
+    RawRanges (``replay.py``).
     """
     if not binding_count:
         return None, ()
@@ -241,9 +257,11 @@ def resolve_binding_table(allocator, requirements: dict, binding_count: int, tab
         raise OutOfRangeError(
             f"indirect command buffer requires at least {binding_count} bindings but only "
             f"{len(table)} were provided")
+    if checks is None:
+        checks = slot_checks(requirements)
     slots = [None] * binding_count
     buffers = []
-    for slot, required in requirements.items():
+    for slot, requirement, extent, alignment in checks:
         try:
             buffer, offset, length = table[slot]
         except (TypeError, ValueError):
@@ -255,20 +273,30 @@ def resolve_binding_table(allocator, requirements: dict, binding_count: int, tab
         if not (offset.__class__ is int and length.__class__ is int and 0 <= offset and
                 0 <= length and offset + length <= buffer.byte_length):
             offset, length = buffer.resolve_range(offset, length)
-        validate_buffer(allocator, buffer, (required.usage, required.access,
-                                            required.compatibility))
-        if required.extent > length:
+        if proven is None:
+            validate_buffer(allocator, buffer, requirement)
+        else:
+            key = (slot, buffer.memory_type, buffer.allowed_access, buffer.allowed_usage)
+            if key not in proven:
+                validate_buffer(allocator, buffer, requirement)
+                if len(proven) >= _PROVEN_SLOTS_LIMIT:
+                    proven.clear()
+                proven.add(key)
+        if extent > length:
             raise OutOfRangeError(
                 "at least one command attempted to access an address outside of the valid "
-                f"bound buffer range (length={required.extent}, "
-                f"end(inc)={offset + required.extent - 1}, binding offset={offset}, "
+                f"bound buffer range (length={extent}, "
+                f"end(inc)={offset + extent - 1}, binding offset={offset}, "
                 f"binding length={length})")
-        if offset % required.alignment:
+        if offset % alignment:
             raise InvalidArgumentError(
-                f"required binding offset alignment of {required.alignment} provided a "
+                f"required binding offset alignment of {alignment} provided a "
                 f"binding offset of {offset}")
         allocation = buffer.allocation          # HalBuffer.borrow of the range just checked
-        slots[slot] = RawRange(allocation.checked_memory(),
-                               allocation.offset + buffer.byte_offset + offset, length)
+        memory = allocation.memory
+        if memory is None:
+            memory = allocation.checked_memory()        # raises: the storage was released
+        start = allocation.offset + buffer.byte_offset + offset
+        slots[slot] = RawRange(memory, start, length) if ranges else (memory, start, length)
         buffers.append(buffer)
     return slots, buffers

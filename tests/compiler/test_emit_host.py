@@ -80,6 +80,42 @@ def test_dependent_regions_get_a_barrier_and_agree_across_drivers():
     np.testing.assert_array_equal(results[0], results[1])
 
 
+def _function_text(text, name):
+    start = text.index(f"vm.func @{name}(")
+    return text[start:text.index("\n}", start)]
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_init_records_the_commands_once_and_main_replays_them(driver, monkeypatch):
+    from pyree.modules.hal.command_buffer import HalCommandBuffer
+
+    data = compile_model(two_region_model())
+    text = disassemble(container.read(data))
+    main, init = _function_text(text, "main"), _function_text(text, "__init")
+    assert "hal.command_buffer." not in main
+    assert main.count("hal.device.queue.execute.indirect") == 1
+    assert init.count("hal.command_buffer.dispatch") == 2
+    assert "hal.command_buffer.finalize" in init
+    recorded = []
+    for method in ("dispatch", "copy_buffer", "execution_barrier", "finalize"):
+        original = getattr(HalCommandBuffer, method)
+
+        def counting(*args, original=original, method=method, **kwargs):
+            recorded.append(method)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(HalCommandBuffer, method, counting)
+    rng = np.random.default_rng(3)
+    with load_module(data, driver) as m:
+        assert recorded.count("dispatch") == 2 and recorded.count("finalize") == 1
+        del recorded[:]
+        for _ in range(3):
+            x = rng.standard_normal((2, 4), dtype=np.float32)
+            z = rng.standard_normal((3, 2, 4), dtype=np.float32)
+            np.testing.assert_array_equal(m.main(x, z)[0], np.maximum(x + W + z, 0))
+        assert recorded == []
+
+
 def test_wrong_shape_and_element_type_name_the_input(add_relu):
     with load_module(add_relu) as m:
         with pytest.raises(status.InvalidArgumentError, match="input 'x' shape dimension 1"):
@@ -140,10 +176,14 @@ def test_failing_dispatch_backtrace_names_the_onnx_node(driver, monkeypatch):
                         [_short_binding_lowering, *LOWERINGS["elementwise"]])
     data = compile_model(model([helper.make_node("Neg", ["x"], ["y"], name="bad")],
                                [("x", F32, [8])], [("y", F32, [8])]))
-    with load_module(data, driver) as m, pytest.raises(status.PyreeError) as info:
-        m.main(np.ones(8, np.float32))
+    # The command buffer is recorded once, in __init: loading the module fails, and the
+    # backtrace's frame is the instruction recording the node's dispatch.
+    with pytest.raises(status.PyreeError) as info:
+        load_module(data, driver)
     assert isinstance(info.value, status.OutOfRangeError)
-    assert re.search(r"^\[ ?\d+\] bytecode module\.main:\d+ bad$", str(info.value), re.MULTILINE)
+    assert "binding 1 (f32) needs 32 bytes" in info.value.message
+    assert re.search(r"^\[ ?\d+\] bytecode module\.__init:\d+ bad$", str(info.value),
+                     re.MULTILINE)
 
 
 def test_dump_module_prints_the_program_with_node_locations(add_relu, tmp_path, capsys):

@@ -1,0 +1,173 @@
+"""The replay plan of a reusable command buffer: what ``finalize`` precomputes so that each
+execution resolves only its binding table (``command_buffer.py``; ``hal-abi.md`` 5.5).
+
+A compiled module records its command buffer once (reusable, indirect bindings) and
+executes it on every call with a binding table (``spec/compiled-modules.md``), as IREE's
+memoized command buffers do. :func:`build` turns the recorded commands into steps:
+
+* barriers, debug groups and advice are dropped (execution is sequential; they only
+  matter to validation, which recording did);
+* a dispatch whose plan was validated at record time (``DispatchCommand.plan``), whose
+  element types are aligned to their size and whose bindings all have a known length
+  becomes a *fast* step: every direct binding's typed view is made now (the command buffer
+  retains the buffer, or the caller promised its lifetime: UNRETAINED), every indirect one
+  is ``(slot, start, end, dtype)`` relative to its slot's bound range;
+* everything else runs its ordinary executor (``commands.py``) against the resolved slots.
+
+At execution (:meth:`ReplayPlan.run`) the binding table has been checked slot by slot
+(``command_buffer_validation.resolve_binding_table``: usage, access, the byte extent every
+command needs from the slot, offset alignment), so each slot's range covers every binding
+that refers to it. Resolution gives ``(memory, offset, length)`` per slot (RawRanges are
+made only for steps that take an executor); ``run`` checks once per slot that its memory
+is a contiguous 1-D uint8 array (writable where a command writes the slot); per binding it
+slices the typed view and checks its alignment (a misaligned one takes the checked path,
+``dispatch_ranges``, which raises the executable's error). Nothing a kernel sees escapes
+those checks. Failures are annotated as ``execute_commands`` annotates them (``while
+executing dispatch 'NAME'``, then ``while executing command N (TYPE)``), and a tracer gets
+one ``dispatch`` event per dispatch. ``run`` keeps no state: one plan may run on several
+threads at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pyree import tracing as _tracing
+from pyree.status import PyreeError, UseAfterReleaseError
+
+from .command_buffer_validation import WRITE
+from .commands import (
+    EXECUTORS,
+    AdviseCommand,
+    BarrierCommand,
+    DebugGroupCommand,
+    DispatchCommand,
+    SlotRef,
+    execute_commands,
+    resolve,
+    trace_dispatch,
+)
+from .dispatch_failure import dispatch_failure
+from .enums import WHOLE_BUFFER
+from .raw_range import RawRange
+
+_NDARRAY = np.ndarray
+_U8 = np.dtype(np.uint8)
+_SKIPPED = (DebugGroupCommand, BarrierCommand, AdviseCommand)
+
+
+def _plain_memory(memory) -> bool:
+    """A contiguous 1-D uint8 array (what the typed views are sliced from)."""
+    return memory.__class__ is _NDARRAY and memory.dtype is _U8 and memory.ndim == 1 and \
+        memory.flags.c_contiguous
+
+
+def _fast_dispatch(command: DispatchCommand):
+    """``(reqs, executable, specs)`` of a dispatch that can take the fast step, or None."""
+    reqs = command.plan
+    if reqs is None or not reqs.fast_align or len(command.bindings) != len(reqs.dtypes):
+        return None
+    specs = []
+    for ref, required, writes, dtype in zip(command.bindings, reqs.required_bytes,
+                                            reqs.writes, reqs.dtypes):
+        size = dtype.itemsize
+        length = ref.length
+        if length == WHOLE_BUFFER or length < size or length - length % size < required:
+            return None
+        end = length - length % size
+        if type(ref) is SlotRef:
+            specs.append((ref.slot, ref.offset, ref.offset + end, dtype))
+            continue
+        if type(ref) is not RawRange or not _plain_memory(ref.memory):
+            return None
+        typed = ref.memory[ref.offset:ref.offset + end].view(dtype)
+        flags = typed.flags
+        if not flags.aligned or (writes and not flags.writeable):
+            return None
+        specs.append(typed)
+    return reqs, command.executable, tuple(specs)
+
+
+class ReplayPlan:
+    """Steps ``(index, command, fast)`` of a finalized command buffer (see module doc)."""
+
+    __slots__ = ("commands", "steps", "slots")
+
+    def __init__(self, commands, requirements: dict):
+        self.commands = tuple(commands)
+        steps = []
+        for index, command in enumerate(self.commands):
+            kind = type(command)
+            if kind in _SKIPPED:
+                continue
+            fast = _fast_dispatch(command) if kind is DispatchCommand else None
+            steps.append((index, command, fast))
+        self.steps = tuple(steps)
+        # (slot, written) of every slot the commands use: checked once per execution.
+        self.slots = tuple((slot, bool(req.access & WRITE))
+                           for slot, req in sorted(requirements.items()))
+
+    def run(self, slots=None) -> None:
+        """Executes the plan on ``slots``: the ``(memory, offset, length)`` of each slot,
+        checked by ``resolve_binding_table`` (None for unused slots, or no slots)."""
+        ranges = None           # RawRanges of the slots, made only for the executors
+        for slot, written in self.slots:
+            memory = slots[slot][0]
+            if memory.__class__ is not _NDARRAY or memory.dtype is not _U8 or \
+                    memory.ndim != 1:
+                break
+            flags = memory.flags
+            if not flags.c_contiguous or (written and not flags.writeable):
+                break
+        else:
+            memory = None
+        if memory is not None:     # not plain host memory: every command takes its executor
+            execute_commands(self.commands, _ranges(slots))
+            return
+        tracer = _tracing.TRACER
+        for index, command, fast in self.steps:
+            if fast is None:
+                if ranges is None:
+                    ranges = _ranges(slots)
+                try:
+                    EXECUTORS[type(command)](command, ranges)
+                except PyreeError as e:
+                    raise e.annotate(f"while executing command {index} "
+                                     f"({type(command).__name__})")
+                continue
+            reqs, executable, specs = fast
+            start = tracer.now() if tracer is not None else 0
+            arrays = []
+            for spec in specs:
+                if spec.__class__ is tuple:
+                    slot, begin, end, dtype = spec
+                    memory, base, _ = slots[slot]
+                    typed = memory[base + begin:base + end].view(dtype)
+                    if not typed.flags.aligned:
+                        arrays = None
+                        break
+                    arrays.append(typed)
+                else:
+                    arrays.append(spec)
+            try:
+                if arrays is None:      # a misaligned range: the checked path raises
+                    if ranges is None:
+                        ranges = _ranges(slots)
+                    executable.dispatch_ranges(
+                        reqs, [resolve(ref, ranges) for ref in command.bindings])
+                else:
+                    if executable.released:
+                        raise UseAfterReleaseError("executable used after release")
+                    executable._launch(reqs, arrays)
+            except Exception as e:  # noqa: BLE001 - named after the dispatch
+                raise dispatch_failure(command, e, start, command.workgroup_count).annotate(
+                    f"while executing command {index} (DispatchCommand)")
+            if tracer is not None:
+                trace_dispatch(tracer, command, command.workgroup_count, start)
+
+
+def _ranges(slots):
+    """The RawRange of each resolved slot (what the command executors take)."""
+    if slots is None:
+        return None
+    return [None if s is None else RawRange(*s) for s in slots]
