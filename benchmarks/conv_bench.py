@@ -1,12 +1,17 @@
 """Single conv layers: pyree next to onnxruntime (issue 4: at most 2x ORT latency).
 
     python benchmarks/conv_bench.py [--repeat 20] [--driver local-task] [--layers a,b]
+                                    [--cpu-time]
 
 Each layer is a one-node ONNX model (Conv with bias + Relu, f32, batch 1, random input and
 weights), compiled with ``compile_model`` and run with ``load_module`` on the chosen
 driver; onnxruntime CPU runs the same model with its default threads. Outputs are checked
 against onnxruntime (rtol 1e-3) before timing; each latency is the median of ``--repeat``
 calls after two warm-up calls, and the minimum (steadier on a loaded machine). Prints one line per layer and the load average.
+
+``--cpu-time`` measures CPU time (``time.process_time``, robust to preemption on a loaded
+machine) of one-thread runs instead: pyree's serial kernels (``PYREE_NUMBA_PARALLEL=0``
+unless set) on local-sync, onnxruntime with ``intra_op_num_threads=1``.
 """
 
 from __future__ import annotations
@@ -53,15 +58,15 @@ def layer_model(cin, cout, h, w, k, s, p, g) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
-def times_ms(fn, repeat: int) -> tuple[float, float]:
+def times_ms(fn, repeat: int, clock=time.perf_counter) -> tuple[float, float]:
     """(median, minimum) of ``repeat`` calls after two warm-up calls, in ms."""
     fn()
     fn()
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = clock()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return statistics.median(times) * 1e3, min(times) * 1e3
 
 
@@ -70,14 +75,23 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--driver", default="local-task")
     ap.add_argument("--layers", default=",".join(LAYERS))
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="one-thread CPU time (serial pyree kernels, onnxruntime 1 thread)")
     args = ap.parse_args()
+    clock = time.perf_counter
+    if args.cpu_time:
+        os.environ.setdefault("PYREE_NUMBA_PARALLEL", "0")    # read when pyree loads
+        clock = time.process_time
+        if args.driver == "local-task":
+            args.driver = "local-sync"
 
     import onnxruntime as ort
     from pyree.compiler.api import compile_model
 
     from pyree.runtime import load_module
 
-    print(f"load average {os.getloadavg()[0]:.2f}, driver {args.driver}")
+    print(f"load average {os.getloadavg()[0]:.2f}, driver {args.driver}"
+          + (", CPU time, one thread" if args.cpu_time else ""))
     print(f"{'layer':28s} {'pyree ms':>9s} {'ort ms':>8s} {'ratio':>6s}   "
           f"{'min: pyree':>10s} {'ort':>7s} {'ratio':>6s}")
     for name in args.layers.split(","):
@@ -85,16 +99,19 @@ def main() -> None:
         cin, _, h, w = LAYERS[name][:4]
         x = np.random.default_rng(1).standard_normal((1, cin, h, w)).astype(np.float32)
         module = load_module(compile_model(model), device=args.driver)
-        session = ort.InferenceSession(model.SerializeToString(),
+        options = ort.SessionOptions()
+        if args.cpu_time:
+            options.intra_op_num_threads = 1
+        session = ort.InferenceSession(model.SerializeToString(), options,
                                        providers=["CPUExecutionProvider"])
         want = session.run(None, {"x": x})[0]
         got = np.asarray(module.main(x))
         if not np.allclose(got, want, rtol=1e-3, atol=1e-4):
             raise SystemExit(f"{name}: output differs from onnxruntime "
                              f"(max |diff| {np.abs(got - want).max():.3g})")
-        ours, ours_min = times_ms(lambda m=module, x=x: m.main(x), args.repeat)
+        ours, ours_min = times_ms(lambda m=module, x=x: m.main(x), args.repeat, clock)
         theirs, theirs_min = times_ms(lambda s=session, x=x: s.run(None, {"x": x}),
-                                      args.repeat)
+                                      args.repeat, clock)
         print(f"{name:28s} {ours:9.3f} {theirs:8.3f} {ours / theirs:6.2f}   "
               f"{ours_min:10.3f} {theirs_min:7.3f} {ours_min / theirs_min:6.2f}", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f}")
