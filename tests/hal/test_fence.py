@@ -170,6 +170,13 @@ def test_create_sets_every_field_as_init_does():
     assert fence.capacity == 1 and len(fence._timepoints) == 1
     (semaphore, value), = fence._timepoints.items()
     assert value == 1 and semaphore.query() == 0
+    made = HalSemaphore()           # create builds its semaphore without __init__ too
+    for field in _attrs.fields(HalSemaphore):
+        a, b = getattr(made, field.name), getattr(semaphore, field.name)
+        assert type(a) is type(b), field.name
+        if field.name != "_cond":
+            assert a == b, field.name
+    assert semaphore._cond is not made._cond
     assert fence.query() == 17      # DEFERRED until signalled
     fence.signal()
     assert fence.query() == 0
