@@ -108,8 +108,14 @@ class HalBufferView:
                 element_type.__class__ is int and 0 <= element_type <= _MASK32 and \
                 encoding_type.__class__ is int and 0 <= encoding_type <= _MASK32 and \
                 shape.__class__ in (list, tuple) and len(shape) <= MAX_RANK and \
-                _plain_dims(shape):
-            return cls._of(buffer, tuple(shape), element_type, encoding_type)
+                (_plain_dims(shape) if len(shape) != 1 else        # rank 1 inline
+                 (d := shape[0]).__class__ is int and 0 <= d <= _MASK64):
+            view = _new(cls)        # _of inlined
+            _setattr(view, "buffer", buffer)
+            _setattr(view, "shape", tuple(shape))
+            _setattr(view, "element_type", element_type)
+            _setattr(view, "encoding_type", encoding_type)
+            return view
         source_offset = device_size(source_offset)
         source_length = device_size(source_length)
         if source_offset != 0 or source_length != buffer.byte_length:
