@@ -98,23 +98,22 @@ def arg_converter(label: str, elements):
     (refs, ints already in the signed range of their width) passed through unchanged."""
     if any(e not in ("r", "i", "I") for e in elements):
         return lambda args: convert_args(label, elements, args)
-    count = len(elements)
-    registered = vmref._BY_CLS
+    # One generated test per argument, unrolled (no loop, no zip): a ref is None or of a
+    # registered class, an int is a plain int in its width's signed range.
     limits = {"i": (-(1 << 31), 1 << 31), "I": (-(1 << 63), 1 << 63)}
-    kinds = tuple(limits.get(e) for e in elements)
-
-    def convert(args):
-        if len(args) == count:
-            for kind, value in zip(kinds, args):
-                if kind is None:
-                    if value is not None and value.__class__ not in registered:
-                        break
-                elif value.__class__ is not int or not kind[0] <= value < kind[1]:
-                    break
-            else:
-                return args
-        return convert_args(label, elements, args)
-    return convert
+    tests = [f"len(args) == {len(elements)}"]
+    for i, e in enumerate(elements):
+        if e == "r":
+            tests.append(f"((v := args[{i}]) is None or v.__class__ in registered)")
+        else:
+            low, high = limits[e]
+            tests.append(f"(v := args[{i}]).__class__ is int and {low} <= v < {high}")
+    source = (f"def convert(args):\n    if {' and '.join(tests)}:\n        return args\n"
+              "    return convert_args(label, elements, args)\n")
+    namespace = {"registered": vmref._BY_CLS, "convert_args": convert_args, "label": label,
+                 "elements": elements}
+    exec(compile(source, f"<pyree arg converter {label}>", "exec"), namespace)  # noqa: S102
+    return namespace["convert"]
 
 
 def _convert(label, i, element, value):

@@ -509,3 +509,21 @@ def test_f32_bits_cross_an_import_exactly(calc_module, bits):
 def test_f64_bits_cross_an_import_exactly(calc_module, bits):
     ctx = Context([calc_module, asm(USES_CALC)])
     assert ctx.invoke("uses.nan64", (bits,))[0] & ((1 << 64) - 1) == bits
+
+
+def test_arg_converter_passes_plain_arguments_through_and_converts_the_rest():
+    from pyree.vm import invocation as inv
+    from pyree.vm.buffer import VmBuffer
+
+    convert = inv.arg_converter("m.f", ("r", "i", "I"))
+    ref = VmBuffer.from_bytes(b"x")
+    plain = (ref, (1 << 31) - 1, -(1 << 63))
+    assert convert(plain) is plain                      # in range: the same tuple
+    assert convert((None, -(1 << 31), (1 << 63) - 1))[0] is None
+    assert convert((ref, 1 << 31, 0)) == [ref, -(1 << 31), 0]      # wrapped to i32
+    assert convert((ref, True, 1 << 63)) == [ref, 1, -(1 << 63)]
+    with pytest.raises(ValueError, match="argument 0: expected a ref"):
+        convert((object(), 0, 0))
+    with pytest.raises(ValueError):
+        convert((ref, 0))                               # count mismatch
+    assert inv.arg_converter("m.g", ())(()) == ()
