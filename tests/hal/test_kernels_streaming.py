@@ -263,7 +263,7 @@ def test_other_outputs_keep_ordinary_stores(monkeypatch):
     two["body"]["outputs"].append({"binding": 4, "value": {"op": "load", "binding": 0}})
     for desc in (int_desc, bool_desc, two):
         fn, _ = _function(desc)
-        assert "stream_store(" not in compiler.generate(fn)
+        assert "stream_store" not in compiler.generate(fn)
     exe = Executable.create(fmt.FORMAT, fmt.serialize(
         {"version": 1, "functions": [int_desc, bool_desc, two]}))
     n = 1000

@@ -116,19 +116,3 @@ def sfence(typingctx):
         return context.get_dummy_value()
 
     return types.none(), codegen
-
-
-@intrinsic
-def next_workgroup(typingctx, counter):
-    """Claim the next workgroup: atomically add 1 to ``counter[0]`` (an int64 array) and
-    return its previous value. Memory-bound kernels hand workgroups out this way instead of
-    splitting them between the threads up front, so a thread that another process delays
-    leaves its share to the others."""
-    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
-        return None
-
-    def codegen(context, builder, signature, args):
-        data = context.make_array(counter)(context, builder, args[0]).data
-        return builder.atomic_rmw("add", data, ir.Constant(ir.IntType(64), 1), "monotonic")
-
-    return types.int64(counter), codegen

@@ -22,7 +22,7 @@ import hashlib
 import os
 import pathlib
 
-from .. import config, ops
+from .. import ops
 from ..ir import Elementwise, Function, Node
 from . import skeleton
 
@@ -101,14 +101,14 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         lines.append(f"b{out.binding}[np.uint64(x{j})] = {store}")
     params = ", ".join([f"b{b.index}" for b in fn.bindings] + ["p", "fp"])
     stream = _stream(fn, opnds, lines)
-    extra = (f"# streaming.py {_STREAMING_DIGEST}",
-             "from numba import carray",
-             "from pyree.modules.hal.kernels.streaming import address, next_workgroup, "
-             "scratch, sfence, stream_store")
+    extra = () if stream is None else (
+        f"# streaming.py {_STREAMING_DIGEST}",
+        "from numba import carray",
+        "from pyree.modules.hal.kernels.streaming import address, scratch, sfence, "
+        "stream_store")
     source = skeleton.header(("fmin", "fmax", "sdiv", "udiv") + _helpers(body), extra)
     source.append(f"def kernel({params}):")
-    threads = config.import_numba().config.NUMBA_NUM_THREADS
-    source += skeleton.items_loop(rank, len(opnds), lines, prelude, stream, claim=threads)
+    source += skeleton.items_loop(rank, len(opnds), lines, prelude, stream)
     return source, ()
 
 

@@ -71,16 +71,10 @@ class Stream:
 
 
 def items_loop(rank: int, operands: int, body: list[str], prelude: list[str] = (),
-               stream: Stream | None = None, claim: int = 0) -> list[str]:
+               stream: Stream | None = None) -> list[str]:
     """The kernel body: declare parameters, loop over workgroups and items, run ``body``
     (lines using ``x{j}``, the element index of operand ``j`` for the current item).
-    ``stream`` adds the streaming-store variant of the innermost loop. ``claim`` (a thread
-    count, 0 for none): instead of a ``prange`` over the workgroups (numba splits them
-    between the threads up front, one contiguous share each), a ``prange`` over ``claim``
-    workers, each claiming workgroups one at a time from a shared counter
-    (``streaming.next_workgroup``) until none is left. More workers than threads is
-    harmless (a thread's later workers find the counter exhausted); the count is written
-    into the source because numba's ``get_num_threads`` keeps a kernel out of its cache."""
+    ``stream`` adds the streaming-store variant of the innermost loop."""
     k = rank
     out = ["    n = p[0]", "    nwg = p[1]", "    per = p[2]"]
     out += [f"    d{d} = p[{3 + d}]" for d in range(k)]
@@ -98,14 +92,7 @@ def items_loop(rank: int, operands: int, body: list[str], prelude: list[str] = (
     if stream is not None:
         group.append(f"        sc = carray(scratch({stream.ctor}(0)), {stream.scratch_items})")
     _workgroup(group, k, operands, body, stream)
-    if not claim:
-        return out + ["    for w in prange(nwg):"] + group
-    return out + ["    claimed = np.zeros(1, np.int64)",
-                  f"    for t in prange(min(nwg, {claim})):",
-                  "        while True:",
-                  "            w = next_workgroup(claimed)",
-                  "            if w >= nwg:",
-                  "                break"] + ["    " + line for line in group]
+    return out + ["    for w in prange(nwg):"] + group
 
 
 def _workgroup(out: list, k: int, operands: int, body: list[str], stream) -> None:
