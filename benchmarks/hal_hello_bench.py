@@ -27,6 +27,15 @@ computation (``math.absf`` on ``tensor<1xf32>``, ``llvm-cpu``: compiled on the s
 ``iree-base-compiler`` is importable too, else ``data/hal_hello_abs.vmfb``) in the same
 process, and the ratios are printed.
 
+Timing (``--repeat`` rounds of ``--calls`` calls): the rounds of all variants are
+interleaved - round r of every variant (IREE's included), then round r+1, ... - so a slow
+phase of the machine hits every variant alike. Per variant the columns are the best round
+(wall and process CPU microseconds per call: ``time.process_time``, every thread of the
+process) and the **median over rounds of the per-round ratio** to IREE on the same driver
+(round r of pyree over round r of IREE, wall and CPU): the ratio column is the stable one on
+a shared machine; "best cpu ratio" is best pyree round over best IREE round. Every variant's
+device stays open for the whole run (local-task workers sleep while idle).
+
 Peak memory is tracemalloc's peak over the timed calls minus the level before them (Python
 and numpy allocations; IREE's C allocations are invisible to it).
 
@@ -48,6 +57,7 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
+import statistics
 import time
 import tracemalloc
 from pathlib import Path
@@ -213,20 +223,25 @@ func.func @abs(%arg0: tensor<1xf32>) -> tensor<1xf32> {
 """
 
 
-def measure(call, calls: int, repeat: int) -> tuple[float, float, int]:
-    """(best wall microseconds per call over ``repeat`` rounds, best process CPU
-    microseconds per call (every thread of the process; steadier than wall time on a
-    shared machine), peak traced bytes of a round)."""
+def warm_up(call) -> None:
     x = np.array([-2.5], np.float32)
     for _ in range(50):
         assert call(x)[0] == 2.5
-    best = best_cpu = float("inf")
-    for _ in range(repeat):
-        start, cpu = time.perf_counter(), time.process_time()
-        for _ in range(calls):
-            call(x)
-        best = min(best, time.perf_counter() - start)
-        best_cpu = min(best_cpu, time.process_time() - cpu)
+
+
+def time_round(call, calls: int) -> tuple[float, float]:
+    """(wall, process CPU) microseconds per call of one round of ``calls`` calls."""
+    x = np.array([-2.5], np.float32)
+    start, cpu = time.perf_counter(), time.process_time()
+    for _ in range(calls):
+        call(x)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return wall / calls * 1e6, cpu / calls * 1e6
+
+
+def peak_memory(call, calls: int) -> int:
+    """Peak traced bytes over ``calls`` calls (above the level before them)."""
+    x = np.array([-2.5], np.float32)
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
@@ -234,7 +249,30 @@ def measure(call, calls: int, repeat: int) -> tuple[float, float, int]:
         call(x)
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
-    return best / calls * 1e6, best_cpu / calls * 1e6, peak
+    return peak
+
+
+def interleaved(calls: dict, n: int, repeat: int) -> dict:
+    """{key: [(wall us, cpu us) per round]}: round r of every call, then round r+1, ..."""
+    for call in calls.values():
+        warm_up(call)
+    rounds = {key: [] for key in calls}
+    for _ in range(repeat):
+        for key, call in calls.items():
+            rounds[key].append(time_round(call, n))
+    return rounds
+
+
+def summary(mine: list, theirs: list | None) -> tuple:
+    """(best wall, best cpu, median wall ratio, median cpu ratio, best cpu / best cpu);
+    ratios are None without IREE rounds."""
+    best = min(w for w, _ in mine)
+    best_cpu = min(c for _, c in mine)
+    if theirs is None:
+        return best, best_cpu, None, None, None
+    wall_ratio = statistics.median(m[0] / t[0] for m, t in zip(mine, theirs))
+    cpu_ratio = statistics.median(m[1] / t[1] for m, t in zip(mine, theirs))
+    return best, best_cpu, wall_ratio, cpu_ratio, best_cpu / min(c for _, c in theirs)
 
 
 def pyree_call(driver: str, mode: int):
@@ -315,27 +353,32 @@ def main() -> None:
     if args.callgrind:
         return callgrind(args.callgrind, args.calls)
     iree = iree_calls()
-    iree_us = {}
-    if isinstance(iree, dict):
-        for driver, call in iree.items():
-            iree_us[driver] = measure(call, args.calls, args.repeat)
-    print(f"{'variant':<72} {'us/call':>8} {'cpu us':>8} {'peak KiB':>9} {'vs IREE':>8} "
-          f"{'cpu vs IREE':>11}")
-    for driver, label, mode in VARIANTS:
+    calls, devices = {}, []
+    for index, (driver, _, mode) in enumerate(VARIANTS):
         call, device = pyree_call(driver, mode)
-        us, cpu, peak = measure(call, args.calls, args.repeat)
+        calls[index] = call
+        devices.append(device)
+    if isinstance(iree, dict):
+        calls.update(iree)
+    rounds = interleaved(calls, args.calls, args.repeat)
+    peaks = {key: peak_memory(call, args.calls) for key, call in calls.items()}
+    for device in devices:
         device.close()
-        ratio = cpu_ratio = "-"
-        if driver in iree_us:
-            ratio = f"{us / iree_us[driver][0]:.2f}x"
-            cpu_ratio = f"{cpu / iree_us[driver][1]:.2f}x"
-        print(f"pyree {driver} {label:<55} {us:8.1f} {cpu:8.1f} {peak / 1024:9.1f} "
-              f"{ratio:>8} {cpu_ratio:>11}")
+    print(f"{'variant':<72} {'us/call':>8} {'cpu us':>8} {'peak KiB':>9} {'vs IREE':>8} "
+          f"{'cpu vs IREE':>11} {'best cpu ratio':>14}")
+    print(f"{'(best round; ratios: median over rounds of round r / IREE round r)':<72}")
+
+    def row(name, key, theirs):
+        us, cpu, ratio, cpu_ratio, best_ratio = summary(rounds[key], theirs)
+        text = ["-" if r is None else f"{r:.2f}x" for r in (ratio, cpu_ratio, best_ratio)]
+        print(f"{name:<72} {us:8.1f} {cpu:8.1f} {peaks[key] / 1024:9.1f} {text[0]:>8} "
+              f"{text[1]:>11} {text[2]:>14}")
+    for index, (driver, label, _) in enumerate(VARIANTS):
+        row(f"pyree {driver} {label}", index, rounds.get(driver))
     if isinstance(iree, str):
         print(iree)
-    for driver, (us, cpu, peak) in iree_us.items():
-        print(f"{'IREE ' + driver + ' (iree.runtime, llvm-cpu)':<72} {us:8.1f} {cpu:8.1f} "
-              f"{peak / 1024:9.1f} {'1.00x':>8} {'1.00x':>11}")
+    for driver in iree if isinstance(iree, dict) else ():
+        row(f"IREE {driver} (iree.runtime, llvm-cpu)", driver, rounds[driver])
 
 
 if __name__ == "__main__":
