@@ -10,9 +10,16 @@ constants, so every matmul of one (type, transposes, batching) shares a descript
 A single row against a transposed operand (``[1, K] @ [N, K]^T``, a fully connected layer
 at batch 1) is computed as ``[N, K] @ [K, 1]``: the same bytes, but N rows to share out.
 
-Epilogue nodes (bias add, scale, activation, residual) run as elementwise dispatches that
-read the product in place from the region output (one ``readwrite`` binding) when the
-types agree, else from a scratch.
+The leading epilogue nodes that form a chain over the product run inside the matmul
+dispatch (its ``epilogue``, applied to each row block right after its BLAS call): a first
+``mul`` by a scalar constant is the body's ``alpha``; ``add``/``mul``/``sub`` by an
+operand that varies only along the columns (a Gemm bias ``[N]``/``[1, N]``, or a scalar)
+are ``channel_*`` steps, by one of the output's shape ``add``/``mul`` steps; ``relu``,
+``sigmoid``, ``leaky_relu`` and ``clip`` (constant bounds) are activations. The chain
+stops at the first node that is none of these or that needs a chain value materialized
+(a region output, a second use). The remaining epilogue nodes run as elementwise
+dispatches that read the chain's value in place from the region output (one
+``readwrite`` binding) when the types agree, else from a scratch.
 """
 
 from __future__ import annotations
@@ -55,7 +62,82 @@ def _batch(shape, batch) -> bool | None:
     return None
 
 
-def matmul_dispatch(graph, node, out_location: str, text: str) -> Dispatch | None:
+def _scalar(graph, name):
+    array = graph.constants.get(name) if name else None
+    if array is None or array.size != 1:
+        return None
+    return float(array.reshape(()).item())
+
+
+def _json(v: float):
+    return ("inf" if v > 0 else "-inf") if math.isinf(v) else v
+
+
+def fuse_epilogue(graph, mm: str, matmul_inputs, transposed, nodes, outputs) -> tuple:
+    """(alpha, steps, operands, value, count): the first ``count`` of ``nodes`` as matmul
+    epilogue ``steps`` (format dicts whose binding k refers to ``operands[k]``), ending at
+    ``value``."""
+    out_t = graph.types[mm]
+    produced = {mm} | {o for n in nodes for o in n.outputs}
+    alpha, steps, operands, cur, count = 1.0, [], [], mm, 0
+    a_t, b_t = (graph.types[x] for x in matmul_inputs)
+    if out_t.rank < 2 or out_t.dtype not in FLOATS or a_t.rank < 2 or b_t.rank < 2:
+        return alpha, steps, operands, cur, count
+    if out_t.size == out_t.shape[-1] and transposed[1] and not transposed[0] and \
+            rows_per_workgroup(out_t.shape[-1], a_t.shape[-1], 1) < out_t.shape[-1]:
+        # a batch-1 layer big enough that its transposed product splits into workgroups
+        # (matmul_dispatch): the per-column operands would be per-row there; not fused
+        return alpha, steps, operands, cur, count
+    for i, node in enumerate(nodes):
+        if cur in outputs or len(node.outputs) != 1 or cur not in node.inputs:
+            break
+        later = [x for n in nodes[i + 1:] for x in n.inputs]
+        if cur in later or node.inputs.count(cur) != 1:
+            break
+        res_t = graph.types[node.outputs[0]]
+        if res_t.dtype != out_t.dtype or tuple(res_t.shape) != tuple(out_t.shape):
+            break
+        others = [x for x in node.inputs if x != cur]
+        step = None
+        if node.op in ("relu", "sigmoid") and len(node.inputs) == 1:
+            step = {"op": node.op}
+        elif node.op == "leaky_relu" and len(node.inputs) == 1 and \
+                math.isfinite(float(node.attr("alpha", 0.01))):
+            step = {"op": "leaky_relu", "alpha": float(node.attr("alpha", 0.01))}
+        elif node.op == "clip" and node.inputs[0] == cur:
+            bounds = list(node.inputs[1:]) + [""] * (3 - len(node.inputs))
+            lo = -math.inf if not bounds[0] else _scalar(graph, bounds[0])
+            hi = math.inf if not bounds[1] else _scalar(graph, bounds[1])
+            if lo is not None and hi is not None and not (lo > hi) and \
+                    not math.isnan(lo) and not math.isnan(hi):
+                step = {"op": "clip", "min": _json(lo), "max": _json(hi)}
+        elif node.op in ("add", "mul", "sub") and len(node.inputs) == 2 and \
+                others[0] not in produced and (node.op != "sub" or node.inputs[0] == cur):
+            x_t = graph.types[others[0]]
+            scale = _scalar(graph, others[0]) if node.op == "mul" else None
+            if x_t.dtype != out_t.dtype:
+                pass
+            elif scale is not None and i == 0 and math.isfinite(scale):
+                alpha, cur, count = scale, node.outputs[0], 1     # the body's alpha
+                continue
+            elif x_t.rank <= out_t.rank and all(d == 1 for d in x_t.shape[:-1]) and \
+                    x_t.size in (1, out_t.shape[-1]):
+                step = {"op": f"channel_{node.op}", "binding": others[0],
+                        "full": x_t.size == out_t.shape[-1]}
+            elif node.op != "sub" and tuple(x_t.shape) == tuple(out_t.shape):
+                step = {"op": node.op, "binding": others[0]}
+        if step is None:
+            break
+        if "binding" in step:
+            if step["binding"] not in operands:
+                operands.append(step["binding"])
+        steps.append(step)
+        cur, count = node.outputs[0], i + 1
+    return alpha, steps, operands, cur, count
+
+
+def matmul_dispatch(graph, node, out_location: str, text: str, alpha: float = 1.0,
+                    steps=(), operands=()) -> Dispatch | None:
     a_t, b_t = graph.types[node.inputs[0]], graph.types[node.inputs[1]]
     out_t = graph.types[node.outputs[0]]
     dtype = out_t.dtype
@@ -76,7 +158,7 @@ def matmul_dispatch(graph, node, out_location: str, text: str) -> Dispatch | Non
     if any(v >= U32 for v in (bsize, m, k, n)):
         return None
     lhs_value, rhs_value = node.inputs[0], node.inputs[1]
-    if bsize == 1 and m == 1 and tb and not ta:
+    if bsize == 1 and m == 1 and tb and not ta and not operands:
         # one row against a transposed [N, K] operand (a fully connected layer): the same
         # bytes as out^T [N, 1] = rhs [N, K] @ lhs^T [K, 1], whose N rows split into
         # workgroups where the single row could not
@@ -97,7 +179,28 @@ def matmul_dispatch(graph, node, out_location: str, text: str) -> Dispatch | Non
         "items_per_workgroup": {"pc": 4},
         "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2,
                  "transpose_lhs": ta, "transpose_rhs": tb}}
-    return Dispatch(function, (Operand(lhs_value), Operand(rhs_value), Operand(out_location)),
+    if alpha != 1.0:
+        function["body"]["alpha"] = alpha
+    epilogue = []
+    for step in steps:
+        step = dict(step)
+        if "binding" in step:
+            name = step.pop("binding")
+            full = step.pop("full", False)
+            index = 3 + list(operands).index(name)
+            step["binding"] = index
+            if index >= len(function["bindings"]):
+                if step["op"].startswith("channel_"):
+                    shape = [pn] if full else [1]
+                else:
+                    shape = [pb, pm, pn]
+                function["bindings"].append({"index": index, "type": dtype,
+                                             "access": "read", "shape": shape})
+        epilogue.append(step)
+    if epilogue:
+        function["body"]["epilogue"] = epilogue
+    return Dispatch(function, (Operand(lhs_value), Operand(rhs_value), Operand(out_location),
+                               *(Operand(x) for x in operands)),
                     (-(-rows // per), 1, 1), (bsize, m, k, n, per), text)
 
 
@@ -112,24 +215,28 @@ def lower_matmul(region, graph):
     epilogue = list(region.nodes[1:])
     if out_t.size == 0:
         return Lowered(())
+    alpha, steps, operands, cur, count = fuse_epilogue(graph, mm, node.inputs[:2], (
+        bool(node.attr("transpose_a", 0)), bool(node.attr("transpose_b", 0))), epilogue,
+                                                          region.outputs)
+    epilogue = epilogue[count:]
     if not epilogue:
-        d = matmul_dispatch(graph, node, mm, text)
+        d = matmul_dispatch(graph, node, cur, text, alpha, steps, operands)
         return None if d is None else Lowered((d,))
     tail = region.outputs[-1] if region.outputs else epilogue[-1].outputs[0]
     scratch = ()
-    if mm in region.outputs:
-        location = mm
+    if cur in region.outputs:
+        location = cur
     elif len(region.outputs) == 1 and graph.types[tail].dtype == out_t.dtype and \
             graph.types[tail].shape == out_t.shape:
         location = tail
     else:
-        location = f"r{region.index}.{mm}"
+        location = f"r{region.index}.{cur}"
         scratch = (Scratch(location, out_t.size * dtypes.itemsize(out_t.dtype)),)
-    d = matmul_dispatch(graph, node, location, text)
+    d = matmul_dispatch(graph, node, location, text, alpha, steps, operands)
     if d is None:
         return None
-    rest = v1_elementwise_build.build(graph, epilogue, [o for o in region.outputs if o != mm],
-                                      text, f"r{region.index}.", {mm: location})
+    rest = v1_elementwise_build.build(graph, epilogue, [o for o in region.outputs if o != cur],
+                                      text, f"r{region.index}.", {cur: location})
     if rest is None:
         return None
     return Lowered((d, *rest.dispatches), scratch + rest.scratch)

@@ -23,7 +23,7 @@ from .kernels import ir
 from .kernels.expr import Checker, parse_node, typed_constant
 from .kernels.expr import binding_ref as _binding_ref
 from .kernels.host_format import parse_op_body
-from .kernels.spatial_format import parse_conv, parse_pool
+from .kernels.spatial_format import parse_conv, parse_epilogue, parse_pool
 from .kernels.types import HOST_TYPES, PUSH_TYPES
 
 FORMAT = "pyree-kernels-v1"
@@ -267,7 +267,7 @@ def _body(chk, sizes, raw, path, bindings, push_count):
                                        f"expected {want}")
     else:
         chk.obj(raw, path, ("kind", "lhs", "rhs", "out"),
-                ("transpose_lhs", "transpose_rhs", "alpha", "beta"))
+                ("transpose_lhs", "transpose_rhs", "alpha", "beta", "epilogue"))
         lhs = _binding_ref(chk, raw["lhs"], path + ".lhs", bindings, read=True)
         rhs = _binding_ref(chk, raw["rhs"], path + ".rhs", bindings, read=True)
         out = _binding_ref(chk, raw["out"], path + ".out", bindings, write=True)
@@ -292,5 +292,7 @@ def _body(chk, sizes, raw, path, bindings, push_count):
         body = ir.Matmul(lhs.index, rhs.index, out.index,
                          chk.bool_(raw.get("transpose_lhs", False), path + ".transpose_lhs"),
                          chk.bool_(raw.get("transpose_rhs", False), path + ".transpose_rhs"),
-                         float(alpha), float(beta))
+                         float(alpha), float(beta),
+                         parse_epilogue(chk, raw.get("epilogue", []), path + ".epilogue",
+                                        bindings, out))
     return body

@@ -341,9 +341,10 @@ def test_gemm_with_bias_alpha_and_activation_epilogue(trans_a, trans_b):
     compiled = _run(m, [a], rtol=1e-5, atol=1e-5)
     (lowered,) = _dispatches(compiled, "matmul")
     kinds = [d.function["body"]["kind"] for d in lowered.dispatches]
-    assert kinds == ["matmul", "elementwise"]
-    out = lowered.dispatches[1].function["bindings"]
-    assert any(b["access"] == "readwrite" for b in out)     # epilogue in place
+    assert kinds == ["matmul"]                  # alpha, bias and relu fused into the matmul
+    body = lowered.dispatches[0].function["body"]
+    assert body["alpha"] == 0.5
+    assert [s["op"] for s in body["epilogue"]] == ["channel_add", "relu"]
     assert not lowered.scratch
 
 

@@ -117,6 +117,7 @@ class Matmul:
     transpose_rhs: bool
     alpha: float
     beta: float
+    epilogue: tuple = ()            # tuple[EpilogueStep]; channel = column of out
 
 
 @attrs.frozen

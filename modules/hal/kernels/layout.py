@@ -247,8 +247,33 @@ def _matmul(fn, body: Matmul, counts, push, consts) -> Launch:
     params = [covered, nwg, per, m, n, k]
     for name in ("lhs", "rhs", "out"):
         params += [shapes[name][1], stride[name]]
-    return Launch(_frozen(params, np.int64), _frozen((), np.float64), covered, tuple(required),
-                  covered * n * k)
+    fparams = []
+    out_shape = view(fn, fn.bindings[body.out], push, consts)[0]
+    for s in body.epilogue:      # the channel of a matmul is the column of out
+        if s.binding < 0:
+            fparams += list(s.params)
+            continue
+        shape, _, off = view(fn, fn.bindings[s.binding], push, consts)
+        if s.op.startswith("channel_"):
+            if shape not in ([n], [1]):
+                _fail(fn, f"epilogue binding {s.binding} has shape {shape}; a per-column "
+                          f"operand is [{n}] or [1]")
+            params += [off, 1 if shape == [n] else 0]
+            top = off + (n if shape == [n] else 1)
+        else:
+            if shape != out_shape:
+                _fail(fn, f"epilogue binding {s.binding} has shape {shape}, the output is "
+                          f"{out_shape}")
+            params += [off, 0]
+            top = 0
+            if covered:
+                top = off + last_batch * stride["out"] + (last_row + 1) * n
+        if covered and top:
+            _checked(fn, top, f"binding {s.binding} element index")
+            required[s.binding] = max(required[s.binding],
+                                      top * fn.bindings[s.binding].type.itemsize)
+    return Launch(_frozen(params, np.int64), _frozen(fparams, np.float64), covered,
+                  tuple(required), covered * n * k)
 
 
 def _op(fn, body: OpBody, counts, push, consts) -> Launch:

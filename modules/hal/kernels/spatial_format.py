@@ -94,6 +94,13 @@ def parse_conv(chk, sizes, raw, path, bindings) -> ir.Conv:
                    window["dilations"], window["pads"], steps)
 
 
+def parse_epilogue(chk, raw, path, bindings, out: ir.Binding) -> tuple:
+    """The steps of an ``epilogue`` list (conv, and matmul whose channel is a column)."""
+    if not isinstance(raw, list) or len(raw) > MAX_EPILOGUE:
+        chk.fail(path, f"expected a list of at most {MAX_EPILOGUE} steps")
+    return tuple(_step(chk, s, f"{path}[{k}]", bindings, out) for k, s in enumerate(raw))
+
+
 def _step(chk, raw, path, bindings, out: ir.Binding) -> ir.EpilogueStep:
     op = chk.choice(raw.get("op") if isinstance(raw, dict) else None, path + ".op",
                     EPILOGUE_OPS, "epilogue op")

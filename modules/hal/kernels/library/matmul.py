@@ -5,6 +5,13 @@ The iteration space is the rows of ``out`` flattened over (batch, m): items ``B*
 A workgroup computes its rows batch by batch: one ``np.dot`` of the row block of ``lhs``
 with the whole ``rhs`` matrix. Parameters: n, nwg, per, M, N, K, then the element offset and
 batch stride (0 when broadcast) of lhs, rhs and out. ``beta == 0`` never reads ``out``.
+
+An epilogue (spec/executables.md 6.4; the steps of a conv epilogue, whose channel is the
+column of ``out``) then runs in place over the workgroup's rows of ``out``, right after
+their ``np.dot``: every binding step adds two parameters (element offset, and for a
+per-column step 1 for an ``[N]`` operand / 0 for ``[1]``; a tensor step reads the operand
+at the output's own element index relative to ``oo``), ``clip``/``leaky_relu`` their
+numbers in ``fp``.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     prod = "t" if body.alpha == 1.0 else "alpha * t"
     update = prod if body.beta == 0.0 else f"{prod} + beta * blk"
     params = ", ".join([f"b{x.index}" for x in fn.bindings] + ["p", "fp"])
-    lines = skeleton.header()
+    lines = skeleton.header(("fmin", "fmax") if body.epilogue else ())
     lines[-1:-1] = [f"alpha = {skeleton.number(body.alpha, etype)}",
                     f"beta = {skeleton.number(body.beta, etype)}", "", ""]
     lines += [f"def kernel({params}):",
@@ -50,5 +57,44 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
               f"            t = np.dot({lhs}, {rhs})",
               f"            blk = {c}[cb + m0 * N:cb + m1 * N].reshape((m1 - m0, N))",
               f"            blk[:, :] = {update}",
+              *_epilogue(fn, etype.ctor),
               "            row += m1 - m0"]
     return lines, ()
+
+
+def _epilogue(fn: Function, T: str) -> list[str]:
+    steps = fn.body.epilogue
+    if not steps:
+        return []
+    c = f"b{fn.body.out}"
+    head, body, base, fbase = [], [], 12, 0
+    for j, step in enumerate(steps):
+        b = f"b{step.binding}"
+        if step.binding >= 0:
+            head += [f"eo{j} = p[{base}]", f"es{j} = p[{base + 1}]"]
+            base += 2
+        for name in {"clip": ("lo", "hi"), "leaky_relu": ("al",)}.get(step.op, ()):
+            head.append(f"{name}{j} = {T}(fp[{fbase}])")
+            fbase += 1
+        if step.op.startswith("channel_"):
+            sign = {"channel_add": "+", "channel_mul": "*", "channel_sub": "-"}[step.op]
+            body.append(f"v = v {sign} {b}[np.uint64(eo{j} + col * es{j})]")
+        elif step.op in ("add", "mul"):
+            sign = "+" if step.op == "add" else "*"
+            body.append(f"v = v {sign} {b}[np.uint64(eo{j} + rel + col)]")
+        elif step.op == "relu":
+            body.append(f"v = fmax(v, {T}(0))")
+        elif step.op == "clip":
+            body.append(f"v = fmin(fmax(v, lo{j}), hi{j})")
+        elif step.op == "leaky_relu":
+            body.append(f"v = v * al{j} if v < {T}(0) else v")
+        else:  # sigmoid
+            body.append(f"v = {T}(1) / ({T}(1) + np.exp(-v))")
+    pad = " " * 16
+    return ([" " * 12 + line for line in head] +
+            ["            for i in range(m0, m1):",
+             "                rel = cb - oo + i * N",
+             "                for col in range(N):",
+             f"                    v = {c}[np.uint64(oo + rel + col)]",
+             *[pad + "    " + line for line in body],
+             f"                    {c}[np.uint64(oo + rel + col)] = v"])
