@@ -127,8 +127,11 @@ class HalDevice:
     # Queue operations.
 
     def _submit(self, label, wait_fence, signal_fence, work, retained=()) -> None:
-        submission = Submission(label, signal_fence, work)
         queue = self._queue
+        if queue.inline_command_buffers and _tracing.TRACER is None:
+            # local-sync: no record, nothing retained (SyncQueue.run is submit inlined)
+            return queue.run(label, wait_fence, signal_fence, work)
+        submission = Submission(label, signal_fence, work)
         if not queue.inline_command_buffers:    # asynchronous: retain until signalled
             submission.resources = retain((*retained, wait_fence, signal_fence))
         if _tracing.TRACER is not None:     # one "hal.queue" event (pyree/tracing.py)

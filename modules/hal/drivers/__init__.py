@@ -8,7 +8,9 @@
   wait); submissions retain their resources until they signal.
 
 A driver provides a queue object with ``inline_command_buffers`` (bool), ``concurrency``
-(int), ``submit(submission, wait_fence)``, ``wait_idle(timeout)`` and ``close()``.
+(int), ``submit(submission, wait_fence)``, ``wait_idle(timeout)`` and ``close()``; a queue
+with ``inline_command_buffers`` also provides ``run(label, wait_fence, signal_fence, work)``
+(``submit`` without the Submission record: the device uses it when nothing traces).
 """
 
 from __future__ import annotations
