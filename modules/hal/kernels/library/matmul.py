@@ -34,6 +34,8 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         rhs = f"{b}[bb:bb + K * N].reshape((K, N))"
     prod = "t" if body.alpha == 1.0 else "alpha * t"
     update = prod if body.beta == 0.0 else f"{prod} + beta * blk"
+    # alpha 1, beta 0: BLAS writes the rows of out itself (no temporary, no copy)
+    direct = body.alpha == 1.0 and body.beta == 0.0
     params = ", ".join([f"b{x.index}" for x in fn.bindings] + ["p", "fp"])
     lines = skeleton.header(("fmin", "fmax") if body.epilogue else ())
     lines[-1:-1] = [f"alpha = {skeleton.number(body.alpha, etype)}",
@@ -54,9 +56,9 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
               "            ab = ol + bi * sl",
               "            bb = orr + bi * sr",
               "            cb = oo + bi * so",
-              f"            t = np.dot({lhs}, {rhs})",
               f"            blk = {c}[cb + m0 * N:cb + m1 * N].reshape((m1 - m0, N))",
-              f"            blk[:, :] = {update}",
+              *([f"            np.dot({lhs}, {rhs}, blk)"] if direct else
+                [f"            t = np.dot({lhs}, {rhs})", f"            blk[:, :] = {update}"]),
               *_epilogue(fn, etype.ctor),
               "            row += m1 - m0"]
     return lines, ()
