@@ -155,14 +155,12 @@ class DeviceExports:
             _fences(wait_fence, signal_fence)
         if type(command_buffer) is not HalCommandBuffer:
             raise ref_error(command_buffer, HalCommandBuffer)
-        table = []
-        for entry in binding_table:
+        for entry in binding_table:     # read only: resolved before queue_execute returns
             buffer = entry[0]
             if buffer is not None and type(buffer) is not HalBuffer:
                 raise ref_error(buffer, HalBuffer)
-            table.append(entry)
-        device.queue_execute(queue_affinity, wait_fence, signal_fence, command_buffer, table,
-                             flags)
+        device.queue_execute(queue_affinity, wait_fence, signal_fence, command_buffer,
+                             binding_table, flags)
 
     @export("0rI_v", name="device.queue.flush")
     def device_queue_flush(self, state, device, queue_affinity):

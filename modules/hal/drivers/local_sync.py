@@ -39,10 +39,13 @@ class SyncQueue:
         ``complete`` inlined, same order (wait, work, signal or fail), same errors."""
         error = None
         if wait_fence is not None:
-            try:
-                wait_fence.wait()
-            except PyreeError as e:
-                error = e
+            for semaphore, value in wait_fence._timepoints.items():
+                if semaphore._failure is not None or semaphore._value < value:
+                    try:        # not reached (yet): the full wait (await_all's test)
+                        wait_fence.wait()
+                    except PyreeError as e:
+                        error = e
+                    break
         if work is not None and error is None:
             try:
                 work()
@@ -59,7 +62,8 @@ class SyncQueue:
             signal_fence.fail(error)
             raise error
         try:
-            signal_fence.signal()
+            for semaphore, value in signal_fence._timepoints.items():   # HalFence.signal
+                semaphore.signal(value)
         except PyreeError as e:   # already signalled past / failed by someone else
             signal_fence.fail(e)
 
