@@ -42,6 +42,7 @@ from .buffer import HalBuffer
 from .buffer_validation import device_size, message_text
 from .channel import HalChannel
 from .command_buffer import ONE_SHOT, UNRETAINED, HalCommandBuffer
+from .command_buffer_validation import EXECUTABLE, resolve_binding_table
 from .commands import TRANSFER
 from .drivers import DRIVERS, create_queue
 from .enums import ExecuteFlags
@@ -239,7 +240,15 @@ class HalDevice:
                 got = "null" if command_buffer is None else type(command_buffer).__name__
                 raise InvalidArgumentError(
                     f"queue.execute command buffer must be a hal.command_buffer, got {got}")
-            slots, buffers = command_buffer.prepare_submission(binding_table)
+            checks = command_buffer._slot_checks
+            if checks is not None and command_buffer.state is EXECUTABLE:
+                # prepare_submission's branch for a finalized reusable command buffer
+                slots, buffers = resolve_binding_table(
+                    command_buffer.device.allocator, command_buffer._requirements,
+                    command_buffer._binding_count, binding_table, checks,
+                    command_buffer._proven_slots, ranges=False)
+            else:
+                slots, buffers = command_buffer.prepare_submission(binding_table)
             if (flags or flags.__class__ is not int) and device_size(flags) & _BORROW_TABLE:
                 buffers = ()
             if command_buffer.inline:

@@ -49,7 +49,6 @@ from .commands import (
 )
 from .dispatch_failure import dispatch_failure
 from .enums import WHOLE_BUFFER
-from .executable import _KERNEL_LOCK
 from .raw_range import RawRange
 
 _NDARRAY = np.ndarray
@@ -159,13 +158,7 @@ class ReplayPlan:
                 else:
                     if executable.released:
                         raise UseAfterReleaseError("executable used after release")
-                    launch = reqs.launch        # Executable._launch inlined
-                    if launch.items:
-                        if reqs.parallel:
-                            with _KERNEL_LOCK:
-                                reqs.kernel(*arrays, launch.params, launch.fparams)
-                        else:
-                            reqs.kernel(*arrays, launch.params, launch.fparams)
+                    executable._launch(reqs, arrays)
             except Exception as e:  # noqa: BLE001 - named after the dispatch
                 raise dispatch_failure(command, e, start, command.workgroup_count).annotate(
                     f"while executing command {index} (DispatchCommand)")
