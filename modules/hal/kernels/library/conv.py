@@ -56,38 +56,15 @@ NAMES = ("n", "nwg", "per", "G", "Cg", "Mg", "ID", "IH", "IW", "OD", "OH", "OW",
 
 def _epilogue(fn: Function, T: str, value: str, indent: str) -> list[str]:
     """Lines applying the epilogue to ``v`` (initialised from ``value``) and storing it."""
-    lines = [f"v = {T}({value})"]
-    for j, step in enumerate(fn.body.epilogue):
-        b = f"b{step.binding}"
-        if step.op in ("channel_add", "channel_mul", "channel_sub"):
-            sign = {"channel_add": "+", "channel_mul": "*", "channel_sub": "-"}[step.op]
-            lines.append(f"v = v {sign} {b}[np.uint64(eo{j} + ch * es{j})]")
-        elif step.op in ("add", "mul"):
-            sign = "+" if step.op == "add" else "*"
-            lines.append(f"v = v {sign} {b}[np.uint64(eo{j} + oi)]")
-        elif step.op == "relu":
-            lines.append(f"v = fmax(v, {T}(0))")
-        elif step.op == "clip":
-            lines.append(f"v = fmin(fmax(v, lo{j}), hi{j})")
-        elif step.op == "leaky_relu":
-            lines.append(f"v = v * al{j} if v < {T}(0) else v")
-        else:  # sigmoid
-            lines.append(f"v = {T}(1) / ({T}(1) + np.exp(-v))")
-    lines.append(f"b{fn.body.output}[np.uint64(oo + oi)] = v")
+    lines = [f"v = {T}({value})", *skeleton.epilogue_steps(fn.body.epilogue, T, "ch", "oi"),
+             f"b{fn.body.output}[np.uint64(oo + oi)] = v"]
     return [indent + line for line in lines]
 
 
 def _extras(fn: Function, T: str) -> list[str]:
-    lines = [f"    {name} = p[{k}]" for k, name in enumerate(NAMES)]
-    base, fbase = len(NAMES), 0
-    for j, step in enumerate(fn.body.epilogue):
-        if step.binding >= 0:
-            lines += [f"    eo{j} = p[{base}]", f"    es{j} = p[{base + 1}]"]
-            base += 2
-        for name in {"clip": ("lo", "hi"), "leaky_relu": ("al",)}.get(step.op, ()):
-            lines.append(f"    {name}{j} = {T}(fp[{fbase}])")
-            fbase += 1
-    return lines
+    lines = [f"{name} = p[{k}]" for k, name in enumerate(NAMES)]
+    lines += skeleton.epilogue_params(fn.body.epilogue, T, len(NAMES))
+    return ["    " + line for line in lines]
 
 
 def emit(fn: Function) -> tuple[list[str], tuple]:

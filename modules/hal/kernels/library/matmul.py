@@ -69,29 +69,8 @@ def _epilogue(fn: Function, T: str) -> list[str]:
     if not steps:
         return []
     c = f"b{fn.body.out}"
-    head, body, base, fbase = [], [], 12, 0
-    for j, step in enumerate(steps):
-        b = f"b{step.binding}"
-        if step.binding >= 0:
-            head += [f"eo{j} = p[{base}]", f"es{j} = p[{base + 1}]"]
-            base += 2
-        for name in {"clip": ("lo", "hi"), "leaky_relu": ("al",)}.get(step.op, ()):
-            head.append(f"{name}{j} = {T}(fp[{fbase}])")
-            fbase += 1
-        if step.op.startswith("channel_"):
-            sign = {"channel_add": "+", "channel_mul": "*", "channel_sub": "-"}[step.op]
-            body.append(f"v = v {sign} {b}[np.uint64(eo{j} + col * es{j})]")
-        elif step.op in ("add", "mul"):
-            sign = "+" if step.op == "add" else "*"
-            body.append(f"v = v {sign} {b}[np.uint64(eo{j} + rel + col)]")
-        elif step.op == "relu":
-            body.append(f"v = fmax(v, {T}(0))")
-        elif step.op == "clip":
-            body.append(f"v = fmin(fmax(v, lo{j}), hi{j})")
-        elif step.op == "leaky_relu":
-            body.append(f"v = v * al{j} if v < {T}(0) else v")
-        else:  # sigmoid
-            body.append(f"v = {T}(1) / ({T}(1) + np.exp(-v))")
+    head = skeleton.epilogue_params(steps, T, 12)
+    body = skeleton.epilogue_steps(steps, T, "col", "rel + col")
     pad = " " * 16
     return ([" " * 12 + line for line in head] +
             ["            for i in range(m0, m1):",

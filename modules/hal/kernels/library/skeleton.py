@@ -181,3 +181,44 @@ def number(value, etype) -> str:
             text = repr(value)
         return f"{etype.ctor}({text})"
     return f"{etype.ctor}({int(value)})"
+
+
+# -- fused epilogues (conv 6.5, matmul 6.4): one step list, two kernels ---------------------
+
+def epilogue_params(steps, T: str, base: int) -> list[str]:
+    """Lines reading the epilogue's parameters: for step ``j`` with an operand, its element
+    offset ``eo{j}`` and channel stride ``es{j}`` from ``p[base...]``; its constants
+    (``lo``/``hi`` of clip, ``al`` of leaky_relu) from ``fp`` in step order."""
+    lines, fbase = [], 0
+    for j, step in enumerate(steps):
+        if step.binding >= 0:
+            lines += [f"eo{j} = p[{base}]", f"es{j} = p[{base + 1}]"]
+            base += 2
+        for name in {"clip": ("lo", "hi"), "leaky_relu": ("al",)}.get(step.op, ()):
+            lines.append(f"{name}{j} = {T}(fp[{fbase}])")
+            fbase += 1
+    return lines
+
+
+def epilogue_steps(steps, T: str, channel: str, element: str) -> list[str]:
+    """Lines applying the steps to ``v`` in order. ``channel`` is the expression of the
+    value's channel (per-channel operands), ``element`` its element index relative to the
+    output's offset (operands shaped like the output)."""
+    lines = []
+    for j, step in enumerate(steps):
+        b = f"b{step.binding}"
+        if step.op in ("channel_add", "channel_mul", "channel_sub"):
+            sign = {"channel_add": "+", "channel_mul": "*", "channel_sub": "-"}[step.op]
+            lines.append(f"v = v {sign} {b}[np.uint64(eo{j} + {channel} * es{j})]")
+        elif step.op in ("add", "mul"):
+            sign = "+" if step.op == "add" else "*"
+            lines.append(f"v = v {sign} {b}[np.uint64(eo{j} + {element})]")
+        elif step.op == "relu":
+            lines.append(f"v = fmax(v, {T}(0))")
+        elif step.op == "clip":
+            lines.append(f"v = fmin(fmax(v, lo{j}), hi{j})")
+        elif step.op == "leaky_relu":
+            lines.append(f"v = v * al{j} if v < {T}(0) else v")
+        else:  # sigmoid
+            lines.append(f"v = {T}(1) / ({T}(1) + np.exp(-v))")
+    return lines
