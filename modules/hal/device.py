@@ -42,7 +42,6 @@ from .buffer import HalBuffer
 from .buffer_validation import device_size, message_text
 from .channel import HalChannel
 from .command_buffer import ONE_SHOT, UNRETAINED, HalCommandBuffer
-from .command_buffer_validation import EXECUTABLE, resolve_binding_table
 from .commands import TRANSFER
 from .drivers import DRIVERS, create_queue
 from .enums import ExecuteFlags
@@ -159,11 +158,7 @@ class HalDevice:
                 raise UnimplementedError("VM queue allocation pools are not supported")
             buffer = self.allocator.allocate(memory_types, buffer_usage, allocation_size)
             buffer.allocation.queue_owner = self
-            queue = self._queue
-            if queue.inline_command_buffers and _tracing.TRACER is None:    # _submit's test
-                queue.run("alloca", wait_fence, signal_fence, None)
-            else:
-                self._submit("alloca", wait_fence, signal_fence, None, (buffer,))
+            self._submit("alloca", wait_fence, signal_fence, None, (buffer,))
         except PyreeError as e:
             if signal_fence is not None:
                 signal_fence.fail(e)
@@ -240,31 +235,17 @@ class HalDevice:
                 got = "null" if command_buffer is None else type(command_buffer).__name__
                 raise InvalidArgumentError(
                     f"queue.execute command buffer must be a hal.command_buffer, got {got}")
-            checks = command_buffer._slot_checks
-            if checks is not None and command_buffer.state is EXECUTABLE:
-                # prepare_submission's branch for a finalized reusable command buffer
-                slots, buffers = resolve_binding_table(
-                    command_buffer.device.allocator, command_buffer._requirements,
-                    command_buffer._binding_count, binding_table, checks,
-                    command_buffer._proven_slots, ranges=False)
-            else:
-                slots, buffers = command_buffer.prepare_submission(binding_table)
+            slots, buffers = command_buffer.prepare_submission(binding_table)
             if (flags or flags.__class__ is not int) and device_size(flags) & _BORROW_TABLE:
                 buffers = ()
             if command_buffer.inline:
                 work = None
-            elif command_buffer._replay is not None:    # HalCommandBuffer.execute's branch
-                work = functools.partial(command_buffer._replay.run, slots)
             elif slots is None:
                 work = command_buffer.execute
             else:
                 work = functools.partial(command_buffer.execute, slots)
-            queue = self._queue
-            if queue.inline_command_buffers and _tracing.TRACER is None:    # _submit's test
-                queue.run("execute", wait_fence, signal_fence, work)
-            else:
-                self._submit("execute", wait_fence, signal_fence, work,
-                             (command_buffer, *buffers) if buffers else (command_buffer,))
+            self._submit("execute", wait_fence, signal_fence, work,
+                         (command_buffer, *buffers) if buffers else (command_buffer,))
         except PyreeError as e:
             if signal_fence is not None:
                 signal_fence.fail(e)

@@ -31,7 +31,7 @@ from pyree.status import DeadlineExceededError, ResourceExhaustedError, StatusCo
 from pyree.vm.ref import register_ref_type
 
 from .buffer_validation import device_size
-from .semaphore import _DEFAULT_FLAGS, HalSemaphore, clone_error
+from .semaphore import HalSemaphore, clone_error
 
 DEFAULT_CAPACITY = 16
 _MASK64 = 0xFFFFFFFFFFFFFFFF
@@ -39,7 +39,6 @@ INFINITE_TIMEOUT_MS = 0xFFFFFFFF
 _DEFERRED = int(StatusCode.DEFERRED)
 _DEADLINE_EXCEEDED = int(StatusCode.DEADLINE_EXCEEDED)
 _new = object.__new__
-_new_lock = threading.Lock
 
 
 @attrs.define(eq=False, repr=False)
@@ -60,15 +59,9 @@ class HalFence:
     @classmethod
     def create(cls, flags=0) -> HalFence:
         """``fence.create``: a new semaphore at 0 and the fence ``(semaphore, 1)``."""
-        sem = _new(HalSemaphore)    # HalSemaphore.fresh() inlined (every field set)
-        sem.initial_value = sem._value = sem._cancelled = sem._waiting = 0
-        sem.flags = _DEFAULT_FLAGS
-        sem._cond = _new_lock()
-        sem._waiters = sem._failure = sem.helper = None
-        sem._callbacks = []
         fence = _new(cls)           # what cls(1) sets, without the generated __init__
         fence.capacity = 1
-        fence._timepoints = {sem: 1}
+        fence._timepoints = {HalSemaphore.fresh(): 1}
         return fence
 
     @classmethod
@@ -151,6 +144,14 @@ class HalFence:
         except DeadlineExceededError:
             return _DEADLINE_EXCEEDED
         return 0
+
+    def reached(self) -> bool:
+        """Every timepoint is reached and no semaphore has failed: waiting returns at
+        once (``await_all``'s and the queues' shortcut)."""
+        for semaphore, value in self._timepoints.items():
+            if semaphore._failure is not None or semaphore._value < value:
+                return False
+        return True
 
     def __repr__(self) -> str:
         points = ", ".join(f"{s!r}>={v}" for s, v in self._timepoints.items())

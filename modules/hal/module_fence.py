@@ -50,10 +50,7 @@ class FenceExports:
                 if type(fence) is not HalFence:
                     raise ref_error(fence, HalFence)
                 if reached:     # every timepoint reached and none failed: nothing to wait
-                    for semaphore, value in fence._timepoints.items():
-                        if semaphore._failure is not None or semaphore._value < value:
-                            reached = False
-                            break
+                    reached = fence.reached()
         if reached and _tracing.TRACER is None:
             return 0
         if _tracing.TRACER is not None:     # one "hal.fence" event (pyree/tracing.py)

@@ -38,14 +38,11 @@ class SyncQueue:
         the record (the device's path when nothing traces the queue): ``run_work`` and
         ``complete`` inlined, same order (wait, work, signal or fail), same errors."""
         error = None
-        if wait_fence is not None:
-            for semaphore, value in wait_fence._timepoints.items():
-                if semaphore._failure is not None or semaphore._value < value:
-                    try:        # not reached (yet): the full wait (await_all's test)
-                        wait_fence.wait()
-                    except PyreeError as e:
-                        error = e
-                    break
+        if wait_fence is not None and not wait_fence.reached():
+            try:        # not reached (yet): the full wait
+                wait_fence.wait()
+            except PyreeError as e:
+                error = e
         if work is not None and error is None:
             try:
                 work()
