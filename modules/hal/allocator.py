@@ -38,14 +38,13 @@ from pyree.vm.buffer import VmBuffer
 from pyree.vm.ref import register_ref_type
 
 from .allocation import Allocation
-from .buffer import _SET_FIELDS, HalBuffer
+from .buffer import HalBuffer, new_buffer
 from .buffer_params import BufferParams
 from .buffer_validation import device_size
 from .enums import WHOLE_BUFFER, BufferCompatibility, BufferUsage, MemoryAccess, MemoryType
 from .pool import DEFAULT_ARENA_BYTES, MemoryPool, PoolStatistics
 
 _MASK64 = 0xFFFFFFFFFFFFFFFF
-_new = object.__new__
 _DEVICE_VISIBLE = int(MemoryType.DEVICE_VISIBLE)
 _TRANSFER = int(BufferUsage.TRANSFER)
 _DISPATCH = int(BufferUsage.DISPATCH)
@@ -135,15 +134,7 @@ class HalAllocator:
             allocation = self.pool.allocation((size + 3) & ~3)
         except PyreeError as e:
             raise e.annotate(f"failed to allocate buffer of length {size}")
-        buffer = _new(HalBuffer)        # new_buffer inlined: the params are canonical
-        s0, s1, s2, s3, s4, s5 = _SET_FIELDS
-        s0(buffer, allocation)
-        s1(buffer, params.type)
-        s2(buffer, params.access)
-        s3(buffer, params.usage)
-        s4(buffer, 0)
-        s5(buffer, size)
-        return buffer
+        return new_buffer(allocation, params.type, params.access, params.usage, 0, size)
 
     def import_buffer(self, vm_buffer: VmBuffer, offset=0, length=WHOLE_BUFFER, usage=0,
                       memory_types=0, try_=False, *, queue_affinity=0) -> HalBuffer | None:

@@ -110,12 +110,7 @@ class HalBufferView:
                 shape.__class__ in (list, tuple) and len(shape) <= MAX_RANK and \
                 (_plain_dims(shape) if len(shape) != 1 else        # rank 1 inline
                  (d := shape[0]).__class__ is int and 0 <= d <= _MASK64):
-            view = _new(cls)        # _of inlined
-            _setattr(view, "buffer", buffer)
-            _setattr(view, "shape", tuple(shape))
-            _setattr(view, "element_type", element_type)
-            _setattr(view, "encoding_type", encoding_type)
-            return view
+            return cls._of(buffer, tuple(shape), element_type, encoding_type)
         source_offset = device_size(source_offset)
         source_length = device_size(source_length)
         if source_offset != 0 or source_length != buffer.byte_length:
@@ -292,12 +287,7 @@ class HalBufferView:
                 else:
                     memory, start, _ = buffer.mapped(_WRITE, 0, nbytes)
                     memory[start:start + nbytes] = np.frombuffer(array.tobytes(), np.uint8)
-                view = _new(cls)        # _of inlined
-                _setattr(view, "buffer", buffer)
-                _setattr(view, "shape", array.shape)
-                _setattr(view, "element_type", element_type)
-                _setattr(view, "encoding_type", _DENSE)
-                return view
+                return cls._of(buffer, array.shape, element_type, _DENSE)
         array = np.asarray(array)
         if element_type is None:
             element_type = from_numpy_dtype(array.dtype)
