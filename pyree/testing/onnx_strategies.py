@@ -144,20 +144,23 @@ def op(name: str, family: str, dtypes=DTYPES, applies=lambda v: True):
     return register
 
 
-def _unary(name, dtypes=FLOATS, needs_exact=False, attrs_=None):
+def _unary(name, dtypes=FLOATS, needs_exact=False, attrs_=None, applies=lambda v: True):
     def build(b: _Builder, v: Value) -> Value:
         attributes = attrs_(b) if attrs_ else {}
         return b.node(name, [v.name], v.shape, v.dtype, v.exact, **attributes)
-    op(name, "elementwise", dtypes, (lambda v: v.exact) if needs_exact else (lambda v: True))(
-        build)
+    op(name, "elementwise", dtypes,
+       (lambda v: v.exact and applies(v)) if needs_exact else applies)(build)
 
 
 def _alpha(b):
     return {"alpha": b.draw(st.sampled_from([0.01, 0.1, 0.5, 1.0, 2.0]))}
 
 
-for _name in ("Relu", "Sigmoid", "Tanh", "Exp", "Erf", "Softplus", "Softsign"):
+for _name in ("Relu", "Sigmoid", "Tanh", "Exp", "Erf", "Softplus"):
     _unary(_name)
+# No oracle checks a 0-d float64 Softsign: onnxruntime has no float64 kernel and onnx's
+# reference evaluator raises a TypeError on 0-d inputs.
+_unary("Softsign", applies=lambda v: v.rank > 0 or v.dtype != "float64")
 for _name in ("Abs", "Neg"):
     _unary(_name, DTYPES)
 for _name in ("Log", "Sqrt", "Reciprocal", "Floor", "Ceil"):
