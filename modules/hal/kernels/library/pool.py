@@ -4,8 +4,11 @@
 Items are output rows ``(plane, od, oh)`` with ``plane = n * C + c`` (C order; a row is
 ``OW`` outputs). Each output scans its window's taps, skipping those in padding (every
 index formed is inside the input plane, which ``spatial_layout`` has proven inside the
-input binding). A row accumulates in float64, tap by tap, over the run of output positions
-whose tap is inside the input (a strided inner loop that vectorizes). max propagates NaN and gives -inf for a window with no input tap; average
+input binding). A row accumulates tap by tap over the run of output positions whose tap
+is inside the input: one inner loop per tap, specialised for width strides 1 and 2 so that
+it vectorizes. max accumulates in the element type (exact) with ``np.maximum``, which
+propagates NaN and vectorizes (a ``v if v > a or v != v else a`` select does not), and
+gives -inf for a window with no input tap; average and lp accumulate in float64; average
 divides the float64 sum by the taps inside the input, or (``cip``) inside the padded
 extent ``[-pad_begin, size + pad_end)``, at least 1; lp computes
 ``(sum |x|**p) ** (1/p)`` in float64.
@@ -33,10 +36,28 @@ def _count(axis: str, coord: str, indent: str) -> list[str]:
 
 
 COMBINE = {
-    "max": "acc[ow] = v if (v > a or v != v) else a",
-    "average": "acc[ow] = a + v",
-    "lp": "acc[ow] = a + math.pow(abs(v), pw)",
+    "max": "np.maximum(a, v)",
+    "average": "a + v",
+    "lp": "a + math.pow(abs(v), pw)",
 }
+
+
+def _tap_loop(op: str, x: str, widen: bool, indent: str) -> list[str]:
+    """The inner loop of one tap over output columns ``[lo, hi)``, once per width stride
+    case (a constant stride 1 or 2 lets the loop vectorize)."""
+    value = f"{x}[np.uint64(base + {{}})]"
+    if widen:
+        value = f"np.float64({value})"
+    lines = []
+    for k, (test, index) in enumerate((("SW == 1", "ow"), ("SW == 2", "2 * ow"),
+                                       (None, "ow * SW"))):
+        head = "else:" if test is None else f"{'if' if k == 0 else 'elif'} {test}:"
+        lines += [indent + head,
+                  indent + "    for ow in range(lo, hi):",
+                  indent + f"        v = {value.format(index)}",
+                  indent + "        a = acc[np.uint64(ow)]",
+                  indent + f"        acc[np.uint64(ow)] = {COMBINE[op]}"]
+    return lines
 
 
 def emit(fn: Function) -> tuple[list[str], tuple]:
@@ -49,13 +70,15 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     lines.append(f"def kernel({params}):")
     lines += [f"    {name} = p[{k}]" for k, name in enumerate(NAMES)]
     init = "-np.inf" if body.op == "max" else "0.0"
+    widen = body.op != "max"
+    acc_type = f"{x}.dtype" if body.op == "max" else "np.float64"
     lines += ["    pw = fp[0]",
               "    IS = ID * IH * IW",
               "    rows = OD * OH",
               "    for w in prange(nwg):",
               "        start = w * per",
               "        end = min(start + per, n)",
-              "        acc = np.empty(OW, dtype=np.float64)",
+              f"        acc = np.empty(OW, dtype={acc_type})",
               "        for row in range(start, end):",
               "            plane = row // rows",
               "            rr = row - plane * rows",
@@ -77,11 +100,7 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
               "                        hi = 0 if IW - 1 - iw0 < 0 else "
               "min(OW, (IW - 1 - iw0) // SW + 1)",
               "                        base = xb + (id_ * IH + ih) * IW + iw0",
-              "                        for ow in range(lo, hi):",
-              f"                            v = np.float64({x}[np.uint64(base + ow * SW)])",
-              "                            a = acc[np.uint64(ow)]",
-              "                            " + COMBINE[body.op].replace("acc[ow]",
-                                                                     "acc[np.uint64(ow)]")]
+              *_tap_loop(body.op, x, widen, " " * 24)]
     ind = "            "
     if body.op == "average":
         lines += _count("D", "oD", ind) + _count("H", "oH", ind)
