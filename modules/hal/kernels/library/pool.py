@@ -8,7 +8,9 @@ input binding). A row accumulates tap by tap over the run of output positions wh
 is inside the input: one inner loop per tap, specialised for width strides 1 and 2 so that
 it vectorizes. max accumulates in the element type (exact) with ``np.maximum``, which
 propagates NaN and vectorizes (a ``v if v > a or v != v else a`` select does not), and
-gives -inf for a window with no input tap; average and lp accumulate in float64; average
+gives -inf for a window with no input tap; average and lp accumulate in float64. A row
+of one output (global pooling) runs its taps as one loop over the window's columns
+instead (the same order, without a per-tap setup). average
 divides the float64 sum by the taps inside the input, or (``cip``) inside the padded
 extent ``[-pad_begin, size + pad_end)``, at least 1; lp computes
 ``(sum |x|**p) ** (1/p)`` in float64.
@@ -42,12 +44,10 @@ COMBINE = {
 }
 
 
-def _tap_loop(op: str, x: str, widen: bool, indent: str) -> list[str]:
+def _tap_loop(op: str, value: str, indent: str) -> list[str]:
     """The inner loop of one tap over output columns ``[lo, hi)``, once per width stride
-    case (a constant stride 1 or 2 lets the loop vectorize)."""
-    value = f"{x}[np.uint64(base + {{}})]"
-    if widen:
-        value = f"np.float64({value})"
+    case (a constant stride 1 or 2 lets the loop vectorize); ``value`` reads the input at
+    ``base + {}``."""
     lines = []
     for k, (test, index) in enumerate((("SW == 1", "ow"), ("SW == 2", "2 * ow"),
                                        (None, "ow * SW"))):
@@ -70,7 +70,9 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     lines.append(f"def kernel({params}):")
     lines += [f"    {name} = p[{k}]" for k, name in enumerate(NAMES)]
     init = "-np.inf" if body.op == "max" else "0.0"
-    widen = body.op != "max"
+    value = f"{x}[np.uint64(base + {{}})]"
+    if body.op != "max":
+        value = f"np.float64({value})"
     acc_type = f"{x}.dtype" if body.op == "max" else "np.float64"
     lines += ["    pw = fp[0]",
               "    IS = ID * IH * IW",
@@ -94,13 +96,23 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
               "                    ih = oH * SH - PH + kh * DH",
               "                    if ih < 0 or ih >= IH:",
               "                        continue",
+              "                    if OW == 1:  # one window per row (global pooling)",
+              "                        base = xb + (id_ * IH + ih) * IW - PW",
+              "                        a = acc[0]",
+              "                        for kw in range(KW):",
+              "                            iw = kw * DW - PW",
+              "                            if iw >= 0 and iw < IW:",
+              f"                                v = {value.format('kw * DW')}",
+              f"                                a = {COMBINE[body.op]}",
+              "                        acc[0] = a",
+              "                        continue",
               "                    for kw in range(KW):",
               "                        iw0 = kw * DW - PW",
               "                        lo = 0 if iw0 >= 0 else min(OW, (SW - 1 - iw0) // SW)",
               "                        hi = 0 if IW - 1 - iw0 < 0 else "
               "min(OW, (IW - 1 - iw0) // SW + 1)",
               "                        base = xb + (id_ * IH + ih) * IW + iw0",
-              *_tap_loop(body.op, x, widen, " " * 24)]
+              *_tap_loop(body.op, value, " " * 24)]
     ind = "            "
     if body.op == "average":
         lines += _count("D", "oD", ind) + _count("H", "oH", ind)
