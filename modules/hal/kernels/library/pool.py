@@ -10,7 +10,9 @@ it vectorizes. max accumulates in the element type (exact) with ``np.maximum``, 
 propagates NaN and vectorizes (a ``v if v > a or v != v else a`` select does not), and
 gives -inf for a window with no input tap; average and lp accumulate in float64. A row
 of one output (global pooling) runs its taps as one loop over the window's columns
-instead (the same order, without a per-tap setup). average
+instead (the same order, without a per-tap setup). Each workgroup computes the column
+range of every width tap (and, for average, the taps counted per output column) once.
+average
 divides the float64 sum by the taps inside the input, or (``cip``) inside the padded
 extent ``[-pad_begin, size + pad_end)``, at least 1; lp computes
 ``(sum |x|**p) ** (1/p)`` in float64.
@@ -81,6 +83,18 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
               "        start = w * per",
               "        end = min(start + per, n)",
               f"        acc = np.empty(OW, dtype={acc_type})",
+              "        # each tap's run of output columns [lo, hi) inside the input, once",
+              "        los = np.empty(KW, dtype=np.int64)",
+              "        his = np.empty(KW, dtype=np.int64)",
+              "        for kw in range(KW):",
+              "            iw0 = kw * DW - PW",
+              "            los[kw] = 0 if iw0 >= 0 else min(OW, (SW - 1 - iw0) // SW)",
+              "            his[kw] = max(los[kw], 0 if IW - 1 - iw0 < 0 else "
+              "min(OW, (IW - 1 - iw0) // SW + 1))",
+              *(["        nWs = np.empty(OW, dtype=np.int64)",
+                 "        for ow in range(OW):",
+                 *_count("W", "ow", " " * 12),
+                 "            nWs[ow] = nW"] if body.op == "average" else []),
               "        for row in range(start, end):",
               "            plane = row // rows",
               "            rr = row - plane * rows",
@@ -107,11 +121,9 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
               "                        acc[0] = a",
               "                        continue",
               "                    for kw in range(KW):",
-              "                        iw0 = kw * DW - PW",
-              "                        lo = 0 if iw0 >= 0 else min(OW, (SW - 1 - iw0) // SW)",
-              "                        hi = 0 if IW - 1 - iw0 < 0 else "
-              "min(OW, (IW - 1 - iw0) // SW + 1)",
-              "                        base = xb + (id_ * IH + ih) * IW + iw0",
+              "                        lo = los[kw]",
+              "                        hi = his[kw]",
+              "                        base = xb + (id_ * IH + ih) * IW + kw * DW - PW",
               *_tap_loop(body.op, value, " " * 24)]
     ind = "            "
     if body.op == "average":
@@ -120,8 +132,7 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     if body.op == "max":
         result = "acc[ow]"
     elif body.op == "average":
-        lines += _count("W", "ow", ind + "    ")
-        lines.append(f"{ind}    cnt = max(nD * nH * nW, 1)")
+        lines.append(f"{ind}    cnt = max(nD * nH * nWs[ow], 1)")
         result = "acc[ow] / cnt"
     else:
         result = "math.pow(acc[ow], 1.0 / pw)"
