@@ -36,7 +36,8 @@ reduce_max_do_not_keepdims_example reduce_mean_default_axes_keepdims_random
 reduce_min_bool_inputs reduce_sum_default_axes_keepdims_example relu reshape_negative_dim
 reshape_allowzero_reordered round shape_end_1 sigmoid sign sin size slice
 softmax_default_axis softplus spacetodepth_example split_equal_parts_1d_opset18 sqrt
-squeeze_negative_axes sub_bcast sum_two_inputs tanh tile top_k transpose_all_permutations_3
+squeeze_negative_axes sub_bcast sum_two_inputs tanh tile top_k top_k_uint64
+transpose_all_permutations_3
 tril unsqueeze_axis_1 where_example xor_bcast3v1d
 """.split()  # noqa: SIM905 - a block of names reads best as text
 REAL_MODELS = ["squeezenet"]

@@ -21,7 +21,8 @@ FORMAT = "pyree-kernels-v1"
 NP_TO_TYPE = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64",
               np.dtype(np.float16): "f16", np.dtype(ml_dtypes.bfloat16): "bf16",
               np.dtype(np.int64): "i64", np.dtype(np.int32): "i32", np.dtype(np.int8): "i8",
-              np.dtype(np.uint8): "ui8", np.dtype(np.bool_): "i1"}
+              np.dtype(np.uint8): "ui8", np.dtype(np.uint64): "ui64",
+              np.dtype(np.bool_): "i1"}
 
 
 def function(op, attrs, in_types, out_types, inputs=None, outputs=None):
@@ -269,3 +270,28 @@ def test_non_finite_attributes_travel_as_strings():
     (got,) = run_op("leaky_relu", {"alpha": float("nan")},
                     [np.array([-1.0, 2.0], np.float32)], [(np.float32, (2,))])
     assert np.isnan(got[0]) and got[1] == 2.0
+
+
+@pytest.mark.parametrize("dtype", [np.uint64, np.uint8, np.int64, np.int32, np.bool_,
+                                   np.float32])
+def test_top_k_largest_orders_every_value_with_ties_in_index_order(dtype):
+    """Descending, ties by index, at the ends of the integer ranges too (a negated key
+    wraps: 0 would sort as the largest unsigned value, INT_MIN as the largest int)."""
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    if info is not None:
+        row = [0, 3, info.min, info.max, 3, 1]
+    elif dtype is np.bool_:
+        row = [False, True, False, True, True, False]
+    else:
+        row = [0.0, 3.0, -np.inf, np.inf, 3.0, -0.5]
+    x = np.array([row, row[::-1]], dtype)
+    order = [sorted(range(6), key=lambda i, r=r: (-float(r[i]), i)) for r in (row, row[::-1])]
+    want_idx = np.array([o[:4] for o in order], np.int64)
+    attrs = {"k": 4, "axis": 1, "largest": 1, "sorted": 1}
+    values, idx = run_op("top_k", attrs, [x], [(x.dtype, (2, 4)), (np.int64, (2, 4))])
+    np.testing.assert_array_equal(idx, want_idx)
+    np.testing.assert_array_equal(values, np.take_along_axis(x, want_idx, 1))
+    smallest = run_op("top_k", {**attrs, "largest": 0}, [x],
+                      [(x.dtype, (2, 4)), (np.int64, (2, 4))])[1]
+    asc = [sorted(range(6), key=lambda i, r=r: (float(r[i]), i))[:4] for r in (row, row[::-1])]
+    np.testing.assert_array_equal(smallest, np.array(asc, np.int64))

@@ -99,7 +99,13 @@ define("one_hot", FAMILY, "data", _infer_one_hot, _one_hot)
 
 def _top_k(node, x):
     k, ax = node.attr("k"), node.attr("axis")
-    key = -x if node.attr("largest") else x
+    if node.attr("largest"):
+        # descending with ties in index order: a stable ascending sort of an order-reversing
+        # key; ~x for integers and booleans (-x wraps: 0 stays the smallest uint, INT_MIN
+        # the smallest int)
+        key = ~x if x.dtype.kind in "iub" else -x
+    else:
+        key = x
     order = np.argsort(key, axis=ax, kind="stable")
     idx = np.take(order, np.arange(k), axis=ax)
     return np.take_along_axis(x, idx, axis=ax), idx.astype(np.int64)
