@@ -57,7 +57,12 @@ def _compare(expected, got, rtol, atol) -> str:
             return f"output {i}: shape {list(a.shape)}, expected {list(e.shape)}"
         if e.dtype != a.dtype:
             return f"output {i}: dtype {a.dtype}, expected {e.dtype}"
-        if e.dtype.kind in "fc":
+        if e.dtype.num >= 256 and e.dtype.itemsize <= 2:  # ml_dtypes' bf16 and f8 types,
+            # compared as onnx's runner does (as floats; bf16 within two of its ulps)
+            tol = max(rtol, 2**-6) if e.dtype.name == "bfloat16" else rtol
+            ok = np.allclose(a.astype(np.float32), e.astype(np.float32), rtol=tol, atol=atol,
+                             equal_nan=True)
+        elif e.dtype.kind in "fc":
             ok = np.allclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
         elif e.dtype == object:
             ok = np.array_equal(a.astype(str), e.astype(str))

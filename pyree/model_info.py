@@ -35,6 +35,28 @@ _TYPES = {
     "ui32": (np.uint32, "tensor(uint32)"), "ui64": (np.uint64, "tensor(uint64)"),
     "i1": (np.bool_, "tensor(bool)"),
 }
+# Types whose numpy dtype is ml_dtypes' (imported when asked for): the HAL has no numpy
+# dtype for them and returns their bits (uint16/uint8), which the runtime views as these.
+ML_TYPES = {
+    "bf16": ("bfloat16", "tensor(bfloat16)"),
+    "f8e4m3fn": ("float8_e4m3fn", "tensor(float8e4m3fn)"),
+    "f8e4m3fnuz": ("float8_e4m3fnuz", "tensor(float8e4m3fnuz)"),
+    "f8e5m2": ("float8_e5m2", "tensor(float8e5m2)"),
+    "f8e5m2fnuz": ("float8_e5m2fnuz", "tensor(float8e5m2fnuz)"),
+    "f8e8m0": ("float8_e8m0fnu", "tensor(float8e8m0)"),
+}
+
+
+def _lookup(type_: str):
+    found = _TYPES.get(type_)
+    if found is None and type_ in ML_TYPES:
+        try:
+            import ml_dtypes
+        except ImportError:
+            return None
+        name, onnx_type = ML_TYPES[type_]
+        return getattr(ml_dtypes, name), onnx_type
+    return found
 
 
 @attrs.frozen
@@ -45,7 +67,7 @@ class TensorInfo:
 
     @property
     def dtype(self) -> np.dtype:
-        found = _TYPES.get(self.type)
+        found = _lookup(self.type)
         if found is None:
             raise InvalidArgumentError(f"tensor '{self.name}': element type '{self.type}' "
                                        "has no numpy dtype")
@@ -53,7 +75,7 @@ class TensorInfo:
 
     @property
     def onnx_type(self) -> str:
-        found = _TYPES.get(self.type)
+        found = _TYPES.get(self.type) or ML_TYPES.get(self.type)
         return found[1] if found else f"tensor({self.type})"
 
     def to_json(self) -> dict:

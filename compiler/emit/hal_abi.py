@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyree.compiler import dtypes
-
+from pyree.modules.hal.element_type import bit_count, from_numpy_dtype, numerical_type
 from pyree.status import UnimplementedError
 
 IMPORTS = {
@@ -40,20 +40,21 @@ CATEGORY_ANY = 3
 BARRIER_SOURCE = 0x1C  # DISPATCH | TRANSFER | COMMAND_RETIRE
 BARRIER_TARGET = 0x0D  # COMMAND_ISSUE | DISPATCH | TRANSFER
 
-_NUMERICAL = {"f": 0x21, "i": 0x10, "u": 0x12, "b": 0x13}
-
-
 def element_type(dtype: str) -> int:
-    """The HAL element type of a pyree element type (signed integers as signless, as
-    ``element_type.from_numpy_dtype`` maps numpy arrays)."""
+    """The HAL element type of a pyree element type, as ``element_type.from_numpy_dtype``
+    maps the numpy arrays a caller passes (signed integers as signless; bf16 and the f8
+    types as their own codes through ml_dtypes). Types without a numpy form, and the
+    sub-byte ones (the compiler keeps one element per byte; the HAL's are packed), have
+    none."""
     try:
         np_dtype = dtypes.to_numpy(dtype)
+        code = None if np_dtype is None else from_numpy_dtype(np_dtype)
     except Exception:  # noqa: BLE001 - a type without numpy form
-        np_dtype = None
-    if np_dtype is None or np_dtype.kind not in _NUMERICAL:
+        code = None
+    if code is None or numerical_type(code) == 0 or bit_count(code) != np_dtype.itemsize * 8:
         raise UnimplementedError(f"element type '{dtype}' has no HAL element type "
                                  "for emitted programs")
-    return (_NUMERICAL[np_dtype.kind] << 24) | (np_dtype.itemsize * 8)
+    return code
 
 
 def i32(value: int) -> int:

@@ -12,6 +12,7 @@ integer, boolean, IEEE float, complex and opaque (``V``) types; signless integer
 numpy's signed types and numpy's signed types map back to signless ones (as compiled
 programs declare them). bf16 and the f8 types have no numpy dtype but a same-sized
 *storage* dtype (``uint16``/``uint8``) for byte-exact views; sub-byte types have neither.
+``ml_dtypes``' bf16 and f8 arrays map to those element types (``from_numpy_dtype``).
 """
 
 from __future__ import annotations
@@ -130,6 +131,10 @@ def dense_byte_size(element_type: int, element_count: int) -> int:
 
 
 _INT_KINDS = {0x10: "i", 0x11: "i", 0x12: "u"}
+# The element types of ml_dtypes' numpy types (by dtype name).
+_ML_CODES = {"bfloat16": 0x22000010, "float8_e5m2": 0x24000008, "float8_e4m3fn": 0x25000008,
+             "float8_e5m2fnuz": 0x26000008, "float8_e4m3fnuz": 0x27000008,
+             "float8_e8m0fnu": 0x28000008}
 
 
 def to_numpy_dtype(element_type: int) -> np.dtype | None:
@@ -172,6 +177,8 @@ def from_numpy_dtype(dtype) -> int:
     kind, size = dtype.kind, dtype.itemsize
     if kind == "b":
         return ElementType.BOOL_8
+    if dtype.num >= 256 and dtype.name in _ML_CODES:  # a user dtype: ml_dtypes' bf16, f8...
+        return _ML_CODES[dtype.name]
     if kind in "iufcV" and dtype.fields is None and not dtype.subdtype and size <= 31:
         code = {"i": 0x10, "u": 0x12, "f": 0x21, "c": 0x23, "V": 0x00}[kind]
         if kind != "V" and dtype.byteorder == ">":

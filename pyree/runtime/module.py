@@ -57,6 +57,9 @@ class CompiledModule:
             self._close_device()
             raise
         self._functions: dict = {}
+        # main's results the HAL returns as bits (bf16, f8): viewed as ml_dtypes' types
+        self._bit_outputs = tuple((i, t.dtype) for i, t in enumerate(self.info.outputs)
+                                  if t.type in model_info.ML_TYPES)
         # A module dropped without close() still releases its context and device (a
         # local-task device's workers); the callback holds neither ``self`` nor a cycle.
         self._finalizer = weakref.finalize(self, _release, self.context,
@@ -76,7 +79,10 @@ class CompiledModule:
             names = ", ".join(repr(t.name) for t in self.info.inputs)
             raise InvalidArgumentError(f"the model takes {len(self.info.inputs)} input(s) "
                                        f"({names}); got {len(arrays)}")
-        return self.call(self.info.function, *arrays)
+        results = self.call(self.info.function, *arrays)
+        for i, dtype in self._bit_outputs:
+            results[i] = results[i].view(dtype)
+        return results
 
     def call(self, name: str, *arrays) -> list[np.ndarray]:
         """Calls export ``name`` with buffer views of ``arrays``; results as arrays."""

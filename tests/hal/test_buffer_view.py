@@ -3,6 +3,7 @@
 import gc
 import weakref
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -302,3 +303,18 @@ def test_host_arrays_keep_the_buffer_alive():
     del out, exported, raw
     gc.collect()
     assert allocation() is None
+
+
+@pytest.mark.parametrize("name, code", [
+    ("bfloat16", ElementType.BFLOAT_16), ("float8_e5m2", ElementType.FLOAT_8_E5M2),
+    ("float8_e4m3fn", ElementType.FLOAT_8_E4M3_FN), ("float8_e5m2fnuz", 0x26000008),
+    ("float8_e4m3fnuz", 0x27000008), ("float8_e8m0fnu", 0x28000008)])
+def test_ml_dtypes_arrays_have_their_own_element_types(name, code):
+    """Not an IEEE ``f8`` (float8_e5m2 is numpy kind 'f') nor an opaque ``*16`` (bfloat16 is
+    kind 'V'): a view of such an array keeps its meaning, and its bits."""
+    dtype = np.dtype(getattr(ml_dtypes, name))
+    assert ElementType.from_numpy(dtype) == code
+    array = np.array([1.0, 0.5, 2.0], np.float32).astype(dtype)
+    view = HalBufferView.from_numpy(array, allocator())
+    assert view.element_type == code
+    assert np.asarray(view).tobytes() == array.tobytes()
