@@ -1,13 +1,16 @@
 """Single conv layers: pyree next to onnxruntime (issue 4: at most 2x ORT latency).
 
     python benchmarks/conv_bench.py [--repeat 20] [--driver local-task] [--layers a,b]
-                                    [--cpu-time]
+                                    [--cpu-time] [--split auto|rows]
 
 Each layer is a one-node ONNX model (Conv with bias + Relu, f32, batch 1, random input and
 weights), compiled with ``compile_model`` and run with ``load_module`` on the chosen
 driver; onnxruntime CPU runs the same model with its default threads. Outputs are checked
 against onnxruntime (rtol 1e-3) before timing; each latency is the median of ``--repeat``
 calls after two warm-up calls, and the minimum (steadier on a loaded machine). Prints one line per layer and the load average.
+
+``--split rows`` compiles with whole-group row workgroups only (the policy before output
+channel blocks, ``lower_conv.conv_split``), for A/B runs against the default ``auto``.
 
 ``--cpu-time`` measures CPU time (``time.process_time``, robust to preemption on a loaded
 machine) of one-thread runs instead: pyree's serial kernels (``PYREE_NUMBA_PARALLEL=0``
@@ -36,6 +39,9 @@ LAYERS = {
     "stem_7x7_s2": (3, 64, 224, 224, 7, 2, 3, 1),
     "resnet_3x3_256_14x14": (256, 256, 14, 14, 3, 1, 1, 1),
     "resnet_1x1_2048_512_7x7": (2048, 512, 7, 7, 1, 1, 0, 1),
+    "resnet_3x3_512_7x7": (512, 512, 7, 7, 3, 1, 1, 1),
+    "resnet_1x1_512_2048_7x7": (512, 2048, 7, 7, 1, 1, 0, 1),
+    "squeezenet_1x1_512_1000_13x13": (512, 1000, 13, 13, 1, 1, 0, 1),
     "depthwise_3x3_128": (128, 128, 28, 28, 3, 1, 1, 128),
     "depthwise_3x3_232_s2": (232, 232, 28, 28, 3, 2, 1, 232),
     "tiny_1x1_8_8_4x4": (8, 8, 4, 4, 1, 1, 0, 1),      # the fixed cost of one dispatch
@@ -58,6 +64,12 @@ def layer_model(cin, cout, h, w, k, s, p, g) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
+def rows_only(planes, plane_rows, width, mg, work_per_channel):
+    """``lower_conv.conv_split`` without output channel blocks."""
+    from pyree.compiler.emit.lower_conv import rows_per_workgroup
+    return rows_per_workgroup(planes * plane_rows, width, max(1, work_per_channel * mg)), mg
+
+
 def times_ms(fn, repeat: int, clock=time.perf_counter) -> tuple[float, float]:
     """(median, minimum) of ``repeat`` calls after two warm-up calls, in ms."""
     fn()
@@ -77,6 +89,8 @@ def main() -> None:
     ap.add_argument("--layers", default=",".join(LAYERS))
     ap.add_argument("--cpu-time", action="store_true",
                     help="one-thread CPU time (serial pyree kernels, onnxruntime 1 thread)")
+    ap.add_argument("--split", choices=("auto", "rows"), default="auto",
+                    help="rows: whole-group row workgroups only (no channel blocks)")
     args = ap.parse_args()
     clock = time.perf_counter
     if args.cpu_time:
@@ -87,10 +101,14 @@ def main() -> None:
 
     import onnxruntime as ort
     from pyree.compiler.api import compile_model
+    from pyree.compiler.emit import lower_conv
+
+    if args.split == "rows":
+        lower_conv.conv_split = rows_only
 
     from pyree.runtime import load_module
 
-    print(f"load average {os.getloadavg()[0]:.2f}, driver {args.driver}"
+    print(f"load average {os.getloadavg()[0]:.2f}, driver {args.driver}, split {args.split}"
           + (", CPU time, one thread" if args.cpu_time else ""))
     print(f"{'layer':28s} {'pyree ms':>9s} {'ort ms':>8s} {'ratio':>6s}   "
           f"{'min: pyree':>10s} {'ort':>7s} {'ratio':>6s}")

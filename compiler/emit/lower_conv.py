@@ -16,9 +16,11 @@ Anything else (conv_transpose, other dtypes than f32/f64, more than 3 spatial di
 epilogue node outside this set, a max pool whose indices are used) returns ``None`` and
 the next lowering (the host-library fallback) takes the region.
 
-Every size is a push constant (the rows per workgroup last), so the description depends
-only on the dtype, the spatial rank and the epilogue structure: one numba compile serves
-every conv of a network that shares them.
+Every size is a push constant (the rows per workgroup and the output channel block
+last), so the description depends only on the dtype, the spatial rank and the epilogue
+structure: one numba compile serves every conv of a network that shares them.
+``conv_split`` picks the work split: rows of whole groups, or for small planes (7x7) blocks
+of output channels over the whole plane, so that the BLAS call gets many positions.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ U32 = 1 << 32
 ACTIVATIONS = ("relu", "sigmoid", "leaky_relu", "clip")
 TARGET_POSITIONS = 2048     # output positions per workgroup, about
 MIN_WORK = 1 << 17          # multiply-adds per workgroup, at least
+SPLIT_BELOW_ROWS = 8        # planes with fewer output rows split by output channels
+CHANNEL_ALIGN = 12          # channel blocks are multiples of this (see conv_split)
+BLOCK_CHANNELS = 96         # output channels per block, about (at most 4 blocks)
 
 
 def rows_per_workgroup(rows: int, width: int, work_per_position: int) -> int:
@@ -44,6 +49,32 @@ def rows_per_workgroup(rows: int, width: int, work_per_position: int) -> int:
     if work_per_position * total < 1 << 16:
         positions = total            # too little work to share
     return max(1, min(rows, -(-positions // max(width, 1))))
+
+
+def conv_split(planes: int, plane_rows: int, width: int, mg: int,
+               work_per_channel: int) -> tuple[int, int]:
+    """(rows per workgroup, output channels per item) of a conv with ``planes`` ``(n, g)``
+    planes of ``plane_rows`` rows of ``width`` positions, ``mg`` output channels per group
+    and ``work_per_channel`` multiply-adds per output value.
+
+    A workgroup's product is one BLAS call per segment whose N is its positions, and
+    sgemm's throughput collapses for small N (single thread, M=512 K=4608: N=7 rows one
+    at a time 3.4x slower than N=49). A plane of fewer than ``SPLIT_BELOW_ROWS`` rows
+    (7x7) with at least two blocks' worth of channels is therefore split by output
+    channels instead: 2-4 blocks of about ``BLOCK_CHANNELS`` channels (a multiple of
+    ``CHANNEL_ALIGN``), each a workgroup over the whole plane. ``CHANNEL_ALIGN`` is
+    OpenBLAS's Haswell sgemm column unroll: a call on an aligned block of weight rows gives
+    bit for bit the values the unsplit call gives those channels. Larger planes keep
+    ``rows_per_workgroup`` and whole groups: their one-row segments (positions < 16) are
+    what keeps light_squeezenet's equal logits equal (see lower_conv's docstring)."""
+    work = work_per_channel * mg
+    if plane_rows < SPLIT_BELOW_ROWS and mg >= 2 * CHANNEL_ALIGN and \
+            work * plane_rows * width >= 2 * MIN_WORK:
+        blocks = max(2, min(4, mg // BLOCK_CHANNELS))
+        cb = -(-mg // blocks)
+        cb = -(-cb // CHANNEL_ALIGN) * CHANNEL_ALIGN
+        return plane_rows, cb
+    return rows_per_workgroup(planes * plane_rows, width, max(1, work)), mg
 
 
 class _Consts:
@@ -171,10 +202,11 @@ def lower_conv(region, graph):
         return Lowered(())
     if not _fits(*x_t.shape, *w_t.shape, *out_shape, group, *strides, *dilations, *pads):
         return None
-    rows = out_shape[0] * group * math.prod(out_shape[2:-1])
-    per = rows_per_workgroup(rows, out_shape[-1],
-                             max(1, w_t.shape[1] * math.prod(w_t.shape[2:])
-                                 * (out_shape[1] // group)))
+    plane_rows = math.prod(out_shape[2:-1])
+    mg = out_shape[1] // group
+    per, cb = conv_split(out_shape[0] * group, plane_rows, out_shape[-1], mg,
+                         w_t.shape[1] * math.prod(w_t.shape[2:]))
+    rows = out_shape[0] * group * -(-mg // cb) * plane_rows
     pc = _Consts()
     n, m = pc(x_t.shape[0], "N"), pc(out_shape[1], "M")
     x_shape = [n, pc(x_t.shape[1], "C"), *pc.many(x_t.shape[2:], "I")]
@@ -182,7 +214,8 @@ def lower_conv(region, graph):
     o_shape = [n, m, *pc.many(out_shape[2:], "O")]
     body = {"kind": "conv", "input": 0, "weights": 1, "output": 2,
             "group": pc(group, "group"), "strides": pc.many(strides, "S"),
-            "dilations": pc.many(dilations, "D"), "pads": pc.many(pads, "P")}
+            "dilations": pc.many(dilations, "D"), "pads": pc.many(pads, "P"),
+            "channel_block": pc(cb, "channel_block")}
     bindings = [{"index": 0, "type": dtype, "access": "read", "shape": x_shape},
                 {"index": 1, "type": dtype, "access": "read", "shape": w_shape},
                 {"index": 2, "type": dtype, "access": "write", "shape": o_shape}]

@@ -52,6 +52,11 @@ CONVS = {   # x shape, w shape, attributes
     "1x1": ((1, 16, 5, 5), (12, 16, 1, 1), {}),
     "1d": ((2, 3, 12), (4, 3, 3), {"strides": [2], "pads": [1, 1]}),
     "3d": ((1, 2, 4, 5, 6), (4, 2, 2, 2, 3), {"pads": [0, 1, 1, 1, 0, 1]}),
+    # 7x7 outputs: items over output channel blocks (2 blocks of 24; with 2 groups, batch
+    # 2 and stride 2: 2 blocks of 24 per (n, g))
+    "7x7-channel-blocks": ((1, 32, 7, 7), (48, 32, 3, 3), {"pads": [1, 1, 1, 1]}),
+    "7x7-channel-blocks-grouped": ((2, 64, 13, 13), (96, 32, 3, 3),
+                                   {"pads": [1, 1, 1, 1], "strides": [2, 2], "group": 2}),
 }
 
 
@@ -166,3 +171,44 @@ def test_light_squeezenet_through_the_conv_and_pool_bodies_matches_its_shipped_o
     got = execute_lowered.run_partition(compiled.partition, inputs)
     assert reference.allclose(expected, got, rtol=1e-3, atol=1e-7) == []
     np.testing.assert_array_equal(got[0], reference.evaluate(compiled.graph, inputs)[0])
+
+
+def _conv_dispatch(xs, ws, attrs):
+    rng = np.random.default_rng(0)
+    compiled = _compile([helper.make_node("Conv", ["x", "w"], ["y"], **attrs)],
+                        [("x", F32, list(xs))], {"w": rng.standard_normal(ws).astype(np.float32)})
+    (d,) = lower_region(_region(compiled, "conv"), compiled.graph).dispatches
+    body = d.function["body"]
+    block = d.constants[body["channel_block"]["pc"]]
+    per = d.constants[d.function["items_per_workgroup"]["pc"]]
+    return block, per, d.workgroups[0]
+
+
+@pytest.mark.parametrize("xs, ws, attrs, want", [
+    # 7x7, 512 channels: 4 blocks of 132 (a multiple of 12), each over the whole plane
+    ((1, 512, 7, 7), (512, 512, 3, 3), {"pads": [1, 1, 1, 1]}, (132, 7, 4)),
+    # 1x1 2048 -> 512 at 7x7: the same split
+    ((1, 2048, 7, 7), (512, 2048, 1, 1), {}, (132, 7, 4)),
+    # 48 channels: 2 blocks of 24
+    ((1, 32, 7, 7), (48, 32, 3, 3), {"pads": [1, 1, 1, 1]}, (24, 7, 2)),
+    # 2 groups x 2 images x 2 blocks
+    ((2, 64, 13, 13), (96, 32, 3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2], "group": 2},
+     (24, 7, 8)),
+])
+def test_small_planes_split_by_output_channel_blocks(xs, ws, attrs, want):
+    assert _conv_dispatch(xs, ws, attrs) == want
+
+
+@pytest.mark.parametrize("xs, ws, attrs, want", [
+    # 14 rows: one-row workgroups of all 256 channels
+    ((1, 256, 14, 14), (256, 256, 3, 3), {"pads": [1, 1, 1, 1]}, (256, 1, 14)),
+    # light_squeezenet's last conv: one-row segments (fewer than 16 positions) keep its
+    # mathematically equal logits equal in OpenBLAS's sgemm
+    ((1, 512, 13, 13), (1000, 512, 1, 1), {}, (1000, 1, 13)),
+    # too few channels for two blocks: rows
+    ((1, 32, 7, 7), (16, 32, 3, 3), {"pads": [1, 1, 1, 1]}, (16, 5, 2)),
+    # too little work to share: one workgroup
+    ((1, 8, 7, 7), (32, 8, 1, 1), {}, (32, 7, 1)),
+])
+def test_larger_planes_and_small_convs_keep_whole_groups(xs, ws, attrs, want):
+    assert _conv_dispatch(xs, ws, attrs) == want

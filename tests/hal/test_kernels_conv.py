@@ -40,8 +40,10 @@ def _pcs(start, count):
     return [{"pc": start + i} for i in range(count)]
 
 
-def conv_function(name, nd, dtype, epilogue):
-    """Push constants: N C M Cg G, I*nd, K*nd, O*nd, S*nd, D*nd, P*2nd, rows."""
+def conv_function(name, nd, dtype, epilogue, block=False):
+    """Push constants: N C M Cg G, I*nd, K*nd, O*nd, S*nd, D*nd, P*2nd, rows (then the
+    channel block when ``block``; its epilogue stops before the sigmoid, so that integer
+    data gives exact results)."""
     n, c, m, cg, g = _pcs(0, 5)
     i, k, o, s, d = (_pcs(5 + j * nd, nd) for j in range(5))
     p = _pcs(5 + 5 * nd, 2 * nd)
@@ -55,9 +57,11 @@ def conv_function(name, nd, dtype, epilogue):
     body = {"kind": "conv", "input": 0, "weights": 1, "output": 2, "group": g,
             "strides": s, "dilations": d, "pads": p}
     if epilogue:
-        body["epilogue"] = copy.deepcopy(STEPS)
-    return {"name": name, "push_constants": ["x"] * (5 + 7 * nd + 1), "bindings": binds,
-            "items_per_workgroup": {"pc": 5 + 7 * nd}, "body": body}
+        body["epilogue"] = copy.deepcopy(STEPS[:-1] if block else STEPS)
+    if block:
+        body["channel_block"] = {"pc": 5 + 7 * nd + 1}
+    return {"name": name, "push_constants": ["x"] * (5 + 7 * nd + 1 + block),
+            "bindings": binds, "items_per_workgroup": {"pc": 5 + 7 * nd}, "body": body}
 
 
 def pool_function(name, nd, dtype, op, **extra):
@@ -74,7 +78,9 @@ def pool_function(name, nd, dtype, op, **extra):
 
 
 FUNCTIONS = [conv_function(f"conv{nd}d", nd, "f32", True) for nd in (1, 2, 3)] + \
-    [conv_function("conv2d_f64", 2, "f64", False)] + \
+    [conv_function("conv2d_f64", 2, "f64", False),
+     conv_function("conv2d_blocks", 2, "f32", True, block=True),
+     conv_function("conv2d_blocks_f64", 2, "f64", False, block=True)] + \
     [pool_function(f"{op}{nd}d", nd, "f32", op) for op in ("max", "average", "lp")
      for nd in (1, 2, 3)] + \
     [pool_function("average2d_cip_f64", 2, "f64", "average", count_include_pad=True),
@@ -390,6 +396,8 @@ MALFORMED = {   # description, expected JSON path in the message
                          "body.epilogue[3].binding"),
     "conv-epilogue-too-long": (_set(_conv_desc, ("body", "epilogue"), [{"op": "relu"}] * 17),
                                "body.epilogue"),
+    "conv-zero-channel-block": (_set(_conv_desc, ("body", "channel_block"), 0),
+                                "body.channel_block"),
     "pool-op": (_set(_pool_desc, ("body", "op"), "min"), "body.op"),
     "pool-kernel-length": (_set(_pool_desc, ("body", "kernel"), [2]), "body.kernel"),
     "pool-zero-kernel": (_set(_pool_desc, ("body", "kernel"), [2, 0]), "body.kernel[1]"),
@@ -611,3 +619,134 @@ def test_conv_workgroup_scratch_is_bounded(exe):
     consts, _out, _rows = conv_constants(xs, ws, 1, [1, 1], [1, 1], [0, 0, 0, 0], 1)
     with pytest.raises(ResourceExhaustedError, match="scratch"):
         exe.validate_dispatch(exe.lookup_function("conv2d"), (1, 1, 1), consts)
+
+
+# -- output channel blocks ---------------------------------------------------------------
+
+BLOCK_CASES = {   # x shape, w shape, group, strides, dilations, pads, rows per wg, block
+    # 1x1 read in place, batch 2, 30 channels in blocks of 12, 12, 6, whole planes
+    "1x1-batch": ((2, 16, 7, 7), (30, 16, 1, 1), 1, [1, 1], [1, 1], [0, 0, 0, 0], 7, 12),
+    # im2col with padding, 2 groups of 20 channels in blocks of 8, 8, 4, 3-row segments
+    "3x3-pad-groups": ((1, 8, 7, 6), (40, 4, 3, 3), 2, [1, 1], [1, 1], [1, 1, 1, 1], 3, 8),
+    # strides, dilations, asymmetric pads, 9 channels per group in blocks of 8 and 1
+    "strided-dilated": ((2, 6, 9, 10), (18, 3, 3, 2), 2, [2, 3], [1, 2], [2, 0, 1, 1], 2,
+                        8),
+    # 3 channels per group in blocks of 2 and 1: the padded-plane direct path
+    "depthwise-multiplier": ((1, 4, 8, 8), (12, 1, 3, 3), 4, [1, 1], [1, 1], [1, 1, 1, 1],
+                             5, 2),
+    # a block larger than the group: one block (no split)
+    "block-past-group": ((1, 6, 5, 5), (10, 6, 3, 3), 1, [1, 1], [1, 1], [1, 1, 1, 1], 2,
+                         64),
+}
+BLOCK_STRATEGY = {"1x1-batch": 0, "3x3-pad-groups": 0, "strided-dilated": 0,
+                  "depthwise-multiplier": 2, "block-past-group": 0}
+
+
+def block_constants(case):
+    xs, ws, group, strides, dilations, pads, per, cb = BLOCK_CASES[case]
+    consts, out, _rows = conv_constants(xs, ws, group, strides, dilations, pads, per)
+    mg = ws[0] // group
+    items = xs[0] * group * -(-mg // min(cb, mg)) * math.prod(out[:-1])
+    return consts + [cb], out, items, per
+
+
+def _int_data(rng, shape):
+    """Small integers: every product and sum is exact in f32, so results are exact."""
+    return rng.integers(-3, 4, shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("case", sorted(BLOCK_CASES))
+def test_conv_channel_blocks_match_numpy_exactly(exe, case):
+    """Items over output channel blocks (incl. a short last block, groups, strides, pads,
+    batch, the direct path) with every epilogue step but the sigmoid, residuals included:
+    bit for bit the float64 oracle's values, on integer data."""
+    xs, ws, group, strides, dilations, pads, per, cb = BLOCK_CASES[case]
+    consts, out, items, per = block_constants(case)
+    rng = np.random.default_rng(len(case))
+    x, w = _int_data(rng, xs), _int_data(rng, ws)
+    m = ws[0]
+    oshape = (xs[0], m, *out)
+    ops = [_int_data(rng, m) for _ in range(3)] + [_int_data(rng, oshape) for _ in range(2)]
+    fid = exe.lookup_function("conv2d_blocks")
+    reqs = exe.validate_dispatch(fid, (-(-items // per), 1, 1), consts)
+    assert int(reqs.launch.params[conv_lib.NAMES.index("direct")]) == BLOCK_STRATEGY[case]
+    assert int(reqs.launch.params[conv_lib.NAMES.index("cb")]) == min(cb, m // group)
+    y = np.zeros(math.prod(oshape) * 4, np.uint8)
+    exe.dispatch(fid, (-(-items // per), 1, 1), consts, [raw(x), raw(w), y, *map(raw, ops)])
+    want = conv_ref(x, w, group, strides, dilations, pads)
+    shape = (1, -1, 1, 1)
+    want = ((want + ops[0].reshape(shape)) * ops[1].reshape(shape) - ops[2].reshape(shape)) \
+        * ops[3] + ops[4]
+    want = np.maximum(np.maximum(np.where(want < 0, want * 0.25, want), -1.5), 0)
+    np.testing.assert_array_equal(y.view(np.float32).reshape(oshape), want.astype(np.float32))
+
+
+@pytest.mark.parametrize("case", sorted(BLOCK_CASES))
+def test_conv_channel_block_extents_are_exact_for_every_prefix_of_workgroups(exe, case):
+    """Output and residual extents end at the last value written; per-channel operands at
+    the last touched channel (the last channel of the last touched block)."""
+    xs, ws, group, _s, _d, _p, _per, cb = BLOCK_CASES[case]
+    consts, out, items, per = block_constants(case)
+    rng = np.random.default_rng(1)
+    oshape = (xs[0], ws[0], *out)
+    bufs = [raw(rng.standard_normal(s).astype(np.float32))
+            for s in (xs, ws, oshape, ws[0], ws[0], ws[0], oshape, oshape)]
+    bufs[2][:] = POISON
+    fid = exe.lookup_function("conv2d_blocks")
+    mg = ws[0] // group
+    cb = min(cb, mg)
+    plane_rows = math.prod(out[:-1])
+    for groups in range(1, -(-items // per) + 1):
+        y = bufs[2].copy()
+        reqs = exe.validate_dispatch(fid, (groups, 1, 1), consts)
+        exe.dispatch(fid, (groups, 1, 1), consts, bufs[:2] + [y] + bufs[3:])
+        written = np.flatnonzero(y.reshape(-1, 4).view(np.uint32)[:, 0] != 0xA5A5A5A5)
+        assert reqs.required_bytes[2] == (written[-1] + 1) * 4
+        assert reqs.required_bytes[6] == reqs.required_bytes[7] == reqs.required_bytes[2]
+        seg = (min(items, groups * per) - 1) // plane_rows        # (n, g, block)
+        ng, b = divmod(seg, -(-mg // cb))
+        top = ws[0] if ng >= group else (ng % group) * mg + min(mg, (b + 1) * cb)
+        assert reqs.required_bytes[3] == top * 4
+
+
+def test_conv_channel_block_must_be_positive_at_dispatch(exe):
+    consts, _out, _items, _per = block_constants("1x1-batch")
+    consts[-1] = 0
+    with pytest.raises(InvalidArgumentError, match="channel_block evaluates to 0"):
+        exe.validate_dispatch(exe.lookup_function("conv2d_blocks"), (1, 1, 1), consts)
+
+
+@settings(max_examples=30, derandomize=True)
+@given(geometry=conv_geometries(), data=st.data())
+def test_conv_channel_blocks_any_geometry_and_workgroup_prefix(exe, geometry, data):
+    """f64 conv with any channel block vs the oracle on the covered items ``(n, g, block,
+    oh)``; bytes past the required output extent stay untouched."""
+    xs, ws, group, strides, dilations, pads, per = geometry
+    mg = ws[0] // group
+    cb = data.draw(st.integers(1, mg + 1))
+    nb = -(-mg // min(cb, mg))
+    consts, out, rows = conv_constants(xs, ws, group, strides, dilations, pads, per)
+    plane_rows = rows // (xs[0] * group)
+    items = rows * nb
+    groups = data.draw(st.integers(1, -(-items // per)))
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    oshape = (xs[0], ws[0], *out)
+    y = np.full(math.prod(oshape) * 8, POISON, np.uint8)
+    fid = exe.lookup_function("conv2d_blocks_f64")
+    required = exe.validate_dispatch(fid, (groups, 1, 1), consts + [cb]).required_bytes[2]
+    exe.dispatch(fid, (groups, 1, 1), consts + [cb], [raw(x), raw(w), y])
+    assert (y[required:] == POISON).all()
+    want = conv_ref(x, w, group, strides, dilations, pads)
+    got = y.view(np.float64).reshape(oshape)
+    cb = min(cb, mg)
+    top = -1
+    for item in range(min(items, groups * per)):
+        seg, oh = divmod(item, plane_rows)
+        ng, b = divmod(seg, nb)
+        n, g = divmod(ng, group)
+        chans = slice(g * mg + b * cb, g * mg + min(mg, (b + 1) * cb))
+        np.testing.assert_allclose(got[n, chans, oh], want[n, chans, oh], rtol=1e-12,
+                                   atol=1e-12)
+        top = max(top, np.ravel_multi_index((n, chans.stop - 1, oh, out[-1] - 1), oshape))
+    assert required == (top + 1) * 8

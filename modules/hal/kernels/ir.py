@@ -169,6 +169,7 @@ class Conv:
     dilations: tuple
     pads: tuple                     # begins then ends
     epilogue: tuple = ()            # tuple[EpilogueStep]
+    channel_block: SizeExpr | None = None   # output channels per item (None: M/group)
 
 
 @attrs.frozen

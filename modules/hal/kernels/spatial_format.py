@@ -71,7 +71,7 @@ def _window(chk, sizes, raw, path, nd, names) -> dict:
 
 def parse_conv(chk, sizes, raw, path, bindings) -> ir.Conv:
     chk.obj(raw, path, ("kind", "input", "weights", "output"),
-            ("group", "strides", "dilations", "pads", "epilogue"))
+            ("group", "strides", "dilations", "pads", "epilogue", "channel_block"))
     x = _ref(chk, raw["input"], path + ".input", bindings, read=True)
     w = _ref(chk, raw["weights"], path + ".weights", bindings, read=True)
     out = _ref(chk, raw["output"], path + ".output", bindings, write=True)
@@ -85,13 +85,18 @@ def parse_conv(chk, sizes, raw, path, bindings) -> ir.Conv:
     if group.static() == 0:
         chk.fail(path + ".group", "must be at least 1")
     window = _window(chk, sizes, raw, path, nd, ("strides", "dilations", "pads"))
+    block = None
+    if "channel_block" in raw:
+        block = sizes.expr(raw["channel_block"], path + ".channel_block")
+        if block.static() == 0:
+            chk.fail(path + ".channel_block", "must be at least 1")
     steps_raw = raw.get("epilogue", [])
     if not isinstance(steps_raw, list) or len(steps_raw) > MAX_EPILOGUE:
         chk.fail(path + ".epilogue", f"expected a list of at most {MAX_EPILOGUE} steps")
     steps = tuple(_step(chk, s, f"{path}.epilogue[{k}]", bindings, out)
                   for k, s in enumerate(steps_raw))
     return ir.Conv(x.index, w.index, out.index, group, window["strides"],
-                   window["dilations"], window["pads"], steps)
+                   window["dilations"], window["pads"], steps, block)
 
 
 def parse_epilogue(chk, raw, path, bindings, out: ir.Binding) -> tuple:

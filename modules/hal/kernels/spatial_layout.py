@@ -9,7 +9,8 @@ Extents (spec/executables.md 6.5, 6.6) are exact for outputs and tensor epilogue
 (the last covered row is the largest index written) and conservative, as for matmul, for
 what items read through windows: each touched ``(n, g)`` (conv) or ``(n, c)`` (pool) needs
 its whole input channel block, each touched group its whole weight block, each touched
-output channel its per-channel operands.
+output channel its per-channel operands. Conv items are rows of one output channel block
+(``channel_block``, default the whole group): ``(n, g, b, row)``, ``nb`` blocks per group.
 """
 
 from __future__ import annotations
@@ -85,7 +86,16 @@ def _conv(fn, body: Conv, counts, push, consts) -> Launch:
     for d in kernel:
         ksz *= d
     rows = osz // want[-1] if want[-1] else 0
-    items = _checked(fn, n * group * rows, "conv rows")
+    # Output channels per item: a block of ``cb`` (the last of a group may be shorter);
+    # ``nb`` blocks per group (one when the group has no channels).
+    cb = mg
+    if body.channel_block is not None:
+        cb = _checked(fn, body.channel_block.evaluate(push, consts), "channel_block")
+        if cb < 1:
+            _fail(fn, f"channel_block evaluates to {cb}; must be at least 1")
+        cb = min(cb, mg) if mg else 1
+    nb = -(-mg // cb) if mg else 1
+    items = _checked(fn, n * group * nb * rows, "conv rows")
     covered, nwg, per = workgroups(fn, counts, push, consts, items)
     ow = want[-1]
     step_params, fparams = [], []
@@ -108,11 +118,13 @@ def _conv(fn, body: Conv, counts, push, consts) -> Launch:
             step_params += [off, 0]
     required = [0] * len(fn.bindings)
     if covered:
-        ng, r = divmod(covered - 1, rows)
+        seg, r = divmod(covered - 1, rows)
+        ng, b = divmod(seg, nb)
         ni, g = divmod(ng, group)
         gmax = group - 1 if ng >= group else g
-        out_top = (ni * m + g * mg + mg - 1) * osz + (r + 1) * ow - 1
-        ch_top = m - 1 if ng >= group else (g + 1) * mg - 1
+        top_ch = g * mg + min(mg, (b + 1) * cb) - 1     # last channel of the last block
+        out_top = (ni * m + top_ch) * osz + (r + 1) * ow - 1
+        ch_top = m - 1 if ng >= group else top_ch
         tops = {body.output: oo + out_top,
                 body.input: xo + (ni * c + g * cg + cg) * isz - 1 if isz else -1,
                 body.weights: wo + (gmax + 1) * mg * cg * ksz - 1}
@@ -129,11 +141,11 @@ def _conv(fn, body: Conv, counts, push, consts) -> Launch:
                                                 (pb, 0)))
     seg_rows = min(per, rows)
     segment = seg_rows * ow                  # output positions of one workgroup segment
-    direct, clen = _strategy(mg, cg, ksz, segment, seg_rows, _pad3(spatial, 1),
+    direct, clen = _strategy(min(cb, mg), cg, ksz, segment, seg_rows, _pad3(spatial, 1),
                              _pad3(want[2:], 1), k3, s3, d3, p3)
     scratch = clen
     if any(s.op in ("add", "mul") for s in body.epilogue):
-        scratch += mg * segment              # the product, when a residual is read
+        scratch += cb * segment              # the product, when a residual is read
     if covered and scratch * 8 > MAX_SCRATCH_BYTES:
         _fail(fn, f"a workgroup needs up to {scratch * 8} bytes of scratch (patch matrix or "
                   f"padded input, and product) > {MAX_SCRATCH_BYTES}; use fewer items per "
@@ -142,14 +154,15 @@ def _conv(fn, body: Conv, counts, push, consts) -> Launch:
     params = [covered, nwg, per, group, cg, mg]
     for part in win:
         params += part
-    params += [xo, wo, oo, direct, clen, *step_params]
+    params += [xo, wo, oo, direct, clen, cb, nb, *step_params]
     return Launch(_frozen(params, np.int64), _frozen(fparams, np.float64), covered,
-                  tuple(required), covered * ow * mg * cg * ksz)
+                  tuple(required), covered * ow * min(cb, mg) * cg * ksz)
 
 
 def _strategy(mg, cg, ksz, segment, seg_rows, ins, outs, kernel, strides, dilations,
               pads) -> tuple[int, int]:
-    """(``direct`` parameter, scratch elements of one workgroup) of a conv (3-D lists).
+    """(``direct`` parameter, scratch elements of one workgroup) of a conv (3-D lists);
+    ``mg`` is the output channels one item computes (its channel block).
 
     0, im2col: a ``[cg*ksz, segment]`` patch matrix, none for a 1x1 stride-1 unpadded conv
     (``conv_tile.pointwise``: BLAS reads the input block as it lies). With fewer than

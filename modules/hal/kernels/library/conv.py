@@ -2,9 +2,15 @@
 pads and a fused epilogue, always generated as a 3-D kernel (1-D and 2-D convs run with
 leading unit spatial dims), so one source serves every shape of a given dtype and epilogue.
 
-Items are output rows ``(n, g, od, oh)`` (C order; a row is ``OW`` output positions of the
-``Mg`` output channels of group ``g``). A workgroup walks its items one ``(n, g)`` segment
-at a time, over positions ``[r0*OW, r1*OW)``.
+Items are output rows ``(n, g, b, od, oh)`` (C order; a row is ``OW`` output positions of
+the ``mb`` output channels of block ``b`` of group ``g``: channels ``[b*cb, b*cb + mb)`` of
+the group, ``cb`` the channel block (``channel_block``, the whole group ``Mg`` unless the
+body splits it; ``mb = min(cb, Mg - b*cb)``, ``nb`` blocks per group). A workgroup walks
+its items one ``(n, g, b)`` segment at a time, over positions ``[r0*OW, r1*OW)``: the
+segment's product is one ``conv_tile`` call with ``mb`` output channels and the block's
+weight rows, so a channel block over a whole small plane gives the BLAS call a large N
+(positions) where one-row items would give it ``OW``. Blocks of the same group build the
+same patch matrix each (duplicated work, small next to the product).
 
 The product is written straight into the output binding (``dst`` = the output, ``ldd``
 = its channel stride) and the epilogue then runs in place over it; when a tensor (``add``
@@ -24,11 +30,16 @@ residual may share the output's bytes. ``direct`` (chosen by ``spatial_layout``)
 
 Both compute in the element type (f32 convs: sgemm and f32 sums, as onnxruntime does;
 f64 convs: dgemm). The f32 discrepancy once seen on light_squeezenet is not a kernel bug:
-its weights are all 0.02, so its 1000 logits are mathematically equal (~6.8e9) and its
-softmax turns a few-ulp difference between channels (BLAS rows summed in different orders)
-into 0.001 -> 0; with the shipped input and the one-row workgroups that layer gets the
-outputs match exactly (2-workgroup splits of its 13x13 layers do not: 502 channels at
-0.002). The segment's product
+its last conv's weights are all equal (ConstantOfShape), so its 1000 logits are
+mathematically equal (~6.8e9) and its softmax turns a 1-ulp difference between channels
+into 0.001 -> 0 or 0.002. OpenBLAS's (Haswell) sgemm does not compute every output
+channel alike: with 16 or more positions per call (its M; the channels are its N)
+columns 6-11 of each 12-column panel are rounded differently from columns 0-5 (on that
+layer's real input 502 of 1000 channels differ, for any position split or any channel
+block of 12 or more channels; blocks of exactly 8 channels are uniform but 4x slower).
+Only calls of fewer than 16 positions (one 13-position row) keep its channels equal, so
+the compiler keeps one-row items for that layer (``lower_conv.conv_split``). Channel blocks
+at multiples of 12 give bit for bit the unsplit call's values. The segment's product
 comes from ``conv_tile.conv_tile``, one function compiled once per input type and shared
 by every conv kernel, so an epilogue variant compiles only its loop and epilogue. Then the
 epilogue steps are applied to each value in order and it is stored (no loop without
@@ -51,7 +62,7 @@ _TILE_DIGEST = hashlib.sha256(
 
 NAMES = ("n", "nwg", "per", "G", "Cg", "Mg", "ID", "IH", "IW", "OD", "OH", "OW", "KD", "KH",
          "KW", "SD", "SH", "SW", "DD", "DH", "DW", "PD", "PH", "PW", "xo", "wo", "oo",
-         "direct", "clen")
+         "direct", "clen", "cb", "nb")
 
 
 def _epilogue(fn: Function, T: str, value: str, indent: str) -> list[str]:
@@ -91,33 +102,36 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         "    KK = KD * KH * KW",
         "    CK = Cg * KK",
         "    rows = OD * OH",
-        "    last = (n - 1) // rows if n > 0 else 0",
+        "    last = (n - 1) // (rows * nb) if n > 0 else 0",
         "    wl = (min(G - 1, last) + 1) * Mg * CK",
         f"    w64 = {wt}[wo:wo + wl]",
         "    segpos = min(per, rows) * OW",
         "    for w in prange(nwg):",
         f"        cols = np.empty(clen, {x}.dtype)",
-        *([f"        t = np.empty(Mg * segpos, {x}.dtype)"] if scratch else []),
+        *([f"        t = np.empty(cb * segpos, {x}.dtype)"] if scratch else []),
         "        start = w * per",
         "        end = min(start + per, n)",
         "        row = start",
         "        while row < end:",
-        "            ng = row // rows",
-        "            r0 = row - ng * rows",
+        "            seg = row // rows",
+        "            r0 = row - seg * rows",
         "            r1 = min(rows, r0 + (end - row))",
+        "            ng = seg // nb",
+        "            m0 = (seg - ng * nb) * cb",
+        "            mb = min(cb, Mg - m0)",
         "            ni = ng // G",
         "            g = ng - ni * G",
         "            npos = (r1 - r0) * OW",
         "            xb = xo + (ni * C + g * Cg) * IS",
-        "            wb = g * Mg * CK",
-        "            ob = (ni * M + g * Mg) * OS + r0 * OW",
-        (f"            conv_tile({x}, w64, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OD, OH, OW, KD, "
+        "            wb = (g * Mg + m0) * CK",
+        "            ob = (ni * M + g * Mg + m0) * OS + r0 * OW",
+        (f"            conv_tile({x}, w64, xb, wb, r0, r1, Cg, mb, ID, IH, IW, OD, OH, OW, KD, "
          f"KH, KW, SD, SH, SW, DD, DH, DW, PD, PH, PW, direct, cols, {dst}, {do}, {ldd})"),
     ]
     if body.epilogue:
         lines += [
-            "            for m in range(Mg):",
-            "                ch = g * Mg + m",
+            "            for m in range(mb):",
+            "                ch = g * Mg + m0 + m",
             f"                src = {do} + m * {ldd}",
             "                for q in range(npos):",
             "                    oi = ob + m * OS + q",
