@@ -139,7 +139,9 @@ class MemoryPool:
             block = ((size + ALIGNMENT - 1) & ~(ALIGNMENT - 1)) or ALIGNMENT
         else:
             block = size_class(size)
-        with self._lock:
+        lock = self._lock
+        lock.acquire()      # not ``with``: its special-method lookups cost more than this
+        try:
             if self._pending:
                 self._drain()
             free = self._free.get(block)
@@ -151,6 +153,8 @@ class MemoryPool:
                     self._peak_bytes = live
             else:
                 arena, offset = self._take(block)
+        finally:
+            lock.release()
         allocation = _new(Allocation)   # every field, as Allocation(...) would set them
         allocation.memory = arena.data
         allocation.offset = offset

@@ -150,7 +150,9 @@ class HalSemaphore:
     def signal(self, value) -> None:
         if value.__class__ is not int or not 0 <= value <= MAX_VALUE:
             value = device_size(value)
-        with self._cond:
+        cond = self._cond
+        cond.acquire()      # not ``with``: its special-method lookups cost more than this
+        try:
             if self._failure is not None:
                 raise clone_error(self._failure)
             if value <= self._value:
@@ -162,6 +164,8 @@ class HalSemaphore:
             ready = self._pop_ready(value) if self._callbacks else None
             if self._waiting:
                 self._waiters.notify_all()
+        finally:
+            cond.release()
         if ready:
             _run(ready, None)
 
