@@ -451,7 +451,7 @@ class HalCommandBuffer:
     def execute(self, slots=None) -> None:
         """Runs the recorded commands (nothing for inline command buffers: they ran);
         a reusable command buffer runs its replay plan (``slots`` are then the
-        ``(memory, offset, length)`` tuples ``prepare_submission`` resolved)."""
+        ``(memory, offset, length, arena)`` tuples ``prepare_submission`` resolved)."""
         replay = self._replay
         if replay is not None:
             replay.run(slots)

@@ -244,8 +244,9 @@ def resolve_binding_table(allocator, requirements: dict, binding_count: int, tab
     ``(buffer | None, offset, length)``. A reusable command buffer passes what it keeps:
     ``checks`` (``slot_checks(requirements)``), ``proven`` (a set of ``(slot, memory type,
     allowed access, allowed usage)`` whose buffer check passed: the outcome depends on
-    nothing else) and ``ranges=False`` for ``(memory, offset, length)`` tuples instead of
-    RawRanges (``replay.py``).
+    nothing else) and ``ranges=False`` for ``(memory, offset, length, arena)`` tuples instead
+    of RawRanges (``replay.py``; ``arena`` is the pool :class:`~.pool.Arena` whose ``data``
+    is ``memory``, or None for memory that is not pooled).
     """
     if not binding_count:
         return None, ()
@@ -297,6 +298,7 @@ def resolve_binding_table(allocator, requirements: dict, binding_count: int, tab
         if memory is None:
             memory = allocation.checked_memory()        # raises: the storage was released
         start = allocation.offset + buffer.byte_offset + offset
-        slots[slot] = RawRange(memory, start, length) if ranges else (memory, start, length)
+        slots[slot] = RawRange(memory, start, length) if ranges else \
+            (memory, start, length, allocation.arena)
         buffers.append(buffer)
     return slots, buffers

@@ -63,9 +63,11 @@ def size_class(nbytes: int) -> int:
 
 
 class Arena:
-    """One aligned numpy array blocks are carved from."""
+    """One aligned numpy array blocks are carved from. ``data`` is always a 1-D,
+    C-contiguous, writable ``uint8`` array; ``typed`` caches whole-arena views of it per
+    dtype (:meth:`typed_view`), so a typed window of a block is one slice."""
 
-    __slots__ = ("data", "size", "used", "bytes_view")
+    __slots__ = ("data", "size", "used", "bytes_view", "typed")
 
     def __init__(self, size: int):
         try:
@@ -78,6 +80,19 @@ class Arena:
         self.size = size
         self.used = 0   # bump offset
         self.bytes_view = memoryview(self.data)   # byte copies are cheaper through it
+        self.typed: dict = {}                       # dtype -> typed_view(dtype)
+
+    def typed_view(self, dtype: np.dtype) -> np.ndarray:
+        """``data`` viewed as ``dtype`` (its whole elements), cached: element ``i`` of it is
+        the aligned bytes ``[i * itemsize, (i + 1) * itemsize)`` of the arena (the arena
+        starts 64-byte aligned), so ``typed_view(dt)[a // n:b // n]`` is
+        ``data[a:b].view(dt)`` for ``a`` and ``b`` multiples of ``n = dt.itemsize``."""
+        view = self.typed.get(dtype)
+        if view is None:
+            size = dtype.itemsize
+            view = self.data[:self.size - self.size % size].view(dtype)
+            self.typed[dtype] = view
+        return view
 
     def __repr__(self) -> str:
         return f"<Arena size={self.size} used={self.used}>"

@@ -17,11 +17,14 @@ memoized command buffers do. :func:`build` turns the recorded commands into step
 At execution (:meth:`ReplayPlan.run`) the binding table has been checked slot by slot
 (``command_buffer_validation.resolve_binding_table``: usage, access, the byte extent every
 command needs from the slot, offset alignment), so each slot's range covers every binding
-that refers to it. Resolution gives ``(memory, offset, length)`` per slot (RawRanges are
-made only for steps that take an executor); ``run`` checks once per slot that its memory
-is a contiguous 1-D uint8 array (writable where a command writes the slot); per binding it
-slices the typed view and checks its alignment (a misaligned one takes the checked path,
-``dispatch_ranges``, which raises the executable's error). Nothing a kernel sees escapes
+that refers to it. Resolution gives ``(memory, offset, length, arena)`` per slot (RawRanges
+are made only for steps that take an executor); ``run`` checks once per slot that its
+memory is a contiguous 1-D uint8 array (writable where a command writes the slot; a pool
+arena's data always is); per binding it slices the typed view and checks its alignment (a
+misaligned one takes the checked path, ``dispatch_ranges``, which raises the executable's
+error). In a pool arena a start that is a multiple of the element size is aligned (the
+arena is 64-byte aligned), so the view is one slice of the arena's cached typed view
+(``Arena.typed_view``). Nothing a kernel sees escapes
 those checks. Failures are annotated as ``execute_commands`` annotates them (``while
 executing dispatch 'NAME'``, then ``while executing command N (TYPE)``), and a tracer gets
 one ``dispatch`` event per dispatch. ``run`` keeps no state: one plan may run on several
@@ -108,11 +111,13 @@ class ReplayPlan:
                            for slot, req in sorted(requirements.items()))
 
     def run(self, slots=None) -> None:
-        """Executes the plan on ``slots``: the ``(memory, offset, length)`` of each slot,
-        checked by ``resolve_binding_table`` (None for unused slots, or no slots)."""
+        """Executes the plan on ``slots``: the ``(memory, offset, length, arena)`` of each
+        slot, checked by ``resolve_binding_table`` (None for unused slots, or no slots)."""
         ranges = None           # RawRanges of the slots, made only for the executors
         for slot, written in self.slots:
-            memory = slots[slot][0]
+            memory, _, _, arena = slots[slot]
+            if arena is not None:   # a pool arena's data: 1-D uint8, contiguous, writable
+                continue
             if memory.__class__ is not _NDARRAY or memory.dtype is not _U8 or \
                     memory.ndim != 1:
                 break
@@ -141,8 +146,16 @@ class ReplayPlan:
             for spec in specs:
                 if spec.__class__ is tuple:
                     slot, begin, end, dtype = spec
-                    memory, base, _ = slots[slot]
-                    typed = memory[base + begin:base + end].view(dtype)
+                    memory, base, _, arena = slots[slot]
+                    begin += base
+                    size = dtype.itemsize
+                    if arena is not None and not begin % size:     # aligned: one slice
+                        typed = arena.typed.get(dtype)
+                        if typed is None:
+                            typed = arena.typed_view(dtype)
+                        arrays.append(typed[begin // size:(base + end) // size])
+                        continue
+                    typed = memory[begin:base + end].view(dtype)
                     if not typed.flags.aligned:
                         arrays = None
                         break
@@ -170,4 +183,4 @@ def _ranges(slots):
     """The RawRange of each resolved slot (what the command executors take)."""
     if slots is None:
         return None
-    return [None if s is None else RawRange(*s) for s in slots]
+    return [None if s is None else RawRange(s[0], s[1], s[2]) for s in slots]
