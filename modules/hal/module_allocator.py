@@ -65,10 +65,12 @@ class BufferExports:
     @export("0rrrIii_v", name="buffer.assert")
     def buffer_assert(self, state, buffer, message, allocator, minimum_length, memory_types,
                       buffer_usage):
-        buffer = deref(buffer, HalBuffer)
+        if type(buffer) is not HalBuffer:
+            raise ref_error(buffer, HalBuffer)
         if type(message) is not VmBuffer:
             raise ref_error(message, VmBuffer)
-        deref(allocator, HalAllocator)
+        if type(allocator) is not HalAllocator:
+            raise ref_error(allocator, HalAllocator)
         if buffer.is_compatible(minimum_length, memory_types, buffer_usage):
             return      # the message is only text for the error
         buffer.assert_compatible(text(message), minimum_length, memory_types, buffer_usage)

@@ -42,7 +42,8 @@ class BufferViewExports:
     @export("0rriiCID_v", name="buffer_view.assert")
     def buffer_view_assert(self, state, buffer_view, message, element_type, encoding_type,
                            shape):
-        buffer_view = deref(buffer_view, HalBufferView)
+        if type(buffer_view) is not HalBufferView:
+            raise ref_error(buffer_view, HalBufferView)
         if type(message) is not VmBuffer:
             raise ref_error(message, VmBuffer)
         if len(shape) > MAX_RANK:
