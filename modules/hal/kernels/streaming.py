@@ -62,14 +62,17 @@ def address(typingctx, arr):
 def scratch(typingctx, like):
     """A pointer to ``SCRATCH_BYTES`` of stack, aligned to ``VECTOR_BYTES``, typed as
     ``like``'s type (wrap it with ``numba.carray``). Allocated once in the function's entry
-    block, so calling this inside a loop costs nothing."""
+    block, so calling this inside a loop costs nothing. Not zero-filled (``cgutils.alloca_once``
+    would store zeros there: a 4 KiB memset on every kernel call, streaming or not): the
+    generated loop reads only the elements it has just written."""
     if like not in _FLOATS:
         return None
 
     def codegen(context, builder, signature, args):
         ety = context.get_value_type(like)
         count = SCRATCH_BYTES * 8 // like.bitwidth
-        slot = cgutils.alloca_once(builder, ir.ArrayType(ety, count))
+        with builder.goto_entry_block():
+            slot = builder.alloca(ir.ArrayType(ety, count))
         slot.align = VECTOR_BYTES
         return builder.bitcast(slot, ety.as_pointer())
 
