@@ -82,16 +82,15 @@ class Arena:
         self.bytes_view = memoryview(self.data)   # byte copies are cheaper through it
         self.typed: dict = {}                       # dtype -> typed_view(dtype)
 
-    def typed_view(self, dtype: np.dtype) -> np.ndarray:
-        """``data`` viewed as ``dtype`` (its whole elements), cached: element ``i`` of it is
-        the aligned bytes ``[i * itemsize, (i + 1) * itemsize)`` of the arena (the arena
-        starts 64-byte aligned), so ``typed_view(dt)[a // n:b // n]`` is
-        ``data[a:b].view(dt)`` for ``a`` and ``b`` multiples of ``n = dt.itemsize``."""
+    def typed_view(self, dtype: np.dtype) -> np.ndarray | None:
+        """``data`` viewed as ``dtype``, cached in ``typed``: element ``i`` of it is the
+        aligned bytes ``[i * n, (i + 1) * n)`` of the arena (``n = dtype.itemsize``; the
+        arena starts 64-byte aligned and its size is a multiple of 64), so
+        ``typed_view(dtype)[a // n:b // n]`` is ``data[a:b].view(dtype)`` for ``a`` and
+        ``b`` multiples of ``n``. None when ``n`` does not divide 64 (e.g. ``V3``)."""
         view = self.typed.get(dtype)
-        if view is None:
-            size = dtype.itemsize
-            view = self.data[:self.size - self.size % size].view(dtype)
-            self.typed[dtype] = view
+        if view is None and not ALIGNMENT % dtype.itemsize:
+            view = self.typed[dtype] = self.data.view(dtype)
         return view
 
     def __repr__(self) -> str:

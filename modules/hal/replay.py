@@ -153,8 +153,9 @@ class ReplayPlan:
                         typed = arena.typed.get(dtype)
                         if typed is None:
                             typed = arena.typed_view(dtype)
-                        arrays.append(typed[begin // size:(base + end) // size])
-                        continue
+                        if typed is not None:
+                            arrays.append(typed[begin // size:(base + end) // size])
+                            continue
                     typed = memory[begin:base + end].view(dtype)
                     if not typed.flags.aligned:
                         arrays = None

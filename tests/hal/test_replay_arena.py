@@ -67,3 +67,26 @@ def test_pooled_and_imported_slots_together(device):
     execute(device, cb, [(imported, 0, -1), (t, 0, -1), (y, 0, -1)])
     np.testing.assert_array_equal(floats(t), np.arange(N) * 3 + 1)
     np.testing.assert_array_equal(floats(y), 2 * np.arange(N) * 3 + 1)
+
+
+def test_typed_view_needs_an_item_size_dividing_the_alignment():
+    arena = Arena(1024)
+    assert arena.typed_view(np.dtype("V3")) is None
+    assert arena.typed_view(np.dtype("V16")) is not None
+
+
+@pytest.mark.parametrize("offset", [0, 4, 2, 1])
+def test_array_of_a_rank_1_view_at_any_offset(device, offset):
+    """``np.array(view)`` copies the view's elements whether the start is a multiple of the
+    element size (one slice of the arena's typed view) or not (the unaligned ndarray)."""
+    from pyree.modules.hal.buffer_view import HalBufferView
+
+    values = np.arange(9, dtype=np.float32) * -1.5
+    whole = buffer(device, 64)
+    whole.write(values.view(np.uint8), offset)
+    view = HalBufferView.create(whole, [9], 0x21000020, 1, offset, 36)
+    out = np.array(view)
+    assert out.dtype == np.float32 and out.shape == (9,) and out.flags.owndata
+    np.testing.assert_array_equal(out, values)
+    odd = HalBufferView.create(whole, [3], 0x00000018, 1, offset, 9)    # V3 elements
+    assert np.array(odd).tobytes() == whole.read(offset, 9)
