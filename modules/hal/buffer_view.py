@@ -48,7 +48,6 @@ _STORAGE_DTYPES: dict = {}     # element type -> storage dtype (storage_dtype)
 _DEVICE_LOCAL = int(MemoryType.DEVICE_LOCAL)
 _DEFAULT_USAGE = int(BufferUsage.DEFAULT)
 _new = object.__new__
-_setattr = object.__setattr__
 
 
 def _shape(dims) -> tuple[int, ...]:
@@ -91,10 +90,11 @@ class HalBufferView:
         """A view from values the caller has already proven canonical (a HalBuffer, a
         tuple of at most MAX_RANK dims in [0, 2**64), u32 type and encoding): no converters."""
         view = _new(cls)
-        _setattr(view, "buffer", buffer)
-        _setattr(view, "shape", shape)
-        _setattr(view, "element_type", element_type)
-        _setattr(view, "encoding_type", encoding_type)
+        s0, s1, s2, s3 = _SET_FIELDS   # the slots' own setters: no attribute lookup by name
+        s0(view, buffer)
+        s1(view, shape)
+        s2(view, element_type)
+        s3(view, encoding_type)
         return view
 
     @classmethod
@@ -336,5 +336,9 @@ class HalBufferView:
         return (f"<HalBufferView {text}{element_type_name(self.element_type)} "
                 f"encoding={self.encoding_type} buffer={self.buffer!r}>")
 
+
+_SET_FIELDS = tuple(HalBufferView.__dict__[name].__set__ for name in (
+    "buffer", "shape", "element_type", "encoding_type"))
+assert len(HalBufferView.__attrs_attrs__) == len(_SET_FIELDS)  # noqa: S101 - import-time check
 
 HAL_BUFFER_VIEW = register_ref_type("hal.buffer_view", HalBufferView)
