@@ -36,7 +36,7 @@ into 0.001 -> 0 or 0.002. OpenBLAS's (Haswell) sgemm does not compute every outp
 channel alike: with 16 or more positions per call (its M; the channels are its N)
 columns 6-11 of each 12-column panel are rounded differently from columns 0-5 (on that
 layer's real input 502 of 1000 channels differ, for any position split or any channel
-block of 12 or more channels; blocks of exactly 8 channels are uniform but 4x slower).
+block of 12 or more channels; blocks of exactly 8 channels are uniform but 4.7x slower).
 Only calls of fewer than 16 positions (one 13-position row) keep its channels equal, so
 the compiler keeps one-row items for that layer (``lower_conv.conv_split``). Channel blocks
 at multiples of 12 give bit for bit the unsplit call's values. The segment's product
