@@ -66,7 +66,11 @@ def conv_split(planes: int, plane_rows: int, width: int, mg: int,
     OpenBLAS's Haswell sgemm column unroll: a call on an aligned block of weight rows gives
     bit for bit the values the unsplit call gives those channels. Larger planes keep
     ``rows_per_workgroup`` and whole groups: their one-row segments (positions < 16) are
-    what keeps light_squeezenet's equal logits equal (see lower_conv's docstring)."""
+    what keeps light_squeezenet's equal logits equal (see lower_conv's docstring).
+    Whole-plane blocks that accumulate in float64 (dgemm on widened copies) keep equal
+    channels equal too, but were measured at 1.0-1.3x the CPU time of the one-row sgemm
+    calls (dgemm runs at half sgemm's rate, and the one-row workgroups already share
+    both cores), so 13x13 and 14x14 planes stay on rows."""
     work = work_per_channel * mg
     if plane_rows < SPLIT_BELOW_ROWS and mg >= 2 * CHANNEL_ALIGN and \
             work * plane_rows * width >= 2 * MIN_WORK:
