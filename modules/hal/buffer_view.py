@@ -231,20 +231,9 @@ class HalBufferView:
                 for d in shape:
                     count *= d
             buffer = self.buffer
-            size = item.itemsize
             memory, start, _ = buffer.mapped(_READ | (buffer.allowed_access & _WRITE), 0,
-                                             count * size)
-            arena = buffer.allocation.arena
-            typed = None
-            if arena is not None and len(shape) == 1 and not start % size:
-                typed = arena.typed.get(item)       # rank 1 in a pool arena: one slice
-                if typed is None:
-                    typed = arena.typed_view(item)
-            if typed is not None:
-                start //= size
-                array = typed[start:start + count].copy()
-            else:
-                array = np.ndarray(shape, item, memory, start).copy()
+                                             count * item.itemsize)
+            array = np.ndarray(shape, item, memory, start).copy()
             if dtype is None:
                 return array
         else:
