@@ -731,3 +731,26 @@ def test_disk_cache_is_reused_across_processes(tmp_path):
     assert (second["compiled"], second["cache_hits"]) == (0, 1)
     assert len(list((tmp_path / "kernels").glob("k_*.py"))) == 1
     assert any((tmp_path / "numba").rglob("*.nbi"))
+
+
+_WAIT_SCRIPT = """
+import os
+from pyree.modules.hal.kernels import config
+config.import_numba()
+print(os.environ.get("OMP_WAIT_POLICY"), os.environ.get("GOMP_SPINCOUNT"))
+"""
+
+
+@pytest.mark.parametrize("given, want", [
+    ({}, "PASSIVE 10000"),
+    ({"GOMP_SPINCOUNT": "0", "OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE 0"),
+])
+def test_kernel_threads_spin_briefly_then_sleep_unless_the_user_says(given, want):
+    """numba's OpenMP threads: a bounded spin (a launch right after another skips the
+    ~100 us futex wake) then a passive wait; the user's own settings win."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    env.update(given)
+    done = subprocess.run([sys.executable, "-c", _WAIT_SCRIPT], env=env, check=True,
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip().splitlines()[-1] == want
