@@ -37,7 +37,7 @@ U32 = 1 << 32
 
 
 MIN_ROWS = 32
-MIN_WORK = 1 << 23      # multiply-adds per workgroup: ~0.2 ms of one core's BLAS
+MIN_WORK = 1 << 21      # multiply-adds per workgroup: ~50 us of one core's BLAS
 
 
 def rows_per_workgroup(rows: int, k: int, n: int) -> int:
@@ -47,7 +47,9 @@ def rows_per_workgroup(rows: int, k: int, n: int) -> int:
     Every workgroup is one BLAS call that packs the whole ``[K, N]`` operand again, so
     thin row blocks pay that packing many times over, and waking the kernel threads costs
     more than a small product: the MLP's 64x784 @ 784x128 took 1.6 ms as 16 workgroups of
-    4 rows, 0.3 ms as 2 of 32 and 0.15 ms as one BLAS call (2 busy cores)."""
+    4 rows, 0.3 ms as 2 of 32 and 0.15 ms as one BLAS call on 2 busy cores. On a quiet
+    machine, with the kernel threads spinning briefly between launches (kernels/config.py),
+    2 workgroups of 32 rows win: the whole batch-64 MLP 0.31-0.33 -> 0.26-0.27 ms."""
     floor = max(-(-MIN_WORK // max(1, k * n)), MIN_ROWS)
     return max(1, min(rows, max(floor, -(-rows // 8))))
 

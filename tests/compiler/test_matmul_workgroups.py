@@ -18,7 +18,8 @@ from .helpers import F32, helper, model
 
 
 def test_rows_per_workgroup():
-    assert rows_per_workgroup(64, 784, 128) == 64         # 6.4M multiply-adds: one
+    assert rows_per_workgroup(64, 784, 128) == 32         # 6.4M multiply-adds: two
+    assert rows_per_workgroup(64, 128, 10) == 64          # 82K: one
     assert rows_per_workgroup(4096, 512, 512) == 512      # 8 workgroups
     assert rows_per_workgroup(100, 4096, 4096) == MIN_ROWS
     assert rows_per_workgroup(1, 10, 10) == 1
