@@ -175,10 +175,17 @@ def test_light_squeezenet_through_the_conv_and_pool_bodies_matches_its_shipped_o
     np.testing.assert_array_equal(got[0], reference.evaluate(compiled.graph, inputs)[0])
 
 
-def _conv_dispatch(xs, ws, attrs):
+def _conv_dispatch(xs, ws, attrs, head=()):
+    """(channel block, rows per workgroup, workgroups) of a conv, followed by ``head``
+    (op types applied in a chain to its output)."""
     rng = np.random.default_rng(0)
-    compiled = _compile([helper.make_node("Conv", ["x", "w"], ["y"], **attrs)],
-                        [("x", F32, list(xs))], {"w": rng.standard_normal(ws).astype(np.float32)})
+    names = ["c"] + [f"h{i}" for i in range(len(head))]
+    nodes = [helper.make_node("Conv", ["x", "w"], [names[0] if head else "y"], **attrs)]
+    for i, op in enumerate(head):
+        nodes.append(helper.make_node(op, [names[i]], [names[i + 1] if i + 1 < len(head)
+                                                       else "y"]))
+    compiled = _compile(nodes, [("x", F32, list(xs))],
+                        {"w": rng.standard_normal(ws).astype(np.float32)})
     (d,) = lower_region(_region(compiled, "conv"), compiled.graph).dispatches
     body = d.function["body"]
     block = d.constants[body["channel_block"]["pc"]]
@@ -196,17 +203,31 @@ def _conv_dispatch(xs, ws, attrs):
     # 2 groups x 2 images x 2 blocks
     ((2, 64, 13, 13), (96, 32, 3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2], "group": 2},
      (24, 7, 8)),
+    # 14x14 and 13x13 planes too
+    ((1, 256, 14, 14), (256, 256, 3, 3), {"pads": [1, 1, 1, 1]}, (132, 14, 2)),
+    ((1, 512, 13, 13), (1000, 512, 1, 1), {}, (252, 13, 4)),
 ])
 def test_small_planes_split_by_output_channel_blocks(xs, ws, attrs, want):
     assert _conv_dispatch(xs, ws, attrs) == want
 
 
+@pytest.mark.parametrize("head, tied", [
+    (("Relu", "GlobalAveragePool", "Flatten", "Softmax"), True),   # light_squeezenet's
+    (("GlobalMaxPool", "LogSoftmax"), True),
+    (("Relu", "GlobalAveragePool"), False),                        # features, not logits
+    (("GlobalAveragePool", "Exp", "Softmax"), False),              # exp is not on the path
+])
+def test_a_classifiers_logits_keep_one_row_segments(head, tied):
+    """A conv whose channels reach a softmax through activations, global pools and
+    reshapes only keeps one-row items (fewer than 16 positions per sgemm call), so
+    logits with equal weights stay exactly equal; other convs split by channels."""
+    got = _conv_dispatch((1, 512, 13, 13), (1000, 512, 1, 1), {}, head)
+    assert got == ((1000, 1, 13) if tied else (252, 13, 4))
+
+
 @pytest.mark.parametrize("xs, ws, attrs, want", [
-    # 14 rows: one-row workgroups of all 256 channels
-    ((1, 256, 14, 14), (256, 256, 3, 3), {"pads": [1, 1, 1, 1]}, (256, 1, 14)),
-    # light_squeezenet's last conv: one-row segments (fewer than 16 positions) keep its
-    # mathematically equal logits equal in OpenBLAS's sgemm
-    ((1, 512, 13, 13), (1000, 512, 1, 1), {}, (1000, 1, 13)),
+    # 16 rows and more: row workgroups of all the channels
+    ((1, 256, 16, 16), (256, 256, 3, 3), {"pads": [1, 1, 1, 1]}, (256, 1, 16)),
     # too few channels for two blocks: rows
     ((1, 32, 7, 7), (16, 32, 3, 3), {"pads": [1, 1, 1, 1]}, (16, 5, 2)),
     # too little work to share: one workgroup
