@@ -161,8 +161,8 @@ def test_what_the_bodies_cannot_express_falls_through():
 def test_light_squeezenet_through_the_conv_and_pool_bodies_matches_its_shipped_output():
     """light_squeezenet's last conv has equal weights, so its 1000 logits must come out
     bit for bit equal: f32 sgemm does so only for calls of fewer than 16 positions, which
-    its 13x13 layers' one-row items give (``lower_conv.conv_split``; a split into
-    whole-plane channel blocks makes 502 softmax outputs 0.002)."""
+    the one-row items of that conv (a classifier's logits, ``lower_conv.conv_split``) give;
+    whole-plane channel blocks there make 502 softmax outputs 0.002."""
     from pyree.compiler import testsuite
 
     path, inputs, expected = testsuite.light_case("squeezenet")
