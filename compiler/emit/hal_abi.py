@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyree.compiler import dtypes
 from pyree.modules.hal.element_type import bit_count, from_numpy_dtype, numerical_type
+
 from pyree.status import UnimplementedError
 
 IMPORTS = {

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 
+from .epilogue import activation_step
 from .lowering import Dispatch, Lowered, Operand, label, lowering
 
 FLOATS = ("f32", "f64")
@@ -139,35 +140,11 @@ def _channel_shape(shape, out_shape) -> int | None:
     return 1 if full[1] == 1 else None
 
 
-def _scalar_constant(graph, name):
-    if not name:
-        return None
-    array = graph.constants.get(name)
-    if array is None or array.size != 1:
-        return False
-    return float(array.reshape(-1)[0])
-
-
 def _step(graph, node, cur: str, out_shape, dtype, bindings: list) -> dict | None:
     """The epilogue step of ``node`` applied to ``cur``; appends its operand binding."""
     op = node.op
-    if op in ("relu", "sigmoid"):
-        return {"op": op} if node.inputs[0] == cur else None
-    if op == "leaky_relu":
-        return {"op": op, "alpha": float(node.attr("alpha", 0.01))} \
-            if node.inputs[0] == cur else None
-    if op == "clip":
-        if node.inputs[0] != cur:
-            return None
-        names = list(node.inputs[1:]) + [""] * (3 - len(node.inputs))
-        lo, hi = (_scalar_constant(graph, n) for n in names[:2])
-        if lo is False or hi is False:
-            return None
-        lo = -math.inf if lo is None else lo
-        hi = math.inf if hi is None else hi
-        if math.isnan(lo) or math.isnan(hi) or lo > hi:
-            return None
-        return {"op": "clip", "min": _json_number(lo), "max": _json_number(hi)}
+    if op in ACTIVATIONS:
+        return activation_step(graph, node, cur)
     if op not in ("add", "mul", "sub") or len(node.inputs) != 2 or \
             node.inputs.count(cur) != 1:
         return None
@@ -185,12 +162,6 @@ def _step(graph, node, cur: str, out_shape, dtype, bindings: list) -> dict | Non
         bindings.append((other, None, "tensor"))
         return {"op": op, "binding": None}
     return None
-
-
-def _json_number(v: float):
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return v
 
 
 @lowering("conv")

@@ -30,6 +30,7 @@ import numpy as np
 from pyree.compiler import dtypes
 
 from . import v1_elementwise_build
+from .epilogue import activation_step, scalar_constant
 from .lowering import Dispatch, Lowered, Operand, Scratch, label, lowering
 
 FLOATS = ("f32", "f64")
@@ -64,17 +65,6 @@ def _batch(shape, batch) -> bool | None:
     return None
 
 
-def _scalar(graph, name):
-    array = graph.constants.get(name) if name else None
-    if array is None or array.size != 1:
-        return None
-    return float(array.reshape(()).item())
-
-
-def _json(v: float):
-    return ("inf" if v > 0 else "-inf") if math.isinf(v) else v
-
-
 def fuse_epilogue(graph, mm: str, matmul_inputs, transposed, nodes, outputs) -> tuple:
     """(alpha, steps, operands, value, count): the first ``count`` of ``nodes`` as matmul
     epilogue ``steps`` (format dicts whose binding k refers to ``operands[k]``), ending at
@@ -100,23 +90,11 @@ def fuse_epilogue(graph, mm: str, matmul_inputs, transposed, nodes, outputs) -> 
         if res_t.dtype != out_t.dtype or tuple(res_t.shape) != tuple(out_t.shape):
             break
         others = [x for x in node.inputs if x != cur]
-        step = None
-        if node.op in ("relu", "sigmoid") and len(node.inputs) == 1:
-            step = {"op": node.op}
-        elif node.op == "leaky_relu" and len(node.inputs) == 1 and \
-                math.isfinite(float(node.attr("alpha", 0.01))):
-            step = {"op": "leaky_relu", "alpha": float(node.attr("alpha", 0.01))}
-        elif node.op == "clip" and node.inputs[0] == cur:
-            bounds = list(node.inputs[1:]) + [""] * (3 - len(node.inputs))
-            lo = -math.inf if not bounds[0] else _scalar(graph, bounds[0])
-            hi = math.inf if not bounds[1] else _scalar(graph, bounds[1])
-            if lo is not None and hi is not None and not (lo > hi) and \
-                    not math.isnan(lo) and not math.isnan(hi):
-                step = {"op": "clip", "min": _json(lo), "max": _json(hi)}
-        elif node.op in ("add", "mul", "sub") and len(node.inputs) == 2 and \
+        step = activation_step(graph, node, cur)
+        if step is None and node.op in ("add", "mul", "sub") and len(node.inputs) == 2 and \
                 others[0] not in produced and (node.op != "sub" or node.inputs[0] == cur):
             x_t = graph.types[others[0]]
-            scale = _scalar(graph, others[0]) if node.op == "mul" else None
+            scale = scalar_constant(graph, others[0]) if node.op == "mul" else None
             if x_t.dtype != out_t.dtype:
                 pass
             elif scale is not None and i == 0 and math.isfinite(scale):
@@ -130,9 +108,8 @@ def fuse_epilogue(graph, mm: str, matmul_inputs, transposed, nodes, outputs) -> 
                 step = {"op": node.op, "binding": others[0]}
         if step is None:
             break
-        if "binding" in step:
-            if step["binding"] not in operands:
-                operands.append(step["binding"])
+        if "binding" in step and step["binding"] not in operands:
+            operands.append(step["binding"])
         steps.append(step)
         cur, count = node.outputs[0], i + 1
     return alpha, steps, operands, cur, count
