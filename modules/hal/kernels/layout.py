@@ -247,33 +247,51 @@ def _matmul(fn, body: Matmul, counts, push, consts) -> Launch:
     params = [covered, nwg, per, m, n, k]
     for name in ("lhs", "rhs", "out"):
         params += [shapes[name][1], stride[name]]
-    fparams = []
+    # the channel of a matmul is the column of out
     out_shape = view(fn, fn.bindings[body.out], push, consts)[0]
-    for s in body.epilogue:      # the channel of a matmul is the column of out
+    step_params, fparams, operands = epilogue_operands(fn, body.epilogue, n, out_shape,
+                                                       "per-column", push, consts)
+    for s, operand in zip(body.epilogue, operands):
+        if operand is None or not covered:
+            continue
+        shape, off = operand
+        if s.op.startswith("channel_"):
+            top = off + (n if shape == [n] else 1)
+        else:
+            top = off + last_batch * stride["out"] + (last_row + 1) * n
+        _checked(fn, top, f"binding {s.binding} element index")
+        required[s.binding] = max(required[s.binding],
+                                  top * fn.bindings[s.binding].type.itemsize)
+    return Launch(_frozen(params + step_params, np.int64), _frozen(fparams, np.float64),
+                  covered, tuple(required), covered * n * k)
+
+
+def epilogue_operands(fn, steps, channels: int, out_shape, what: str, push, consts):
+    """(int params, float params, operands) of a fused epilogue (spec/executables.md 6.4,
+    6.5; conv and matmul): each binding step adds its element offset and 1 for a
+    ``[channels]`` operand, 0 for a ``[1]`` one or one shaped like the output; the
+    activations' numbers go to the float params. ``operands[j]`` is ``(shape, offset)``
+    of step ``j``'s binding, or None. A per-``what`` operand of another shape, or a
+    tensor operand that is not the output's shape, is INVALID_ARGUMENT."""
+    params, fparams, operands = [], [], []
+    for s in steps:
         if s.binding < 0:
             fparams += list(s.params)
+            operands.append(None)
             continue
         shape, _, off = view(fn, fn.bindings[s.binding], push, consts)
         if s.op.startswith("channel_"):
-            if shape not in ([n], [1]):
-                _fail(fn, f"epilogue binding {s.binding} has shape {shape}; a per-column "
-                          f"operand is [{n}] or [1]")
-            params += [off, 1 if shape == [n] else 0]
-            top = off + (n if shape == [n] else 1)
+            if shape not in ([channels], [1]):
+                _fail(fn, f"epilogue binding {s.binding} has shape {shape}; a {what} "
+                          f"operand is [{channels}] or [1]")
+            params += [off, 1 if shape == [channels] else 0]
         else:
             if shape != out_shape:
                 _fail(fn, f"epilogue binding {s.binding} has shape {shape}, the output is "
                           f"{out_shape}")
             params += [off, 0]
-            top = 0
-            if covered:
-                top = off + last_batch * stride["out"] + (last_row + 1) * n
-        if covered and top:
-            _checked(fn, top, f"binding {s.binding} element index")
-            required[s.binding] = max(required[s.binding],
-                                      top * fn.bindings[s.binding].type.itemsize)
-    return Launch(_frozen(params, np.int64), _frozen(fparams, np.float64), covered,
-                  tuple(required), covered * n * k)
+        operands.append((shape, off))
+    return params, fparams, operands
 
 
 def _op(fn, body: OpBody, counts, push, consts) -> Launch:

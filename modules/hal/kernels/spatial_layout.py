@@ -21,7 +21,7 @@ from pyree.status import ResourceExhaustedError
 
 from .hostlib.nn_conv import out_dim
 from .ir import Conv, Function, Pool
-from .layout import Launch, _checked, _fail, _frozen, view, workgroups
+from .layout import Launch, _checked, _fail, _frozen, epilogue_operands, view, workgroups
 
 DIRECT_BELOW = 8   # output channels per group below which conv runs the direct loop
 MAX_SCRATCH_BYTES = 1 << 30   # temporaries one conv workgroup may allocate (8 B/element)
@@ -98,24 +98,8 @@ def _conv(fn, body: Conv, counts, push, consts) -> Launch:
     items = _checked(fn, n * group * nb * rows, "conv rows")
     covered, nwg, per = workgroups(fn, counts, push, consts, items)
     ow = want[-1]
-    step_params, fparams = [], []
-    shapes = [view(fn, fn.bindings[s.binding], push, consts) if s.binding >= 0 else None
-              for s in body.epilogue]
-    for s, v in zip(body.epilogue, shapes):
-        if v is None:
-            fparams += list(s.params)
-            continue
-        shape, _, off = v
-        if s.op.startswith("channel_"):
-            if shape not in ([m], [1]):
-                _fail(fn, f"epilogue binding {s.binding} has shape {shape}; a per-channel "
-                          f"operand is [{m}] or [1]")
-            step_params += [off, 1 if shape == [m] else 0]
-        else:
-            if shape != want:
-                _fail(fn, f"epilogue binding {s.binding} has shape {shape}, the output is "
-                          f"{want}")
-            step_params += [off, 0]
+    step_params, fparams, operands = epilogue_operands(fn, body.epilogue, m, want,
+                                                       "per-channel", push, consts)
     required = [0] * len(fn.bindings)
     if covered:
         seg, r = divmod(covered - 1, rows)
@@ -128,10 +112,10 @@ def _conv(fn, body: Conv, counts, push, consts) -> Launch:
         tops = {body.output: oo + out_top,
                 body.input: xo + (ni * c + g * cg + cg) * isz - 1 if isz else -1,
                 body.weights: wo + (gmax + 1) * mg * cg * ksz - 1}
-        for s, v in zip(body.epilogue, shapes):
-            if v is None:
+        for s, operand in zip(body.epilogue, operands):
+            if operand is None:
                 continue
-            shape, _, off = v
+            shape, off = operand
             top = off + (out_top if not s.op.startswith("channel_") else
                          ch_top if shape == [m] else 0)
             tops[s.binding] = max(tops.get(s.binding, -1), top)
