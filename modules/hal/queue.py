@@ -62,12 +62,18 @@ def run_work(submission: Submission) -> PyreeError | None:
     work = submission.work
     if work is None or submission.error is not None:
         return submission.error
+    return perform(submission.label, work)
+
+
+def perform(label: str, work) -> PyreeError | None:
+    """Calls ``work``; returns its failure, annotated with the queue operation's label,
+    instead of raising it."""
     try:
         work()
     except PyreeError as e:
-        return e.annotate(f"while executing queue operation {submission.label}")
+        return e.annotate(f"while executing queue operation {label}")
     except Exception as e:  # noqa: BLE001 - any failure must reach the fence, never hang
-        return as_failure(e).annotate(f"while executing queue operation {submission.label}")
+        return as_failure(e).annotate(f"while executing queue operation {label}")
     return None
 
 
@@ -84,10 +90,14 @@ def complete(submission: Submission, error: PyreeError | None) -> None:
     if resources is not None:
         resources.release()
         del resources
+    settle(submission.label, signal, error)
+
+
+def settle(label: str, signal, error: PyreeError | None) -> None:
+    """Signals the fence ``signal`` (may be None), or fails it with ``error``."""
     if signal is None:
         if error is not None:
-            _log.debug("queue operation %s failed with no signal fence: %s",
-                       submission.label, error)
+            _log.debug("queue operation %s failed with no signal fence: %s", label, error)
         return
     if error is not None:
         signal.fail(error)

@@ -150,9 +150,7 @@ class ReplayPlan:
                     begin += base
                     size = dtype.itemsize
                     if arena is not None and not begin % size:     # aligned: one slice
-                        typed = arena.typed.get(dtype)
-                        if typed is None:
-                            typed = arena.typed_view(dtype)
+                        typed = arena.typed_view(dtype)
                         if typed is not None:
                             arrays.append(typed[begin // size:(base + end) // size])
                             continue

@@ -8,14 +8,9 @@ fence's semaphores and raises the error to the caller. Nothing is retained beyon
 
 from __future__ import annotations
 
-import logging
-
 from pyree.status import PyreeError
 
-from ..queue import Submission, complete, run_work
-from ..semaphore import as_failure
-
-_log = logging.getLogger("pyree.hal")
+from ..queue import Submission, complete, perform, run_work, settle
 
 
 class SyncQueue:
@@ -35,8 +30,8 @@ class SyncQueue:
 
     def run(self, label: str, wait_fence, signal_fence, work) -> None:
         """:meth:`submit` of ``Submission(label, signal_fence, work)`` without building
-        the record (the device's path when nothing traces the queue): ``run_work`` and
-        ``complete`` inlined, same order (wait, work, signal or fail), same errors."""
+        the record (the device's path when nothing traces the queue): same order (wait,
+        work, signal or fail), same errors."""
         error = None
         if wait_fence is not None and not wait_fence.reached():
             try:        # not reached (yet): the full wait
@@ -44,25 +39,10 @@ class SyncQueue:
             except PyreeError as e:
                 error = e
         if work is not None and error is None:
-            try:
-                work()
-            except PyreeError as e:
-                error = e.annotate(f"while executing queue operation {label}")
-            except Exception as e:  # noqa: BLE001 - any failure must reach the fence
-                error = as_failure(e).annotate(f"while executing queue operation {label}")
-        if signal_fence is None:
-            if error is not None:
-                _log.debug("queue operation %s failed with no signal fence: %s", label, error)
-                raise error
-            return
+            error = perform(label, work)
+        settle(label, signal_fence, error)
         if error is not None:
-            signal_fence.fail(error)
             raise error
-        try:
-            for semaphore, value in signal_fence._timepoints.items():   # HalFence.signal
-                semaphore.signal(value)
-        except PyreeError as e:   # already signalled past / failed by someone else
-            signal_fence.fail(e)
 
     def wait_idle(self, timeout: float | None = None) -> None:
         return None
