@@ -71,11 +71,11 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     lines = skeleton.header()
     lines.append(f"def kernel({params}):")
     lines += [f"    {name} = p[{k}]" for k, name in enumerate(NAMES)]
-    init = "-np.inf" if body.op == "max" else "0.0"
-    value = f"{x}[np.uint64(base + {{}})]"
-    if body.op != "max":
-        value = f"np.float64({value})"
-    acc_type = f"{x}.dtype" if body.op == "max" else "np.float64"
+    read = f"{x}[np.uint64(base + {{}})]"      # the input at base + {}
+    if body.op == "max":        # exact in the element type
+        init, acc_type, value = "-np.inf", f"{x}.dtype", read
+    else:                       # float64 sums
+        init, acc_type, value = "0.0", "np.float64", f"np.float64({read})"
     lines += ["    pw = fp[0]",
               "    IS = ID * IH * IW",
               "    rows = OD * OH",
