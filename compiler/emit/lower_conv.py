@@ -204,8 +204,9 @@ def lower_conv(region, graph):
         return None
     plane_rows = math.prod(out_shape[2:-1])
     mg = out_shape[1] // group
+    logits = plane_rows < TIED_BELOW_ROWS and _logits(graph, tail)   # a walk of the graph
     per, cb = conv_split(out_shape[0] * group, plane_rows, out_shape[-1], mg,
-                         w_t.shape[1] * math.prod(w_t.shape[2:]), _logits(graph, tail))
+                         w_t.shape[1] * math.prod(w_t.shape[2:]), logits)
     rows = out_shape[0] * group * -(-mg // cb) * plane_rows
     pc = _Consts()
     n, m = pc(x_t.shape[0], "N"), pc(out_shape[1], "M")
