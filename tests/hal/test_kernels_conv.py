@@ -479,13 +479,21 @@ def _conv_bindings(case, seed=0):
 def test_conv_output_extent_is_exact_for_every_prefix_of_workgroups(exe, case):
     fid = exe.lookup_function(f"conv{len(CONV_CASES[case][0]) - 2}d")
     consts, rows, per, bufs = _conv_bindings(case)
-    for groups in range(1, -(-rows // per) + 1):
+    list(_prefix_dispatches(exe, fid, consts, bufs, -(-rows // per)))   # checks each
+
+
+def _prefix_dispatches(exe, fid, consts, bufs, count):
+    """Dispatches 1, 2 ... ``count`` workgroups of an f32 conv whose output (binding 2,
+    poisoned) and residuals (6, 7) are required up to exactly the last value written;
+    yields ``(workgroups, requirements)`` of each."""
+    for groups in range(1, count + 1):
         out = bufs[2].copy()
         reqs = exe.validate_dispatch(fid, (groups, 1, 1), consts)
         exe.dispatch(fid, (groups, 1, 1), consts, bufs[:2] + [out] + bufs[3:])
         written = np.flatnonzero(out.reshape(-1, 4).view(np.uint32)[:, 0] != 0xA5A5A5A5)
         assert reqs.required_bytes[2] == (written[-1] + 1) * 4
         assert reqs.required_bytes[6] == reqs.required_bytes[7] == reqs.required_bytes[2]
+        yield groups, reqs
 
 
 @pytest.mark.parametrize("binding", range(8))
@@ -591,17 +599,10 @@ def test_conv_any_geometry_and_workgroup_prefix(exe, geometry, data):
     xs, ws, group, strides, dilations, pads, per = geometry
     consts, out, rows = conv_constants(xs, ws, group, strides, dilations, pads, per)
     groups = data.draw(st.integers(1, -(-rows // per)))
-    rng = np.random.default_rng(0)
-    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
     oshape = (xs[0], ws[0], *out)
-    y = np.full(math.prod(oshape) * 8, POISON, np.uint8)
-    fid = exe.lookup_function("conv2d_f64")
-    required = exe.validate_dispatch(fid, (groups, 1, 1), consts).required_bytes[2]
-    exe.dispatch(fid, (groups, 1, 1), consts, [raw(x), raw(w), y])
-    assert (y[required:] == POISON).all()
+    x, w, got, required = _f64_prefix(exe, "conv2d_f64", consts, xs, oshape, ws, groups)
     want = conv_ref(x, w, group, strides, dilations, pads)
     covered = min(rows, groups * per)
-    got = y.view(np.float64).reshape(oshape)
     mg, row_len = ws[0] // group, out[-1]
     for item in range(covered):       # item = (n, g, oh)
         ng, oh = divmod(item, rows // (xs[0] * group))
@@ -610,6 +611,20 @@ def test_conv_any_geometry_and_workgroup_prefix(exe, geometry, data):
         np.testing.assert_allclose(got[block], want[block], rtol=1e-12, atol=1e-12)
     assert required == ((np.ravel_multi_index((n, g * mg + mg - 1, oh, row_len - 1), oshape)
                          + 1) * 8)
+
+
+def _f64_prefix(exe, name, consts, xs, oshape, ws, groups):
+    """``groups`` workgroups of f64 conv ``name`` on random data into a poisoned output,
+    whose bytes past the required output extent stay untouched: (x, w, output, required
+    output bytes)."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    y = np.full(math.prod(oshape) * 8, POISON, np.uint8)
+    fid = exe.lookup_function(name)
+    required = exe.validate_dispatch(fid, (groups, 1, 1), consts).required_bytes[2]
+    exe.dispatch(fid, (groups, 1, 1), consts, [raw(x), raw(w), y])
+    assert (y[required:] == POISON).all()
+    return x, w, y.view(np.float64).reshape(oshape), required
 
 
 def test_conv_workgroup_scratch_is_bounded(exe):
@@ -696,13 +711,7 @@ def test_conv_channel_block_extents_are_exact_for_every_prefix_of_workgroups(exe
     mg = ws[0] // group
     cb = min(cb, mg)
     plane_rows = math.prod(out[:-1])
-    for groups in range(1, -(-items // per) + 1):
-        y = bufs[2].copy()
-        reqs = exe.validate_dispatch(fid, (groups, 1, 1), consts)
-        exe.dispatch(fid, (groups, 1, 1), consts, bufs[:2] + [y] + bufs[3:])
-        written = np.flatnonzero(y.reshape(-1, 4).view(np.uint32)[:, 0] != 0xA5A5A5A5)
-        assert reqs.required_bytes[2] == (written[-1] + 1) * 4
-        assert reqs.required_bytes[6] == reqs.required_bytes[7] == reqs.required_bytes[2]
+    for groups, reqs in _prefix_dispatches(exe, fid, consts, bufs, -(-items // per)):
         seg = (min(items, groups * per) - 1) // plane_rows        # (n, g, block)
         ng, b = divmod(seg, -(-mg // cb))
         top = ws[0] if ng >= group else (ng % group) * mg + min(mg, (b + 1) * cb)
@@ -729,16 +738,10 @@ def test_conv_channel_blocks_any_geometry_and_workgroup_prefix(exe, geometry, da
     plane_rows = rows // (xs[0] * group)
     items = rows * nb
     groups = data.draw(st.integers(1, -(-items // per)))
-    rng = np.random.default_rng(0)
-    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
     oshape = (xs[0], ws[0], *out)
-    y = np.full(math.prod(oshape) * 8, POISON, np.uint8)
-    fid = exe.lookup_function("conv2d_blocks_f64")
-    required = exe.validate_dispatch(fid, (groups, 1, 1), consts + [cb]).required_bytes[2]
-    exe.dispatch(fid, (groups, 1, 1), consts + [cb], [raw(x), raw(w), y])
-    assert (y[required:] == POISON).all()
+    x, w, got, required = _f64_prefix(exe, "conv2d_blocks_f64", consts + [cb], xs, oshape,
+                                      ws, groups)
     want = conv_ref(x, w, group, strides, dilations, pads)
-    got = y.view(np.float64).reshape(oshape)
     cb = min(cb, mg)
     top = -1
     for item in range(min(items, groups * per)):
