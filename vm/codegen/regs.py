@@ -126,7 +126,9 @@ class Layout:
         return self.w64(n, expr) if bank in isa.WIDE_BANKS else self.w32(n, expr)
 
     # -- register file ---------------------------------------------------------------
-    def locals_init(self, skip: set[str]) -> list[str]:
+    def locals_init(self, skip: set[str], used: set[str] | None = None) -> list[str]:
+        """Statements zeroing the register locals (None for refs), except ``skip``; with
+        ``used``, only the names in it."""
         names = []
         seen_pairs = set()
         for n in range(self.i32_count):
@@ -137,8 +139,12 @@ class Layout:
                 continue
             else:
                 names.append(f"i{n}")
+        refs = [f"r{n}" for n in range(self.ref_count)]
+        if used is not None:
+            names = [x for x in names if x in used]
+            refs = [x for x in refs if x in used]
         names = [x for x in names if x not in skip]
-        refs = [f"r{n}" for n in range(self.ref_count) if f"r{n}" not in skip]
+        refs = [x for x in refs if x not in skip]
         out = []
         for chunk in _chunks(names, 64):
             out.append(" = ".join(chunk) + " = 0")

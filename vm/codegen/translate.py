@@ -4,7 +4,9 @@ pyree's interpreter pre-decodes every verified function into Python source: regi
 become locals (``regs.py``), each instruction becomes a few statements produced by its
 registered emitter (``emit.py`` and the ``ops_*`` modules), and blocks are dispatched by
 a ``while True`` loop over an ``if`` chain on the block index ``b``. A block reached by
-exactly one edge is emitted inline at that edge instead of being dispatched. Nothing is
+exactly one edge is emitted inline at that edge instead of being dispatched; a function
+whose blocks all inline into the entry block is emitted as straight-line code, without
+the loop. Only the register locals the body names are zeroed on entry. Nothing is
 re-checked that the verifier proved; checks only run time can make (list indices,
 buffer ranges, null refs, division by zero) stay in the emitted code.
 
@@ -21,6 +23,8 @@ through translated code becomes a VM backtrace at zero cost on the happy path.
 
 from __future__ import annotations
 
+import re
+
 import attrs
 
 from pyree.bytecode import cconv as cc
@@ -31,6 +35,8 @@ from pyree.vm.codegen.emit import EMITTERS
 
 #: Nesting limit for inlined blocks (Python allows ~100 levels of indentation).
 MAX_INLINE_DEPTH = 24
+
+_NAME = re.compile(r"\b[ilr][0-9]+\b")  # register locals (regs.py)
 
 
 
@@ -151,18 +157,29 @@ class FunctionTranslator:
 
     def translate(self) -> None:
         self.analyze()
+        flat = False
         while True:
             saved = len(self.out)
+            self._dispatched = False
             try:
-                self._emit_function()
-                return
+                chain = self._emit_function(flat)
             except _TooDeep as exc:
                 del self.out[saved:]
                 self.indent = 0
                 self.loop_header = None
                 self._forced_chain.add(exc.block_pc)
+                flat = False
+                continue
+            if flat or len(chain) != 1 or self._dispatched or \
+                    self._loops_to_itself(chain[0]):
+                return
+            # One block, every other block inlined into it and no jump through the
+            # dispatcher: emit it again as straight-line code, without the loop and the
+            # ``if b == 0`` test.
+            del self.out[saved:]
+            flat = True
 
-    def _emit_function(self) -> None:
+    def _emit_function(self, flat: bool = False) -> list[Block]:
         for b in self.blocks:
             b.inline = (b.edges_in == 1 and b.index != 0 and b.pc not in self._forced_chain
                         and not self._self_edge(b))
@@ -172,30 +189,40 @@ class FunctionTranslator:
         self.line(f"def _f{self.ordinal}(inv, d{''.join(', ' + p for p in params)}):")
         self.indent = 1
         self.line(f"if d > {self.unit.max_depth}: _depth_exceeded(d)")
-        skip = set(params)
-        self.emit_lines(self.layout.locals_init(skip), None)
+        init_at = len(self.out)
         self.emit_lines(self._prologue(), None)  # after zeroing: it may write split pairs
         self.line("b = 0")
-        self.line("while True:")
-        self.indent = 2
-        for block in chain:
-            self.line(f"if b == {block.index}:")
-            self.indent = 3
-            if self._loops_to_itself(block):
-                # The block's region jumps back to it: a local loop, so the back edge is a
-                # bare `continue` rather than a trip through the dispatch chain.
-                self.loop_header = block.pc
-                self.line("while True:")
-                self.indent = 4
-                self.emit_block(block, 4)
-                self.indent = 3
-                self.line("continue")
-                self.loop_header = None
-            else:
-                self.emit_block(block, 3)
+        if flat:
+            self.emit_block(chain[0], 1)
+        else:
+            self.line("while True:")
             self.indent = 2
-        self.line("_bad_block(b)")
+            for block in chain:
+                self.line(f"if b == {block.index}:")
+                self.indent = 3
+                if self._loops_to_itself(block):
+                    # The block's region jumps back to it: a local loop, so the back edge
+                    # is a bare `continue` rather than a trip through the dispatch chain.
+                    self.loop_header = block.pc
+                    self.line("while True:")
+                    self.indent = 4
+                    self.emit_block(block, 4)
+                    self.indent = 3
+                    self.line("continue")
+                    self.loop_header = None
+                else:
+                    self.emit_block(block, 3)
+                self.indent = 2
+            self.line("_bad_block(b)")
+        # Zero only the registers the body names: a register the code never mentions
+        # cannot be read, so initialising it is wasted work on every call.
+        used = set(_NAME.findall("\n".join(text for text, _ in self.out[init_at:])))
+        self.indent = 1
+        init = [("    " + text, None)
+                for text in self.layout.locals_init(set(params), used)]
+        self.out[init_at:init_at] = init
         self.indent = 0
+        return chain
 
     def _loops_to_itself(self, head: Block) -> bool:
         """Whether ``head`` or a block inlined into it branches back to ``head``."""
@@ -276,7 +303,9 @@ class FunctionTranslator:
         if self.loop_header is not None:
             if target_pc == self.loop_header:
                 return ["continue"]
+            self._dispatched = True
             return [f"b = {block.index}", "break"]
+        self._dispatched = True
         return [f"b = {block.index}", "continue"]
 
     def remap(self, pairs) -> list[str]:
