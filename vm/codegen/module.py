@@ -112,6 +112,10 @@ class ModuleTranslator:
 
     def _export_wrapper(self, k: int) -> list[str]:
         sig = cc.parse(self.module.functions[k].cconv)
+        if all(c in "iIr" for c in sig.arg_chars) and all(c == "r" for c in sig.result_chars):
+            # Nothing to convert either way (ABI ints are the register values, refs are
+            # refs, and _f returns a tuple): the export is the function itself, no frame.
+            return [f"_x{k} = _f{k}"]
         params = [f"a{i}" for i in range(len(sig.arg_chars))]
         args = ", ".join(["inv", "d"] + [_conv_in(c, p) for c, p in zip(sig.arg_chars, params)])
         head = f"def _x{k}(inv, d{''.join(', ' + p for p in params)}):"

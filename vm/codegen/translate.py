@@ -15,7 +15,8 @@ invocation (budget, deadline, host hooks), ``d`` the call depth, and ``args`` th
 arguments in internal form (u32/u64 bit patterns, refs). It returns a tuple of results in
 the same form. Functions that can suspend (``yield``, yieldable calls) are generators.
 Each export also gets a wrapper ``_x{k}(inv, d, *args)`` speaking the cross-module ABI:
-signed Python ints for ``i``/``I``, floats for ``f``/``F``, objects or None for refs.
+signed Python ints for ``i``/``I``, floats for ``f``/``F``, objects or None for refs
+(when no argument or result needs converting, ``_x{k}`` is ``_f{k}`` itself).
 
 Every generated source line maps back to (function ordinal, pc), so a Python traceback
 through translated code becomes a VM backtrace at zero cost on the happy path.
