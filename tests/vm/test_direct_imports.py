@@ -144,3 +144,44 @@ def test_direct_results_are_checked(ctx, fn, message):
     assert e.value.annotations[:2] == [f"while invoking native function kit.{fn}",
                                        "while calling import"]
     assert e.value.backtrace[0] == f"[ 1]   native kit.{fn} -"
+
+
+class Probe(NativeModule):
+    name = "probe"
+    version = 1
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    @export("0iI_v")
+    def take(self, state, x, y):
+        self.seen.append((x, y))
+
+
+def test_integer_arguments_reach_exports_as_ints_not_bools():
+    # A local only constants write is passed as is; a comparison result (a Python bool
+    # in translated code) is still converted: the export sees ints either way.
+    module = BytecodeModule.from_vmasm(textwrap.dedent("""\
+        vm.module @args version 1
+        vm.import @probe.take cconv "0iI_v"
+
+        vm.func @f(%i0: i32) -> () {
+          %i1 = vm.const.i32 7
+          %i2:3 = vm.const.i64 -5
+          vm.call @probe.take(%i1, %i2:3)
+          %i4 = vm.cmp.eq.i32 %i0, %i1
+          %i6:7 = vm.const.i64 1
+          vm.call @probe.take(%i4, %i6:7)
+          %i8 = vm.const.i32 3
+          %i8 = vm.cmp.lt.i32.s %i0, %i8
+          vm.call @probe.take(%i8, %i6:7)
+          vm.return
+        }
+        vm.export @f
+        """), "args.vmasm")
+    probe = Probe()
+    context = Context([probe, module])
+    context.lookup_function("args.f")(7)
+    assert probe.seen == [(7, -5), (1, 1), (0, 1)]
+    assert all(type(v) is int for pair in probe.seen for v in pair)

@@ -22,6 +22,15 @@ def _read(t, c, ordinal):
     return t.layout.read(cc.CHAR_BANK[c], ordinal)
 
 
+def _abi_value(t, c, ordinal) -> str:
+    """The ABI value of a register operand: ``_conv_out`` of it, except that an integer
+    local only constants write is passed as is (it holds an int, never a bool)."""
+    expr = _read(t, c, ordinal)
+    if c in "iI" and expr in t.int_locals:
+        return expr
+    return _conv_out(c, expr)
+
+
 def _import_args(t, sig: cc.CConv, operands, segment_sizes) -> list[str]:
     out = []
     pos = 0
@@ -32,12 +41,12 @@ def _import_args(t, sig: cc.CConv, operands, segment_sizes) -> list[str]:
             for _ in range(count):
                 tup = []
                 for c in element.elements:
-                    tup.append(_conv_out(c, _read(t, c, operands[pos])))
+                    tup.append(_abi_value(t, c, operands[pos]))
                     pos += 1
                 items.append(tup[0] if len(tup) == 1 else "(" + ", ".join(tup) + ",)")
             out.append("[" + ", ".join(items) + "]")
         else:
-            out.append(_conv_out(element, _read(t, element, operands[pos])))
+            out.append(_abi_value(t, element, operands[pos]))
             pos += 1
     return out
 

@@ -92,6 +92,52 @@ class FunctionTranslator:
             for target in self.successors(block):
                 self.block_at[target].edges_in += 1
         self._classify_registers()
+        self.int_locals = self._const_int_locals()
+
+    _CONST_OPS = frozenset({"const.i32", "const.i64", "const.i32.zero", "const.i64.zero"})
+
+    def _const_int_locals(self) -> frozenset[str]:
+        """Plain integer locals (``i{n}``/``l{n}``) that only integer constants write: they
+        always hold a Python int, never a comparison's bool, so passing one across the ABI
+        needs no ``+``. Every other write (any other op, call results, block arguments,
+        parameters) disqualifies the slots it touches (both of a pair when the width is
+        not known)."""
+        const_slots, other_slots = set(), set()
+        ordinals = cc.register_placement(self.sig.arg_chars)[0]
+        for c, o in zip(self.sig.arg_chars, ordinals):
+            if c != "r":
+                n = o & isa.I32_INDEX_MASK
+                other_slots.update((n, n + 1) if c in "IF" else (n,))
+        for ins in self.instrs:
+            const = ins.op.mnemonic in self._CONST_OPS
+            for f, a in zip(ins.op.fields, ins.args):
+                if f.kind == "register" and f.access == "write":
+                    if f.type == "ref":
+                        continue
+                    n = a & isa.I32_INDEX_MASK
+                    slots = (n, n + 1) if f.type in isa.WIDE_BANKS else (n,)
+                    (const_slots if const else other_slots).update(slots)
+                elif f.kind == "variadic_results" or f.kind == "branch_operands":
+                    pairs = a if f.kind == "branch_operands" else [(None, o) for o in a]
+                    for _, o in pairs:
+                        if not o & isa.REF_BIT:
+                            other_slots.update((o & isa.I32_INDEX_MASK,
+                                                (o & isa.I32_INDEX_MASK) + 1))
+                elif f.kind == "branch_table_cases":
+                    for _, remap in a:
+                        for _, o in remap:
+                            if not o & isa.REF_BIT:
+                                other_slots.update((o & isa.I32_INDEX_MASK,
+                                                    (o & isa.I32_INDEX_MASK) + 1))
+        names = set()
+        for n in const_slots - other_slots:
+            name = self.layout.plain32(n)
+            if name is not None and n not in self.layout.classes:
+                names.add(name)
+            name = self.layout.plain64(n)
+            if name is not None and n + 1 not in other_slots:
+                names.add(name)
+        return frozenset(names)
 
     def successors(self, block: Block) -> list[int]:
         term = block.instrs[-1] if block.instrs else None
