@@ -20,8 +20,8 @@ Every size is a push constant (the rows per workgroup and the output channel blo
 last), so the description depends only on the dtype, the spatial rank and the epilogue
 structure: one numba compile serves every conv of a network that shares them.
 ``conv_split`` picks the work split: rows of whole groups, or for small planes (7x7 to
-14x14) blocks of output channels over the whole plane, so that the BLAS call gets many
-positions (not for a classifier's logits, see there).
+14x14) blocks of output channels over the whole plane, so that the GEMM call gets many
+positions.
 """
 
 from __future__ import annotations
@@ -37,9 +37,6 @@ ACTIVATIONS = ("relu", "sigmoid", "leaky_relu", "clip")
 TARGET_POSITIONS = 2048     # output positions per workgroup, about
 MIN_WORK = 1 << 17          # multiply-adds per workgroup, at least
 TIED_BELOW_ROWS = 16        # planes with fewer output rows split by output channels
-# Ops a classifier's logits pass through on their way to its softmax (``_logits``).
-LOGIT_PATH = frozenset({"relu", "leaky_relu", "clip", "sigmoid", "reduce_mean", "reduce_max",
-                        "reshape", "flatten", "squeeze", "identity", "dropout"})
 CHANNEL_ALIGN = 12          # channel blocks are multiples of this (see conv_split)
 BLOCK_CHANNELS = 96         # output channels per block, about (at most 4 blocks)
 
@@ -57,54 +54,32 @@ def rows_per_workgroup(rows: int, width: int, work_per_position: int) -> int:
 
 
 def conv_split(planes: int, plane_rows: int, width: int, mg: int,
-               work_per_channel: int, logits: bool = False) -> tuple[int, int]:
+               work_per_channel: int) -> tuple[int, int]:
     """(rows per workgroup, output channels per item) of a conv with ``planes`` ``(n, g)``
     planes of ``plane_rows`` rows of ``width`` positions, ``mg`` output channels per group
     and ``work_per_channel`` multiply-adds per output value.
 
-    A workgroup's product is one BLAS call per segment whose N is its positions, and
-    sgemm's throughput collapses for small N (single thread, M=512 K=4608: N=7 rows one
-    at a time 3.4x slower than N=49). A plane of fewer than ``TIED_BELOW_ROWS`` rows
-    (7x7 to 14x14) with at least two blocks' worth of channels is therefore split by output
-    channels instead: 2-4 blocks of about ``BLOCK_CHANNELS`` channels (a multiple of
-    ``CHANNEL_ALIGN``), each a workgroup over the whole plane. ``CHANNEL_ALIGN`` is
-    OpenBLAS's Haswell sgemm column unroll: a call on an aligned block of weight rows gives
-    bit for bit the values the unsplit call gives those channels.
-
-    Except a conv whose channels are a classifier's ``logits`` (``_logits``): it keeps
-    ``rows_per_workgroup`` and whole groups, whose one-row segments (fewer than 16
-    positions) keep channels with equal weights exactly equal. sgemm calls of 16 or more
-    positions do not (OpenBLAS's Haswell kernel rounds columns 6-11 of each 12-column
-    panel differently), and tied logits must stay tied: light_squeezenet's last conv
-    has equal weights, and its softmax turns a 1-ulp difference between its 1000 logits
-    (~6.8e9) into 0.002 instead of 0.001. Whole-plane blocks that accumulate in float64
-    (dgemm on widened copies) keep equal channels equal too, but were measured at
-    1.0-1.3x the CPU time of the one-row sgemm calls (dgemm runs at half sgemm's rate).
-    Larger planes keep ``rows_per_workgroup``."""
+    A workgroup's product is one GEMM call per segment whose N is its positions, and a
+    GEMM's throughput drops for small N (one-row segments of a 13x13 plane: 13 positions
+    per call). A plane of fewer than ``TIED_BELOW_ROWS`` rows (7x7 to 14x14) with at least
+    two blocks' worth of channels is therefore split by output channels instead: 2-4
+    blocks of about ``BLOCK_CHANNELS`` channels (a multiple of ``CHANNEL_ALIGN``, itself a
+    multiple of the GEMM's micro-kernel rows), each a workgroup over the whole plane.
+    pyree's GEMM computes every output element alike (``kernels/gemm.py``), so any split
+    gives every channel bit for bit the value the unsplit call gives it, and channels
+    with equal weights stay equal: light_squeezenet's classifier has equal weights, and
+    its softmax turns a 1-ulp difference between its 1000 logits (~6.8e9) into 0.002
+    instead of 0.001 (with OpenBLAS's sgemm only one-row segments kept them equal, so the
+    compiler once kept them for a classifier's logits). Larger planes keep
+    ``rows_per_workgroup``."""
     work = work_per_channel * mg
-    if plane_rows < TIED_BELOW_ROWS and not logits and mg >= 2 * CHANNEL_ALIGN and \
+    if plane_rows < TIED_BELOW_ROWS and mg >= 2 * CHANNEL_ALIGN and \
             work * plane_rows * width >= 2 * MIN_WORK:
         blocks = max(2, min(4, mg // BLOCK_CHANNELS))
         cb = -(-mg // blocks)
         cb = -(-cb // CHANNEL_ALIGN) * CHANNEL_ALIGN
         return plane_rows, cb
     return rows_per_workgroup(planes * plane_rows, width, max(1, work)), mg
-
-
-def _logits(graph, value: str) -> bool:
-    """Whether ``value`` reaches a softmax (or log_softmax, hardmax, argmax) through
-    ``LOGIT_PATH`` ops only: its channels are a classifier's logits."""
-    users = graph.consumers()
-    frontier, seen = [value], set()
-    while frontier:
-        v = frontier.pop()
-        for node in users.get(v, ()):
-            if node.op in ("softmax", "log_softmax", "hardmax", "argmax"):
-                return True
-            if node.op in LOGIT_PATH and node.inputs[0] == v and node.outputs[0] not in seen:
-                seen.add(node.outputs[0])
-                frontier.append(node.outputs[0])
-    return False
 
 
 class _Consts:
@@ -204,9 +179,8 @@ def lower_conv(region, graph):
         return None
     plane_rows = math.prod(out_shape[2:-1])
     mg = out_shape[1] // group
-    logits = plane_rows < TIED_BELOW_ROWS and _logits(graph, tail)   # a walk of the graph
     per, cb = conv_split(out_shape[0] * group, plane_rows, out_shape[-1], mg,
-                         w_t.shape[1] * math.prod(w_t.shape[2:]), logits)
+                         w_t.shape[1] * math.prod(w_t.shape[2:]))
     rows = out_shape[0] * group * -(-mg // cb) * plane_rows
     pc = _Consts()
     n, m = pc(x_t.shape[0], "N"), pc(out_shape[1], "M")

@@ -31,6 +31,7 @@ free of it. numba is imported by :func:`import_numba`, called when an executable
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pathlib
 import sys
@@ -91,6 +92,26 @@ def njit_options() -> dict:
     }
 
 
+def source_digest(*names: str) -> str:
+    """A digest of the kernel package's source files ``names`` (``"gemm.py"``, ...), read
+    from disk without importing them (nor numba)."""
+    h = hashlib.sha256()
+    for name in names:
+        h.update((pathlib.Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cache_depends_on(dispatcher, *names: str) -> None:
+    """Make numba's on-disk cache of ``dispatcher`` (a ``cache=True`` function) stale
+    when any of the kernel source files ``names`` changes, not only its own file: numba
+    stamps a function's cached code with its own file's mtime and size, while the code
+    also holds every callee compiled into it (``conv_tile`` holds ``gemm.gemm``). The
+    digest joins that stamp in the cache index; a mismatch recompiles and rewrites it."""
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if cache_file is not None:
+        cache_file._source_stamp = (cache_file._source_stamp, source_digest(*names))
+
+
 def import_numba():
     """Import numba with its cache directory outside the repository; return the module."""
     if "numba" not in sys.modules and "NUMBA_CACHE_DIR" not in os.environ:
@@ -101,26 +122,4 @@ def import_numba():
 
     if not numba.config.CACHE_DIR:
         numba.config.CACHE_DIR = str(cache_dir() / "numba")
-    if "scipy.linalg.cython_blas" not in sys.modules:
-        _load_single_threaded_blas()
     return numba
-
-
-def _load_single_threaded_blas() -> None:
-    """Load the BLAS numba's ``np.dot`` calls (scipy's OpenBLAS) with one thread, unless
-    the user set ``OPENBLAS_NUM_THREADS``: kernels call it from inside their ``prange``
-    over workgroups, and OpenBLAS's own spinning threads on top of numba's multiply the
-    threads on the cores (light_squeezenet's convs: 3 s -> 42 ms per inference on 2 busy
-    cores). The variable is set only while the library loads, so numpy's BLAS and child
-    processes keep their defaults."""
-    key = "OPENBLAS_NUM_THREADS"
-    saved = os.environ.get(key)
-    if saved is None:
-        os.environ[key] = "1"
-    try:
-        import scipy.linalg.cython_blas  # noqa: F401
-    except ImportError:     # numba then has no np.dot; kernels that need it fail to compile
-        pass
-    finally:
-        if saved is None:
-            os.environ.pop(key, None)

@@ -9,7 +9,7 @@ stride) or a workgroup scratch. ``x`` is the input binding, ``xb`` the element i
 the group's first input channel of image n, ``w`` the touched groups' weights (same type)
 and ``wb`` the group's first weight; ``cols`` is the workgroup's patch-matrix scratch (at
 least ``Cg*KK*npos`` elements when the im2col path copies). See ``library/conv.py`` for
-the strategies. Every index it forms, and every element the BLAS call touches (``gemm``:
+the strategies. Every index it forms, and every element the product touches (``gemm.gemm``:
 rows ``[0, M)`` of A with stride ``lda``, ...), is inside the ``(n, g)`` input block, the
 group's weight block and the segment's output positions, which the dispatch layout
 proved in range.
@@ -23,36 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import config
+from .gemm import gemm
 
 numba = config.import_numba()
 _OPTS = {k: v for k, v in config.njit_options().items() if k != "parallel"}
-
-
-def gemm(m, n, k, a, ao, lda, b, bo, ldb, c, co, ldc):
-    """Row-major ``C[m, n] = A[m, k] @ B[k, n]`` on flat arrays: ``A[i, j]`` is
-    ``a[ao + i*lda + j]``, likewise B and C (numba only: BLAS ``xgemm`` in the arrays'
-    type, through numba's own binding, the one ``np.dot`` uses; C is overwritten)."""
-    raise NotImplementedError("gemm runs inside numba kernels only")
-
-
-@numba.extending.overload(gemm)
-def _gemm(m, n, k, a, ao, lda, b, bo, ldb, c, co, ldc):
-    from numba.np.linalg import _BLAS
-
-    dtype = a.dtype
-    xxgemm = _BLAS().numba_xxgemm(dtype)
-    kind = ord("s" if dtype == numba.types.float32 else "d")
-    npdt = np.float32 if dtype == numba.types.float32 else np.float64
-    notrans = ord("n")
-
-    def impl(m, n, k, a, ao, lda, b, bo, ldb, c, co, ldc):
-        ab = np.empty(2, npdt)
-        ab[0] = 1
-        ab[1] = 0
-        # Column-major BLAS sees row-major matrices transposed: C^T = B^T @ A^T.
-        xxgemm(kind, notrans, notrans, n, m, k, ab[0:].ctypes, b[bo:].ctypes, ldb,
-               a[ao:].ctypes, lda, ab[1:].ctypes, c[co:].ctypes, ldc)
-    return impl
 
 
 @numba.njit(**_OPTS)
@@ -73,7 +47,7 @@ def conv_tile(x, w, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OD, OH, OW, KD, KH, KW, 
     if direct == 0:
         if pointwise(ID, IH, IW, OD, OH, OW, KD, KH, KW, SD, SH, SW, PD, PH, PW):
             # The channel block is the B matrix as it lies: [Cg, npos] with row stride IS.
-            gemm(Mg, npos, Cg, w, wb, CK, x, xb + r0 * OW, IS, dst, do, ldd)
+            gemm(Mg, npos, Cg, w, wb, CK, 1, x, xb + r0 * OW, IS, 1, dst, do, ldd)
             return
         for c in range(Cg):
             for kd in range(KD):
@@ -105,7 +79,7 @@ def conv_tile(x, w, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OD, OH, OW, KD, KH, KW, 
                                     cols[np.uint64(q + ow)] = x[np.uint64(base + ow * SW)]
                             for ow in range(hi, OW):
                                 cols[np.uint64(q + ow)] = 0
-        gemm(Mg, npos, CK, w, wb, CK, cols, 0, npos, dst, do, ldd)
+        gemm(Mg, npos, CK, w, wb, CK, 1, cols, 0, npos, 1, dst, do, ldd)
         return
     if direct == 2:
         _plane(x, w, xb, wb, r0, r1, Cg, Mg, IH, IW, OH, OW, KH, KW, SH, SW, DH, DW, PH, PW,
@@ -144,6 +118,9 @@ def conv_tile(x, w, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OD, OH, OW, KD, KH, KW, 
                                 for ow in range(lo, hi):
                                     dst[np.uint64(orow + ow)] += \
                                         wv * x[np.uint64(base + ow * SW)]
+
+
+config.cache_depends_on(conv_tile, "gemm.py")
 
 
 @numba.njit(**_OPTS)

@@ -28,18 +28,15 @@ residual may share the output's bytes. ``direct`` (chosen by ``spatial_layout``)
 ``clen``, the ``cols`` length, comes from the layout (the patch matrix or
 ``conv_tile.plane_len``).
 
-Both compute in the element type (f32 convs: sgemm and f32 sums, as onnxruntime does;
-f64 convs: dgemm). The f32 discrepancy once seen on light_squeezenet is not a kernel bug:
-its last conv's weights are all equal (ConstantOfShape), so its 1000 logits are
-mathematically equal (~6.8e9) and its softmax turns a 1-ulp difference between channels
-into 0.001 -> 0 or 0.002. OpenBLAS's (Haswell) sgemm does not compute every output
-channel alike: with 16 or more positions per call (its M; the channels are its N)
-columns 6-11 of each 12-column panel are rounded differently from columns 0-5 (on that
-layer's real input 502 of 1000 channels differ, for any position split or any channel
-block of 12 or more channels; blocks of exactly 8 channels are uniform but 4.7x slower).
-Only calls of fewer than 16 positions (one 13-position row) keep its channels equal, so
-the compiler keeps one-row items for that layer (``lower_conv.conv_split``). Channel blocks
-at multiples of 12 give bit for bit the unsplit call's values. The segment's product
+Both compute in the element type (f32 convs: f32 products and sums, as onnxruntime does;
+f64 convs: f64). The im2col product is pyree's GEMM (``kernels/gemm.py``), which computes
+every output channel alike: channels with equal weights come out bit for bit equal
+wherever a channel block or a row split puts them, and any channel block gives the
+unsplit call's values. light_squeezenet needs that: its last conv's weights are all
+equal (ConstantOfShape), so its 1000 logits are mathematically equal (~6.8e9) and its
+softmax turns a 1-ulp difference between channels into 0.001 -> 0 or 0.002 (OpenBLAS's
+Haswell sgemm rounded columns 6-11 of each 12-column panel differently from columns 0-5
+once a call covered 16 or more positions). The segment's product
 comes from ``conv_tile.conv_tile``, one function compiled once per input type and shared
 by every conv kernel, so an epilogue variant compiles only its loop and epilogue. Then the
 epilogue steps are applied to each value in order and it is stored (no loop without
@@ -49,16 +46,14 @@ padding are skipped or read zeros from the padded copy); ``spatial_layout`` has 
 
 from __future__ import annotations
 
-import hashlib
-import pathlib
-
+from .. import config
 from ..ir import Function
 from . import skeleton
 
-# The kernel source names the digest of the shared tile function, so that editing it
-# changes every conv kernel's cache key (numba's cache does not track callees).
-_TILE_DIGEST = hashlib.sha256(
-    (pathlib.Path(__file__).parent.parent / "conv_tile.py").read_bytes()).hexdigest()[:16]
+# The kernel source names the digest of the shared tile function and its GEMM, so that
+# editing either changes every conv kernel's cache key (numba's cache does not track
+# callees).
+_TILE_DIGEST = config.source_digest("conv_tile.py", "gemm.py")
 
 NAMES = ("n", "nwg", "per", "G", "Cg", "Mg", "ID", "IH", "IW", "OD", "OH", "OW", "KD", "KH",
          "KW", "SD", "SH", "SW", "DD", "DH", "DW", "PD", "PH", "PW", "xo", "wo", "oo",
@@ -87,7 +82,7 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     lines = skeleton.header(("fmin", "fmax"))
     lines.insert(lines.index(""),
                  "from pyree.modules.hal.kernels.conv_tile import conv_tile")
-    lines.insert(2, f"# conv_tile.py sha256 {_TILE_DIGEST}")
+    lines.insert(2, f"# conv_tile.py, gemm.py sha256 {_TILE_DIGEST}")
     lines.append(f"def kernel({params}):")
     lines += _extras(fn, T)
     # A tensor operand (a residual) may share the output's bytes, so the product goes to a

@@ -1,14 +1,14 @@
-"""Matmul: ``out = alpha * op(lhs) @ op(rhs) + beta * out`` through numba's ``np.dot``
-(BLAS), batched over an optional leading dim (a batch of 1 broadcasts).
+"""Matmul: ``out = alpha * op(lhs) @ op(rhs) + beta * out`` through pyree's GEMM
+(``kernels/gemm.py``), batched over an optional leading dim (a batch of 1 broadcasts).
 
 The iteration space is the rows of ``out`` flattened over (batch, m): items ``B*M``.
-A workgroup computes its rows batch by batch: one ``np.dot`` of the row block of ``lhs``
-with the whole ``rhs`` matrix. Parameters: n, nwg, per, M, N, K, then the element offset and
+A workgroup computes its rows batch by batch: one ``gemm`` of the row block of ``lhs``
+with the whole ``rhs`` matrix (a transposed operand is a pair of swapped strides). Parameters: n, nwg, per, M, N, K, then the element offset and
 batch stride (0 when broadcast) of lhs, rhs and out. ``beta == 0`` never reads ``out``.
 
 An epilogue (spec/executables.md 6.4; the steps of a conv epilogue, whose channel is the
 column of ``out``) then runs in place over the workgroup's rows of ``out``, right after
-their ``np.dot``: every binding step adds two parameters (element offset, and for a
+their product: every binding step adds two parameters (element offset, and for a
 per-column step 1 for an ``[N]`` operand / 0 for ``[1]``; a tensor step reads the operand
 at the output's own element index relative to ``oo``), ``clip``/``leaky_relu`` their
 numbers in ``fp``.
@@ -16,28 +16,34 @@ numbers in ``fp``.
 
 from __future__ import annotations
 
+from .. import config
 from ..ir import Function
 from . import skeleton
+
+
+# generated kernels name the GEMM's digest: editing it changes their cache keys
+_GEMM_DIGEST = config.source_digest("gemm.py")
 
 
 def emit(fn: Function) -> tuple[list[str], tuple]:
     body = fn.body
     etype = fn.bindings[body.out].type
     a, b, c = f"b{body.lhs}", f"b{body.rhs}", f"b{body.out}"
-    if body.transpose_lhs:
-        lhs = f"np.ascontiguousarray({a}[ab:ab + K * M].reshape((K, M))[:, m0:m1].T)"
-    else:
-        lhs = f"{a}[ab + m0 * K:ab + m1 * K].reshape((m1 - m0, K))"
-    if body.transpose_rhs:
-        rhs = f"{b}[bb:bb + N * K].reshape((N, K)).T"
-    else:
-        rhs = f"{b}[bb:bb + K * N].reshape((K, N))"
-    prod = "t" if body.alpha == 1.0 else "alpha * t"
-    update = prod if body.beta == 0.0 else f"{prod} + beta * blk"
-    # alpha 1, beta 0: BLAS writes the rows of out itself (no temporary, no copy)
+    # (element offset of row m0, row stride, k stride) of lhs; (k stride, column stride)
+    # of rhs: element [i, p] of op(lhs) is a[ao + i*sai + p*sak], and so on
+    lhs = ("ab + m0", "1", "M") if body.transpose_lhs else ("ab + m0 * K", "K", "1")
+    rhs = ("1", "K") if body.transpose_rhs else ("N", "1")
+    # alpha 1, beta 0: the product goes straight into the rows of out
     direct = body.alpha == 1.0 and body.beta == 0.0
+    dst = (c, "cb + m0 * N") if direct else ("t", "0")
+    product = (f"            gemm(m1 - m0, N, K, {a}, {lhs[0]}, {lhs[1]}, {lhs[2]}, {b}, bb, "
+               f"{rhs[0]}, {rhs[1]}, {dst[0]}, {dst[1]}, N)")
+    prod = "t2" if body.alpha == 1.0 else "alpha * t2"
+    update = prod if body.beta == 0.0 else f"{prod} + beta * blk"
     params = ", ".join([f"b{x.index}" for x in fn.bindings] + ["p", "fp"])
-    lines = skeleton.header(("fmin", "fmax") if body.epilogue else ())
+    lines = skeleton.header(("fmin", "fmax") if body.epilogue else (),
+                            ("from pyree.modules.hal.kernels.gemm import gemm",))
+    lines.insert(2, f"# gemm.py sha256 {_GEMM_DIGEST}")
     lines[-1:-1] = [f"alpha = {skeleton.number(body.alpha, etype)}",
                     f"beta = {skeleton.number(body.beta, etype)}", "", ""]
     lines += [f"def kernel({params}):",
@@ -56,9 +62,12 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
               "            ab = ol + bi * sl",
               "            bb = orr + bi * sr",
               "            cb = oo + bi * so",
-              f"            blk = {c}[cb + m0 * N:cb + m1 * N].reshape((m1 - m0, N))",
-              *([f"            np.dot({lhs}, {rhs}, blk)"] if direct else
-                [f"            t = np.dot({lhs}, {rhs})", f"            blk[:, :] = {update}"]),
+              *([product] if direct else
+                [f"            blk = {c}[cb + m0 * N:cb + m1 * N].reshape((m1 - m0, N))",
+                 f"            t = np.empty((m1 - m0) * N, blk.dtype)",
+                 product,
+                 f"            t2 = t.reshape((m1 - m0, N))",
+                 f"            blk[:, :] = {update}"]),
               *_epilogue(fn, etype.ctor),
               "            row += m1 - m0"]
     return lines, ()

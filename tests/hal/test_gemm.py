@@ -1,0 +1,121 @@
+"""pyree's GEMM (modules/hal/kernels/gemm.py): products against numpy in float64, every
+stride form (transposed operands), tails of the micro-kernel and of the K and M blocks,
+nothing written outside C's elements, and equal rows / columns computed bit for bit alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from pyree.modules.hal.kernels.gemm import gemm
+
+DTYPES = (np.float32, np.float64)
+
+
+def _run(A, B, transpose_a=False, transpose_b=False, ldc_pad=0, offset=0):
+    """C = A @ B through gemm with the operands laid out as asked, C inside a NaN-filled
+    array with ``ldc_pad`` extra columns and ``offset`` leading elements; returns
+    (C, the whole output array)."""
+    m, k = A.shape
+    n = B.shape[1]
+    dt = A.dtype
+    a_store = np.ascontiguousarray(A.T if transpose_a else A)
+    b_store = np.ascontiguousarray(B.T if transpose_b else B)
+    a = np.concatenate([np.full(offset, np.nan, dt), a_store.ravel()])
+    b = np.concatenate([np.full(offset, np.nan, dt), b_store.ravel()])
+    sai, sak = (1, m) if transpose_a else (k, 1)
+    sbk, sbj = (1, k) if transpose_b else (n, 1)
+    ldc = n + ldc_pad
+    out = np.full(offset + m * ldc + 3, np.nan, dt)
+    gemm(m, n, k, a, offset, sai, sak, b, offset, sbk, sbj, out, offset, ldc)
+    c = out[offset:offset + m * ldc].reshape(m, ldc)[:, :n] if m else np.empty((0, n), dt)
+    return c, out
+
+
+def _check_product(A, B, c):
+    exact = A.astype(np.float64) @ B.astype(np.float64)
+    bound = np.abs(A.astype(np.float64)) @ np.abs(B.astype(np.float64))
+    eps = np.finfo(A.dtype).eps
+    assert np.all(np.abs(c - exact) <= 2 * A.shape[1] * eps * bound + 1e-30)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _compiled():
+    """Compile every signature the tests use before any hypothesis deadline runs."""
+    for dt in DTYPES:
+        _run(np.ones((7, 3), dt), np.ones((3, 17), dt))
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(0, 20), n=st.integers(0, 40), k=st.integers(0, 20),
+       dtype=st.sampled_from(DTYPES), transpose_a=st.booleans(), transpose_b=st.booleans(),
+       ldc_pad=st.integers(0, 3), offset=st.integers(0, 5), seed=st.integers(0, 2**32 - 1))
+def test_products_match_numpy_in_every_layout(m, n, k, dtype, transpose_a, transpose_b,
+                                              ldc_pad, offset, seed):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    c, out = _run(A, B, transpose_a, transpose_b, ldc_pad, offset)
+    _check_product(A, B, c)
+    # nothing outside C's m x n elements was written
+    ldc = n + ldc_pad
+    touched = np.zeros(out.shape, bool)
+    for i in range(m):
+        touched[offset + i * ldc:offset + i * ldc + n] = True
+    assert np.isnan(out[~touched]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, n, k", [
+    (300, 37, 600),     # past one M block (288 f32 / 144 f64 rows) and two K blocks
+    (13, 129, 257),     # one element past a K block, a one-column tail
+    (1, 784, 1),
+])
+def test_large_products_cross_every_block_boundary(dtype, m, n, k):
+    rng = np.random.default_rng(m * n + k)
+    A = rng.standard_normal((m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    for ta in (False, True):
+        for tb in (False, True):
+            c, _ = _run(A, B, ta, tb)
+            _check_product(A, B, c)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_equal_rows_and_equal_columns_come_out_bit_for_bit_equal(dtype):
+    """Every element is the same fma chain, wherever it falls in the tiling (first or
+    last row of a micro-kernel, a row tail, an M block past the first, a column tail):
+    a classifier's logits with equal weights stay equal (spec/executables.md)."""
+    rng = np.random.default_rng(7)
+    m, n, k = 301, 45, 530
+    A = np.repeat(rng.standard_normal((1, k)), m, axis=0).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype) * 1e3
+    c, _ = _run(A, B)
+    assert (c == c[0]).all()
+    A = rng.standard_normal((m, k)).astype(dtype)
+    B = np.repeat(rng.standard_normal((k, 1)), n, axis=1).astype(dtype) * 1e3
+    c, _ = _run(A, B)
+    assert (c == c[:, :1]).all()
+    # and a split of the rows gives each row the value the whole product gives it
+    whole, _ = _run(A, B[:, :7])
+    for lo, hi in ((0, 5), (5, 6), (6, 150), (150, 301)):
+        part, _ = _run(A[lo:hi], B[:, :7])
+        np.testing.assert_array_equal(part, whole[lo:hi])
+
+
+def test_an_empty_sum_is_zero():
+    c, _ = _run(np.ones((4, 0), np.float32), np.ones((0, 9), np.float32))
+    assert (c == 0).all()
+
+
+def test_conv_tiles_cached_code_goes_stale_with_the_gemm_source():
+    """numba stamps conv_tile's cached code with conv_tile.py alone, yet that code holds
+    the GEMM compiled into it: the stamp also names gemm.py's digest, so an edited GEMM
+    recompiles conv_tile instead of loading the stale code."""
+    from pyree.modules.hal.kernels import config, conv_tile
+
+    stamp = conv_tile.conv_tile._cache._cache_file._source_stamp
+    assert stamp[1] == config.source_digest("gemm.py")
+    assert conv_tile.pointwise._cache._cache_file._source_stamp != stamp
