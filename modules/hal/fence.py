@@ -19,6 +19,17 @@ an empty fence (and, at the ABI, a null fence) is always reached.
 
 Fences are built by one thread at a time (insertion is not locked); querying, signalling and
 waiting are safe from any thread (the semaphores are).
+
+A fence made by :meth:`create` (``fence.create``) does not build its semaphore until something
+needs it as an object: until then (``_points`` is None) the fence holds that semaphore's
+state itself (``_state``: None while at 0, True once signalled to 1, the failure error once
+failed), and query, signal, fail, ``reached`` and waits that need not block read or change
+it under one module-wide lock. Reading the timepoints (``timepoints``, ``_timepoints``),
+joining, inserting, blocking waits and asynchronous queues materialise the semaphore - with
+that state, once, under the same lock - and from then on the fence is an ordinary one. The
+observable behaviour (values, status codes, error messages, failure propagation) is the
+same: on ``local-sync`` most fences are created, signalled inline and awaited without their
+semaphore ever being made.
 """
 
 from __future__ import annotations
@@ -27,11 +38,12 @@ import threading
 
 import attrs
 
-from pyree.status import DeadlineExceededError, ResourceExhaustedError, StatusCode
+from pyree.status import (DeadlineExceededError, InvalidArgumentError, ResourceExhaustedError,
+                          StatusCode)
 from pyree.vm.ref import register_ref_type
 
 from .buffer_validation import device_size
-from .semaphore import HalSemaphore, clone_error
+from .semaphore import HalSemaphore, as_failure, clone_error
 
 DEFAULT_CAPACITY = 16
 _MASK64 = 0xFFFFFFFFFFFFFFFF
@@ -39,30 +51,56 @@ INFINITE_TIMEOUT_MS = 0xFFFFFFFF
 _DEFERRED = int(StatusCode.DEFERRED)
 _DEADLINE_EXCEEDED = int(StatusCode.DEADLINE_EXCEEDED)
 _new = object.__new__
+_LAZY = threading.Lock()    # every create()d fence's semaphore-less state and its materialising
 
 
 @attrs.define(eq=False, repr=False)
 class HalFence:
     capacity: int = DEFAULT_CAPACITY
-    _timepoints: dict = attrs.field(init=False, factory=dict)  # semaphore -> value
+    # semaphore -> value; None: create()d, its semaphore not made yet (state in _state)
+    _points: dict | None = attrs.field(init=False, factory=dict)
+    _state: object = attrs.field(init=False, default=None)    # None / True / the failure
 
     @classmethod
     def at(cls, semaphore: HalSemaphore, value) -> HalFence:
         """A fence of capacity 1 holding ``(semaphore, value)``."""
         fence = cls(1)
         if value.__class__ is int and 0 <= value <= _MASK64:
-            fence._timepoints[semaphore] = value
+            fence._points[semaphore] = value
         else:
             fence.insert(semaphore, value)
         return fence
 
     @classmethod
     def create(cls, flags=0) -> HalFence:
-        """``fence.create``: a new semaphore at 0 and the fence ``(semaphore, 1)``."""
+        """``fence.create``: a new semaphore at 0 and the fence ``(semaphore, 1)``; the
+        semaphore is made when first needed (see the module doc)."""
         fence = _new(cls)           # what cls(1) sets, without the generated __init__
         fence.capacity = 1
-        fence._timepoints = {HalSemaphore.fresh(): 1}
+        fence._points = fence._state = None
         return fence
+
+    @property
+    def _timepoints(self) -> dict:
+        """The ``semaphore -> value`` dict (a create()d fence's semaphore is made now)."""
+        points = self._points
+        return points if points is not None else self._materialize()
+
+    def _materialize(self) -> dict:
+        _LAZY.acquire()
+        try:
+            points = self._points
+            if points is None:      # not shared yet: set its state through its own API
+                semaphore = HalSemaphore.fresh()
+                state = self._state
+                if state is True:
+                    semaphore.signal(1)
+                elif state is not None:
+                    semaphore.fail(state)
+                points = self._points = {semaphore: 1}
+            return points
+        finally:
+            _LAZY.release()
 
     @classmethod
     def join(cls, fences) -> HalFence | None:
@@ -99,13 +137,20 @@ class HalFence:
         return tuple(self._timepoints.items())
 
     def __len__(self) -> int:
-        return len(self._timepoints)
+        points = self._points
+        return 1 if points is None else len(points)
 
     def __bool__(self) -> bool:
         return True  # a non-null ref even when empty
 
     def query(self) -> int:
-        for semaphore, value in self._timepoints.items():
+        points = self._points
+        if points is None:      # its semaphore's status and value (failure first)
+            state = self._state
+            if state is None:
+                return _DEFERRED
+            return 0 if state is True else int(state.code) & 0x1F
+        for semaphore, value in points.items():
             code = semaphore.status_code()
             if code:
                 return code
@@ -117,14 +162,43 @@ class HalFence:
         return self.query() == 0
 
     def signal(self) -> None:
-        for semaphore, value in self._timepoints.items():
+        if self._points is None:
+            _LAZY.acquire()
+            try:
+                if self._points is None:    # what HalSemaphore.signal(1) does
+                    state = self._state
+                    if state is None:
+                        self._state = True
+                        return
+                    if state is True:
+                        raise InvalidArgumentError("semaphore already signaled past 1")
+                    raise clone_error(state)
+            finally:
+                _LAZY.release()
+        for semaphore, value in self._points.items():
             semaphore.signal(value)
 
     def fail(self, status) -> None:
-        for semaphore in self._timepoints:
+        if self._points is None:
+            error = as_failure(status)
+            _LAZY.acquire()
+            try:
+                if self._points is None:    # what HalSemaphore.fail does: first one wins
+                    if self._state is None or self._state is True:
+                        self._state = error
+                    return
+            finally:
+                _LAZY.release()
+        for semaphore in self._points:
             semaphore.fail(status)
 
     def wait(self, timeout: float | None = None) -> None:
+        if self._points is None:
+            state = self._state
+            if state is True:
+                return
+            if state is not None:
+                raise clone_error(state)
         wait_timepoints(self._timepoints.items(), timeout)
 
     @staticmethod
@@ -132,7 +206,7 @@ class HalFence:
         timeout_ms = int(timeout_ms) & 0xFFFFFFFF
         timepoints = []
         for fence in fences:
-            if fence is not None:
+            if fence is not None and (fence._points is not None or fence._state is not True):
                 for semaphore, value in fence._timepoints.items():
                     if semaphore._failure is not None or semaphore._value < value:
                         timepoints.append((semaphore, value))   # not reached (yet)
@@ -148,7 +222,10 @@ class HalFence:
     def reached(self) -> bool:
         """Every timepoint is reached and no semaphore has failed: waiting returns at
         once (``await_all``'s and the queues' shortcut)."""
-        for semaphore, value in self._timepoints.items():
+        points = self._points
+        if points is None:
+            return self._state is True
+        for semaphore, value in points.items():
             if semaphore._failure is not None or semaphore._value < value:
                 return False
         return True

@@ -166,17 +166,106 @@ def test_create_sets_every_field_as_init_does():
     from pyree.modules.hal.fence import HalFence as _Fence
 
     fence = _Fence.create()
-    assert [f.name for f in _attrs.fields(_Fence)] == ["capacity", "_timepoints"]
-    assert fence.capacity == 1 and len(fence._timepoints) == 1
-    (semaphore, value), = fence._timepoints.items()
+    assert [f.name for f in _attrs.fields(_Fence)] == ["capacity", "_points", "_state"]
+    assert fence.capacity == 1 and len(fence) == 1
+    assert fence._points is None and fence._state is None     # no semaphore made yet
+    assert fence.query() == 17      # DEFERRED until signalled
+    (semaphore, value), = fence._timepoints.items()          # made now
+    assert fence._points is not None and len(fence._timepoints) == 1
     assert value == 1 and semaphore.query() == 0
-    made = HalSemaphore()           # create builds its semaphore without __init__ too
+    made = HalSemaphore()           # its semaphore is built without __init__ too
     for field in _attrs.fields(HalSemaphore):
         a, b = getattr(made, field.name), getattr(semaphore, field.name)
         assert type(a) is type(b), field.name
         if field.name != "_cond":
             assert a == b, field.name
     assert semaphore._cond is not made._cond
-    assert fence.query() == 17      # DEFERRED until signalled
     fence.signal()
-    assert fence.query() == 0
+    assert fence.query() == 0 and semaphore.query() == 1
+
+
+# A create()d fence keeps its semaphore's state until the semaphore is needed: every
+# sequence of operations behaves as on a fence over a real semaphore made up front.
+
+def _outcome(fn):
+    try:
+        return ("ok", fn())
+    except Exception as e:  # noqa: BLE001 - compared below
+        return (type(e).__name__, int(e.code), str(e))
+
+
+_STEPS = {
+    "signal": lambda f: f.signal(),
+    "fail": lambda f: f.fail(StatusCode.ABORTED),
+    "fail_ok": lambda f: f.fail(0),
+    "query": lambda f: f.query(),
+    "reached": lambda f: f.reached(),
+    "poll": lambda f: HalFence.await_all([f], 0),
+    "wait0": lambda f: f.wait(0),
+    "len": lambda f: len(f),
+    "points": lambda f: [(s.query(), s.status_code(), v) for s, v in f.timepoints],
+}
+
+
+def test_created_fence_behaves_as_one_over_a_made_semaphore():
+    import itertools
+
+    for steps in itertools.product(_STEPS, repeat=3):
+        lazy, eager = HalFence.create(), HalFence.at(HalSemaphore(), 1)
+        for step in steps:
+            assert _outcome(lambda: _STEPS[step](lazy)) == \
+                _outcome(lambda: _STEPS[step](eager)), steps
+
+
+def test_lazy_failure_is_raised_as_a_fresh_copy_chained_to_it():
+    fence = HalFence.create()
+    error = AbortedError("boom")
+    fence.fail(error)
+    fence.fail(DataLossError("later"))         # the first failure wins
+    assert fence.query() == StatusCode.ABORTED and fence._points is None
+    for call in (fence.wait, fence.signal, lambda: HalFence.await_all([fence])):
+        with raises(AbortedError, "boom") as info:
+            call()
+        assert info.value is not error and info.value.__cause__ is error
+    (semaphore, _), = fence.timepoints          # made with that failure
+    assert semaphore.failure is error
+
+
+def test_signal_of_a_created_fence_wakes_a_blocked_waiter():
+    fence = HalFence.create()
+    thread = later(0.05, fence.signal)          # the wait made the semaphore first
+    fence.wait(5)
+    thread.join()
+    assert fence.query() == 0 and fence._points is not None
+    with raises(InvalidArgumentError, "semaphore already signaled past 1"):
+        fence.signal()
+
+
+def test_join_of_created_fences_shares_their_semaphores():
+    a, b = HalFence.create(), HalFence.create()
+    b.signal()
+    joined = HalFence.join([a, b])
+    assert len(joined) == 2 and joined.query() == StatusCode.DEFERRED
+    a.signal()
+    assert joined.query() == 0 and joined.reached()
+    assert {s for s, _ in joined.timepoints} == {s for f in (a, b) for s, _ in f.timepoints}
+
+
+def test_concurrent_signals_of_a_created_fence_succeed_once():
+    for _ in range(50):
+        fence = HalFence.create()
+        outcomes = []
+        barrier = threading.Barrier(4)
+
+        def signal():
+            barrier.wait()
+            outcomes.append(_outcome(fence.signal)[0])
+        threads = [threading.Thread(target=signal) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        barrier.wait()
+        fence.timepoints                        # materialise while they race
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["InvalidArgumentError"] * 2 + ["ok"]
+        assert fence.query() == 0
