@@ -11,7 +11,7 @@ memoized command buffers do. :func:`build` turns the recorded commands into step
   element types are aligned to their size and whose bindings all have a known length
   becomes a *fast* step: every direct binding's typed view is made now (the command buffer
   retains the buffer, or the caller promised its lifetime: UNRETAINED), every indirect one
-  is ``(slot, start, end, dtype)`` relative to its slot's bound range;
+  is ``(slot, start, end, dtype, item size)`` relative to its slot's bound range;
 * everything else runs its ordinary executor (``commands.py``) against the resolved slots.
 
 At execution (:meth:`ReplayPlan.run`) the binding table has been checked slot by slot
@@ -79,7 +79,7 @@ def _fast_dispatch(command: DispatchCommand):
             return None
         end = length - length % size
         if type(ref) is SlotRef:
-            specs.append((ref.slot, ref.offset, ref.offset + end, dtype))
+            specs.append((ref.slot, ref.offset, ref.offset + end, dtype, size))
             continue
         if type(ref) is not RawRange or not _plain_memory(ref.memory):
             return None
@@ -145,12 +145,13 @@ class ReplayPlan:
             arrays = []
             for spec in specs:
                 if spec.__class__ is tuple:
-                    slot, begin, end, dtype = spec
+                    slot, begin, end, dtype, size = spec
                     memory, base, _, arena = slots[slot]
                     begin += base
-                    size = dtype.itemsize
                     if arena is not None and not begin % size:     # aligned: one slice
-                        typed = arena.typed_view(dtype)
+                        typed = arena.typed.get(dtype)      # Arena.typed_view's cache
+                        if typed is None:
+                            typed = arena.typed_view(dtype)
                         if typed is not None:
                             arrays.append(typed[begin // size:(base + end) // size])
                             continue
