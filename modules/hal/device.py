@@ -126,12 +126,14 @@ class HalDevice:
 
     # Queue operations.
 
-    def _submit(self, label, wait_fence, signal_fence, work, retained=()) -> None:
+    def _submit(self, label, wait_fence, signal_fence, work, retained=(), args=()) -> None:
+        """Runs or queues ``work(*args)`` (None: nothing to run) between the fences."""
         queue = self._queue
         if queue.inline_command_buffers and _tracing.TRACER is None:
             # local-sync: no record, nothing retained (SyncQueue.run is submit inlined)
-            return queue.run(label, wait_fence, signal_fence, work)
-        submission = Submission(label, signal_fence, work)
+            return queue.run(label, wait_fence, signal_fence, work, args)
+        submission = Submission(label, signal_fence,
+                                functools.partial(work, *args) if args and work is not None else work)
         if not queue.inline_command_buffers:    # asynchronous: retain until signalled
             submission.resources = retain((*retained, wait_fence, signal_fence))
         if _tracing.TRACER is not None:     # one "hal.queue" event (pyree/tracing.py)
@@ -238,14 +240,10 @@ class HalDevice:
             slots, buffers = command_buffer.prepare_submission(binding_table)
             if (flags or flags.__class__ is not int) and device_size(flags) & _BORROW_TABLE:
                 buffers = ()
-            if command_buffer.inline:
-                work = None
-            elif slots is None:
-                work = command_buffer.execute
-            else:
-                work = functools.partial(command_buffer.execute, slots)
+            work = None if command_buffer.inline else command_buffer.execute
             self._submit("execute", wait_fence, signal_fence, work,
-                         (command_buffer, *buffers) if buffers else (command_buffer,))
+                         (command_buffer, *buffers) if buffers else (command_buffer,),
+                         () if slots is None else (slots,))
         except PyreeError as e:
             if signal_fence is not None:
                 signal_fence.fail(e)

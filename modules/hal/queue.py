@@ -65,11 +65,11 @@ def run_work(submission: Submission) -> PyreeError | None:
     return perform(submission.label, work)
 
 
-def perform(label: str, work) -> PyreeError | None:
-    """Calls ``work``; returns its failure, annotated with the queue operation's label,
-    instead of raising it."""
+def perform(label: str, work, args=()) -> PyreeError | None:
+    """Calls ``work(*args)``; returns its failure, annotated with the queue operation's
+    label, instead of raising it."""
     try:
-        work()
+        work(*args)
     except PyreeError as e:
         return e.annotate(f"while executing queue operation {label}")
     except Exception as e:  # noqa: BLE001 - any failure must reach the fence, never hang

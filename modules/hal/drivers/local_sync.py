@@ -28,10 +28,10 @@ class SyncQueue:
         if error is not None:
             raise error
 
-    def run(self, label: str, wait_fence, signal_fence, work) -> None:
+    def run(self, label: str, wait_fence, signal_fence, work, args=()) -> None:
         """:meth:`submit` of ``Submission(label, signal_fence, work)`` without building
         the record (the device's path when nothing traces the queue): same order (wait,
-        work, signal or fail), same errors."""
+        work, signal or fail), same errors. The work is ``work(*args)``."""
         error = None
         if wait_fence is not None and not wait_fence.reached():
             try:        # not reached (yet): the full wait
@@ -39,7 +39,7 @@ class SyncQueue:
             except PyreeError as e:
                 error = e
         if work is not None and error is None:
-            error = perform(label, work)
+            error = perform(label, work, args)
         settle(label, signal_fence, error)
         if error is not None:
             raise error
