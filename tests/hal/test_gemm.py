@@ -1,6 +1,8 @@
 """pyree's GEMM (modules/hal/kernels/gemm.py): products against numpy in float64, every
-stride form (transposed operands), tails of the micro-kernel and of the K and M blocks,
-nothing written outside C's elements, and equal rows / columns computed bit for bit alike.
+stride form (transposed operands), every path (panels, B in place for a few rows, a wide
+single row, dot products for a few columns), tails of the micro-kernel and of the K and M
+blocks, nothing written outside C's elements, and equal rows / columns computed bit for
+bit alike.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def _compiled():
 
 
 @settings(max_examples=60, deadline=None)
-@given(m=st.integers(0, 20), n=st.integers(0, 40), k=st.integers(0, 20),
+@given(m=st.integers(0, 20), n=st.integers(0, 80), k=st.integers(0, 20),
        dtype=st.sampled_from(DTYPES), transpose_a=st.booleans(), transpose_b=st.booleans(),
        ldc_pad=st.integers(0, 3), offset=st.integers(0, 5), seed=st.integers(0, 2**32 - 1))
 def test_products_match_numpy_in_every_layout(m, n, k, dtype, transpose_a, transpose_b,
@@ -71,7 +73,10 @@ def test_products_match_numpy_in_every_layout(m, n, k, dtype, transpose_a, trans
 @pytest.mark.parametrize("m, n, k", [
     (300, 37, 600),     # past one M block (288 f32 / 144 f64 rows) and two K blocks
     (13, 129, 257),     # one element past a K block, a one-column tail
-    (1, 784, 1),
+    (1, 784, 1),        # a dot product
+    (1, 200, 300),      # one row in place: wide calls, then panels, then a tail
+    (4, 77, 600),       # a few rows in place, two K blocks
+    (301, 2, 530),      # dot products, rows past a multiple of 4
 ])
 def test_large_products_cross_every_block_boundary(dtype, m, n, k):
     rng = np.random.default_rng(m * n + k)
@@ -98,6 +103,10 @@ def test_equal_rows_and_equal_columns_come_out_bit_for_bit_equal(dtype):
     B = np.repeat(rng.standard_normal((k, 1)), n, axis=1).astype(dtype) * 1e3
     c, _ = _run(A, B)
     assert (c == c[:, :1]).all()
+    # the dot-product path (a column of B, A's rows contiguous) too
+    tied = np.repeat(rng.standard_normal((1, k)), 13, axis=0).astype(dtype)
+    c, _ = _run(tied, rng.standard_normal((k, 1)).astype(dtype))
+    assert (c == c[0]).all()
     # and a split of the rows gives each row the value the whole product gives it
     whole, _ = _run(A, B[:, :7])
     for lo, hi in ((0, 5), (5, 6), (6, 150), (150, 301)):
@@ -117,5 +126,5 @@ def test_conv_tiles_cached_code_goes_stale_with_the_gemm_source():
     from pyree.modules.hal.kernels import config, conv_tile
 
     stamp = conv_tile.conv_tile._cache._cache_file._source_stamp
-    assert stamp[1] == config.source_digest("gemm.py")
+    assert stamp[1] == config.source_digest("gemm.py", "gemm_ir.py")
     assert conv_tile.pointwise._cache._cache_file._source_stamp != stamp

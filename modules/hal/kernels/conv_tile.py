@@ -120,7 +120,7 @@ def conv_tile(x, w, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OD, OH, OW, KD, KH, KW, 
                                         wv * x[np.uint64(base + ow * SW)]
 
 
-config.cache_depends_on(conv_tile, "gemm.py")
+config.cache_depends_on(conv_tile, "gemm.py", "gemm_ir.py")
 
 
 @numba.njit(**_OPTS)

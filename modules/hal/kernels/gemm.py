@@ -1,27 +1,32 @@
 """pyree's own GEMM: ``C = A @ B`` for the kernels' products (matmul, conv), on one
 thread (a dispatch's workgroups are its parallelism), numba only.
 
-``gemm(m, n, k, a, ao, lda, b, bo, ldb, c, co, ldc)`` takes flat row-major float32 or
-float64 arrays: ``A[i, j]`` is ``a[ao + i*lda + j]``, likewise B and C; C is overwritten.
-The caller has proven every element it names in range (rows ``[0, m)`` of A with stride
-``lda``, ...); nothing here reads or writes outside them.
+``gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc)`` takes flat float32 or
+float64 arrays: ``A[i, p]`` is ``a[ao + i*sai + p*sak]``, ``B[p, j]`` is ``b[bo + p*sbk +
+j*sbj]`` (a transposed operand swaps its strides) and ``C[i, j]`` is ``c[co + i*ldc + j]``;
+C is overwritten. The caller has proven every element it names in range; nothing here
+reads or writes outside them.
 
-Structure (GotoBLAS's loops, a BLIS-style micro-kernel): K is cut into blocks of ``KC``,
-M into blocks of ``MC`` rows (the block of A stays in L2), N into panels of ``NR``
-columns. Each ``KC x NR`` panel of B is copied into a zero-padded scratch (sequential
-reads in the kernel; N tails need no masking), and an ``MR x NR`` micro-kernel, emitted
-as LLVM IR with ``2*MR`` vector accumulators of 256 bits, runs ``kc`` fused multiply-adds
-per element with A's ``MR`` row values broadcast from their rows as they lie. A C tile
-past N goes through a scratch tile too. Rows past a multiple of ``MR`` use the
-micro-kernel for fewer rows.
+Structure (GotoBLAS's loops around a BLIS-style micro-kernel, ``gemm_ir.micro``): K is
+cut into blocks of ``KC``, M into blocks of ``MC_BYTES // itemsize`` rows (the block of A
+stays in L2), N into panels of ``NR = 2 * lanes`` columns. Each ``KC x NR`` panel of B is
+copied into a zero-padded scratch (sequential reads in the kernel, no masking for N
+tails, no cache-set conflicts from a long row stride), and the ``MR x NR`` micro-kernel
+runs ``kc`` fused multiply-adds per element with A's values broadcast from their rows as
+they lie. A C tile past N goes through a scratch tile; rows past a multiple of ``MR`` use
+the micro-kernel for fewer rows. Two shapes skip the panels, whose copy would cost as
+much as the product: a product of at most ``MR`` rows reads B's rows in place (each is
+used once), and a product of fewer than ``DOT_COLUMNS`` columns with A and B contiguous
+along K (a fully connected layer at batch 1, computed as ``[N, K] @ [K, 1]``) is a dot
+product per element (``gemm_ir.dot``, four rows at a time).
 
-Every element of C is the same computation: a chain of ``fma`` over k in order within
-each K block, the block sums added to C in order. Two output rows or columns with equal
-inputs are therefore equal to the bit, wherever they fall in the tiling, which OpenBLAS's
-sgemm does not promise (spec/executables.md: a classifier's tied logits stay tied). On a
-core with AVX2 and FMA the micro-kernel runs near peak: 84-93 GFLOPS on one core here for
-the MLP's and squeezenet's products, against 55 for OpenBLAS 0.3.31's single-threaded
-sgemm (benchmarks/kernel_bench.py "GEMM").
+Every element of C is computed alike: its K blocks' fma chains, over k in order, added to
+C in order (or one dot product). Two output rows or columns with equal inputs are
+therefore equal to the bit, wherever they fall in the tiling, which OpenBLAS's sgemm does
+not promise (spec/executables.md: a classifier's tied logits stay tied). On a core with
+AVX2 and FMA the micro-kernel runs near peak: 80-90 GFLOPS on one core here for the
+MLP's and squeezenet's products, against 50-90 for OpenBLAS 0.3.31's single-threaded
+sgemm (tests/hal/test_gemm.py pins the results; benchmarks/README.md the figures).
 """
 
 from __future__ import annotations
@@ -32,111 +37,17 @@ from . import config
 
 numba = config.import_numba()
 
-from llvmlite import ir  # noqa: E402  (numba, hence llvmlite, imported by config above)
-from numba.core import cgutils, types  # noqa: E402
+from .gemm_ir import VECTORS, dot, micro  # noqa: E402
 
 MR = 6          # rows of the micro-kernel: 2*MR accumulators + 2 B vectors + 1 broadcast
-VECTORS = 2     # 256-bit vectors per row of the micro-kernel (NR = VECTORS * lanes)
 KC = 256        # K block: a panel of B is KC*NR elements (16 KiB), in L1
 MC_BYTES = 1152  # M block: 1152 // itemsize rows (288 f32, 144 f64) by KC of A, in L2
-_LANES = {types.float32: 8, types.float64: 4}
+DOT_COLUMNS = 4  # fewer columns than this, A and B contiguous along K: dot products
 
-_I64 = ir.IntType(64)
-
-
-def _micro(mr: int):
-    """The ``mr x NR`` micro-kernel as a numba intrinsic:
-    ``micro(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)`` sets (``add == 0``) or adds
-    to (``add != 0``) ``C[i, j]`` the chain ``fma(A[i, kc-1], B[kc-1, j], ... fma(A[i, 0],
-    B[0, j], 0))`` for ``i < mr`` and ``j < NR``, where ``A[i, k]`` is ``a[ao + i*sai +
-    k*sak]``, ``B[k, j]`` is ``b[bo + k*ldb + j]`` and ``C[i, j]`` is ``c[co + i*ldc + j]``."""
-
-    @numba.extending.intrinsic
-    def micro(typingctx, kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add):
-        if not all(isinstance(x, types.Array) and x.ndim == 1 and x.dtype == a.dtype
-                   for x in (a, b, c)) or a.dtype not in _LANES:
-            return None
-        sig = types.void(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
-
-        def codegen(context, builder, signature, args):
-            kc_, a_, ao_, sai_, sak_, b_, bo_, ldb_, c_, co_, ldc_, add_ = args
-            arr = signature.args[1]
-            elt = context.get_data_type(arr.dtype)
-            lanes = _LANES[arr.dtype]
-            align = arr.dtype.bitwidth // 8
-            vec = ir.VectorType(elt, lanes)
-            suffix = "v%df%d" % (lanes, 32 if arr.dtype == types.float32 else 64)
-            fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vec, [vec, vec, vec]), "llvm.fma." + suffix)
-
-            def data(index, offset):
-                proxy = cgutils.create_struct_proxy(signature.args[index])
-                return builder.gep(proxy(context, builder, value=args[index]).data, [offset])
-
-            pa, pb, pc = data(1, ao_), data(5, bo_), data(8, co_)
-            rows = [builder.gep(pa, [builder.mul(sai_, ir.Constant(_I64, i))])
-                    for i in range(mr)]
-            zero = ir.Constant(vec, [0.0] * lanes)
-            splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
-            undef = ir.Constant(vec, ir.Undefined)
-
-            entry = builder.block
-            head = builder.append_basic_block("gemm.k")
-            body = builder.append_basic_block("gemm.fma")
-            done = builder.append_basic_block("gemm.store")
-            builder.branch(head)
-            builder.position_at_end(head)
-            k = builder.phi(_I64)
-            k.add_incoming(ir.Constant(_I64, 0), entry)
-            accs = []
-            for _ in range(mr * VECTORS):
-                acc = builder.phi(vec)
-                acc.add_incoming(zero, entry)
-                accs.append(acc)
-            builder.cbranch(builder.icmp_signed("<", k, kc_), body, done)
-
-            builder.position_at_end(body)
-            brow = builder.bitcast(builder.gep(pb, [builder.mul(k, ldb_)]), vec.as_pointer())
-            bv = [builder.load(builder.gep(brow, [ir.Constant(_I64, v)]), align=align)
-                  for v in range(VECTORS)]
-            ka = builder.mul(k, sak_)
-            new = []
-            for i in range(mr):
-                s = builder.load(builder.gep(rows[i], [ka]))
-                s = builder.shuffle_vector(
-                    builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0)),
-                    undef, splat)
-                new += [builder.call(fma, [s, bv[v], accs[i * VECTORS + v]])
-                        for v in range(VECTORS)]
-            k.add_incoming(builder.add(k, ir.Constant(_I64, 1)), builder.block)
-            for acc, value in zip(accs, new):
-                acc.add_incoming(value, builder.block)
-            builder.branch(head)
-
-            builder.position_at_end(done)
-            ptrs = []
-            for i in range(mr):
-                crow = builder.bitcast(builder.gep(pc, [builder.mul(ldc_, ir.Constant(_I64, i))]),
-                                       vec.as_pointer())
-                ptrs += [builder.gep(crow, [ir.Constant(_I64, v)]) for v in range(VECTORS)]
-            adding = builder.icmp_signed("!=", add_, ir.Constant(add_.type, 0))
-            with builder.if_else(adding) as (then, otherwise):
-                with then:
-                    for p, acc in zip(ptrs, accs):
-                        builder.store(builder.fadd(builder.load(p, align=align), acc), p,
-                                      align=align)
-                with otherwise:
-                    for p, acc in zip(ptrs, accs):
-                        builder.store(acc, p, align=align)
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    return micro
-
-
-_KERNELS = tuple(_micro(mr) for mr in range(1, MR + 1))
-_m1, _m2, _m3, _m4, _m5, _m6 = _KERNELS     # _rows names one per row count
+_m1, _m2, _m3, _m4, _m5, _m6 = (micro(mr) for mr in range(1, MR + 1))
+_d1, _d2, _d3, _d4 = (dot(rows) for rows in range(1, 5))
+WIDE = 4        # a single row in place takes WIDE panels per call (4x the fma chains)
+_w1 = micro(1, WIDE * VECTORS)
 
 
 @numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
@@ -156,6 +67,23 @@ def _rows(mr, kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add):
 
 
 @numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
+def _dots(m, k, a, ao, sai, x, xo, c, co, ldc):
+    """``C[i, 0] = A[i, :] . x`` for ``i < m`` (A's rows and x contiguous), four rows at a
+    time."""
+    i = 0
+    while i + 4 <= m:
+        _d4(k, a, ao + i * sai, sai, x, xo, c, co + i * ldc, ldc)
+        i += 4
+    r = m - i
+    if r == 3:
+        _d3(k, a, ao + i * sai, sai, x, xo, c, co + i * ldc, ldc)
+    elif r == 2:
+        _d2(k, a, ao + i * sai, sai, x, xo, c, co + i * ldc, ldc)
+    elif r == 1:
+        _d1(k, a, ao + i * sai, sai, x, xo, c, co + i * ldc, ldc)
+
+
+@numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
 def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
     """``C[m, n] = A[m, k] @ B[k, n]`` with ``A[i, p] = a[ao + i*sai + p*sak]``,
     ``B[p, j] = b[bo + p*sbk + j*sbj]`` and ``C[i, j] = c[co + i*ldc + j]`` (a transposed
@@ -167,8 +95,13 @@ def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
             for j in range(n):
                 c[np.uint64(co + i * ldc + j)] = 0
         return
+    if n < DOT_COLUMNS and sak == 1 and sbk == 1:
+        for j in range(n):
+            _dots(m, k, a, ao, sai, b, bo + j * sbj, c, co + j, ldc)
+        return
     nr = VECTORS * (32 // a.itemsize)
     mc_max = MC_BYTES // a.itemsize
+    direct = m <= MR and sbj == 1       # each row of B is used once: read it in place
     panel = np.empty(KC * nr, a.dtype)
     tile = np.empty(MR * nr, a.dtype)
     for p0 in range(0, k, KC):
@@ -176,8 +109,18 @@ def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
         add = 1 if p0 > 0 else 0
         for i1 in range(0, m, mc_max):
             mc = min(mc_max, m - i1)
-            for j0 in range(0, n, nr):
+            first = 0
+            if direct and m == 1:
+                first = n - n % (WIDE * nr)
+                for j0 in range(0, first, WIDE * nr):
+                    _w1(kc, a, ao + p0 * sak, sai, sak, b, bo + p0 * sbk + j0, sbk,
+                        c, co + j0, ldc, add)
+            for j0 in range(first, n, nr):
                 w = min(nr, n - j0)
+                if direct and w == nr:
+                    _rows(m, kc, a, ao + p0 * sak, sai, sak, b, bo + p0 * sbk + j0, sbk,
+                          c, co + j0, ldc, add)
+                    continue
                 # the panel B[p0:p0+kc, j0:j0+w], zero-padded to nr columns
                 for kk in range(kc):
                     src = bo + (p0 + kk) * sbk + j0 * sbj
@@ -206,3 +149,7 @@ def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
                     for i in range(mr):
                         for j in range(w):
                             c[np.uint64(coff + i * ldc + j)] = tile[np.uint64(i * nr + j)]
+
+
+for _fn in (_rows, _dots, gemm):    # their cached code holds gemm_ir's kernels
+    config.cache_depends_on(_fn, "gemm_ir.py")

@@ -53,7 +53,7 @@ from . import skeleton
 # The kernel source names the digest of the shared tile function and its GEMM, so that
 # editing either changes every conv kernel's cache key (numba's cache does not track
 # callees).
-_TILE_DIGEST = config.source_digest("conv_tile.py", "gemm.py")
+_TILE_DIGEST = config.source_digest("conv_tile.py", "gemm.py", "gemm_ir.py")
 
 NAMES = ("n", "nwg", "per", "G", "Cg", "Mg", "ID", "IH", "IW", "OD", "OH", "OW", "KD", "KH",
          "KW", "SD", "SH", "SW", "DD", "DH", "DW", "PD", "PH", "PW", "xo", "wo", "oo",
@@ -82,7 +82,7 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     lines = skeleton.header(("fmin", "fmax"))
     lines.insert(lines.index(""),
                  "from pyree.modules.hal.kernels.conv_tile import conv_tile")
-    lines.insert(2, f"# conv_tile.py, gemm.py sha256 {_TILE_DIGEST}")
+    lines.insert(2, f"# conv_tile.py, gemm.py, gemm_ir.py sha256 {_TILE_DIGEST}")
     lines.append(f"def kernel({params}):")
     lines += _extras(fn, T)
     # A tensor operand (a residual) may share the output's bytes, so the product goes to a

@@ -22,7 +22,7 @@ from . import skeleton
 
 
 # generated kernels name the GEMM's digest: editing it changes their cache keys
-_GEMM_DIGEST = config.source_digest("gemm.py")
+_GEMM_DIGEST = config.source_digest("gemm.py", "gemm_ir.py")
 
 
 def emit(fn: Function) -> tuple[list[str], tuple]:
@@ -43,7 +43,7 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     params = ", ".join([f"b{x.index}" for x in fn.bindings] + ["p", "fp"])
     lines = skeleton.header(("fmin", "fmax") if body.epilogue else (),
                             ("from pyree.modules.hal.kernels.gemm import gemm",))
-    lines.insert(2, f"# gemm.py sha256 {_GEMM_DIGEST}")
+    lines.insert(2, f"# gemm.py, gemm_ir.py sha256 {_GEMM_DIGEST}")
     lines[-1:-1] = [f"alpha = {skeleton.number(body.alpha, etype)}",
                     f"beta = {skeleton.number(body.beta, etype)}", "", ""]
     lines += [f"def kernel({params}):",
