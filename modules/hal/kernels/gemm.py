@@ -42,6 +42,7 @@ from .gemm_ir import VECTORS, dot, micro  # noqa: E402
 MR = 6          # rows of the micro-kernel: 2*MR accumulators + 2 B vectors + 1 broadcast
 KC = 256        # K block: a panel of B is KC*NR elements (16 KiB), in L1
 MC_BYTES = 1152  # M block: 1152 // itemsize rows (288 f32, 144 f64) by KC of A, in L2
+NC_BYTES = 4096  # N block: 4096 // itemsize columns by KC of B (1 MiB), packed at once
 DOT_COLUMNS = 4  # fewer columns than this, A and B contiguous along K: dot products
 
 _m1, _m2, _m3, _m4, _m5, _m6 = (micro(mr) for mr in range(1, MR + 1))
@@ -101,54 +102,74 @@ def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
         return
     nr = VECTORS * (32 // a.itemsize)
     mc_max = MC_BYTES // a.itemsize
+    nc_max = NC_BYTES // a.itemsize
     direct = m <= MR and sbj == 1       # each row of B is used once: read it in place
-    panel = np.empty(KC * nr, a.dtype)
+    block = np.empty(KC * min(nc_max, n + nr), a.dtype)
     tile = np.empty(MR * nr, a.dtype)
-    for p0 in range(0, k, KC):
-        kc = min(KC, k - p0)
-        add = 1 if p0 > 0 else 0
-        for i1 in range(0, m, mc_max):
-            mc = min(mc_max, m - i1)
-            first = 0
-            if direct and m == 1:
-                first = n - n % (WIDE * nr)
-                for j0 in range(0, first, WIDE * nr):
-                    _w1(kc, a, ao + p0 * sak, sai, sak, b, bo + p0 * sbk + j0, sbk,
-                        c, co + j0, ldc, add)
-            for j0 in range(first, n, nr):
-                w = min(nr, n - j0)
-                if direct and w == nr:
+    for j1 in range(0, n, nc_max):
+        nc = min(nc_max, n - j1)
+        for p0 in range(0, k, KC):
+            kc = min(KC, k - p0)
+            add = 1 if p0 > 0 else 0
+            first = j1
+            if direct:
+                if m == 1:
+                    first = j1 + nc - nc % (WIDE * nr)
+                    for j0 in range(j1, first, WIDE * nr):
+                        _w1(kc, a, ao + p0 * sak, sai, sak, b, bo + p0 * sbk + j0, sbk,
+                            c, co + j0, ldc, add)
+                for j0 in range(first, j1 + nc - nc % nr, nr):
                     _rows(m, kc, a, ao + p0 * sak, sai, sak, b, bo + p0 * sbk + j0, sbk,
                           c, co + j0, ldc, add)
-                    continue
-                # the panel B[p0:p0+kc, j0:j0+w], zero-padded to nr columns
-                for kk in range(kc):
-                    src = bo + (p0 + kk) * sbk + j0 * sbj
-                    dst = kk * nr
-                    if w == nr and sbj == 1:
+                first = j1 + nc - nc % nr
+            # B[p0:p0+kc, first:j1+nc] as panels of nr columns (the last zero-padded):
+            # element (kk, j) of panel q at block[q*kc*nr + kk*nr + j]
+            width = j1 + nc - first
+            if width <= 0:
+                continue
+            panels = -(-width // nr)
+            full = width // nr
+            for kk in range(kc):
+                src = bo + (p0 + kk) * sbk + first * sbj
+                for q in range(full):
+                    dst = q * kc * nr + kk * nr
+                    if sbj == 1:
                         for j in range(nr):
-                            panel[np.uint64(dst + j)] = b[np.uint64(src + j)]
+                            block[np.uint64(dst + j)] = b[np.uint64(src + q * nr + j)]
                     else:
-                        for j in range(w):
-                            panel[np.uint64(dst + j)] = b[np.uint64(src + j * sbj)]
-                        for j in range(w, nr):
-                            panel[np.uint64(dst + j)] = 0
-                for i0 in range(i1, i1 + mc, MR):
-                    mr = min(MR, i1 + mc - i0)
-                    aoff = ao + i0 * sai + p0 * sak
-                    coff = co + i0 * ldc + j0
-                    if w == nr:
-                        _rows(mr, kc, a, aoff, sai, sak, panel, 0, nr, c, coff, ldc, add)
-                        continue
-                    # a tile past N: computed in a scratch tile, its w columns copied
-                    if add:
+                        for j in range(nr):
+                            block[np.uint64(dst + j)] = b[np.uint64(src + (q * nr + j) * sbj)]
+                if full < panels:
+                    dst = full * kc * nr + kk * nr
+                    src += full * nr * sbj
+                    for j in range(width - full * nr):
+                        block[np.uint64(dst + j)] = b[np.uint64(src + j * sbj)]
+                    for j in range(width - full * nr, nr):
+                        block[np.uint64(dst + j)] = 0
+            for i1 in range(0, m, mc_max):
+                mc = min(mc_max, m - i1)
+                for q in range(panels):
+                    j0 = first + q * nr
+                    w = min(nr, j1 + nc - j0)
+                    for i0 in range(i1, i1 + mc, MR):
+                        mr = min(MR, i1 + mc - i0)
+                        aoff = ao + i0 * sai + p0 * sak
+                        coff = co + i0 * ldc + j0
+                        if w == nr:
+                            _rows(mr, kc, a, aoff, sai, sak, block, q * kc * nr, nr, c, coff,
+                                  ldc, add)
+                            continue
+                        # a tile past N: computed in a scratch tile, its w columns copied
+                        if add:
+                            for i in range(mr):
+                                for j in range(w):
+                                    tile[np.uint64(i * nr + j)] = \
+                                        c[np.uint64(coff + i * ldc + j)]
+                        _rows(mr, kc, a, aoff, sai, sak, block, q * kc * nr, nr, tile, 0, nr,
+                              add)
                         for i in range(mr):
                             for j in range(w):
-                                tile[np.uint64(i * nr + j)] = c[np.uint64(coff + i * ldc + j)]
-                    _rows(mr, kc, a, aoff, sai, sak, panel, 0, nr, tile, 0, nr, add)
-                    for i in range(mr):
-                        for j in range(w):
-                            c[np.uint64(coff + i * ldc + j)] = tile[np.uint64(i * nr + j)]
+                                c[np.uint64(coff + i * ldc + j)] = tile[np.uint64(i * nr + j)]
 
 
 for _fn in (_rows, _dots, gemm):    # their cached code holds gemm_ir's kernels
