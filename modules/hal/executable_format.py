@@ -267,7 +267,8 @@ def _body(chk, sizes, raw, path, bindings, push_count):
                                        f"expected {want}")
     else:
         chk.obj(raw, path, ("kind", "lhs", "rhs", "out"),
-                ("transpose_lhs", "transpose_rhs", "alpha", "beta", "epilogue"))
+                ("transpose_lhs", "transpose_rhs", "alpha", "beta", "epilogue",
+                 "column_block"))
         lhs = _binding_ref(chk, raw["lhs"], path + ".lhs", bindings, read=True)
         rhs = _binding_ref(chk, raw["rhs"], path + ".rhs", bindings, read=True)
         out = _binding_ref(chk, raw["out"], path + ".out", bindings, write=True)
@@ -289,10 +290,15 @@ def _body(chk, sizes, raw, path, bindings, push_count):
         if beta != 0 and not out.readable:
             chk.fail(path + ".out", f"beta != 0 reads binding {out.index}, which is "
                                     f"'{out.access}'")
+        block = None
+        if "column_block" in raw:
+            block = sizes.expr(raw["column_block"], path + ".column_block")
+            if block.static() == 0:
+                chk.fail(path + ".column_block", "must be at least 1")
         body = ir.Matmul(lhs.index, rhs.index, out.index,
                          chk.bool_(raw.get("transpose_lhs", False), path + ".transpose_lhs"),
                          chk.bool_(raw.get("transpose_rhs", False), path + ".transpose_rhs"),
                          float(alpha), float(beta),
                          parse_epilogue(chk, raw.get("epilogue", []), path + ".epilogue",
-                                        bindings, out))
+                                        bindings, out), block)
     return body

@@ -1,14 +1,16 @@
-"""How matmul lowerings split rows into workgroups (compiler/emit/lower_v1_matmul.py):
-small products are one workgroup, large ones at most 8 of at least MIN_ROWS rows, and a
-single row against a transposed operand (a batch-1 fully connected layer) is computed as
-the transposed product so its N rows can be shared out - with the same values."""
+"""How matmul lowerings split work into workgroups (compiler/emit/lower_v1_matmul.py):
+small products are one workgroup, large ones at most 8 of at least MIN_ROWS rows, a few
+rows split by column blocks instead, and a single row against a transposed operand (a
+batch-1 fully connected layer) is computed as the transposed product so its N rows can be
+shared out - with the same values."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from pyree.compiler import compile_model
-from pyree.compiler.emit.lower_v1_matmul import MIN_ROWS, lower_matmul, rows_per_workgroup
+from pyree.compiler.emit.lower_v1_matmul import (MIN_ROWS, lower_matmul, rows_per_workgroup,
+                                                  work_split)
 from pyree.compiler.onnx_import import import_model
 from pyree.compiler.pipeline import compile_graph
 
@@ -23,6 +25,14 @@ def test_rows_per_workgroup():
     assert rows_per_workgroup(4096, 512, 512) == 512      # 8 workgroups
     assert rows_per_workgroup(100, 4096, 4096) == MIN_ROWS
     assert rows_per_workgroup(1, 10, 10) == 1
+
+
+def test_work_split():
+    assert work_split(64, 784, 128) == (64, 64)       # the MLP: two column blocks
+    assert work_split(64, 128, 10) == (64, 10)        # one workgroup
+    assert work_split(1, 2048, 4100) == (1, 1040)     # one row: 4 blocks of 1040 columns
+    assert work_split(4096, 512, 512) == (512, 512)   # many rows: row workgroups
+    assert work_split(100, 64, 40) == (100, 40)       # too little work to split
 
 
 def gemm(batch, k, n, trans_b):
@@ -55,6 +65,7 @@ def test_batch_one_fully_connected_is_the_transposed_product():
     assert d.operands[0].value == "w" and d.operands[1].value == "x"
     assert d.constants[:4] == (1, 4100, 2048, 1) and d.workgroups[0] > 1
     assert not d.function["body"]["transpose_lhs"] and not d.function["body"]["transpose_rhs"]
-    m, _, _ = gemm(1, 2048, 4100, False)        # [K, N] weights: kept as one row
+    m, _, _ = gemm(1, 2048, 4100, False)        # [K, N] weights: one row, column blocks
     d = matmul_dispatch(m)
-    assert d.operands[0].value == "x" and d.workgroups[0] == 1
+    assert d.operands[0].value == "x" and d.workgroups[0] == 4
+    assert d.constants[-1] == 1040

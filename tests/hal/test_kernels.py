@@ -135,6 +135,31 @@ def _functions() -> list:
                 "items_per_workgroup": 2,
                 "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2, "alpha": 2.0,
                          "beta": 0.5, "transpose_lhs": True, "transpose_rhs": True}})
+    pcs7 = [{"pc": i} for i in range(7)]
+    fns.append({"name": "matmul_f32_cols", "push_constants": ["B", "M", "K", "N", "Br", "per",
+                                                                "cb"],
+                "bindings": [
+                    {"index": 0, "type": "f32", "access": "read", "shape": pcs7[0:3]},
+                    {"index": 1, "type": "f32", "access": "read",
+                     "shape": [pcs7[4], pcs7[2], pcs7[3]]},
+                    {"index": 2, "type": "f32", "access": "write",
+                     "shape": [pcs7[0], pcs7[1], pcs7[3]]},
+                    {"index": 3, "type": "f32", "access": "read", "shape": [pcs7[3]]}],
+                "items_per_workgroup": pcs7[5],
+                "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2,
+                         "column_block": pcs7[6],
+                         "epilogue": [{"op": "channel_add", "binding": 3}, {"op": "relu"}]}})
+    fns.append({"name": "matmul_f64_tt_cols", "push_constants": ["B", "M", "K", "N", "cb"],
+                "bindings": [
+                    {"index": 0, "type": "f64", "access": "read", "shape": [pcs[2], pcs[1]]},
+                    {"index": 1, "type": "f64", "access": "read",
+                     "shape": [pcs[0], pcs[3], pcs[2]]},
+                    {"index": 2, "type": "f64", "access": "readwrite",
+                     "shape": [pcs[0], pcs[1], pcs[3]]}],
+                "items_per_workgroup": 3,
+                "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2, "alpha": 2.0,
+                         "beta": 0.5, "transpose_lhs": True, "transpose_rhs": True,
+                         "column_block": pcs[4]}})
     fns.append({"name": "copy_i32", "push_constants": [f"p{i}" for i in range(11)],
                 "bindings": [_strided(0, "i32", "read", 2, 0), _strided(1, "i32", "write", 2, 5)],
                 "items_per_workgroup": {"pc": 10},
@@ -406,6 +431,45 @@ def test_matmul_transposed_alpha_beta_matches_numpy(exe, batch, m, k, n, seed):
     out = rng.standard_normal((batch, m, n))
     want = 2.0 * np.matmul(lhs_t.T, rhs_t.transpose(0, 2, 1)) + 0.5 * out
     run(exe, "matmul_f64_tt", [lhs_t, rhs_t, out], (batch, m, k, n), (1 << 16, 1, 1))
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=25)
+@given(st.integers(1, 3), st.integers(0, 5), st.integers(0, 4), st.integers(0, 40),
+       st.booleans(), st.integers(1, 7), st.integers(1, 20), st.integers(0, 2 ** 32 - 1))
+def test_matmul_column_blocks_match_numpy(exe, batch, m, k, n, broadcast_rhs, per, cb, seed):
+    """Items are (column block, row): every block of every row is computed once, with the
+    epilogue's per-column operand read at the block's own columns."""
+    rng = np.random.default_rng(seed)
+    rb = 1 if broadcast_rhs else batch
+    lhs = rng.standard_normal((batch, m, k)).astype(np.float32)
+    rhs = rng.standard_normal((rb, k, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    out = np.full((batch, m, n), np.nan, np.float32)
+    blocks = -(-n // min(cb, n)) if n else 1
+    groups = (-(-batch * m * blocks // per), 1, 1)
+    run(exe, "matmul_f32_cols", [lhs, rhs, out, bias], (batch, m, k, n, rb, per, cb), groups)
+    want = np.maximum(np.matmul(lhs, rhs) + bias, 0)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
+
+def test_matmul_column_block_must_be_positive_at_dispatch(exe):
+    with pytest.raises(InvalidArgumentError, match="column_block evaluates to 0"):
+        exe.validate_dispatch(exe.lookup_function("matmul_f32_cols"), (1, 1, 1),
+                              (1, 2, 3, 4, 1, 1, 0))
+
+
+@settings(max_examples=25)
+@given(st.integers(1, 3), st.integers(0, 5), st.integers(0, 4), st.integers(0, 12),
+       st.integers(1, 5), st.integers(0, 2 ** 32 - 1))
+def test_matmul_column_blocks_transposed_alpha_beta_match_numpy(exe, batch, m, k, n, cb,
+                                                                seed):
+    rng = np.random.default_rng(seed)
+    lhs_t = rng.standard_normal((k, m))
+    rhs_t = rng.standard_normal((batch, n, k))
+    out = rng.standard_normal((batch, m, n))
+    want = 2.0 * np.matmul(lhs_t.T, rhs_t.transpose(0, 2, 1)) + 0.5 * out
+    run(exe, "matmul_f64_tt_cols", [lhs_t, rhs_t, out], (batch, m, k, n, cb), (1 << 16, 1, 1))
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
 
 

@@ -118,6 +118,7 @@ class Matmul:
     alpha: float
     beta: float
     epilogue: tuple = ()            # tuple[EpilogueStep]; channel = column of out
+    column_block: SizeExpr | None = None    # columns of out per item (None: all N)
 
 
 @attrs.frozen

@@ -230,14 +230,25 @@ def _matmul(fn, body: Matmul, counts, push, consts) -> Launch:
     for name, batch in (("lhs", lb), ("rhs", rb)):
         if batch not in (1, ob):
             _fail(fn, f"{name} batch {batch} does not broadcast to out batch {ob}")
-    items = _checked(fn, ob * m, "matmul rows")
+    # Items are (column block, row of out over (batch, m)): ``nb`` blocks of ``cb``
+    # columns (the last may be shorter; one block of all N without a column_block).
+    cb = max(n, 1)
+    if body.column_block is not None:
+        cb = _checked(fn, body.column_block.evaluate(push, consts), "column_block")
+        if cb < 1:
+            _fail(fn, f"column_block evaluates to {cb}; must be at least 1")
+        cb = min(cb, max(n, 1))
+    nb = -(-n // cb) if n else 1
+    rows = _checked(fn, ob * m, "matmul rows")
+    items = _checked(fn, rows * nb, "matmul items")
     covered, nwg, per = workgroups(fn, counts, push, consts, items)
     sizes = {"lhs": m * k, "rhs": k * n, "out": m * n}
     stride = {name: (sizes[name] if shapes[name][0][0] == ob and ob > 1 else 0)
               for name in sizes}
     required = [0] * len(fn.bindings)
     if covered:
-        last_batch, last_row = divmod(covered - 1, m)
+        # past the first block every row is touched (extents cover whole rows of out)
+        last_batch, last_row = divmod(min(covered, rows) - 1, m)
         ends = {"lhs": sizes["lhs"], "rhs": sizes["rhs"], "out": (last_row + 1) * n}
         for name, b in (("lhs", body.lhs), ("rhs", body.rhs), ("out", body.out)):
             if ends[name]:
@@ -247,6 +258,7 @@ def _matmul(fn, body: Matmul, counts, push, consts) -> Launch:
     params = [covered, nwg, per, m, n, k]
     for name in ("lhs", "rhs", "out"):
         params += [shapes[name][1], stride[name]]
+    params += [cb, rows]
     # the channel of a matmul is the column of out
     out_shape = view(fn, fn.bindings[body.out], push, consts)[0]
     step_params, fparams, operands = epilogue_operands(fn, body.epilogue, n, out_shape,
@@ -263,7 +275,7 @@ def _matmul(fn, body: Matmul, counts, push, consts) -> Launch:
         required[s.binding] = max(required[s.binding],
                                   top * fn.bindings[s.binding].type.itemsize)
     return Launch(_frozen(params + step_params, np.int64), _frozen(fparams, np.float64),
-                  covered, tuple(required), covered * n * k)
+                  covered, tuple(required), covered * (cb if n else 0) * k)
 
 
 def epilogue_operands(fn, steps, channels: int, out_shape, what: str, push, consts):
