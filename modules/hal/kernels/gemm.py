@@ -7,13 +7,13 @@ j*sbj]`` (a transposed operand swaps its strides) and ``C[i, j]`` is ``c[co + i*
 C is overwritten. The caller has proven every element it names in range; nothing here
 reads or writes outside them.
 
-Structure (GotoBLAS's loops around a BLIS-style micro-kernel, ``gemm_ir.micro``): K is
-cut into blocks of ``KC``, M into blocks of ``MC_BYTES // itemsize`` rows (the block of A
-stays in L2), N into panels of ``NR = 2 * lanes`` columns. Each ``KC x NR`` panel of B is
-copied into a zero-padded scratch (sequential reads in the kernel, no masking for N
-tails, no cache-set conflicts from a long row stride), and the ``MR x NR`` micro-kernel
-runs ``kc`` fused multiply-adds per element with A's values broadcast from their rows as
-they lie. A C tile past N goes through a scratch tile; rows past a multiple of ``MR`` use
+Structure (GotoBLAS's loops around a BLIS-style micro-kernel, ``gemm_ir.micro``): N is
+cut into blocks of ``NC_BYTES // itemsize`` columns, K into blocks of ``KC``, M into
+blocks of ``MC_BYTES // itemsize`` rows (the block of A stays in L2). Each (N block, K
+block) of B is copied row by row into a scratch of panels of ``NR = 2 * lanes`` columns,
+the last zero-padded (sequential reads in the kernel, no masking for N tails, no
+cache-set conflicts from a long row stride), and the ``MR x NR`` micro-kernel runs ``kc``
+fused multiply-adds per element with A's values broadcast from their rows as they lie. A C tile past N goes through a scratch tile; rows past a multiple of ``MR`` use
 the micro-kernel for fewer rows. Two shapes skip the panels, whose copy would cost as
 much as the product: a product of at most ``MR`` rows reads B's rows in place (each is
 used once), and a product of fewer than ``DOT_COLUMNS`` columns with A and B contiguous
