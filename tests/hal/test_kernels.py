@@ -116,50 +116,38 @@ def _functions() -> list:
     fns.append(_rows_function("softmax_f32", "f32", {
         "kind": "softmax", "source": 0, "target": 1, "axis": 1}, 3))
     pcs = [{"pc": i} for i in range(6)]
-    fns.append({"name": "matmul_f32", "push_constants": ["B", "M", "K", "N", "Br", "per"],
-                "bindings": [
-                    {"index": 0, "type": "f32", "access": "read", "shape": pcs[0:3]},
-                    {"index": 1, "type": "f32", "access": "read",
-                     "shape": [pcs[4], pcs[2], pcs[3]]},
-                    {"index": 2, "type": "f32", "access": "write",
-                     "shape": [pcs[0], pcs[1], pcs[3]]}],
-                "items_per_workgroup": pcs[5],
-                "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2}})
-    fns.append({"name": "matmul_f64_tt", "push_constants": ["B", "M", "K", "N"],
-                "bindings": [
-                    {"index": 0, "type": "f64", "access": "read", "shape": [pcs[2], pcs[1]]},
-                    {"index": 1, "type": "f64", "access": "read",
-                     "shape": [pcs[0], pcs[3], pcs[2]]},
-                    {"index": 2, "type": "f64", "access": "readwrite",
-                     "shape": [pcs[0], pcs[1], pcs[3]]}],
-                "items_per_workgroup": 2,
-                "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2, "alpha": 2.0,
-                         "beta": 0.5, "transpose_lhs": True, "transpose_rhs": True}})
-    pcs7 = [{"pc": i} for i in range(7)]
-    fns.append({"name": "matmul_f32_cols", "push_constants": ["B", "M", "K", "N", "Br", "per",
-                                                                "cb"],
-                "bindings": [
-                    {"index": 0, "type": "f32", "access": "read", "shape": pcs7[0:3]},
-                    {"index": 1, "type": "f32", "access": "read",
-                     "shape": [pcs7[4], pcs7[2], pcs7[3]]},
-                    {"index": 2, "type": "f32", "access": "write",
-                     "shape": [pcs7[0], pcs7[1], pcs7[3]]},
-                    {"index": 3, "type": "f32", "access": "read", "shape": [pcs7[3]]}],
-                "items_per_workgroup": pcs7[5],
-                "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2,
-                         "column_block": pcs7[6],
-                         "epilogue": [{"op": "channel_add", "binding": 3}, {"op": "relu"}]}})
-    fns.append({"name": "matmul_f64_tt_cols", "push_constants": ["B", "M", "K", "N", "cb"],
-                "bindings": [
-                    {"index": 0, "type": "f64", "access": "read", "shape": [pcs[2], pcs[1]]},
-                    {"index": 1, "type": "f64", "access": "read",
-                     "shape": [pcs[0], pcs[3], pcs[2]]},
-                    {"index": 2, "type": "f64", "access": "readwrite",
-                     "shape": [pcs[0], pcs[1], pcs[3]]}],
-                "items_per_workgroup": 3,
-                "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2, "alpha": 2.0,
-                         "beta": 0.5, "transpose_lhs": True, "transpose_rhs": True,
-                         "column_block": pcs[4]}})
+    matmul_f32 = {"name": "matmul_f32", "push_constants": ["B", "M", "K", "N", "Br", "per"],
+                  "bindings": [
+                      {"index": 0, "type": "f32", "access": "read", "shape": pcs[0:3]},
+                      {"index": 1, "type": "f32", "access": "read",
+                       "shape": [pcs[4], pcs[2], pcs[3]]},
+                      {"index": 2, "type": "f32", "access": "write",
+                       "shape": [pcs[0], pcs[1], pcs[3]]}],
+                  "items_per_workgroup": pcs[5],
+                  "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2}}
+    matmul_f64_tt = {
+        "name": "matmul_f64_tt", "push_constants": ["B", "M", "K", "N"],
+        "bindings": [
+            {"index": 0, "type": "f64", "access": "read", "shape": [pcs[2], pcs[1]]},
+            {"index": 1, "type": "f64", "access": "read", "shape": [pcs[0], pcs[3], pcs[2]]},
+            {"index": 2, "type": "f64", "access": "readwrite",
+             "shape": [pcs[0], pcs[1], pcs[3]]}],
+        "items_per_workgroup": 2,
+        "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2, "alpha": 2.0, "beta": 0.5,
+                 "transpose_lhs": True, "transpose_rhs": True}}
+    fns += [matmul_f32, matmul_f64_tt]
+    # the same two with column blocks (the last push constant), the f32 one with a bias +
+    # relu epilogue reading its per-column operand at each block's columns
+    fns.append(dict(matmul_f32, name="matmul_f32_cols",
+                    push_constants=matmul_f32["push_constants"] + ["cb"],
+                    bindings=matmul_f32["bindings"] + [
+                        {"index": 3, "type": "f32", "access": "read", "shape": [pcs[3]]}],
+                    body=dict(matmul_f32["body"], column_block={"pc": 6},
+                              epilogue=[{"op": "channel_add", "binding": 3},
+                                        {"op": "relu"}])))
+    fns.append(dict(matmul_f64_tt, name="matmul_f64_tt_cols", items_per_workgroup=3,
+                    push_constants=matmul_f64_tt["push_constants"] + ["cb"],
+                    body=dict(matmul_f64_tt["body"], column_block=pcs[4])))
     fns.append({"name": "copy_i32", "push_constants": [f"p{i}" for i in range(11)],
                 "bindings": [_strided(0, "i32", "read", 2, 0), _strided(1, "i32", "write", 2, 5)],
                 "items_per_workgroup": {"pc": 10},
