@@ -36,7 +36,7 @@ U32 = 1 << 32
 ACTIVATIONS = ("relu", "sigmoid", "leaky_relu", "clip")
 TARGET_POSITIONS = 2048     # output positions per workgroup, about
 MIN_WORK = 1 << 17          # multiply-adds per workgroup, at least
-TIED_BELOW_ROWS = 16        # planes with fewer output rows split by output channels
+SPLIT_BELOW_ROWS = 16        # planes with fewer output rows split by output channels
 CHANNEL_ALIGN = 12          # channel blocks are multiples of this (see conv_split)
 BLOCK_CHANNELS = 96         # output channels per block, about (at most 4 blocks)
 
@@ -61,7 +61,7 @@ def conv_split(planes: int, plane_rows: int, width: int, mg: int,
 
     A workgroup's product is one GEMM call per segment whose N is its positions, and a
     GEMM's throughput drops for small N (one-row segments of a 13x13 plane: 13 positions
-    per call). A plane of fewer than ``TIED_BELOW_ROWS`` rows (7x7 to 14x14) with at least
+    per call). A plane of fewer than ``SPLIT_BELOW_ROWS`` rows (7x7 to 14x14) with at least
     two blocks' worth of channels is therefore split by output channels instead: 2-4
     blocks of about ``BLOCK_CHANNELS`` channels (a multiple of ``CHANNEL_ALIGN``, itself a
     multiple of the GEMM's micro-kernel rows), each a workgroup over the whole plane.
@@ -73,7 +73,7 @@ def conv_split(planes: int, plane_rows: int, width: int, mg: int,
     compiler once kept them for a classifier's logits). Larger planes keep
     ``rows_per_workgroup``."""
     work = work_per_channel * mg
-    if plane_rows < TIED_BELOW_ROWS and mg >= 2 * CHANNEL_ALIGN and \
+    if plane_rows < SPLIT_BELOW_ROWS and mg >= 2 * CHANNEL_ALIGN and \
             work * plane_rows * width >= 2 * MIN_WORK:
         blocks = max(2, min(4, mg // BLOCK_CHANNELS))
         cb = -(-mg // blocks)

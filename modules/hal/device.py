@@ -132,8 +132,9 @@ class HalDevice:
         if queue.inline_command_buffers and _tracing.TRACER is None:
             # local-sync: no record, nothing retained (SyncQueue.run is submit inlined)
             return queue.run(label, wait_fence, signal_fence, work, args)
-        submission = Submission(label, signal_fence,
-                                functools.partial(work, *args) if args and work is not None else work)
+        if args and work is not None:       # run later: bind its arguments now
+            work = functools.partial(work, *args)
+        submission = Submission(label, signal_fence, work)
         if not queue.inline_command_buffers:    # asynchronous: retain until signalled
             submission.resources = retain((*retained, wait_fence, signal_fence))
         if _tracing.TRACER is not None:     # one "hal.queue" event (pyree/tracing.py)

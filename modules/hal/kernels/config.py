@@ -31,6 +31,7 @@ free of it. numba is imported by :func:`import_numba`, called when an executable
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pathlib
@@ -92,9 +93,10 @@ def njit_options() -> dict:
     }
 
 
+@functools.cache
 def source_digest(*names: str) -> str:
     """A digest of the kernel package's source files ``names`` (``"gemm.py"``, ...), read
-    from disk without importing them (nor numba)."""
+    from disk without importing them (nor numba); once per process."""
     h = hashlib.sha256()
     for name in names:
         h.update((pathlib.Path(__file__).parent / name).read_bytes())

@@ -13,8 +13,9 @@ blocks of ``MC_BYTES // itemsize`` rows (the block of A stays in L2). Each (N bl
 block) of B is copied row by row into a scratch of panels of ``NR = 2 * lanes`` columns,
 the last zero-padded (sequential reads in the kernel, no masking for N tails, no
 cache-set conflicts from a long row stride), and the ``MR x NR`` micro-kernel runs ``kc``
-fused multiply-adds per element with A's values broadcast from their rows as they lie. A C tile past N goes through a scratch tile; rows past a multiple of ``MR`` use
-the micro-kernel for fewer rows. Two shapes skip the panels, whose copy would cost as
+fused multiply-adds per element with A's values broadcast from their rows as they lie.
+A C tile past N goes through a scratch tile; rows past a multiple of ``MR`` use the
+micro-kernel for fewer rows. Two shapes skip the panels, whose copy would cost as
 much as the product: a product of at most ``MR`` rows reads B's rows in place (each is
 used once), and a product of fewer than ``DOT_COLUMNS`` columns with A and B contiguous
 along K (a fully connected layer at batch 1, computed as ``[N, K] @ [K, 1]``) is a dot

@@ -96,6 +96,19 @@ def collapse(dims, operand_strides, rank: int):
     return [1] * pad + out_dims, [[0] * pad + o for o in out_strides]
 
 
+def blocks(fn, block, extent: int, what: str, push, consts) -> tuple[int, int]:
+    """(block size, block count) of ``extent`` cut into blocks of the SIZE ``block``
+    (None: one block of all of it; the last block may be shorter; an empty extent is one
+    block). A block below 1 is INVALID_ARGUMENT naming ``what``."""
+    size = max(extent, 1)
+    if block is not None:
+        size = _checked(fn, block.evaluate(push, consts), what)
+        if size < 1:
+            _fail(fn, f"{what} evaluates to {size}; must be at least 1")
+        size = min(size, max(extent, 1))
+    return size, -(-extent // size) if extent else 1
+
+
 def workgroups(fn, counts, push, consts, items: int) -> tuple[int, int, int]:
     """(covered items, workgroups with work, items per workgroup) for a dispatch."""
     per = fn.items_per_workgroup.evaluate(push, consts)
@@ -232,13 +245,7 @@ def _matmul(fn, body: Matmul, counts, push, consts) -> Launch:
             _fail(fn, f"{name} batch {batch} does not broadcast to out batch {ob}")
     # Items are (column block, row of out over (batch, m)): ``nb`` blocks of ``cb``
     # columns (the last may be shorter; one block of all N without a column_block).
-    cb = max(n, 1)
-    if body.column_block is not None:
-        cb = _checked(fn, body.column_block.evaluate(push, consts), "column_block")
-        if cb < 1:
-            _fail(fn, f"column_block evaluates to {cb}; must be at least 1")
-        cb = min(cb, max(n, 1))
-    nb = -(-n // cb) if n else 1
+    cb, nb = blocks(fn, body.column_block, n, "column_block", push, consts)
     rows = _checked(fn, ob * m, "matmul rows")
     items = _checked(fn, rows * nb, "matmul items")
     covered, nwg, per = workgroups(fn, counts, push, consts, items)

@@ -21,7 +21,8 @@ from pyree.status import ResourceExhaustedError
 
 from .hostlib.nn_conv import out_dim
 from .ir import Conv, Function, Pool
-from .layout import Launch, _checked, _fail, _frozen, epilogue_operands, view, workgroups
+from .layout import (Launch, _checked, _fail, _frozen, blocks, epilogue_operands, view,
+                     workgroups)
 
 DIRECT_BELOW = 8   # output channels per group below which conv runs the direct loop
 MAX_SCRATCH_BYTES = 1 << 30   # temporaries one conv workgroup may allocate (8 B/element)
@@ -88,13 +89,7 @@ def _conv(fn, body: Conv, counts, push, consts) -> Launch:
     rows = osz // want[-1] if want[-1] else 0
     # Output channels per item: a block of ``cb`` (the last of a group may be shorter);
     # ``nb`` blocks per group (one when the group has no channels).
-    cb = mg
-    if body.channel_block is not None:
-        cb = _checked(fn, body.channel_block.evaluate(push, consts), "channel_block")
-        if cb < 1:
-            _fail(fn, f"channel_block evaluates to {cb}; must be at least 1")
-        cb = min(cb, mg) if mg else 1
-    nb = -(-mg // cb) if mg else 1
+    cb, nb = blocks(fn, body.channel_block, mg, "channel_block", push, consts)
     items = _checked(fn, n * group * nb * rows, "conv rows")
     covered, nwg, per = workgroups(fn, counts, push, consts, items)
     ow = want[-1]

@@ -36,12 +36,13 @@ unsplit call's values. light_squeezenet needs that: its last conv's weights are 
 equal (ConstantOfShape), so its 1000 logits are mathematically equal (~6.8e9) and its
 softmax turns a 1-ulp difference between channels into 0.001 -> 0 or 0.002 (OpenBLAS's
 Haswell sgemm rounded columns 6-11 of each 12-column panel differently from columns 0-5
-once a call covered 16 or more positions). The segment's product
-comes from ``conv_tile.conv_tile``, one function compiled once per input type and shared
-by every conv kernel, so an epilogue variant compiles only its loop and epilogue. Then the
-epilogue steps are applied to each value in order and it is stored (no loop without
-steps). Every input index is formed from coordinates proven inside the input (taps in
-padding are skipped or read zeros from the padded copy); ``spatial_layout`` has proven each touched ``(n, g)`` block inside every binding.
+once a call covered 16 or more positions). The segment's product comes from
+``conv_tile.conv_tile``, one function compiled once per input type and shared by every conv
+kernel, so an epilogue variant compiles only its loop and epilogue. Then the epilogue steps
+are applied to each value in order and it is stored (no loop without steps). Every input
+index is formed from coordinates proven inside the input (taps in padding are skipped or
+read zeros from the padded copy); ``spatial_layout`` has proven each touched ``(n, g)``
+block inside every binding.
 """
 
 from __future__ import annotations
