@@ -75,6 +75,8 @@ def test_products_match_numpy_in_every_layout(m, n, k, dtype, transpose_a, trans
     (13, 129, 257),     # one element past a K block, a one-column tail
     (1, 784, 1),        # a dot product
     (1, 200, 300),      # one row in place: wide calls, then panels, then a tail
+                        # (transposed B: dot products along its rows)
+    (5, 300, 700),      # a transposed B packed column by column, two K blocks
     (4, 77, 600),       # a few rows in place, two K blocks
     (301, 2, 530),      # dot products, rows past a multiple of 4
 ])
@@ -107,6 +109,13 @@ def test_equal_rows_and_equal_columns_come_out_bit_for_bit_equal(dtype):
     tied = np.repeat(rng.standard_normal((1, k)), 13, axis=0).astype(dtype)
     c, _ = _run(tied, rng.standard_normal((k, 1)).astype(dtype))
     assert (c == c[0]).all()
+    # one row against a transposed B ([1, K] @ [N, K]^T, dot products along B's rows)
+    # gives each column the value [N, K] @ [K, 1] gives the same row
+    x = rng.standard_normal((1, k)).astype(dtype)
+    W = rng.standard_normal((n, k)).astype(dtype)
+    row, _ = _run(x, W.T, transpose_b=True)
+    col, _ = _run(W, x.T)
+    np.testing.assert_array_equal(row[0], col[:, 0])
     # and a split of the rows gives each row the value the whole product gives it
     whole, _ = _run(A, B[:, :7])
     for lo, hi in ((0, 5), (5, 6), (6, 150), (150, 301)):

@@ -17,9 +17,11 @@ fused multiply-adds per element with A's values broadcast from their rows as the
 A C tile past N goes through a scratch tile; rows past a multiple of ``MR`` use the
 micro-kernel for fewer rows. Two shapes skip the panels, whose copy would cost as
 much as the product: a product of at most ``MR`` rows reads B's rows in place (each is
-used once), and a product of fewer than ``DOT_COLUMNS`` columns with A and B contiguous
-along K (a fully connected layer at batch 1, computed as ``[N, K] @ [K, 1]``) is a dot
-product per element (``gemm_ir.dot``, four rows at a time).
+used once), and with A and B both contiguous along K, a product of fewer than
+``DOT_COLUMNS`` columns (a fully connected layer at batch 1, computed as ``[N, K] @ [K,
+1]``) or of at most ``DOT_ROWS`` rows (the same layer as ``[1, K] @ [N, K]^T``) is a dot
+product per element (``gemm_ir.dot``, four at a time). A transposed B is packed column by
+column, along its contiguous dimension.
 
 Every element of C is computed alike: its K blocks' fma chains, over k in order, added to
 C in order (or one dot product). Two output rows or columns with equal inputs are
@@ -45,6 +47,7 @@ KC = 256        # K block: a panel of B is KC*NR elements (16 KiB), in L1
 MC_BYTES = 1152  # M block: 1152 // itemsize rows (288 f32, 144 f64) by KC of A, in L2
 NC_BYTES = 4096  # N block: 4096 // itemsize columns by KC of B (1 MiB), packed at once
 DOT_COLUMNS = 4  # fewer columns than this, A and B contiguous along K: dot products
+DOT_ROWS = 1     # at most this many rows, A and B contiguous along K: dot products too
 
 _m1, _m2, _m3, _m4, _m5, _m6 = (micro(mr) for mr in range(1, MR + 1))
 _d1, _d2, _d3, _d4 = (dot(rows) for rows in range(1, 5))
@@ -86,6 +89,45 @@ def _dots(m, k, a, ao, sai, x, xo, c, co, ldc):
 
 
 @numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
+def _pack(b, bo, sbk, sbj, kc, width, nr, block):
+    """``B[0:kc, 0:width]`` (``B[p, j] = b[bo + p*sbk + j*sbj]``) into ``block`` as panels
+    of ``nr`` columns, the last zero-padded: element (p, j) of panel q at
+    ``block[q*kc*nr + p*nr + j]``. Read along B's contiguous dimension: row by row, or
+    column by column for a transposed B (a row-wise copy of one would touch ``width``
+    cache lines per row)."""
+    panels = -(-width // nr)
+    if sbk == 1 and sbj != 1:
+        for q in range(panels):
+            for j in range(nr):
+                dst = q * kc * nr + j
+                if q * nr + j >= width:
+                    for p in range(kc):
+                        block[np.uint64(dst + p * nr)] = 0
+                    continue
+                src = bo + (q * nr + j) * sbj
+                for p in range(kc):
+                    block[np.uint64(dst + p * nr)] = b[np.uint64(src + p)]
+        return
+    full = width // nr
+    for p in range(kc):
+        src = bo + p * sbk
+        for q in range(full):
+            dst = q * kc * nr + p * nr
+            if sbj == 1:
+                for j in range(nr):
+                    block[np.uint64(dst + j)] = b[np.uint64(src + q * nr + j)]
+            else:
+                for j in range(nr):
+                    block[np.uint64(dst + j)] = b[np.uint64(src + (q * nr + j) * sbj)]
+        if full < panels:
+            dst = full * kc * nr + p * nr
+            for j in range(width - full * nr):
+                block[np.uint64(dst + j)] = b[np.uint64(src + (full * nr + j) * sbj)]
+            for j in range(width - full * nr, nr):
+                block[np.uint64(dst + j)] = 0
+
+
+@numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
 def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
     """``C[m, n] = A[m, k] @ B[k, n]`` with ``A[i, p] = a[ao + i*sai + p*sak]``,
     ``B[p, j] = b[bo + p*sbk + j*sbj]`` and ``C[i, j] = c[co + i*ldc + j]`` (a transposed
@@ -97,10 +139,15 @@ def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
             for j in range(n):
                 c[np.uint64(co + i * ldc + j)] = 0
         return
-    if n < DOT_COLUMNS and sak == 1 and sbk == 1:
-        for j in range(n):
-            _dots(m, k, a, ao, sai, b, bo + j * sbj, c, co + j, ldc)
-        return
+    if sak == 1 and sbk == 1:
+        if n < DOT_COLUMNS:
+            for j in range(n):
+                _dots(m, k, a, ao, sai, b, bo + j * sbj, c, co + j, ldc)
+            return
+        if m <= DOT_ROWS:   # B's columns are A's rows: C[i, :] = B^T @ A[i, :]
+            for i in range(m):
+                _dots(n, k, b, bo, sbj, a, ao + i * sai, c, co + i * ldc, 1)
+            return
     nr = VECTORS * (32 // a.itemsize)
     mc_max = MC_BYTES // a.itemsize
     nc_max = NC_BYTES // a.itemsize
@@ -129,24 +176,7 @@ def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
             if width <= 0:
                 continue
             panels = -(-width // nr)
-            full = width // nr
-            for kk in range(kc):
-                src = bo + (p0 + kk) * sbk + first * sbj
-                for q in range(full):
-                    dst = q * kc * nr + kk * nr
-                    if sbj == 1:
-                        for j in range(nr):
-                            block[np.uint64(dst + j)] = b[np.uint64(src + q * nr + j)]
-                    else:
-                        for j in range(nr):
-                            block[np.uint64(dst + j)] = b[np.uint64(src + (q * nr + j) * sbj)]
-                if full < panels:
-                    dst = full * kc * nr + kk * nr
-                    src += full * nr * sbj
-                    for j in range(width - full * nr):
-                        block[np.uint64(dst + j)] = b[np.uint64(src + j * sbj)]
-                    for j in range(width - full * nr, nr):
-                        block[np.uint64(dst + j)] = 0
+            _pack(b, bo + p0 * sbk + first * sbj, sbk, sbj, kc, width, nr, block)
             for i1 in range(0, m, mc_max):
                 mc = min(mc_max, m - i1)
                 for q in range(panels):
