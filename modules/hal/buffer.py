@@ -66,8 +66,18 @@ def pinned_array(array: np.ndarray, owner) -> np.ndarray:
     return np.asarray(pin)
 
 
+class _HalBufferSlots:
+    """The storage of :class:`HalBuffer` (its only base): an instance of this mutable class
+    is filled with plain attribute stores and then becomes a HalBuffer (``__class__``
+    assignment: same layout, no slot of its own), so a new buffer costs one object and no
+    setter call (:func:`new_buffer`). Never handed out."""
+
+    __slots__ = ("allocation", "memory_type", "allowed_access", "allowed_usage",
+                 "byte_offset", "byte_length", "__weakref__")
+
+
 @attrs.define(eq=False, frozen=True, repr=False)
-class HalBuffer:
+class HalBuffer(_HalBufferSlots):
     allocation: Allocation
     memory_type: int
     allowed_access: int
@@ -269,26 +279,29 @@ def _byte_count(length, op: str) -> int:
 
 
 _new = object.__new__
-_SET_FIELDS = tuple(HalBuffer.__dict__[name].__set__ for name in (
-    "allocation", "memory_type", "allowed_access", "allowed_usage", "byte_offset",
-    "byte_length"))
-assert len(HalBuffer.__attrs_attrs__) == len(_SET_FIELDS)  # noqa: S101 - import-time check
 
 
 def new_buffer(allocation: Allocation, memory_type: int, allowed_access: int,
                allowed_usage: int, byte_offset: int, byte_length: int) -> HalBuffer:
     """``HalBuffer(...)`` for fields the caller has already made canonical (the allocator's
-    coerced params, a pooled allocation): the slots are set directly instead of through the
-    frozen ``__init__``'s per-field ``object.__setattr__``."""
-    buffer = _new(HalBuffer)
-    s0, s1, s2, s3, s4, s5 = _SET_FIELDS
-    s0(buffer, allocation)
-    s1(buffer, memory_type)
-    s2(buffer, allowed_access)
-    s3(buffer, allowed_usage)
-    s4(buffer, byte_offset)
-    s5(buffer, byte_length)
+    coerced params, a pooled allocation): the fields are stored in a
+    :class:`_HalBufferSlots` which then becomes the (read-only) HalBuffer, instead of the
+    frozen ``__init__``'s per-field ``object.__setattr__`` calls."""
+    buffer = _new(_HalBufferSlots)
+    buffer.allocation = allocation
+    buffer.memory_type = memory_type
+    buffer.allowed_access = allowed_access
+    buffer.allowed_usage = allowed_usage
+    buffer.byte_offset = byte_offset
+    buffer.byte_length = byte_length
+    buffer.__class__ = HalBuffer
     return buffer
+
+
+# HalBuffer adds no slot to its base (attrs reuses the base's descriptors): that is what
+# makes the __class__ assignment of new_buffer valid.
+assert HalBuffer.__slots__ == () and \
+    [a.name for a in HalBuffer.__attrs_attrs__] == list(_HalBufferSlots.__slots__[:-1])  # noqa: S101
 
 
 HAL_BUFFER = register_ref_type("hal.buffer", HalBuffer)

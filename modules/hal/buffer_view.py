@@ -72,8 +72,16 @@ def _plain_dims(dims) -> bool:
     return True
 
 
+class _HalBufferViewSlots:
+    """The storage of :class:`HalBufferView` (its only base): filled with plain attribute
+    stores, then made a HalBufferView by ``__class__`` assignment (:meth:`HalBufferView._of`;
+    same layout). Never handed out."""
+
+    __slots__ = ("buffer", "shape", "element_type", "encoding_type", "__weakref__")
+
+
 @attrs.define(eq=False, frozen=True, repr=False)
-class HalBufferView:
+class HalBufferView(_HalBufferViewSlots):
     buffer: HalBuffer
     shape: tuple[int, ...] = attrs.field(converter=_shape)
     element_type: int = attrs.field(converter=flags32)
@@ -89,12 +97,12 @@ class HalBufferView:
             encoding_type: int) -> HalBufferView:
         """A view from values the caller has already proven canonical (a HalBuffer, a
         tuple of at most MAX_RANK dims in [0, 2**64), u32 type and encoding): no converters."""
-        view = _new(cls)
-        s0, s1, s2, s3 = _SET_FIELDS   # the slots' own setters: no attribute lookup by name
-        s0(view, buffer)
-        s1(view, shape)
-        s2(view, element_type)
-        s3(view, encoding_type)
+        view = _new(_HalBufferViewSlots)    # mutable until it becomes a cls: no setter calls
+        view.buffer = buffer
+        view.shape = shape
+        view.element_type = element_type
+        view.encoding_type = encoding_type
+        view.__class__ = cls
         return view
 
     @classmethod
@@ -326,8 +334,9 @@ class HalBufferView:
                 f"encoding={self.encoding_type} buffer={self.buffer!r}>")
 
 
-_SET_FIELDS = tuple(HalBufferView.__dict__[name].__set__ for name in (
-    "buffer", "shape", "element_type", "encoding_type"))
-assert len(HalBufferView.__attrs_attrs__) == len(_SET_FIELDS)  # noqa: S101 - import-time check
+# HalBufferView adds no slot to its base (attrs reuses the base's descriptors): that is
+# what makes the __class__ assignment of _of valid.
+assert HalBufferView.__slots__ == () and [a.name for a in HalBufferView.__attrs_attrs__] \
+    == list(_HalBufferViewSlots.__slots__[:-1])  # noqa: S101 - import-time check
 
 HAL_BUFFER_VIEW = register_ref_type("hal.buffer_view", HalBufferView)
