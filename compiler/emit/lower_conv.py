@@ -39,6 +39,8 @@ MIN_WORK = 1 << 17          # multiply-adds per workgroup, at least
 SPLIT_BELOW_ROWS = 16        # planes with fewer output rows split by output channels
 CHANNEL_ALIGN = 12          # channel blocks are multiples of this (see conv_split)
 BLOCK_CHANNELS = 96         # output channels per block, about (at most 4 blocks)
+POOL_WORKGROUPS = 16        # a pool's rows split into about this many workgroups
+POOL_MIN_TAPS = 1 << 15     # window taps per pool workgroup, at least
 
 
 def rows_per_workgroup(rows: int, width: int, work_per_position: int) -> int:
@@ -51,6 +53,18 @@ def rows_per_workgroup(rows: int, width: int, work_per_position: int) -> int:
     if work_per_position * total < 1 << 16:
         positions = total            # too little work to share
     return max(1, min(rows, -(-positions // max(width, 1))))
+
+
+def pool_rows_per_workgroup(rows: int, width: int, taps: int) -> int:
+    """Output rows per workgroup of a pool: ``POOL_WORKGROUPS`` workgroups, fewer when each
+    would have fewer than ``POOL_MIN_TAPS`` window taps, and an even count above one. A
+    pool row costs 0.05-0.1 us (kernels/library/pool.py), so conv's ``MIN_WORK`` made 3 to
+    7 workgroups of squeezenet's pools, and numba's threads split 3 or 7 unevenly (2 + 1,
+    4 + 3)."""
+    count = min(POOL_WORKGROUPS, rows, rows * width * taps // POOL_MIN_TAPS)
+    if count > 1:
+        count -= count % 2
+    return -(-rows // max(count, 1))
 
 
 def conv_split(planes: int, plane_rows: int, width: int, mg: int,
@@ -238,7 +252,7 @@ def lower_pool(region, graph):
     if not _fits(*x_t.shape, *out_t.shape, *kernel, *strides, *dilations, *pads):
         return None
     rows = math.prod(out_t.shape[:-1])
-    per = rows_per_workgroup(rows, out_t.shape[-1], math.prod(kernel))
+    per = pool_rows_per_workgroup(rows, out_t.shape[-1], math.prod(kernel))
     pc = _Consts()
     n, c = pc(x_t.shape[0], "N"), pc(x_t.shape[1], "C")
     body = {"kind": "pool", "op": kind, "input": 0, "output": 1,

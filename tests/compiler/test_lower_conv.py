@@ -15,7 +15,7 @@ import pytest
 from onnx import helper
 from pyree.compiler import reference
 from pyree.compiler.emit import execute_lowered
-from pyree.compiler.emit.lower_conv import lower_conv, lower_pool
+from pyree.compiler.emit.lower_conv import lower_conv, lower_pool, pool_rows_per_workgroup
 from pyree.compiler.emit.lowering import lower_region
 from pyree.compiler.onnx_import import import_model
 from pyree.compiler.pipeline import compile_graph
@@ -130,6 +130,16 @@ def test_pool_is_one_pool_dispatch(case):
                         {})
     assert _bodies(compiled) == ["pool"]
     _run(compiled, [np.random.default_rng(4).standard_normal(xs).astype(np.float32)])
+
+
+@pytest.mark.parametrize("rows, width, taps, workgroups", [
+    (64 * 55, 55, 9, 16), (128 * 27, 27, 9, 16), (256 * 13, 13, 9, 10),   # squeezenet
+    (2048, 1, 49, 2),           # resnet50's 7x7 global average: 100K taps
+    (5, 7, 4, 1),               # 140 taps: one workgroup
+    (3, 10000, 9, 2)])          # three rows with much work: an even count, at most rows
+def test_pool_rows_split_into_an_even_number_of_workgroups(rows, width, taps, workgroups):
+    per = pool_rows_per_workgroup(rows, width, taps)
+    assert -(-rows // per) == workgroups
 
 
 def _region(compiled, kind):
