@@ -38,6 +38,8 @@ from pyree.vm.codegen.emit import EMITTERS
 MAX_INLINE_DEPTH = 24
 
 _NAME = re.compile(r"\b[ilr][0-9]+\b")  # register locals (regs.py)
+_TOP_ASSIGN = re.compile(r"^    ([ilr][0-9]+) = (?!=)")   # `    r5 = ...` at function level
+_BLOCK_VAR = re.compile(r"\bb\b")     # the dispatcher's block variable
 
 
 
@@ -263,7 +265,14 @@ class FunctionTranslator:
             self.line("_bad_block(b)")
         # Zero only the registers the body names: a register the code never mentions
         # cannot be read, so initialising it is wasted work on every call.
-        used = set(_NAME.findall("\n".join(text for text, _ in self.out[init_at:])))
+        body = [text for text, _ in self.out[init_at:]]
+        used = set(_NAME.findall("\n".join(body)))
+        if flat:
+            # Straight-line code runs its top-level statements in order: a register whose
+            # first mention is a top-level assignment is written before any read.
+            used -= _written_first(body)
+            if not any(_BLOCK_VAR.search(text) for text in body if text != "    b = 0"):
+                del self.out[init_at + body.index("    b = 0")]     # no dispatch: no b
         self.indent = 1
         init = [("    " + text, None)
                 for text in self.layout.locals_init(set(params), used)]
@@ -388,6 +397,23 @@ class _TooDeep(Exception):
 @attrs.frozen
 class _InlineBlock:
     block: Block
+
+
+def _written_first(body: list[str]) -> set[str]:
+    """Register locals whose first mention in ``body`` (straight-line code) is a
+    function-level assignment not reading them: they need no zeroing on entry. A write
+    inside an ``if``/``try`` does not count (it may not run before a later read)."""
+    seen: set[str] = set()
+    first: set[str] = set()
+    for text in body:
+        names = _NAME.findall(text)
+        match = _TOP_ASSIGN.match(text)
+        if match is not None:
+            target = match.group(1)
+            if target not in seen and target not in _NAME.findall(text[match.end():]):
+                first.add(target)
+        seen.update(names)
+    return first
 
 
 def _pair_moves(pairs) -> list[int]:
