@@ -7,8 +7,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from pyree.modules.hal import (BufferUsage, ElementType, HalBufferView, MemoryAccess,
-                               MemoryType)
+from pyree.modules.hal import (BufferUsage, ElementType, HalBuffer, HalBufferView,
+                               MemoryAccess, MemoryType)
 from pyree.status import (InvalidArgumentError, OutOfRangeError, PermissionDeniedError,
                           UnimplementedError)
 from pyree.vm.buffer import VmBuffer
@@ -44,6 +44,27 @@ def test_view_is_immutable():
     view = view_of()
     with pytest.raises(AttributeError):
         view.shape = (1,)
+
+
+def test_fast_built_views_and_buffers_are_read_only_and_exact():
+    # from_numpy / allocate / buffer_view.create's fast path build through the mutable
+    # slot base classes; what they hand out is the frozen class itself, weakref-able.
+    alloc = allocator()
+    view = HalBufferView.from_numpy(np.arange(3, dtype=np.float32), alloc)
+    made = HalBufferView.create(view.buffer, [3], view.element_type)
+    for v in (view, made):
+        assert type(v) is HalBufferView and type(v.buffer) is HalBuffer
+        assert ref_type_of(v) is lookup_ref_type("hal.buffer_view")
+        assert weakref.ref(v)() is v and weakref.ref(v.buffer)() is v.buffer
+        for name, value in (("shape", (1,)), ("element_type", 0), ("buffer", None)):
+            with pytest.raises(AttributeError):
+                setattr(v, name, value)
+        with pytest.raises(AttributeError):
+            v.buffer.byte_length = 1
+        with pytest.raises(AttributeError):
+            del v.shape
+        assert v.shape == (3,) and v.buffer.byte_length == 12
+    assert np.array(made).tolist() == [0.0, 1.0, 2.0]
 
 
 def test_create_subspans_when_needed():
