@@ -2,30 +2,32 @@
 3-D kernel (1-D and 2-D pools run with leading unit spatial dims).
 
 Items are output rows ``(plane, od, oh)`` with ``plane = n * C + c`` (C order; a row is
-``OW`` outputs). A row is computed in two passes over a workgroup scratch ``r``:
+``OW`` outputs). A row is computed in two passes over a workgroup scratch row ``r`` whose
+column ``c`` is the input column ``c - PW``: the width padding is part of it, filled with
+the reduction's identity (-inf for max, 0 for the sums), so that every output reads its
+``KW`` taps without a bounds check.
 
-* vertical: ``r[iw]`` = the reduction, over the row's window rows inside the input (its
-  ``(kd, kh)`` taps, ``nv`` of them), of the input column ``iw``: contiguous loops, one
-  loop for 1, 2 or 3 rows (3x3 and 2x2 pools: no pass over ``r`` per row), else a copy and
-  one pass per further row. With width stride 2 ``r`` holds the even columns, then the
-  odd ones (``HP`` each), so that the second pass reads it contiguously;
-* horizontal: each interior output (every width tap inside the input, ``[olo, ohi)``)
-  reduces its ``KW`` taps of ``r``: one loop for 2 or 3 taps with width stride 1 or 2,
-  else a pass per tap into the float scratch ``acc``; the few edge outputs check each tap.
+* vertical: ``r`` = the reduction, over the row's window rows inside the input (its
+  ``(kd, kh)`` taps, ``nv`` of them), of each input column: contiguous loops, one loop for
+  1, 2 or 3 rows (3x3 and 2x2 pools), else a copy and one pass per further row. With
+  width stride 2, ``r`` holds the even columns, then the odd ones (``HP`` each), so that
+  the second pass reads it contiguously;
+* horizontal: each output reduces its taps of ``r``: one loop for 2 or 3 taps with width
+  stride 1 or 2, else a pass per tap into the float scratch ``acc``; a row of one output
+  (global pooling) runs its taps as one scalar loop.
 
-The contiguous loops vectorize, and their short remainders (rows of 13-111 columns) are
-the cost that is left, so both passes round their length up to a multiple of ``V`` when
-that stays inside the arrays: the vertical pass reads past the row end (into the next
-row, inside the input binding's array) into the scratch, and the horizontal pass writes
-past the row's interior into later outputs of the same workgroup, which it overwrites
-afterwards (never past the workgroup's last output). max reduces in the element type
-(exact) with ``np.maximum``, which propagates NaN and vectorizes, and gives -inf for a
-window with no input tap; average and lp sum in float64 (column sums over the window's
-rows, then over its columns). average divides by the taps inside the input, or
-(``cip``) inside the padded extent ``[-pad_begin, size + pad_end)``, at least 1; lp
-computes ``(sum |x|**p) ** (1/p)``. Every index formed is inside the input plane, which
-``spatial_layout`` has proven inside the input binding, except the padded reads, which
-the kernel checks against the array's length.
+The loops vectorize, and their short remainders (rows of 13-111 columns) are what is
+left, so both passes round their length up to a multiple of ``V`` when that stays inside
+the arrays: the vertical pass reads past the row's end (inside the input binding's array)
+into the scratch, whose right padding is filled afterwards, and the horizontal pass writes
+past the row into later outputs of the same workgroup, which it overwrites afterwards
+(never past the workgroup's last output). max reduces in the element type (exact) with
+``np.maximum``, which propagates NaN and vectorizes, and gives -inf for a window with no
+input tap; average and lp sum in float64, a column's window rows first, then the columns.
+average divides by the taps inside the input, or (``cip``) inside the padded extent
+``[-pad_begin, size + pad_end)``, at least 1; lp computes ``(sum |x|**p) ** (1/p)``. Every
+index formed is inside the input plane, which ``spatial_layout`` has proven inside the
+input binding, except the rounded-up reads, which the kernel checks against the array.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ def _count(axis: str, coord: str, indent: str) -> list[str]:
     return [f"{indent}n{a} = 0",
             f"{indent}for k in range(K{a}):",
             f"{indent}    i = {coord} * S{a} - P{a} + k * D{a}",
-            f"{indent}    if (i >= 0 and i < I{a}) or (cip != 0 and i >= -P{a} and "
-            f"i < I{a} + E{a}):",
+            (f"{indent}    if (i >= 0 and i < I{a}) or (cip != 0 and i >= -P{a} and "
+             f"i < I{a} + E{a}):"),
             f"{indent}        n{a} += 1"]
 
 
@@ -80,15 +82,13 @@ def _reduce(combine, terms: list[str]) -> str:
 
 def _vertical(combine, read, indent: str) -> list[str]:
     """The vertical pass: ``r`` = the reduction of the ``nv`` rows ``tr[:nv]`` over
-    ``[0, m)`` (stride-2 rows: pairs into the two phases), in one loop for 1-3 rows."""
-    def stores(rows, j, dst_old=False):
-        if stride2:
-            pairs = (("0", f"2 * {j}"), ("HP", f"2 * {j} + 1"))
-        else:
-            pairs = (("0", j),)
+    ``m`` columns (width stride 2: ``m`` pairs, the even one to ``r[de + j]``, the odd one
+    to ``r[do + j]``; else to ``r[PW + j]``), in one loop for 1-3 rows."""
+    def stores(rows, stride2, dst_old=False):
+        pairs = (("de", "2 * j"), ("do", "2 * j + 1")) if stride2 else (("PW", "j"),)
         out = []
         for base, col in pairs:
-            dst = f"r[np.uint64({base} + {j})]" if base != "0" else f"r[np.uint64({j})]"
+            dst = f"r[np.uint64({base} + j)]"
             terms = ([dst] if dst_old else []) + [read(f"{a} + {col}") for a in rows]
             out.append(f"{dst} = {_reduce(combine, terms)}")
         return out
@@ -98,16 +98,47 @@ def _vertical(combine, read, indent: str) -> list[str]:
         i = indent + "    "
         lines.append(indent + ("if SW == 2:" if stride2 else "else:"))
         for k, rows in enumerate((["a0", "a1", "a2"], ["a0", "a1"], ["a0"])):
-            head = "if nv == 3:" if k == 0 else ("elif nv == 2:" if k == 1 else "else:")
+            head = ("if nv == 3:", "elif nv == 2:", "else:")[k]
             lines += [i + head,
                       *[i + f"    a{t} = tr[{t}]" for t in range(len(rows))],
                       i + "    for j in range(m):",
-                      *[i + "        " + s for s in stores(rows, "j")]]
+                      *[i + "        " + st for st in stores(rows, stride2)]]
         lines += [i + "    for t in range(1, nv):",
                   i + "        a0 = tr[t]",
                   i + "        for j in range(m):",
-                  *[i + "            " + s for s in stores(["a0"], "j", dst_old=True)]]
+                  *[i + "            " + st for st in stores(["a0"], stride2, True)]]
     return lines
+
+
+def _horizontal(combine, finish, y: str, div: str, indent: str) -> list[str]:
+    """The horizontal pass over outputs ``[0, ni)`` of the row (at ``ob``): one loop for
+    2 or 3 taps (``s0``-``s2``, width stride 1 or 2), else a pass per tap into ``acc``."""
+    terms = [f"r[np.uint64(s{k} + j)]" for k in range(3)]
+    i = indent
+    lines = [i + "if SW <= 2 and KW == 3:",
+             i + "    for j in range(ni):",
+             i + f"        {y}[np.uint64(ob + j)] = {finish(_reduce(combine, terms), div)}",
+             i + "elif SW <= 2 and KW == 2:",
+             i + "    for j in range(ni):",
+             i + f"        {y}[np.uint64(ob + j)] = "
+                 f"{finish(_reduce(combine, terms[:2]), div)}",
+             i + "else:   # a pass per tap: copy the first, combine the others",
+             i + "    for kw in range(KW):",
+             i + "        c = kw * DW"]
+    for head, index in (("if SW == 2:", "(c % 2) * HP + c // 2 + j"),
+                        ("elif SW == 1:", "c + j"), ("else:", "c + SW * j")):
+        v = f"r[np.uint64({index})]"
+        lines += [i + "        " + head,
+                  i + "            if kw == 0:",
+                  i + "                for j in range(ni):",
+                  i + f"                    acc[np.uint64(j)] = {v}",
+                  i + "            else:",
+                  i + "                for j in range(ni):",
+                  i + f"                    acc[np.uint64(j)] = "
+                      f"{combine('acc[np.uint64(j)]', v)}"]
+    return lines + [i + "    for j in range(ni):",
+                    i + f"        {y}[np.uint64(ob + j)] = "
+                        f"{finish('acc[np.uint64(j)]', div)}"]
 
 
 def emit(fn: Function) -> tuple[list[str], tuple]:
@@ -116,30 +147,30 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     x, y = f"b{body.input}", f"b{body.output}"
     combine, read, init, acc_type, finish = _ops(body.op, x, T)
     avg = body.op == "average"
+    div = "max(fDH * cw[np.uint64(j)], 1.0)" if avg else ""     # output j's tap count
     params = ", ".join([f"b{b.index}" for b in fn.bindings] + ["p", "fp"])
     lines = skeleton.header()
     lines.append(f"def kernel({params}):")
     lines += [f"    {name} = p[{k}]" for k, name in enumerate(NAMES)]
-    rd = "r[np.uint64((iw % 2) * HP + iw // 2 if SW == 2 else iw)]"    # column iw of r
+    col = "(c % 2) * HP + c // 2 if SW == 2 else c"      # column c's place in r
     lines += [
         "    pw = fp[0]",
         "    IS = ID * IH * IW",
         "    rows = OD * OH",
         f"    V = {V}",
         f"    XN = {x}.size",
-        "    # interior output columns [olo, ohi): every width tap inside the input",
-        "    olo = min(OW, (PW + SW - 1) // SW)",
-        "    last = IW - 1 + PW - (KW - 1) * DW",
-        "    ohi = max(olo, min(OW, last // SW + 1)) if last >= 0 else olo",
-        "    HP = -(-((IW + 1) // 2) // V) * V    # a phase of r (width stride 2)",
-        "    RL = 2 * HP + SW * (OW + V) + KW * DW + V",
-        "    # r offsets of the first three width taps of output olo",
+        "    CW = (OW - 1) * SW + (KW - 1) * DW + 1    # the columns the outputs read",
+        "    L = PW + IW + 2 * V + 2 + (OW + V) * SW + KW * DW   # r's columns, rounding too",
+        "    HP = (L + 1) // 2      # a phase of r (width stride 2)",
+        "    de = (PW % 2) * HP + PW // 2      # input column 2j: r[de + j] (stride 2)",
+        "    do = ((PW + 1) % 2) * HP + (PW + 1) // 2",
+        "    # r offsets of the first three taps of output 0",
         "    s0 = 0",
         "    s1 = 0",
         "    s2 = 0",
         "    for kw in range(min(KW, 3)):",
-        "        t = kw * DW - PW",
-        "        s = (t % 2) * HP + t // 2 + olo if SW == 2 else t + SW * olo",
+        "        c = kw * DW",
+        f"        s = {col}",
         "        if kw == 0:",
         "            s0 = s",
         "        elif kw == 1:",
@@ -150,13 +181,15 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         "        start = w * per",
         "        end = min(start + per, n)",
         "        wend = oo + end * OW      # the workgroup's outputs end here",
-        f"        r = np.empty(RL, dtype={acc_type})",
+        f"        r = np.empty(2 * HP, dtype={acc_type})",
+        "        for c in range(PW):      # the left padding: never written again",
+        f"            r[np.uint64({col})] = {init}",
         f"        acc = np.empty(OW + V, dtype={acc_type})",
         "        tr = np.empty(KD * KH, dtype=np.int64)",
-        *(["        nWs = np.empty(OW, dtype=np.int64)",
+        *(["        cw = np.ones(OW + V, dtype=np.float64)   # taps counted per column",
            "        for ow in range(OW):",
            *_count("W", "ow", " " * 12),
-           "            nWs[ow] = nW"] if avg else []),
+           "            cw[ow] = nW"] if avg else []),
         "        for row in range(start, end):",
         "            plane = row // rows",
         "            rr = row - plane * rows",
@@ -178,12 +211,11 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     ind = " " * 12
     if avg:
         lines += _count("D", "oD", ind) + _count("H", "oH", ind)
-        lines += [ind + "nDH = nD * nH", ind + "cnt = max(nDH * KW, 1)    # an interior output's"]
-    empty = finish(init, "max(nDH * nWs[ow], 1)" if avg else "")
+        lines.append(ind + "fDH = np.float64(nD * nH)")
     lines += [
         ind + "if nv == 0:",
-        ind + "    for ow in range(OW):",
-        ind + f"        {y}[np.uint64(ob + ow)] = {empty}",
+        ind + "    for j in range(OW):",
+        ind + f"        {y}[np.uint64(ob + j)] = {finish(init, div)}",
         ind + "    continue",
         ind + "last = tr[nv - 1]",
         ind + "if SW == 2:",
@@ -200,52 +232,20 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         ind + "    a = " + read("tr[0] + IW - 1"),
         ind + "    for t in range(1, nv):",
         ind + "        a = " + combine("a", read("tr[t] + IW - 1")),
-        ind + "    r[np.uint64(m)] = a",
-        ind + "# horizontal: interior outputs, rounded up inside the workgroup's outputs",
-        ind + "o0 = ob + olo",
-        ind + "ni = ohi - olo",
-        ind + "if SW <= 2 and ni > 1 and o0 + -(-ni // V) * V <= wend:",
-        ind + "    ni = -(-ni // V) * V"]
-    cnt = "cnt" if avg else ""
-    edge_cnt = "max(nDH * nWs[ow], 1)" if avg else ""
-    terms = [f"r[np.uint64(s{k} + j)]" for k in range(3)]
-    generic = []    # a pass per tap into acc: copy the first, combine the others
-    for head, index in (("if SW == 2:", "(t % 2) * HP + t // 2 + olo + j"),
-                        ("elif SW == 1:", "t + olo + j"), ("else:", "t + SW * (olo + j)")):
-        v = f"r[np.uint64({index})]"
-        generic += [head,
-                    "    if kw == 0:",
-                    "        for j in range(ni):",
-                    f"            acc[np.uint64(j)] = {v}",
-                    "    else:",
-                    "        for j in range(ni):",
-                    f"            acc[np.uint64(j)] = {combine('acc[np.uint64(j)]', v)}"]
-    lines += [
-        ind + "if ni == 1:   # one interior output (global pooling): its taps in a row",
+        ind + "    r[np.uint64(de + m)] = a",
+        ind + "for c in range(PW + IW, CW):   # the right padding",
+        ind + f"    r[np.uint64({col})] = {init}",
+        ind + "if OW == 1:   # one output (global pooling): its taps in a row",
         ind + "    a = r[np.uint64(s0)]",
         ind + "    for kw in range(1, KW):",
-        ind + "        iw = olo * SW - PW + kw * DW",
-        ind + f"        a = {combine('a', rd)}",
-        ind + f"    {y}[np.uint64(o0)] = {finish('a', cnt)}",
-        ind + "elif SW <= 2 and KW == 3:",
-        ind + "    for j in range(ni):",
-        ind + f"        {y}[np.uint64(o0 + j)] = {finish(_reduce(combine, terms), cnt)}",
-        ind + "elif SW <= 2 and KW == 2:",
-        ind + "    for j in range(ni):",
-        ind + f"        {y}[np.uint64(o0 + j)] = {finish(_reduce(combine, terms[:2]), cnt)}",
-        ind + "elif ni > 0:   # a pass per tap into acc",
-        ind + "    for kw in range(KW):",
-        ind + "        t = kw * DW - PW",
-        *[ind + "        " + g for g in generic],
-        ind + "    for j in range(ni):",
-        ind + f"        {y}[np.uint64(o0 + j)] = {finish('acc[np.uint64(j)]', cnt)}",
-        ind + "# edge outputs (a tap outside the input): check each tap",
-        ind + "for e in range(olo + OW - ohi):",
-        ind + "    ow = e if e < olo else e - olo + ohi",
-        ind + f"    a = {init}",
-        ind + "    for kw in range(KW):",
-        ind + "        iw = ow * SW - PW + kw * DW",
-        ind + "        if iw >= 0 and iw < IW:",
-        ind + f"            a = {combine('a', rd)}",
-        ind + f"    {y}[np.uint64(ob + ow)] = {finish('a', edge_cnt)}"]
+        ind + "        c = kw * DW",
+        ind + f"        a = {combine('a', f'r[np.uint64({col})]')}",
+        ind + "    j = 0",
+        ind + f"    {y}[np.uint64(ob)] = {finish('a', div)}",
+        ind + "    continue",
+        ind + "# outputs rounded up inside the workgroup's outputs",
+        ind + "ni = -(-OW // V) * V",
+        ind + "if SW > 2 or ob + ni > wend:",
+        ind + "    ni = OW"]
+    lines += _horizontal(combine, finish, y, div, ind)
     return lines, ()
