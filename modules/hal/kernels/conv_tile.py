@@ -135,6 +135,16 @@ def plane_len(Mg, srows, OW, KH, KW, SH, SW, DH, DW):
 
 
 @numba.njit(**_OPTS)
+def _step(r, q, d, s):
+    """``(r, q)`` of ``k*d == q*s + r`` (``0 <= r < s``) for the next ``k``."""
+    r += d
+    while r >= s:
+        r -= s
+        q += 1
+    return r, q
+
+
+@numba.njit(**_OPTS)
 def _plane(x, w, xb, wb, r0, r1, Cg, Mg, IH, IW, OH, OW, KH, KW, SH, SW, DH, DW, PH, PW,
            IS, cols, dst, do, ldd):
     """Direct conv of a trivial depth dim (KD == SD == 1, PD == 0: input plane ``od``
@@ -144,7 +154,12 @@ def _plane(x, w, xb, wb, r0, r1, Cg, Mg, IH, IW, OH, OW, KH, KW, SH, SW, DH, DW,
     tap ``(kh, kw)`` reads phase ``(kh*DH % SH, kw*DW % SW)`` shifted by
     ``(kh*DH // SH, kw*DW // SW)`` and is one contiguous bounds-free loop of ``sr*WQ``
     values over all the rows (the columns past ``OW`` of each row are discarded). The
-    ``Mg`` accumulators follow the phase planes in ``cols``."""
+    ``Mg`` accumulators follow the phase planes in ``cols``.
+
+    Depthwise convs call this once per channel on small planes, so its fixed costs are
+    kept out of the loops: the phase planes are zeroed in one pass before the rows are
+    copied in, each phase column's range is computed once per call, and the taps' phase
+    offsets are stepped without dividing; a pass over the accumulators adds three taps."""
     QH = (KH - 1) * DH // SH
     QW = (KW - 1) * DW // SW
     WQ = OW + QW
@@ -163,42 +178,61 @@ def _plane(x, w, xb, wb, r0, r1, Cg, Mg, IH, IW, OH, OW, KH, KW, SH, SW, DH, DW,
         ih0 = a * SH - PH
         for c in range(Cg):
             cb = xb + c * IS + od * IH * IW - PW
-            for ph in range(SH):
-                for pw in range(SW):
+            for i in range(acc0):
+                cols[np.uint64(i)] = 0
+            for pw in range(SW):
+                # phase column j holds input column pw + j*SW - PW: those in [clo, chi)
+                clo = max(0, min(WQ, -((pw - PW) // SW)))
+                chi = 0 if IW - 1 + PW - pw < 0 else min(WQ, (IW - 1 + PW - pw) // SW + 1)
+                for ph in range(SH):
                     pb = (ph * SW + pw) * PL
-                    clo = max(0, min(WQ, -((pw - PW) // SW)))
-                    chi = 0 if IW - 1 + PW - pw < 0 else min(WQ, (IW - 1 + PW - pw) // SW + 1)
-                    chi = max(chi, clo)
                     for rq in range(HQ):
                         ih = ih0 + rq * SH + ph
-                        prow = pb + rq * WQ
                         if ih < 0 or ih >= IH:
-                            for j in range(WQ):
-                                cols[np.uint64(prow + j)] = 0
                             continue
+                        prow = pb + rq * WQ
                         src = cb + ih * IW + pw
-                        for j in range(clo):
-                            cols[np.uint64(prow + j)] = 0
                         if SW == 1:
                             for j in range(clo, chi):
                                 cols[np.uint64(prow + j)] = x[np.uint64(src + j)]
                         else:
                             for j in range(clo, chi):
                                 cols[np.uint64(prow + j)] = x[np.uint64(src + j * SW)]
-                        for j in range(chi, WQ):
-                            cols[np.uint64(prow + j)] = 0
-                    for j in range(HQ * WQ, PL):
-                        cols[np.uint64(pb + j)] = 0
             for m in range(Mg):
                 ab = acc0 + m * alen
                 wrow = wb + (m * Cg + c) * KK
+                qh = 0          # kh*DH == qh*SH + rh
+                rh = 0
                 for kh in range(KH):
-                    for kw in range(KW):
-                        wv = w[np.uint64(wrow + kh * KW + kw)]
-                        off = ((kh * DH % SH) * SW + kw * DW % SW) * PL + \
-                            (kh * DH // SH) * WQ + kw * DW // SW
-                        for i in range(alen):
-                            cols[np.uint64(ab + i)] += wv * cols[np.uint64(off + i)]
+                    row = rh * SW * PL + qh * WQ
+                    wk = wrow + kh * KW
+                    qw = 0      # kw*DW == qw*SW + rw
+                    rw = 0
+                    kw = 0
+                    while kw < KW:  # three taps per pass over the accumulators
+                        o0 = row + rw * PL + qw
+                        rw, qw = _step(rw, qw, DW, SW)
+                        w0 = w[np.uint64(wk + kw)]
+                        if kw + 3 > KW:
+                            for i in range(alen):
+                                cols[np.uint64(ab + i)] += w0 * cols[np.uint64(o0 + i)]
+                            kw += 1
+                            continue
+                        o1 = row + rw * PL + qw
+                        rw, qw = _step(rw, qw, DW, SW)
+                        o2 = row + rw * PL + qw
+                        rw, qw = _step(rw, qw, DW, SW)
+                        w1 = w[np.uint64(wk + kw + 1)]
+                        w2 = w[np.uint64(wk + kw + 2)]
+                        for i in range(alen):   # the same sums, in the same order
+                            cols[np.uint64(ab + i)] = \
+                                ((cols[np.uint64(ab + i)] + w0 * cols[np.uint64(o0 + i)]) +
+                                 w1 * cols[np.uint64(o1 + i)]) + w2 * cols[np.uint64(o2 + i)]
+                        kw += 3
+                    rh += DH
+                    while rh >= SH:
+                        rh -= SH
+                        qh += 1
         for m in range(Mg):
             for r in range(sr):
                 ao = acc0 + m * alen + r * WQ
