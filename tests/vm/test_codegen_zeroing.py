@@ -43,3 +43,13 @@ def test_written_first_counts_only_unconditional_first_writes():
     body = ["    r1 = _v", "    i2 = i2 + 1", "    if x:", "        i3 = 4", "    i3 = 5",
             "    l4 = i5", "    i5 = 0", "    try:", "        i6 = 1", "    i7 == 2"]
     assert _written_first(body) == {"r1", "l4"}
+    # A write directly in a function-level try counts when its handlers only re-raise.
+    reraise = ["    try:", "        r2 = f()", "    except Exception as _e:",
+               "        raise g(_e)", "    r3 = r2"]
+    assert _written_first(reraise) == {"r2", "r3"}
+    swallow = ["    try:", "        r2 = f()", "    except Exception as _e:",
+               "        pass", "    r3 = r2"]
+    assert _written_first(swallow) == {"r3"}
+    nested = ["    try:", "        if x:", "            r2 = f()", "    except E:",
+              "        raise", "    r4 = r2"]
+    assert _written_first(nested) == {"r4"}

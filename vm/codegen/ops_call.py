@@ -118,12 +118,22 @@ def _emit_direct(t, ins, sig: cc.CConv, k: int, *, yieldable: bool, variadic: bo
     segments = ins.arg("segment_sizes") if variadic else None
     args = ", ".join([f"_im{k}", f"_is{k}"]
                      + _import_args(t, sig, ins.arg("operands"), segments))
-    out = ["try:", "<indent>", f"_v = _id{k}({args})", "<dedent>",
-           "except Exception as _e:", "<indent>", f"raise _ie{k}(_e)", "<dedent>"]
-    for o in ins.arg("operands"):
-        if o & isa.REF_BIT and o & isa.MOVE_BIT:
-            out.append(f"r{o & isa.REF_INDEX_MASK} = None")
     chars = sig.result_chars
+    moved = [f"r{o & isa.REF_INDEX_MASK} = None" for o in ins.arg("operands")
+             if o & isa.REF_BIT and o & isa.MOVE_BIT]
+    target = t.layout.write("ref", ins.arg("results")[0], "_v") if chars == "r" else None
+    if target is not None and len(target) == 1 and \
+            (reg := target[0].split(" = ")[0]) + " = None" not in moved:
+        # One ref result into a register no moved operand clears: the call writes the
+        # register itself and the check reads it there (no temporary to drop).
+        out = ["try:", "<indent>", f"{reg} = _id{k}({args})", "<dedent>",
+               "except Exception as _e:", "<indent>", f"raise _ie{k}(_e)", "<dedent>",
+               *moved, _DIRECT_CHECKS["r"].replace("_v", reg).format(k=k)]
+        if yieldable:
+            out += t.jump(ins.arg("dest_pc"))
+        return out
+    out = ["try:", "<indent>", f"_v = _id{k}({args})", "<dedent>",
+           "except Exception as _e:", "<indent>", f"raise _ie{k}(_e)", "<dedent>", *moved]
     check = _DIRECT_CHECKS.get(chars)
     if check is not None:
         out.append(check.format(k=k))

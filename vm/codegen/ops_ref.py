@@ -115,13 +115,14 @@ def _discard_refs(t, ins):
 
 # -- ref globals -------------------------------------------------------------------------
 @emitter("global.load.ref")
-@_drops_temp
 def _global_load_ref(t, ins):
+    # Loaded into the register and checked there: a mismatch raises, which ends the frame
+    # and its registers alike, so no temporary is needed.
     index, dst = ins.arg("global"), ins.arg("value")
-    out = [f"_v = _rg[{index}]", _check("_v", ins.arg("type_def"))]
+    out = [f"{_r(dst)} = _rg[{index}]", _check(_r(dst), ins.arg("type_def"))]
     if _moved(dst):
         out.append(f"_rg[{index}] = None")
-    return out + [f"{_r(dst)} = _v"]
+    return out
 
 
 @emitter("global.store.ref")

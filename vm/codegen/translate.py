@@ -402,18 +402,45 @@ class _InlineBlock:
 def _written_first(body: list[str]) -> set[str]:
     """Register locals whose first mention in ``body`` (straight-line code) is a
     function-level assignment not reading them: they need no zeroing on entry. A write
-    inside an ``if``/``try`` does not count (it may not run before a later read)."""
+    inside an ``if`` does not count (it may not run before a later read); one directly in
+    a function-level ``try`` body counts when every handler of it only re-raises (the
+    write ran, or the frame is gone)."""
     seen: set[str] = set()
     first: set[str] = set()
-    for text in body:
-        names = _NAME.findall(text)
+    for text in _unconditional(body):
         match = _TOP_ASSIGN.match(text)
         if match is not None:
             target = match.group(1)
             if target not in seen and target not in _NAME.findall(text[match.end():]):
                 first.add(target)
-        seen.update(names)
+        seen.update(_NAME.findall(text))
     return first
+
+
+def _unconditional(body: list[str]):
+    """``body`` with the statements of a function-level ``try`` whose handlers only
+    re-raise dedented to function level (nested statements keep their depth)."""
+    i = 0
+    while i < len(body):
+        text = body[i]
+        if text == "    try:":
+            end = i + 1
+            while end < len(body) and body[end].startswith("        "):
+                end += 1
+            handlers, j = [], end
+            while j < len(body) and body[j].startswith("    except"):
+                k = j + 1
+                while k < len(body) and body[k].startswith("        "):
+                    handlers.append(body[k])
+                    k += 1
+                j = k
+            if handlers and all(h.startswith("        raise ") for h in handlers):
+                yield from (line[4:] for line in body[i + 1:end])
+                yield from body[end:j]
+                i = j
+                continue
+        yield text
+        i += 1
 
 
 def _pair_moves(pairs) -> list[int]:
