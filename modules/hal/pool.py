@@ -52,6 +52,8 @@ from .allocation import Allocation
 ALIGNMENT = 64
 POISON_BYTE = 0xCD
 DEFAULT_ARENA_BYTES = 1 << 20
+_ROUND_UP = ALIGNMENT - 1
+_BLOCK_MASK = ~(ALIGNMENT - 1)
 
 
 def size_class(nbytes: int) -> int:
@@ -150,7 +152,7 @@ class MemoryPool:
         """A pooled :class:`Allocation` of ``size`` bytes (``size`` a non-negative int):
         it owns its block, which its finalizer (or ``release``) returns to this pool."""
         if size <= 256:
-            block = ((size + ALIGNMENT - 1) & ~(ALIGNMENT - 1)) or ALIGNMENT
+            block = ((size + _ROUND_UP) & _BLOCK_MASK) or ALIGNMENT
         else:
             block = size_class(size)
         lock = self._lock
