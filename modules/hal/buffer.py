@@ -300,8 +300,8 @@ def new_buffer(allocation: Allocation, memory_type: int, allowed_access: int,
 
 # HalBuffer adds no slot to its base (attrs reuses the base's descriptors): that is what
 # makes the __class__ assignment of new_buffer valid.
-assert HalBuffer.__slots__ == () and \
-    [a.name for a in HalBuffer.__attrs_attrs__] == list(_HalBufferSlots.__slots__[:-1])  # noqa: S101
+assert HalBuffer.__slots__ == () and [a.name for a in HalBuffer.__attrs_attrs__] \
+    == list(_HalBufferSlots.__slots__[:-1])  # noqa: S101 - import-time check
 
 
 HAL_BUFFER = register_ref_type("hal.buffer", HalBuffer)
