@@ -159,6 +159,7 @@ def _functions() -> list:
                               "shape": [{"pc": 2}, {"pc": 0}, {"pc": 1}]}],
                 "items_per_workgroup": 5,
                 "body": {"kind": "transpose", "source": 0, "target": 1, "perm": [2, 0, 1]}})
+    fns.append(_broadcast_function())
     fns.append({"name": "fill_f32", "push_constants": ["n", "value"],
                 "bindings": [{"index": 0, "type": "f32", "access": "write",
                               "shape": [{"pc": 0}], "offset": 2}],
@@ -170,6 +171,24 @@ def _functions() -> list:
                 "items_per_workgroup": {"ec": 0},
                 "body": {"kind": "fill", "target": 0, "value": -(1 << 63)}})
     return fns
+
+
+def _broadcast_function() -> dict:
+    """``out = relu(x * s + t) - u``: ``s`` per channel with literal unit dims ``[C, 1, 1]``,
+    ``t`` a transposed load whose dim read along the innermost iteration dim is a literal 1,
+    ``u`` a binding of no dims. All three are invariant along the innermost dim."""
+    d = [{"pc": i} for i in range(3)]
+    return {"name": "ew_broadcast_f32", "push_constants": ["C", "H", "W"],
+            "bindings": [{"index": 0, "type": "f32", "access": "read", "shape": d},
+                         {"index": 1, "type": "f32", "access": "read", "shape": [d[0], 1, 1]},
+                         {"index": 2, "type": "f32", "access": "read", "shape": [1, d[1], d[0]]},
+                         {"index": 3, "type": "f32", "access": "read", "shape": []},
+                         {"index": 4, "type": "f32", "access": "write", "shape": d}],
+            "items_per_workgroup": 5,
+            "body": {"kind": "elementwise", "shape": d, "outputs": [{"binding": 4, "value": _op(
+                "sub", _op("relu", _op("add", _op("mul", A, B),
+                                       {"op": "load", "binding": 2, "perm": [2, 1, 0]})),
+                {"op": "load", "binding": 3})}]}}
 
 
 @pytest.fixture(scope="module")
@@ -314,6 +333,34 @@ def test_elementwise_ops_match_numpy(exe, t, case):
     ab, bb = np.broadcast_to(a, dims), np.broadcast_to(b, dims)
     for (name, _, _), got in zip(outs, results):
         check(name, got, oracle(name, ab, bb, c, push), t, ab)
+
+
+@settings(max_examples=40)
+@given(dims=st.lists(st.integers(0, 9), min_size=3, max_size=3), seed=st.integers(0, 2**32 - 1))
+def test_operands_invariant_along_the_innermost_dim_match_numpy(exe, dims, seed):
+    """Per-channel, transposed-broadcast and dimensionless operands index without an
+    innermost stride term (so the loop vectorizes), with numpy's results."""
+    rng = np.random.default_rng(seed)
+    C, H, W = dims
+    x = values(rng, "f32", (C, H, W))
+    s, t, u = (values(rng, "f32", shape) for shape in ((C, 1, 1), (1, H, C), (1,)))
+    out = np.full((C, H, W), 7, np.float32)
+    run(exe, "ew_broadcast_f32", [x, s, t, u, out], (C, H, W))
+    with np.errstate(all="ignore"):
+        want = np.maximum(x * s + np.transpose(t, (2, 1, 0)), np.float32(0)) - u[0]
+    np.testing.assert_array_equal(out, want.astype(np.float32))
+
+
+def test_invariant_operands_are_indexed_without_a_stride_term():
+    from pyree.modules.hal.kernels.library import elementwise
+
+    fn = fmt.parse(fmt.FORMAT, fmt.serialize(
+        {"version": 1, "functions": [_broadcast_function()]})).functions[0]
+    source = compiler.generate(fn)
+    assert elementwise.invariant_loads(fn, elementwise.operands(fn.body)) == {1, 2, 3}
+    assert "x0 = r0 + i * s0_2" in source and "x4 = r4 + i * s4_2" in source
+    for j in (1, 2, 3):
+        assert f"x{j} = r{j}\n" in source and f"x{j} = r{j} + i" not in source
 
 
 # ------------------------------------------------------------------ library kernel oracles

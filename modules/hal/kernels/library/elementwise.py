@@ -108,8 +108,32 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         "stream_store")
     source = skeleton.header(("fmin", "fmax", "sdiv", "udiv") + _helpers(body), extra)
     source.append(f"def kernel({params}):")
-    source += skeleton.items_loop(rank, len(opnds), lines, prelude, stream)
+    source += skeleton.items_loop(rank, len(opnds), lines, prelude, stream,
+                                  invariant_loads(fn, opnds))
     return source, ()
+
+
+def invariant_loads(fn: Function, opnds: list) -> frozenset:
+    """Operands (indices into ``opnds``) that are loads whose binding dim read along the
+    innermost iteration dim is a literal 1 (a broadcast, or an innermost dim of 1 where
+    only item 0 exists), or that have no dims at all: their element index does not move
+    within a run (spec/executables.md 6.2)."""
+    rank = len(fn.body.shape)
+    found = set()
+    for j, (binding, perm, out) in enumerate(opnds):
+        if out or rank == 0:
+            continue
+        shape = fn.bindings[binding].shape
+        if perm is not None:
+            dim = shape[perm[rank - 1]]
+        elif shape:
+            dim = shape[-1]
+        else:
+            found.add(j)
+            continue
+        if dim.static() == 1:
+            found.add(j)
+    return frozenset(found)
 
 
 def _stream(fn: Function, opnds: list, lines: list[str]):

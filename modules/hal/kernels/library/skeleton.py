@@ -71,10 +71,14 @@ class Stream:
 
 
 def items_loop(rank: int, operands: int, body: list[str], prelude: list[str] = (),
-               stream: Stream | None = None) -> list[str]:
+               stream: Stream | None = None, invariant: frozenset = frozenset()) -> list[str]:
     """The kernel body: declare parameters, loop over workgroups and items, run ``body``
     (lines using ``x{j}``, the element index of operand ``j`` for the current item).
-    ``stream`` adds the streaming-store variant of the innermost loop."""
+    ``stream`` adds the streaming-store variant of the innermost loop. Operands in
+    ``invariant`` do not move along the innermost dim (a broadcast, such as a per-channel
+    operand ``[C, 1, 1]``): their index is the run's, with no ``i * stride`` term, so the
+    loop over the other operands vectorizes (LLVM versions a loop on symbolic strides
+    being 1, which a broadcast's stride 0 defeats)."""
     k = rank
     out = ["    n = p[0]", "    nwg = p[1]", "    per = p[2]"]
     out += [f"    d{d} = p[{3 + d}]" for d in range(k)]
@@ -91,11 +95,17 @@ def items_loop(rank: int, operands: int, body: list[str], prelude: list[str] = (
              "        r = start"]
     if stream is not None:
         group.append(f"        sc = carray(scratch({stream.ctor}(0)), {stream.scratch_items})")
-    _workgroup(group, k, operands, body, stream)
+    _workgroup(group, k, operands, body, stream, invariant)
     return out + ["    for w in prange(nwg):"] + group
 
 
-def _workgroup(out: list, k: int, operands: int, body: list[str], stream) -> None:
+def _index(j: int, k: int, invariant: frozenset) -> str:
+    """The line giving ``x{j}``, operand ``j``'s element index at item ``i`` of a run."""
+    return f"x{j} = r{j}" if j in invariant else f"x{j} = r{j} + i * s{j}_{k - 1}"
+
+
+def _workgroup(out: list, k: int, operands: int, body: list[str], stream,
+               invariant: frozenset) -> None:
     """Append to ``out`` the loop over one workgroup's runs (after ``start``/``end``)."""
     for d in range(k - 1, 0, -1):
         out += [f"        c{d} = r % d{d}", f"        r = r // d{d}"]
@@ -105,13 +115,14 @@ def _workgroup(out: list, k: int, operands: int, body: list[str], stream) -> Non
         terms = "".join(f" + c{d} * s{j}_{d}" for d in range(k - 1))
         out.append(f"            r{j} = o{j}{terms}")
     inner = [f"for i in range(c{k - 1}, c{k - 1} + run):"]
-    inner += [f"    x{j} = r{j} + i * s{j}_{k - 1}" for j in range(operands)]
+    inner += ["    " + _index(j, k, invariant) for j in range(operands)]
     inner += ["    " + line for line in body]
     if stream is None:
         out += ["            " + line for line in inner]
     else:
         out.append("            if stm:")
-        out += ["                " + line for line in _stream_run(stream, k, operands, body)]
+        out += ["                " + line
+                for line in _stream_run(stream, k, operands, body, invariant)]
         out.append("            else:")
         out += ["                " + line for line in inner]
     out += ["            pos += run", f"            c{k - 1} = 0"]
@@ -130,7 +141,8 @@ def _stream_prelude(stream: Stream, k: int) -> list[str]:
             f"and ob % {size} == 0"]
 
 
-def _stream_run(stream: Stream, k: int, operands: int, body: list[str]) -> list[str]:
+def _stream_run(stream: Stream, k: int, operands: int, body: list[str],
+                invariant: frozenset) -> list[str]:
     """One run of the innermost dim with streaming stores: ordinary stores up to the
     output's first 32-byte boundary, batches of whole vectors computed into ``sc`` and
     streamed out, ordinary stores for the rest."""
@@ -141,7 +153,7 @@ def _stream_run(stream: Stream, k: int, operands: int, body: list[str]) -> list[
 
     def loop(lo: str, hi: str, lines) -> list[str]:
         head = [f"for i in range({lo}, {hi}):"]
-        head += [f"    x{q} = r{q} + i * s{q}_{k - 1}" for q in range(operands)]
+        head += ["    " + _index(q, k, invariant) for q in range(operands)]
         return head + ["    " + line for line in lines]
 
     out = [f"u = c{k - 1}",
