@@ -75,10 +75,12 @@ def items_loop(rank: int, operands: int, body: list[str], prelude: list[str] = (
     """The kernel body: declare parameters, loop over workgroups and items, run ``body``
     (lines using ``x{j}``, the element index of operand ``j`` for the current item).
     ``stream`` adds the streaming-store variant of the innermost loop. Operands in
-    ``invariant`` do not move along the innermost dim (a broadcast, such as a per-channel
-    operand ``[C, 1, 1]``): their index is the run's, with no ``i * stride`` term, so the
-    loop over the other operands vectorizes (LLVM versions a loop on symbolic strides
-    being 1, which a broadcast's stride 0 defeats)."""
+    ``invariant`` are expected not to move along the innermost dim (a broadcast, such as a
+    per-channel operand ``[C, 1, 1]``): when, at dispatch time, all their innermost strides
+    are 0 (``inv``; the layout drops unit dims and merges others, so the innermost dim the
+    kernel sees may be another one), a variant of the run loops indexes them with no
+    ``i * stride`` term, so the loop over the other operands vectorizes (LLVM versions a
+    loop on symbolic strides being 1, which a broadcast's stride 0 defeats)."""
     k = rank
     out = ["    n = p[0]", "    nwg = p[1]", "    per = p[2]"]
     out += [f"    d{d} = p[{3 + d}]" for d in range(k)]
@@ -90,6 +92,8 @@ def items_loop(rank: int, operands: int, body: list[str], prelude: list[str] = (
     out += ["    " + line for line in prelude]
     if stream is not None:
         out += _stream_prelude(stream, k)
+    if invariant:
+        out.append("    inv = " + " and ".join(f"s{j}_{k - 1} == 0" for j in sorted(invariant)))
     group = ["        start = w * per",   # one workgroup, at the indent of a prange body
              "        end = min(start + per, n)",
              "        r = start"]
@@ -114,22 +118,32 @@ def _workgroup(out: list, k: int, operands: int, body: list[str], stream,
     for j in range(operands):
         terms = "".join(f" + c{d} * s{j}_{d}" for d in range(k - 1))
         out.append(f"            r{j} = o{j}{terms}")
-    inner = [f"for i in range(c{k - 1}, c{k - 1} + run):"]
-    inner += ["    " + _index(j, k, invariant) for j in range(operands)]
-    inner += ["    " + line for line in body]
-    if stream is None:
-        out += ["            " + line for line in inner]
-    else:
-        out.append("            if stm:")
-        out += ["                " + line
-                for line in _stream_run(stream, k, operands, body, invariant)]
+    if invariant:
+        out.append("            if inv:")
+        out += ["    " + line for line in _run(k, operands, body, stream, invariant)]
         out.append("            else:")
-        out += ["                " + line for line in inner]
+        out += ["    " + line for line in _run(k, operands, body, stream, frozenset())]
+    else:
+        out += _run(k, operands, body, stream, frozenset())
     out += ["            pos += run", f"            c{k - 1} = 0"]
     if k >= 2:
         out += _carry(k - 2, "            ")
     if stream is not None:
         out += ["        if stm:", "            sfence()"]
+
+
+def _run(k: int, operands: int, body: list[str], stream, invariant: frozenset) -> list[str]:
+    """The loops over one run of the innermost dim (``i`` from ``c{k-1}``, ``run`` items),
+    at the indent of the runs loop's body; ``invariant`` operands take the run's index."""
+    inner = [f"for i in range(c{k - 1}, c{k - 1} + run):"]
+    inner += ["    " + _index(j, k, invariant) for j in range(operands)]
+    inner += ["    " + line for line in body]
+    if stream is None:
+        return ["            " + line for line in inner]
+    return (["            if stm:"] +
+            ["                " + line
+             for line in _stream_run(stream, k, operands, body, invariant)] +
+            ["            else:"] + ["                " + line for line in inner])
 
 
 def _stream_prelude(stream: Stream, k: int) -> list[str]:
