@@ -122,20 +122,19 @@ def _emit_direct(t, ins, sig: cc.CConv, k: int, *, yieldable: bool, variadic: bo
     moved = [f"r{o & isa.REF_INDEX_MASK} = None" for o in ins.arg("operands")
              if o & isa.REF_BIT and o & isa.MOVE_BIT]
     target = t.layout.write("ref", ins.arg("results")[0], "_v") if chars == "r" else None
+    reg = "_v"
     if target is not None and len(target) == 1 and \
-            (reg := target[0].split(" = ")[0]) + " = None" not in moved:
+            target[0].split(" = ")[0] + " = None" not in moved:
         # One ref result into a register no moved operand clears: the call writes the
         # register itself and the check reads it there (no temporary to drop).
-        out = ["try:", "<indent>", f"{reg} = _id{k}({args})", "<dedent>",
-               "except Exception as _e:", "<indent>", f"raise _ie{k}(_e)", "<dedent>",
-               *moved, _DIRECT_CHECKS["r"].replace("_v", reg).format(k=k)]
-        if yieldable:
-            out += t.jump(ins.arg("dest_pc"))
-        return out
-    out = ["try:", "<indent>", f"_v = _id{k}({args})", "<dedent>",
+        reg = target[0].split(" = ")[0]
+    out = ["try:", "<indent>", f"{reg} = _id{k}({args})", "<dedent>",
            "except Exception as _e:", "<indent>", f"raise _ie{k}(_e)", "<dedent>", *moved]
     check = _DIRECT_CHECKS.get(chars)
-    if check is not None:
+    if reg != "_v":
+        out.append(check.replace("_v", reg).format(k=k))
+        values, chars = [], ""      # written and checked in place
+    elif check is not None:
         out.append(check.format(k=k))
         values = ["_v"] if chars else []
     else:
