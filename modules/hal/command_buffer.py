@@ -440,7 +440,7 @@ class HalCommandBuffer:
         if checks is not None and self.state is v.EXECUTABLE:     # reusable, finalized
             return v.resolve_binding_table(self.device.allocator, self._requirements,
                                            self._binding_count, binding_table, checks,
-                                           self._proven_slots, False)  # ranges: positional is cheaper
+                                           self._proven_slots, False)  # ranges, positional: cheaper
         v.validate_submission(self.state, self._submitted)
         slots, buffers = v.resolve_binding_table(
             self.device.allocator, self._requirements, self.binding_count, binding_table)
