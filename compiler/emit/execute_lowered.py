@@ -51,7 +51,7 @@ def run_lowered(lowered: Lowered, inputs: Mapping[str, np.ndarray],
                 results: Mapping[str, TensorType]) -> dict[str, np.ndarray]:
     """Runs ``lowered`` with ``inputs`` bound by value name; returns the ``results`` (name
     -> type) as arrays."""
-    buffers = {name: _buffer(a) for name, a in inputs.items()}
+    buffers = {name: _buffer(a) for name, a in (*inputs.items(), *lowered.derived)}
     for name, t in results.items():
         buffers[name] = np.full(t.nbytes, POISON, np.uint8)
     for s in lowered.scratch:

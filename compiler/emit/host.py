@@ -27,6 +27,8 @@ debug location, so the backtrace of a failure raised while recording names the n
 
 from __future__ import annotations
 
+import attrs
+import numpy as np
 from pyree.compiler.emit import hal_abi as H
 from pyree.compiler.emit import lowerings  # noqa: F401 - registers every region lowering
 from pyree.compiler.emit.buffers import Buffers, Place
@@ -45,16 +47,39 @@ FIRST_CONSTANT_GLOBAL = 4
 
 
 def lower_all(compiled, progress=None) -> dict:
-    """region index -> ``Lowered`` for every dispatching region, reporting progress."""
+    """region index -> ``Lowered`` for every dispatching region, reporting progress; the
+    constants the lowerings derive join the graph's."""
     regions = [r for r in compiled.partition.regions if r.dispatches]
     out = {}
     for done, region in enumerate(regions):
         if progress is not None:
             progress(done, len(regions), region_label(region))
-        out[region.index] = lower_region(region, compiled.graph)
+        out[region.index] = add_derived(compiled.graph, lower_region(region, compiled.graph))
     if progress is not None:
         progress(len(regions), len(regions), "lowered")
     return out
+
+
+def add_derived(graph, lowered):
+    """``lowered`` with the constants it derives added to ``graph``: two regions packing one
+    shared weight derive one constant; a name the graph already uses for other data (a
+    model may name a tensor ``w.panels``) gets a fresh one in the dispatches."""
+    renamed = {}
+    for name, array in lowered.derived:
+        existing = graph.constants.get(name)
+        if existing is not None and existing.dtype == array.dtype and \
+                np.array_equal(existing, array):
+            continue
+        if name in graph.types:
+            renamed[name] = name = graph.fresh_name(name)
+        graph.add_constant(name, array)
+    if not renamed:
+        return lowered
+    dispatches = tuple(attrs.evolve(d, operands=tuple(
+        attrs.evolve(o, value=renamed.get(o.value, o.value)) for o in d.operands))
+        for d in lowered.dispatches)
+    return attrs.evolve(lowered, dispatches=dispatches, derived=tuple(
+        (renamed.get(n, n), a) for n, a in lowered.derived))
 
 
 def emit_module(compiled, info, *, name: str = "module", source: str | None = None,

@@ -28,6 +28,7 @@ import math
 
 import numpy as np
 from pyree.compiler import dtypes
+from pyree.modules.hal.kernels import panels
 
 from . import v1_elementwise_build
 from .epilogue import activation_step, scalar_constant
@@ -138,7 +139,7 @@ def fuse_epilogue(graph, mm: str, matmul_inputs, transposed, nodes, outputs) -> 
 
 
 def matmul_dispatch(graph, node, out_location: str, text: str, alpha: float = 1.0,
-                    steps=(), operands=()) -> Dispatch | None:
+                    steps=(), operands=()) -> Lowered | None:
     a_t, b_t = graph.types[node.inputs[0]], graph.types[node.inputs[1]]
     out_t = graph.types[node.outputs[0]]
     dtype = out_t.dtype
@@ -169,8 +170,19 @@ def matmul_dispatch(graph, node, out_location: str, text: str, alpha: float = 1.
     pb, pm, pk, pn = ({"pc": i} for i in range(4))
     lhs = [pk, pm] if ta else [pm, pk]
     rhs = [pn, pk] if tb else [pk, pn]
+    push = (bsize, m, k, n, per, cb)
+    derived = ()
+    if rhs_value == node.inputs[1] and _prepacks(graph, rhs_value, b_batched, rows, n):
+        # a constant rhs as the GEMM's panels, laid out now instead of on every call
+        itemsize = dtypes.itemsize(dtype)
+        name = f"{rhs_value}.panels{'.T' if tb else ''}"
+        matrix = np.asarray(graph.constants[rhs_value]).reshape(b[-2], b[-1])
+        derived = ((name, panels.pack(matrix.T if tb else matrix)),)
+        rhs_value, b_batched, tb = name, False, False
+        rhs = [{"pc": 6}, pk, panels.width(itemsize)]
+        push += (panels.count(n, itemsize),)
     function = {
-        "push_constants": ["B", "M", "K", "N", "rows", "column_block"],
+        "push_constants": ["B", "M", "K", "N", "rows", "column_block", "panels"][:len(push)],
         "bindings": [
             {"index": 0, "type": dtype, "access": "read",
              "shape": [pb, *lhs] if a_batched else lhs},
@@ -180,6 +192,8 @@ def matmul_dispatch(graph, node, out_location: str, text: str, alpha: float = 1.
         "items_per_workgroup": {"pc": 4},
         "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2,
                  "transpose_lhs": ta, "transpose_rhs": tb, "column_block": {"pc": 5}}}
+    if len(push) > 6:
+        function["body"]["rhs_packed"] = True
     if alpha != 1.0:
         function["body"]["alpha"] = alpha
     epilogue = []
@@ -200,9 +214,21 @@ def matmul_dispatch(graph, node, out_location: str, text: str, alpha: float = 1.
         epilogue.append(step)
     if epilogue:
         function["body"]["epilogue"] = epilogue
-    return Dispatch(function, (Operand(lhs_value), Operand(rhs_value), Operand(out_location),
-                               *(Operand(x) for x in operands)),
-                    (-(-rows // per) * -(-n // cb), 1, 1), (bsize, m, k, n, per, cb), text)
+    return Lowered((Dispatch(function, (Operand(lhs_value), Operand(rhs_value),
+                                        Operand(out_location), *(Operand(x) for x in operands)),
+                             (-(-rows // per) * -(-n // cb), 1, 1), push, text),), (), derived)
+
+
+PACK_MIN_ROWS = 8       # fewer rows read B in place or as dot products (gemm.py)
+PACK_MIN_COLUMNS = 4    # gemm.DOT_COLUMNS: fewer columns are dot products, no panels
+
+
+def _prepacks(graph, value: str, batched: bool, rows: int, n: int) -> bool:
+    """Whether a matmul's rhs ``value`` is prepacked (``rhs_packed``): a constant single
+    matrix, against enough rows that the GEMM would pack it on every call (each
+    workgroup packs its columns of it again), with enough columns for panels."""
+    return value in graph.constants and not batched and rows >= PACK_MIN_ROWS and \
+        n >= PACK_MIN_COLUMNS
 
 
 @lowering("matmul")
@@ -221,8 +247,7 @@ def lower_matmul(region, graph):
                                                           region.outputs)
     epilogue = epilogue[count:]
     if not epilogue:
-        d = matmul_dispatch(graph, node, cur, text, alpha, steps, operands)
-        return None if d is None else Lowered((d,))
+        return matmul_dispatch(graph, node, cur, text, alpha, steps, operands)
     tail = region.outputs[-1] if region.outputs else epilogue[-1].outputs[0]
     scratch = ()
     if cur in region.outputs:
@@ -233,11 +258,12 @@ def lower_matmul(region, graph):
     else:
         location = f"r{region.index}.{cur}"
         scratch = (Scratch(location, out_t.size * dtypes.itemsize(out_t.dtype)),)
-    d = matmul_dispatch(graph, node, location, text, alpha, steps, operands)
-    if d is None:
+    product = matmul_dispatch(graph, node, location, text, alpha, steps, operands)
+    if product is None:
         return None
     rest = v1_elementwise_build.build(graph, epilogue, [o for o in region.outputs if o != cur],
                                       text, f"r{region.index}.", {cur: location})
     if rest is None:
         return None
-    return Lowered((d, *rest.dispatches), scratch + rest.scratch)
+    return Lowered((*product.dispatches, *rest.dispatches), scratch + rest.scratch,
+                   product.derived)

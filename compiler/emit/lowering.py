@@ -66,8 +66,14 @@ class Scratch:
 
 @attrs.frozen
 class Lowered:
+    """The dispatches of a region, its scratch, and the constants it derives from the
+    graph's: ``derived`` is ``(name, array)`` pairs (a weight prepacked in the layout its
+    kernel reads) that emission adds to the graph's constants, so the dispatches may bind
+    them like any constant."""
+
     dispatches: tuple[Dispatch, ...]
     scratch: tuple[Scratch, ...] = ()
+    derived: tuple[tuple[str, object], ...] = ()
 
 
 # kind -> lowerings tried in order; each is (region, graph) -> Lowered | None

@@ -268,7 +268,7 @@ def _body(chk, sizes, raw, path, bindings, push_count):
     else:
         chk.obj(raw, path, ("kind", "lhs", "rhs", "out"),
                 ("transpose_lhs", "transpose_rhs", "alpha", "beta", "epilogue",
-                 "column_block"))
+                 "column_block", "rhs_packed"))
         lhs = _binding_ref(chk, raw["lhs"], path + ".lhs", bindings, read=True)
         rhs = _binding_ref(chk, raw["rhs"], path + ".rhs", bindings, read=True)
         out = _binding_ref(chk, raw["out"], path + ".out", bindings, write=True)
@@ -295,10 +295,17 @@ def _body(chk, sizes, raw, path, bindings, push_count):
             block = sizes.expr(raw["column_block"], path + ".column_block")
             if block.static() == 0:
                 chk.fail(path + ".column_block", "must be at least 1")
+        transpose_rhs = chk.bool_(raw.get("transpose_rhs", False), path + ".transpose_rhs")
+        packed = chk.bool_(raw.get("rhs_packed", False), path + ".rhs_packed")
+        if packed and transpose_rhs:
+            chk.fail(path + ".rhs_packed", "a packed rhs is not transposed (its panels are "
+                                           "op(rhs) already)")
+        if packed and len(rhs.shape) != 3:
+            chk.fail(path + ".rhs", f"binding {rhs.index} has rank {len(rhs.shape)}; a packed "
+                                    "rhs is [panels, K, panel width]")
         body = ir.Matmul(lhs.index, rhs.index, out.index,
                          chk.bool_(raw.get("transpose_lhs", False), path + ".transpose_lhs"),
-                         chk.bool_(raw.get("transpose_rhs", False), path + ".transpose_rhs"),
-                         float(alpha), float(beta),
+                         transpose_rhs, float(alpha), float(beta),
                          parse_epilogue(chk, raw.get("epilogue", []), path + ".epilogue",
-                                        bindings, out), block)
+                                        bindings, out), block, packed)
     return body

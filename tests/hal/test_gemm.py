@@ -2,16 +2,18 @@
 stride form (transposed operands), every path (panels, B in place for a few rows, a wide
 single row, dot products for a few columns), tails of the micro-kernel and of the K and M
 blocks, nothing written outside C's elements, and equal rows / columns computed bit for
-bit alike.
+bit alike. A prepacked B (``gemm_packed``, ``panels.pack``) gives the bits of the
+unpacked product.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
-from pyree.modules.hal.kernels.gemm import gemm
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyree.modules.hal.kernels import panels
+from pyree.modules.hal.kernels.gemm import NC_BYTES, gemm, gemm_packed
 
 DTYPES = (np.float32, np.float64)
 
@@ -36,6 +38,22 @@ def _run(A, B, transpose_a=False, transpose_b=False, ldc_pad=0, offset=0):
     return c, out
 
 
+def _run_packed(A, B, ldc_pad=0, offset=0, column=0):
+    """C = A @ B[:, column:] through gemm_packed on ``panels.pack(B)`` (``column`` a
+    multiple of the panel width, as a column block starts), laid out as ``_run`` does."""
+    m, k = A.shape
+    dt = A.dtype
+    n = B.shape[1] - column
+    packed = panels.pack(B).ravel()
+    a = np.concatenate([np.full(offset, np.nan, dt), A.ravel()])
+    bp = np.concatenate([np.full(offset, np.nan, dt), packed])
+    ldc = n + ldc_pad
+    out = np.full(offset + m * ldc + 3, np.nan, dt)
+    gemm_packed(m, n, k, a, offset, k, 1, bp, offset + column * k, out, offset, ldc)
+    c = out[offset:offset + m * ldc].reshape(m, ldc)[:, :n] if m else np.empty((0, n), dt)
+    return c, out
+
+
 def _check_product(A, B, c):
     exact = A.astype(np.float64) @ B.astype(np.float64)
     bound = np.abs(A.astype(np.float64)) @ np.abs(B.astype(np.float64))
@@ -48,6 +66,7 @@ def _compiled():
     """Compile every signature the tests use before any hypothesis deadline runs."""
     for dt in DTYPES:
         _run(np.ones((7, 3), dt), np.ones((3, 17), dt))
+        _run_packed(np.ones((7, 3), dt), np.ones((3, 17), dt))
 
 
 @settings(max_examples=60, deadline=None)
@@ -137,3 +156,55 @@ def test_conv_tiles_cached_code_goes_stale_with_the_gemm_source():
     stamp = conv_tile.conv_tile._cache._cache_file._source_stamp
     assert stamp[1] == config.source_digest("gemm.py", "gemm_ir.py")
     assert conv_tile.pointwise._cache._cache_file._source_stamp != stamp
+
+
+def test_panels_layout():
+    B = np.arange(3 * 20, dtype=np.float32).reshape(3, 20)
+    P = panels.pack(B)
+    assert P.shape == (2, 3, 16) and P.flags.c_contiguous
+    np.testing.assert_array_equal(P[0], B[:, :16])
+    np.testing.assert_array_equal(P[1, :, :4], B[:, 16:])
+    assert not P[1, :, 4:].any()                # the last panel is zero-padded
+    assert panels.pack(B.astype(np.float64)).shape == (3, 3, 8)
+    assert (panels.width(4), panels.width(8), panels.count(17, 4)) == (16, 8, 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(0, 20), n=st.integers(2, 80), k=st.integers(0, 20),
+       dtype=st.sampled_from(DTYPES), ldc_pad=st.integers(0, 3), offset=st.integers(0, 5),
+       column_panels=st.integers(0, 2), seed=st.integers(0, 2**32 - 1))
+def test_prepacked_products_are_the_unpacked_bits(m, n, k, dtype, ldc_pad, offset,
+                                                  column_panels, seed):
+    """Whatever the path the unpacked product takes (panels, B in place, a wide row;
+    not the dot products of a one-column B, which sum in another order), the packed one
+    gives every element the same bits, from any panel-aligned column, and writes nothing
+    outside C."""
+    rng = np.random.default_rng(seed)
+    column = min(column_panels * panels.width(np.dtype(dtype).itemsize), n - 1)
+    column -= column % panels.width(np.dtype(dtype).itemsize)
+    A = rng.standard_normal((m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    c, out = _run_packed(A, B, ldc_pad, offset, column)
+    want, _ = _run(A, B[:, column:])
+    np.testing.assert_array_equal(c, want)
+    width = n - column
+    touched = np.zeros(out.shape, bool)
+    for i in range(m):
+        touched[offset + i * (width + ldc_pad):offset + i * (width + ldc_pad) + width] = True
+    assert np.isnan(out[~touched]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, n, k", [
+    (64, 128, 784),     # the MLP's first Gemm: K blocks with a tail
+    (300, 37, 600),     # past one M block, a column tail
+    (20, None, 300),    # past one N block (NC_BYTES of columns) and one K block
+])
+def test_large_prepacked_products_are_the_unpacked_bits(dtype, m, n, k):
+    n = n or NC_BYTES // np.dtype(dtype).itemsize + 21
+    rng = np.random.default_rng(m + k)
+    A = rng.standard_normal((m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    c, _ = _run_packed(A, B)
+    np.testing.assert_array_equal(c, _run(A, B)[0])
+    _check_product(A, B, c)

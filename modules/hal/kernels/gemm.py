@@ -21,7 +21,9 @@ used once), and with A and B both contiguous along K, a product of fewer than
 ``DOT_COLUMNS`` columns (a fully connected layer at batch 1, computed as ``[N, K] @ [K,
 1]``) or of at most ``DOT_ROWS`` rows (the same layer as ``[1, K] @ [N, K]^T``) is a dot
 product per element (``gemm_ir.dot``, four at a time). A transposed B is packed column by
-column, along its contiguous dimension.
+column, along its contiguous dimension. ``gemm_packed`` takes a B already in panels
+(``panels.py``: a constant weight the compiler packed once) and runs the same panel loop
+(``_panels``) without the copy.
 
 Every element of C is computed alike: its K blocks' fma chains, over k in order, added to
 C in order (or one dot product). Two output rows or columns with equal inputs are
@@ -40,7 +42,11 @@ from . import config
 
 numba = config.import_numba()
 
+from . import panels  # noqa: E402
 from .gemm_ir import VECTORS, dot, micro  # noqa: E402
+
+# the micro-kernel's width is the prepacked operand's panel width (32-byte vectors)
+assert all(VECTORS * (32 // size) == panels.width(size) for size in (4, 8))
 
 MR = 6          # rows of the micro-kernel: 2*MR accumulators + 2 B vectors + 1 broadcast
 KC = 256        # K block: a panel of B is KC*NR elements (16 KiB), in L1
@@ -149,7 +155,6 @@ def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
                 _dots(n, k, b, bo, sbj, a, ao + i * sai, c, co + i * ldc, 1)
             return
     nr = VECTORS * (32 // a.itemsize)
-    mc_max = MC_BYTES // a.itemsize
     nc_max = NC_BYTES // a.itemsize
     direct = m <= MR and sbj == 1       # each row of B is used once: read it in place
     block = np.empty(KC * min(nc_max, n + nr), a.dtype)
@@ -175,33 +180,68 @@ def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
             width = j1 + nc - first
             if width <= 0:
                 continue
-            panels = -(-width // nr)
             _pack(b, bo + p0 * sbk + first * sbj, sbk, sbj, kc, width, nr, block)
-            for i1 in range(0, m, mc_max):
-                mc = min(mc_max, m - i1)
-                for q in range(panels):
-                    j0 = first + q * nr
-                    w = min(nr, j1 + nc - j0)
-                    for i0 in range(i1, i1 + mc, MR):
-                        mr = min(MR, i1 + mc - i0)
-                        aoff = ao + i0 * sai + p0 * sak
-                        coff = co + i0 * ldc + j0
-                        if w == nr:
-                            _rows(mr, kc, a, aoff, sai, sak, block, q * kc * nr, nr, c, coff,
-                                  ldc, add)
-                            continue
-                        # a tile past N: computed in a scratch tile, its w columns copied
-                        if add:
-                            for i in range(mr):
-                                for j in range(w):
-                                    tile[np.uint64(i * nr + j)] = \
-                                        c[np.uint64(coff + i * ldc + j)]
-                        _rows(mr, kc, a, aoff, sai, sak, block, q * kc * nr, nr, tile, 0, nr,
-                              add)
-                        for i in range(mr):
-                            for j in range(w):
-                                c[np.uint64(coff + i * ldc + j)] = tile[np.uint64(i * nr + j)]
+            _panels(m, kc, a, ao + p0 * sak, sai, sak, block, 0, kc * nr, nr, width, c,
+                    co + first, ldc, add, tile)
 
 
-for _fn in (_rows, _dots, gemm):    # their cached code holds gemm_ir's kernels
+@numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
+def _panels(m, kc, a, ao, sai, sak, bp, bpo, pstride, nr, width, c, co, ldc, add, tile):
+    """``C[0:m, 0:width] (+)= A[0:m, 0:kc] @ P`` where P's columns are panels of ``nr``:
+    element (kk, j) of panel q at ``bp[bpo + q*pstride + kk*nr + j]`` (the last panel
+    zero-padded to ``nr`` columns). A tile past ``width`` goes through ``tile``."""
+    mc_max = MC_BYTES // a.itemsize
+    panels = -(-width // nr)
+    for i1 in range(0, m, mc_max):
+        mc = min(mc_max, m - i1)
+        for q in range(panels):
+            j0 = q * nr
+            w = min(nr, width - j0)
+            for i0 in range(i1, i1 + mc, MR):
+                mr = min(MR, i1 + mc - i0)
+                aoff = ao + i0 * sai
+                coff = co + i0 * ldc + j0
+                if w == nr:
+                    _rows(mr, kc, a, aoff, sai, sak, bp, bpo + q * pstride, nr, c, coff,
+                          ldc, add)
+                    continue
+                # a tile past N: computed in a scratch tile, its w columns copied
+                if add:
+                    for i in range(mr):
+                        for j in range(w):
+                            tile[np.uint64(i * nr + j)] = c[np.uint64(coff + i * ldc + j)]
+                _rows(mr, kc, a, aoff, sai, sak, bp, bpo + q * pstride, nr, tile, 0, nr,
+                      add)
+                for i in range(mr):
+                    for j in range(w):
+                        c[np.uint64(coff + i * ldc + j)] = tile[np.uint64(i * nr + j)]
+
+
+@numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
+def gemm_packed(m, n, k, a, ao, sai, sak, bp, bpo, c, co, ldc):
+    """``C[m, n] = A[m, k] @ B[k, n]`` with B prepacked (``panels.pack``): element
+    (p, j) of B at ``bp[bpo + (j // nr)*k*nr + p*nr + j % nr]``, ``nr`` the panel width
+    (``panels.width``), the last panel zero-padded. The loops, micro-kernels and order
+    of operations of :func:`gemm`'s panel path (so the bits :func:`gemm` gives unless it
+    takes its dot products), without the per-call copy of B into panels."""
+    if m <= 0 or n <= 0:
+        return
+    if k <= 0:
+        for i in range(m):
+            for j in range(n):
+                c[np.uint64(co + i * ldc + j)] = 0
+        return
+    nr = VECTORS * (32 // a.itemsize)
+    nc_max = NC_BYTES // a.itemsize
+    tile = np.empty(MR * nr, a.dtype)
+    for j1 in range(0, n, nc_max):
+        nc = min(nc_max, n - j1)
+        for p0 in range(0, k, KC):
+            kc = min(KC, k - p0)
+            _panels(m, kc, a, ao + p0 * sak, sai, sak, bp, bpo + j1 * k + p0 * nr, k * nr,
+                    nr, nc, c, co + j1, ldc, 1 if p0 > 0 else 0, tile)
+
+
+# their cached code holds gemm_ir's kernels
+for _fn in (_rows, _dots, _panels, gemm, gemm_packed):
     config.cache_depends_on(_fn, "gemm_ir.py")

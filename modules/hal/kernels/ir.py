@@ -119,6 +119,7 @@ class Matmul:
     beta: float
     epilogue: tuple = ()            # tuple[EpilogueStep]; channel = column of out
     column_block: SizeExpr | None = None    # columns of out per item (None: all N)
+    rhs_packed: bool = False        # rhs is [P, K, NR] panels (panels.py)
 
 
 @attrs.frozen

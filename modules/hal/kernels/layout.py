@@ -17,6 +17,7 @@ import numpy as np
 
 from pyree.status import InvalidArgumentError, OutOfRangeError
 
+from . import panels
 from .ir import Binding, Conv, Elementwise, Function, Matmul, OpBody, Pool, Reduce
 from .library import elementwise, rows
 
@@ -235,7 +236,14 @@ def _matmul(fn, body: Matmul, counts, push, consts) -> Launch:
     (lb, l0, l1), (rb, r0, r1), (ob, m_out, n_out) = (shapes[k][0] for k in ("lhs", "rhs",
                                                                              "out"))
     m, k = (l1, l0) if body.transpose_lhs else (l0, l1)
-    k2, n = (r1, r0) if body.transpose_rhs else (r0, r1)
+    if body.rhs_packed:     # [P, K, NR] panels of op(rhs), one matrix (panels.py)
+        (count, k2, nr), rb, n = shapes["rhs"][0], 1, n_out
+        size = fn.bindings[body.rhs].type.itemsize
+        if (count, nr) != (panels.count(n, size), panels.width(size)):
+            _fail(fn, f"packed rhs binding {body.rhs} is {count}x{k2}x{nr}; {n} columns "
+                      f"are {panels.count(n, size)} panels of {panels.width(size)}")
+    else:
+        k2, n = (r1, r0) if body.transpose_rhs else (r0, r1)
     if k != k2:
         _fail(fn, f"contraction sizes differ: lhs has {k}, rhs has {k2}")
     if (m_out, n_out) != (m, n):
@@ -246,11 +254,17 @@ def _matmul(fn, body: Matmul, counts, push, consts) -> Launch:
     # Items are (column block, row of out over (batch, m)): ``nb`` blocks of ``cb``
     # columns (the last may be shorter; one block of all N without a column_block).
     cb, nb = blocks(fn, body.column_block, n, "column_block", push, consts)
+    if body.rhs_packed and nb > 1 and cb % panels.width(size):
+        _fail(fn, f"column_block {cb} of a packed rhs is not a multiple of its panel width "
+                  f"{panels.width(size)}")
     rows = _checked(fn, ob * m, "matmul rows")
     items = _checked(fn, rows * nb, "matmul items")
     covered, nwg, per = workgroups(fn, counts, push, consts, items)
     sizes = {"lhs": m * k, "rhs": k * n, "out": m * n}
-    stride = {name: (sizes[name] if shapes[name][0][0] == ob and ob > 1 else 0)
+    if body.rhs_packed:
+        sizes["rhs"] = count * k * nr
+    batched = {"lhs": lb, "rhs": rb, "out": ob}
+    stride = {name: (sizes[name] if batched[name] == ob and ob > 1 else 0)
               for name in sizes}
     required = [0] * len(fn.bindings)
     if covered:

@@ -6,7 +6,9 @@ The iteration space is (column block, row of ``out`` flattened over (batch, m)):
 be shorter). A workgroup computes its items block by block and batch by batch: one
 ``gemm`` of the row block of ``lhs`` with the block's columns of ``rhs`` (a transposed
 operand is a pair of swapped strides). A few rows against many columns split by columns
-share ``rhs``'s packing between workgroups instead of repeating all of it in each.
+share ``rhs``'s packing between workgroups instead of repeating all of it in each; a
+prepacked ``rhs`` (``rhs_packed``, ``panels.py``) is read as it lies by ``gemm_packed``,
+a column block starting at its panel ``c0 / NR`` (element ``c0 * K``).
 Parameters: n, nwg, per, M, N, K, the element offset and batch stride (0 when broadcast)
 of lhs, rhs and out, then colb and the rows per block ``R = B*M``. ``beta == 0`` never
 reads ``out``.
@@ -25,7 +27,6 @@ from .. import config
 from ..ir import Function
 from . import skeleton
 
-
 # generated kernels name the GEMM's digest: editing it changes their cache keys
 _GEMM_DIGEST = config.source_digest("gemm.py", "gemm_ir.py")
 
@@ -41,13 +42,18 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     # alpha 1, beta 0: the product goes straight into the rows of out
     direct = body.alpha == 1.0 and body.beta == 0.0
     dst = (c, "cb + m0 * N + c0", "N") if direct else ("t", "0", "c1 - c0")
-    product = (f"            gemm(m1 - m0, c1 - c0, K, {a}, {lhs[0]}, {lhs[1]}, {lhs[2]}, "
-               f"{b}, bb + c0 * {rhs[1]}, {rhs[0]}, {rhs[1]}, {dst[0]}, {dst[1]}, {dst[2]})")
+    if body.rhs_packed:     # c0 starts a panel: panel c0 // NR at (c0 // NR) * K * NR
+        product = (f"            gemm_packed(m1 - m0, c1 - c0, K, {a}, {lhs[0]}, {lhs[1]}, "
+                   f"{lhs[2]}, {b}, bb + c0 * K, {dst[0]}, {dst[1]}, {dst[2]})")
+    else:
+        product = (f"            gemm(m1 - m0, c1 - c0, K, {a}, {lhs[0]}, {lhs[1]}, {lhs[2]}, "
+                   f"{b}, bb + c0 * {rhs[1]}, {rhs[0]}, {rhs[1]}, {dst[0]}, {dst[1]}, {dst[2]})")
     prod = "t2" if body.alpha == 1.0 else "alpha * t2"
     update = prod if body.beta == 0.0 else f"{prod} + beta * blk"
     params = ", ".join([f"b{x.index}" for x in fn.bindings] + ["p", "fp"])
+    routine = "gemm_packed" if body.rhs_packed else "gemm"
     lines = skeleton.header(("fmin", "fmax") if body.epilogue else (),
-                            ("from pyree.modules.hal.kernels.gemm import gemm",))
+                            (f"from pyree.modules.hal.kernels.gemm import {routine}",))
     lines.insert(2, f"# gemm.py, gemm_ir.py sha256 {_GEMM_DIGEST}")
     lines[-1:-1] = [f"alpha = {skeleton.number(body.alpha, etype)}",
                     f"beta = {skeleton.number(body.beta, etype)}", "", ""]
