@@ -18,7 +18,8 @@ buffer that is not DEVICE_VISIBLE, usage gains the MAPPING bits and TRANSFER.
   none) can require aligned memory, as IREE's heap buffers require 64 bytes. An import the
   allocator refuses returns None with ``try_`` and raises without.
 * :meth:`import_host` wraps any C-contiguous buffer-protocol object (numpy arrays, ...) the
-  same way; it is the zero-copy path of ``HalBufferView.from_numpy`` / ``from_dlpack``.
+  same way; :meth:`import_array` is the same import for an ``np.ndarray`` without the
+  buffer protocol (the zero-copy path of ``HalBufferView.from_numpy`` / ``from_dlpack``).
 * :meth:`query_buffer_compatibility` is the 5.1 query: everything is allocatable,
   importable and exportable; queue use needs DEVICE_VISIBLE memory and a TRANSFER usage bit
   (QUEUE_TRANSFER) or a DISPATCH usage bit (QUEUE_DISPATCH). :meth:`buffer_compatibility`
@@ -45,6 +46,9 @@ from .enums import WHOLE_BUFFER, BufferCompatibility, BufferUsage, MemoryAccess,
 from .pool import DEFAULT_ARENA_BYTES, MemoryPool, PoolStatistics
 
 _MASK64 = 0xFFFFFFFFFFFFFFFF
+_U8 = np.dtype(np.uint8)
+_EMPTY = np.empty(0, _U8)
+_new = object.__new__
 _DEVICE_VISIBLE = int(MemoryType.DEVICE_VISIBLE)
 _TRANSFER = int(BufferUsage.TRANSFER)
 _DISPATCH = int(BufferUsage.DISPATCH)
@@ -181,6 +185,8 @@ class HalAllocator:
         except TypeError:
             raise InvalidArgumentError(
                 f"cannot import {type(obj).__name__}: not a buffer-protocol object") from None
+        except ValueError as e:     # numpy: a dtype without a buffer format (bf16, ...)
+            raise InvalidArgumentError(f"cannot import {type(obj).__name__}: {e}") from None
         if not view.c_contiguous:
             raise InvalidArgumentError("cannot import non-contiguous host memory")
         if view.format != "B" or view.ndim != 1:
@@ -200,6 +206,59 @@ class HalAllocator:
             if try_:
                 return None
             raise
+
+    def import_array(self, array: np.ndarray, memory_types=0, buffer_usage=0,
+                     try_=False) -> HalBuffer | None:
+        """:meth:`import_host` of an ``np.ndarray`` (exactly; access 0): same checks and
+        errors (C-contiguous, ``import_alignment``), same buffer (READ-only access for a
+        read-only or empty array, ALL otherwise), but the bytes are the array's own, as a
+        ``uint8`` array (no memoryview cast), and the coerced params come from the cache
+        :meth:`allocate` fills. ``try_`` answers None instead of raising."""
+        if array.__class__ is not np.ndarray:
+            return self.import_host(array, memory_types, buffer_usage, try_=try_)
+        flags = array.flags
+        if not flags.c_contiguous:
+            if try_:
+                return None
+            raise InvalidArgumentError("cannot import non-contiguous host memory")
+        alignment = self.import_alignment
+        if alignment > 1:
+            address = array.ctypes.data
+            if address % alignment:
+                if try_:
+                    return None
+                raise OutOfRangeError(
+                    f"imported heap buffer data must be aligned to {alignment}; "
+                    f"got 0x{address:x}")
+        length = array.nbytes
+        access = 0 if flags.writeable and length else _READ   # empty: READ, as import_host
+        key = (memory_types, buffer_usage, access, 0)
+        params = self._params_cache.get(key)
+        if params is None:
+            try:
+                params = BufferParams.of(memory_types, buffer_usage, access, 0)
+            except PyreeError:
+                if try_:
+                    return None
+                raise
+            params = params.canonicalize().coerce_for_heap()
+            if len(self._params_cache) < 256:
+                self._params_cache[key] = params
+        if length:
+            try:        # the array's own bytes (read-only stays read-only): cheaper than
+                memory = np.frombuffer(array, _U8)     # reshape(-1).view(uint8)
+            except (TypeError, ValueError, BufferError):    # a dtype without a buffer format
+                memory = array.reshape(-1).view(_U8)
+        else:
+            memory = _EMPTY
+        allocation = _new(Allocation)   # every field, as Allocation(...) would set them
+        allocation.memory = memory
+        allocation.offset = allocation.block_size = 0
+        allocation.size = length
+        allocation.source = array
+        allocation.pool = allocation.arena = allocation.queue_owner = None
+        allocation.claims = 1
+        return new_buffer(allocation, params.type, params.access, params.usage, 0, length)
 
     def _wrap(self, memory: np.ndarray, offset: int, length: int, source,
               params: BufferParams) -> HalBuffer:

@@ -17,7 +17,10 @@ numpy exchange is zero-copy both ways where the memory allows it:
   any DLPack producer.
 * :meth:`from_numpy` copies an array into a pooled buffer, or with ``zero_copy=True``
   imports the array's memory (C-contiguous arrays only; a read-only array gives a READ-only
-  buffer; the buffer keeps the array alive).
+  buffer; the buffer keeps the array alive). :meth:`import_array` is that import for a
+  native-dtype ``np.ndarray``, answering None where ``from_numpy`` would refuse (the
+  caller copies instead); :meth:`copy_to_numpy` is ``np.array(view)`` without numpy's
+  protocol (optionally only below a size).
 * On Python 3.12+ the view also implements the buffer protocol (``memoryview(view)``).
 """
 
@@ -28,7 +31,8 @@ import operator
 import attrs
 import numpy as np
 
-from pyree.status import InvalidArgumentError, OutOfRangeError, UnimplementedError
+from pyree.status import (InvalidArgumentError, OutOfRangeError, PyreeError,
+                          UnimplementedError)
 from pyree.vm.ref import register_ref_type
 
 from .buffer import HalBuffer, pinned_array
@@ -58,6 +62,20 @@ def _shape(dims) -> tuple[int, ...]:
     if len(shape) > MAX_RANK:
         raise OutOfRangeError(f"count {len(shape)} > {MAX_RANK}")
     return shape
+
+
+def _native_element_type(dtype: np.dtype) -> int | None:
+    """The element type ``from_numpy`` gives a native-byte-order ``dtype`` (cached in
+    ``_ELEMENT_TYPES``); None for other byte orders and dtypes without one."""
+    if not dtype.isnative:
+        return None
+    try:
+        element_type = from_numpy_dtype(dtype)
+    except PyreeError:
+        return None
+    if len(_ELEMENT_TYPES) < 256:
+        _ELEMENT_TYPES[dtype] = element_type
+    return element_type
 
 
 def _rank_text(rank: int) -> str:
@@ -226,22 +244,47 @@ class HalBufferView(_HalBufferViewSlots):
         data = self.buffer.map_range(access, 0, nbytes)
         return pinned_array(data.view(dtype).reshape(self.shape), self.buffer)
 
+    def copy_to_numpy(self, limit: int | None = None) -> np.ndarray | None:
+        """A new C-contiguous array holding a copy of the view's elements (the dtype of
+        :meth:`to_numpy`; the buffer is mapped READ, with the checks of ``map_range``), or
+        None when ``limit`` is given and the view's dense size is ``limit`` bytes or more.
+
+        Nothing is pinned: in a pool arena, an aligned view is one slice of the arena's
+        cached typed view (``Arena.typed_view``), copied."""
+        item = _STORAGE_DTYPES.get(self.element_type)
+        if item is None:
+            item = self.numpy_dtype()
+        shape = self.shape
+        if len(shape) == 1:
+            count = shape[0]
+        else:
+            count = 1
+            for d in shape:
+                count *= d
+        size = item.itemsize
+        nbytes = count * size
+        if limit is not None and nbytes >= limit:
+            return None
+        buffer = self.buffer
+        allocation = buffer.allocation
+        arena = allocation.arena
+        if arena is not None and allocation.memory is not None and \
+                buffer.allowed_access & _READ and nbytes <= buffer.byte_length:
+            start = allocation.offset + buffer.byte_offset     # mapped()'s checks passed
+            if not start % size:
+                typed = arena.typed.get(item)       # Arena.typed_view's cache
+                if typed is None:
+                    typed = arena.typed_view(item)
+                if typed is not None:
+                    start //= size
+                    flat = typed[start:start + count]
+                    return (flat if len(shape) == 1 else flat.reshape(shape)).copy()
+        memory, start, _ = buffer.mapped(_READ, 0, nbytes)
+        return np.ndarray(shape, item, memory, start).copy()
+
     def __array__(self, dtype=None, copy=None):
-        if copy:        # a copy needs no pinning: map as to_numpy does, copy the bytes
-            item = _STORAGE_DTYPES.get(self.element_type)
-            if item is None:
-                item = self.numpy_dtype()
-            shape = self.shape
-            if len(shape) == 1:
-                count = shape[0]
-            else:
-                count = 1
-                for d in shape:
-                    count *= d
-            buffer = self.buffer
-            memory, start, _ = buffer.mapped(_READ | (buffer.allowed_access & _WRITE), 0,
-                                             count * item.itemsize)
-            array = np.ndarray(shape, item, memory, start).copy()
+        if copy:        # a copy needs no pinning
+            array = self.copy_to_numpy()
             if dtype is None:
                 return array
         else:
@@ -270,6 +313,25 @@ class HalBufferView(_HalBufferViewSlots):
         return self.to_numpy().__dlpack__()
 
     @classmethod
+    def import_array(cls, array: np.ndarray, allocator, memory_types=_DEVICE_LOCAL,
+                     buffer_usage=_DEFAULT_USAGE) -> HalBufferView | None:
+        """What ``from_numpy(array, allocator, zero_copy=True)`` makes of an ``np.ndarray``
+        whose native dtype has a dense element type, through
+        :meth:`HalAllocator.import_array`; None when ``from_numpy`` would raise or could
+        not import it that way (another dtype, non-native byte order, not C-contiguous,
+        misaligned for the allocator's ``import_alignment``): then copy it, or call
+        ``from_numpy`` for the error."""
+        element_type = _ELEMENT_TYPES.get(array.dtype)  # native dtypes only (from_numpy)
+        if element_type is None:
+            element_type = _native_element_type(array.dtype)
+            if element_type is None:
+                return None
+        buffer = allocator.import_array(array, memory_types, buffer_usage, True)
+        if buffer is None:
+            return None
+        return cls._of(buffer, array.shape, element_type, _DENSE)
+
+    @classmethod
     def from_numpy(cls, array, allocator, *, zero_copy: bool = False, element_type=None,
                    memory_types=_DEVICE_LOCAL, buffer_usage=_DEFAULT_USAGE,
                    encoding_type=_DENSE) -> HalBufferView:
@@ -279,7 +341,13 @@ class HalBufferView(_HalBufferViewSlots):
         explicitly must have the same dense byte size as the array (e.g. bf16 bits held
         in a ``uint16`` array).
         """
-        if array.__class__ is np.ndarray and element_type is None and not zero_copy and \
+        if zero_copy:
+            if array.__class__ is np.ndarray and element_type is None and \
+                    encoding_type == _DENSE:
+                view = cls.import_array(array, allocator, memory_types, buffer_usage)
+                if view is not None:
+                    return view     # else the general path says why not (or it can)
+        elif array.__class__ is np.ndarray and element_type is None and \
                 encoding_type == _DENSE:
             element_type = _ELEMENT_TYPES.get(array.dtype)
             if element_type is not None:    # a native dtype with a dense element type

@@ -24,7 +24,7 @@ from pyree.bytecode.module_def import ModuleDef
 from pyree.modules.hal.buffer_view import HalBufferView
 from pyree.modules.hal.device import create_device
 from pyree.modules.hal.module import HalModule
-from pyree.status import InvalidArgumentError, PyreeError
+from pyree.status import InvalidArgumentError
 from pyree.vm import BytecodeModule, Context
 
 #: Inputs at least this large are imported without a copy (smaller ones copy faster).
@@ -121,15 +121,14 @@ class CompiledModule:
 
 def _input_view(array: np.ndarray, allocator) -> HalBufferView:
     """A view of ``array``: large C-contiguous native arrays are imported without a copy
-    (the module only reads its inputs, and ``main`` returns after the work completed);
-    small ones are copied (cheaper than an import)."""
-    if (array.nbytes >= ZERO_COPY_BYTES and array.__class__ is np.ndarray
-            and array.flags.c_contiguous and array.dtype.isnative
-            and array.ctypes.data % max(allocator.import_alignment, 1) == 0):
-        try:
-            return HalBufferView.from_numpy(array, allocator, zero_copy=True)
-        except PyreeError:
-            pass  # memory the device cannot import: copy it
+    (the module only reads its inputs, and ``main`` returns after the work completed; a
+    read-only array is imported READ-only); anything ``HalBufferView.import_array``
+    declines (strided, byte-swapped, misaligned for the allocator) and small arrays are
+    copied (cheaper than an import)."""
+    if array.nbytes >= ZERO_COPY_BYTES and array.__class__ is np.ndarray:
+        view = HalBufferView.import_array(array, allocator)
+        if view is not None:
+            return view
     return HalBufferView.from_numpy(array, allocator)
 
 
@@ -144,8 +143,7 @@ def _release(context, device) -> None:
 def _to_array(value):
     """A result as numpy: small views copied (cheaper than pinning a mapping), large
     ones zero-copy views of their buffer (kept alive by the array)."""
-    if isinstance(value, HalBufferView):
-        if value.byte_length < ZERO_COPY_BYTES:
-            return np.array(value, copy=True)
-        return np.asarray(value.to_numpy())
+    if value.__class__ is HalBufferView:
+        array = value.copy_to_numpy(ZERO_COPY_BYTES)
+        return array if array is not None else value.to_numpy()
     return value

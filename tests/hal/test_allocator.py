@@ -369,6 +369,60 @@ def test_import_host_array():
         alloc.import_host(object())
 
 
+def _misaligned_f32(count: int) -> np.ndarray:
+    """A C-contiguous float32 array starting 4 bytes past a 64-byte boundary."""
+    raw = np.zeros(count * 4 + 128, np.uint8)
+    start = -raw.ctypes.data % 64 + 4
+    return raw[start:start + count * 4].view(np.float32)
+
+
+@pytest.mark.parametrize("memory_types, usage", [
+    (MemoryType.DEVICE_LOCAL, BufferUsage.DEFAULT), (0, 0),
+    (MemoryType.HOST_LOCAL, BufferUsage.TRANSFER), (MemoryType.DEVICE_VISIBLE, 0x3)])
+def test_import_array_is_import_host_without_the_buffer_protocol(memory_types, usage):
+    alloc = allocator()
+    array = np.arange(12, dtype=np.float32).reshape(3, 4)
+    readonly = array.copy()
+    readonly.flags.writeable = False
+    for source in (array, readonly, np.zeros((0, 3), np.int64), np.array(2.5)):
+        fast = alloc.import_array(source, int(memory_types), int(usage))
+        slow = alloc.import_host(source, int(memory_types), int(usage))
+        assert (fast.memory_type, fast.allowed_access, fast.allowed_usage, fast.byte_length) \
+            == (slow.memory_type, slow.allowed_access, slow.allowed_usage, slow.byte_length)
+        assert fast.allocation.source is source and fast.allocation.pool is None
+        memory = fast.allocation.memory
+        assert memory.dtype == np.uint8 and memory.ndim == 1 and len(memory) == source.nbytes
+        assert memory.flags.writeable == source.flags.writeable
+        if source.nbytes:
+            assert np.shares_memory(fast.map_range(), source)
+    assert alloc.statistics().allocation_count == 0
+    buffer = alloc.import_array(readonly)
+    assert buffer.allowed_access == MemoryAccess.READ
+    with raises(PermissionDeniedError):
+        buffer.map_range(MemoryAccess.WRITE)
+    alloc.import_array(array).map_range(MemoryAccess.WRITE)[:4] = 255   # written through
+    assert array.reshape(-1).view(np.uint8)[:4].tolist() == [255] * 4
+
+
+def test_import_array_refuses_what_import_host_refuses():
+    alloc = allocator()
+    strided = np.arange(16, dtype=np.float32).reshape(4, 4)[:, ::2]
+    with raises(InvalidArgumentError, "cannot import non-contiguous host memory"):
+        alloc.import_array(strided)
+    assert alloc.import_array(strided, try_=True) is None
+    aligned = allocator(import_alignment=64)
+    misaligned = _misaligned_f32(16)
+    with raises(OutOfRangeError):
+        aligned.import_host(misaligned)
+    with raises(OutOfRangeError):
+        aligned.import_array(misaligned)
+    assert aligned.import_array(misaligned, try_=True) is None
+    assert allocator().import_array(misaligned).byte_length == 64   # no alignment asked
+    with raises(InvalidArgumentError):
+        alloc.import_array(object())        # not an ndarray: import_host's checks
+    assert alloc.import_array(bytearray(8)).byte_length == 8
+
+
 # -- compatibility (5.1) ------------------------------------------------------------------------
 
 ALLOC_IMPORT_EXPORT = 0x7

@@ -222,6 +222,87 @@ def test_from_numpy_zero_copy():
         HalBufferView.from_numpy(np.zeros((4, 4))[:, ::2], alloc, zero_copy=True)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int8, np.uint16, np.complex64, np.bool_,
+                                   "V3", ml_dtypes.bfloat16])
+def test_import_array_is_from_numpy_zero_copy(dtype):
+    alloc = allocator()
+    array = (np.arange(24) % 5).astype(np.uint8).view(np.uint8)
+    array = np.resize(array, 24 * np.dtype(dtype).itemsize).view(dtype).reshape(2, 3, 4)
+    frozen = array.copy()
+    frozen.flags.writeable = False
+    for source in (array, frozen):
+        fast = HalBufferView.import_array(source, alloc)
+        slow = HalBufferView(alloc.import_host(source.view(np.uint8), MemoryType.DEVICE_LOCAL,
+                                               BufferUsage.DEFAULT), source.shape,
+                             ElementType.from_numpy(np.dtype(dtype)))
+        assert type(fast) is HalBufferView
+        assert (fast.shape, fast.element_type, fast.encoding_type) == \
+            (slow.shape, slow.element_type, slow.encoding_type)
+        assert (fast.buffer.memory_type, fast.buffer.allowed_access, fast.buffer.allowed_usage,
+                fast.buffer.byte_length) == (slow.buffer.memory_type,
+                                             slow.buffer.allowed_access,
+                                             slow.buffer.allowed_usage, slow.buffer.byte_length)
+        out = np.asarray(fast)
+        assert np.shares_memory(out, source) and out.flags.writeable == (source is array)
+        assert out.tobytes() == source.tobytes()
+        zero_copy = HalBufferView.from_numpy(source, alloc, zero_copy=True)
+        assert zero_copy.buffer.allowed_access == fast.buffer.allowed_access
+        assert np.shares_memory(np.asarray(zero_copy), source)
+    assert alloc.statistics().allocation_count == 0
+
+
+def test_import_array_declines_what_cannot_be_imported():
+    alloc = allocator()
+    swapped = np.arange(32768, dtype=">f4").reshape(128, 256)
+    strided = np.arange(64, dtype=np.float32).reshape(8, 8)[:, ::2]
+    for array in (swapped, strided, np.zeros(4, "datetime64[s]")):
+        assert HalBufferView.import_array(array, alloc) is None
+    with raises(InvalidArgumentError, "big-endian numpy dtype >f4 is not supported"):
+        HalBufferView.from_numpy(swapped, alloc, zero_copy=True)
+    with raises(InvalidArgumentError, "zero-copy import needs a C-contiguous array"):
+        HalBufferView.from_numpy(strided, alloc, zero_copy=True)
+    raw = np.zeros(4 * 16 + 128, np.uint8)
+    start = -raw.ctypes.data % 64 + 4
+    misaligned = raw[start:start + 64].view(np.float32)
+    aligned_only = allocator(import_alignment=64)
+    assert HalBufferView.import_array(misaligned, aligned_only) is None
+    with raises(OutOfRangeError):
+        HalBufferView.from_numpy(misaligned, aligned_only, zero_copy=True)
+    assert np.shares_memory(np.asarray(HalBufferView.import_array(misaligned, alloc)),
+                            misaligned)
+
+
+def test_copy_to_numpy():
+    alloc = allocator()
+    array = np.arange(640, dtype=np.float32).reshape(64, 10)
+    for source, pooled in ((array, True), (array[::2], True), (array.reshape(-1)[1:], True),
+                           (array, False)):
+        view = HalBufferView.from_numpy(source, alloc, zero_copy=not pooled and
+                                        source.flags.c_contiguous)
+        out = view.copy_to_numpy()
+        assert out.dtype == np.float32 and out.shape == source.shape
+        assert np.array_equal(out, source) and out.flags.c_contiguous and out.flags.writeable
+        assert not np.shares_memory(out, view.to_numpy())
+        assert view.copy_to_numpy(out.nbytes) is None
+        assert np.array_equal(view.copy_to_numpy(out.nbytes + 1), source)
+        assert np.array_equal(np.array(view), source)
+    odd = alloc.allocate(MemoryType.DEVICE_LOCAL, BufferUsage.DEFAULT, 64).subspan(2, 8)
+    shorts = HalBufferView(odd, (4,), ElementType.UINT_16)    # a start not 4-byte aligned
+    odd.write(np.arange(4, dtype=np.uint16).tobytes())
+    assert shorts.copy_to_numpy().tolist() == [0, 1, 2, 3]
+    scalar = HalBufferView.from_numpy(np.array(7, np.int64), alloc)
+    assert scalar.copy_to_numpy().shape == () and int(scalar.copy_to_numpy()) == 7
+    with raises(OutOfRangeError):       # the view is longer than its buffer
+        HalBufferView(alloc.allocate(0x30, 0, 8), (4,), F32).copy_to_numpy()
+    write_only = alloc.allocate(0x30, 0, 16, access=MemoryAccess.WRITE)
+    with raises(PermissionDeniedError):
+        HalBufferView(write_only, (4,), F32).copy_to_numpy()
+    released = HalBufferView.from_numpy(np.ones(4, np.float32), alloc)
+    released.buffer.allocation.release()
+    with pytest.raises(Exception, match="released"):
+        released.copy_to_numpy()
+
+
 def test_non_contiguous_and_scalar_copies():
     alloc = allocator()
     strided = np.arange(16, dtype=np.float32).reshape(4, 4)[:, ::2]
