@@ -2,8 +2,11 @@
 through numba's ``np.dot`` with one thread (scipy's OpenBLAS, as the kernels loaded it),
 on one core, for the products the benchmarked models run (benchmarks/README.md "GEMM").
 
-Each row is the best of ``--repeat`` interleaved rounds (every round times both sides
-once), after a warm-up call that compiles; GFLOPS count 2*M*N*K.
+Each row is the best of ``--repeat`` interleaved rounds (every round times each column
+once), after a warm-up call that compiles; GFLOPS count 2*M*N*K. "prepacked" is
+``gemm_packed`` on B already in panels (``panels.pack``), as a compiled model runs a
+product against a constant weight of at least 4 columns with at least 8 rows ("-" for the
+shapes the compiler does not pack).
 
     python benchmarks/gemm_bench.py [--repeat 50] [--f64]
 """
@@ -42,7 +45,8 @@ def main() -> None:
     from pyree.modules.hal.kernels import config
     numba = config.import_numba()
     import scipy.linalg.cython_blas  # noqa: F401  (numba's np.dot binds scipy's BLAS)
-    from pyree.modules.hal.kernels.gemm import gemm
+    from pyree.modules.hal.kernels import panels
+    from pyree.modules.hal.kernels.gemm import gemm, gemm_packed
 
     @numba.njit(nogil=True)
     def blas(m, n, k, a, b, c):
@@ -51,8 +55,9 @@ def main() -> None:
     dtype = np.float64 if args.f64 else np.float32
     rng = np.random.default_rng(0)
     print(f"{np.dtype(dtype).name}, one thread, best of {args.repeat} interleaved rounds")
-    print("| M x K x N | what | pyree us | GFLOPS | OpenBLAS us | GFLOPS | OpenBLAS / pyree |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| M x K x N | what | pyree us | GFLOPS | prepacked us | GFLOPS | OpenBLAS us | "
+          "GFLOPS | OpenBLAS / pyree |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for m, k, n, what in SHAPES:
         a = rng.standard_normal(m * k).astype(dtype)
         b = rng.standard_normal(k * n).astype(dtype)
@@ -60,20 +65,29 @@ def main() -> None:
         c2 = np.empty(m * n, dtype)
         ours = lambda: gemm(m, n, k, a, 0, k, 1, b, 0, n, 1, c1, 0, n)  # noqa: E731
         theirs = lambda: blas(m, n, k, a, b, c2)  # noqa: E731
-        ours()
-        theirs()
+        packed = panels.pack(b.reshape(k, n)).ravel()
+        c3 = np.empty(m * n, dtype)
+        prepacked = lambda: gemm_packed(m, n, k, a, 0, k, 1, packed, 0, c3, 0, n)  # noqa: E731
+        runs = [ours, theirs] + ([prepacked] if m >= 8 and n >= 4 else [])
+        for fn in runs:
+            fn()
         tol = 1e-3 if dtype == np.float32 else 1e-10
         assert np.allclose(c1, c2, rtol=tol, atol=tol * np.abs(c2).max()), (m, k, n)
-        best = [float("inf"), float("inf")]
+        if len(runs) > 2:
+            assert np.array_equal(c1, c3), (m, k, n)       # the same bits
+        best = [float("inf")] * 3
         reps = max(3, args.repeat // 10) if m * n * k > 1e8 else args.repeat
         for _ in range(reps):
-            for i, fn in enumerate((ours, theirs)):
+            for i, fn in enumerate(runs):
                 start = time.perf_counter()
                 fn()
                 best[i] = min(best[i], time.perf_counter() - start)
         flop = 2 * m * n * k
+        pre = (f"{best[2] * 1e6:.1f} | {flop / best[2] / 1e9:.1f}" if len(runs) > 2
+               else "- | -")
         print(f"| {m}x{k}x{n} | {what} | {best[0] * 1e6:.1f} | {flop / best[0] / 1e9:.1f} | "
-              f"{best[1] * 1e6:.1f} | {flop / best[1] / 1e9:.1f} | {best[1] / best[0]:.2f}x |")
+              f"{pre} | {best[1] * 1e6:.1f} | {flop / best[1] / 1e9:.1f} | "
+              f"{best[1] / best[0]:.2f}x |")
 
 
 if __name__ == "__main__":
