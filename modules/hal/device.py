@@ -241,7 +241,11 @@ class HalDevice:
             slots, buffers = command_buffer.prepare_submission(binding_table)
             if (flags or flags.__class__ is not int) and device_size(flags) & _BORROW_TABLE:
                 buffers = ()
-            work = None if command_buffer.inline else command_buffer.execute
+            if command_buffer.inline:
+                work = None
+            else:       # a reusable command buffer's replay plan runs itself (what execute does)
+                replay = command_buffer._replay
+                work = command_buffer.execute if replay is None else replay.run
             self._submit("execute", wait_fence, signal_fence, work,
                          (command_buffer, *buffers) if buffers else (command_buffer,),
                          () if slots is None else (slots,))

@@ -94,7 +94,7 @@ def _fast_dispatch(command: DispatchCommand):
 class ReplayPlan:
     """Steps ``(index, command, fast)`` of a finalized command buffer (see module doc)."""
 
-    __slots__ = ("commands", "steps", "slots")
+    __slots__ = ("commands", "steps", "slots", "single")
 
     def __init__(self, commands, requirements: dict):
         self.commands = tuple(commands)
@@ -109,10 +109,43 @@ class ReplayPlan:
         # (slot, written) of every slot the commands use: checked once per execution.
         self.slots = tuple((slot, bool(req.access & WRITE))
                            for slot, req in sorted(requirements.items()))
+        # One fast dispatch whose every binding is a slot and which uses every slot: run()
+        # tries it first (arena slots, cached typed views, no tracer), else the steps.
+        self.single = None
+        if len(steps) == 1 and steps[0][2] is not None:
+            index, command, (reqs, executable, specs) = steps[0]
+            if specs and all(spec.__class__ is tuple for spec in specs) and \
+                    {spec[0] for spec in specs} == {slot for slot, _ in self.slots}:
+                self.single = (index, command, reqs, executable, specs)
 
     def run(self, slots=None) -> None:
         """Executes the plan on ``slots``: the ``(memory, offset, length, arena)`` of each
         slot, checked by ``resolve_binding_table`` (None for unused slots, or no slots)."""
+        single = self.single
+        if single is not None and _tracing.TRACER is None:
+            # The steps' path for a single fast dispatch when every slot is a pool arena's
+            # (nothing to check: 1-D uint8, contiguous, writable) and every binding starts
+            # aligned in it with its typed view cached; anything else takes the steps.
+            index, command, reqs, executable, specs = single
+            arrays = []
+            for slot, begin, end, dtype, size in specs:
+                _, base, _, arena = slots[slot]
+                begin += base
+                if arena is None or begin % size:
+                    break
+                typed = arena.typed.get(dtype)
+                if typed is None:
+                    break
+                arrays.append(typed[begin // size:(base + end) // size])
+            else:
+                try:
+                    if executable.released:
+                        raise UseAfterReleaseError("executable used after release")
+                    executable._launch(reqs, arrays)
+                except Exception as e:  # noqa: BLE001 - named after the dispatch
+                    raise dispatch_failure(command, e, 0, command.workgroup_count).annotate(
+                        f"while executing command {index} (DispatchCommand)")
+                return
         ranges = None           # RawRanges of the slots, made only for the executors
         for slot, written in self.slots:
             memory, _, _, arena = slots[slot]

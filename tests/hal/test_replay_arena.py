@@ -90,3 +90,76 @@ def test_array_of_a_rank_1_view_at_any_offset(device, offset):
     np.testing.assert_array_equal(out, values)
     odd = HalBufferView.create(whole, [3], 0x00000018, 1, offset, 9)    # V3 elements
     assert np.array(odd).tobytes() == whole.read(offset, 9)
+
+
+def one_add(device, exe):
+    """y = x + c, every binding a slot (0 = x, 1 = c, 2 = y): the plan's single dispatch."""
+    cb = device.create_command_buffer(0, cts.ANY, -1, 3)
+    nbytes = 4 * N
+    cb.dispatch(exe, exe.lookup_function("add_f32"), cts.groups(N), 0, [N],
+                [(0, None, 0, nbytes), (1, None, 0, nbytes), (2, None, 0, nbytes)])
+    cb.finalize()
+    return cb
+
+
+def test_a_single_slot_dispatch_takes_the_arena_path_else_the_steps(device, monkeypatch):
+    """The plan of one all-slot dispatch keeps it as ``single``: pooled slots run it from
+    the arenas' cached typed views (the checked path never taken), an imported slot or an
+    uncached dtype falls back to the steps, with the same results; a released executable
+    and a failing kernel are named as the steps name them."""
+    import attrs
+    from pyree.modules.hal.fence import HalFence
+
+    exe = attrs.evolve(kernels())       # a copy: released below
+    cb = one_add(device, exe)
+    assert cb._replay.single is not None
+    assert two_adds_plan_is_not_single(device)
+    x = np.arange(N, dtype=np.float32) - 5
+    c = f32(device, np.full(N, 2.0))
+    pooled, y = f32(device, x), f32(device, np.zeros(N))
+    for typed in {id(b.allocation.arena): b.allocation.arena.typed for b in (c, pooled, y)
+                  }.values():
+        typed.clear()       # the first execution fills the typed-view caches (the steps)
+    execute(device, cb, [(pooled, 0, -1), (c, 0, -1), (y, 0, -1)])
+    np.testing.assert_array_equal(floats(y), x + 2)
+
+    def checked_path(*args):
+        raise AssertionError("a planned dispatch took the checked path")
+
+    with monkeypatch.context() as m:
+        m.setattr(Executable, "dispatch_ranges", checked_path)
+        pooled.write((x * 3).view(np.uint8))
+        execute(device, cb, [(pooled, 0, -1), (c, 0, -1), (y, 0, -1)])
+        np.testing.assert_array_equal(floats(y), x * 3 + 2)
+        host = np.zeros(4 * N + 64, np.uint8)[:4 * N]
+        host[:] = (x * 4).view(np.uint8)
+        imported = device.allocator.import_host(host, DEVICE_LOCAL, DEFAULT_USAGE)
+        execute(device, cb, [(imported, 0, -1), (c, 0, -1), (y, 0, -1)])
+        np.testing.assert_array_equal(floats(y), x * 4 + 2)
+
+    def broken(reqs, arrays):
+        raise ZeroDivisionError("boom")
+
+    with monkeypatch.context() as m:
+        m.setattr(Executable, "_launch", staticmethod(broken))
+        signal = HalFence.create()
+        with pytest.raises(Exception) as info:
+            device.queue_execute(-1, None, signal, cb,
+                                 [(pooled, 0, -1), (c, 0, -1), (y, 0, -1)], 0)
+            signal.wait(cts.TIMEOUT)
+        assert info.value.code_name == "INTERNAL"
+        assert info.value.annotations[:2] == ["while executing dispatch 'add_f32'",
+                                              "while executing command 0 (DispatchCommand)"]
+    exe.release()
+    signal = HalFence.create()
+    with pytest.raises(Exception, match="executable used after release") as info:
+        device.queue_execute(-1, None, signal, cb, [(pooled, 0, -1), (c, 0, -1), (y, 0, -1)],
+                             0)
+        signal.wait(cts.TIMEOUT)
+    assert "while executing command 0 (DispatchCommand)" in info.value.annotations
+
+
+def two_adds_plan_is_not_single(device):
+    from .test_replay import two_adds
+
+    return two_adds(device, kernels(), f32(device, np.ones(N)))._replay.single is None

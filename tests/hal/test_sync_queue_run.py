@@ -95,3 +95,34 @@ def test_local_sync_device_uses_run_and_signals():
     signal = HalFence.create()
     device.queue_barrier(0, None, signal, 0)
     assert seen == ["barrier"] and signal.query() == 0
+
+
+@pytest.mark.parametrize("signal_state", ["signalled", "failed"])
+@pytest.mark.parametrize("make_work", [_ok, _pyree_failure, lambda calls: None])
+def test_run_matches_submit_on_a_signal_fence_already_settled(signal_state, make_work):
+    """run signals on success without settle's frame: a signal fence already signalled
+    (or failed) by someone else ends as submit leaves it, and neither raises for that."""
+    outcomes = []
+    for use_run in (False, True):
+        calls = []
+        signal = HalFence.create()
+        if signal_state == "signalled":
+            signal.signal()
+        else:
+            signal.fail(AbortedError("failed elsewhere"))
+        queue = SyncQueue()
+        try:
+            if use_run:
+                queue.run("execute", None, signal, make_work(calls))
+            else:
+                queue.submit(Submission("execute", signal, make_work(calls)), None)
+            raised = None
+        except PyreeError as e:
+            raised = (type(e).__name__, str(e))
+        outcomes.append((raised, _outcome(signal), calls))
+    assert outcomes[0] == outcomes[1]
+    if make_work is not _pyree_failure:
+        assert outcomes[1][0] is None
+    if signal_state == "signalled" and make_work is not _pyree_failure:
+        # signalling past 1 fails the fence (settle's except branch)
+        assert outcomes[1][1][0] == "failed"

@@ -40,6 +40,13 @@ class SyncQueue:
                 error = e
         if work is not None and error is None:
             error = perform(label, work, args)
+        if error is None and signal_fence is not None:
+            try:        # settle's success branch, without its frame
+                signal_fence.signal()
+                return
+            except PyreeError as e:   # already signalled past / failed by someone else
+                signal_fence.fail(e)
+                return
         settle(label, signal_fence, error)
         if error is not None:
             raise error
