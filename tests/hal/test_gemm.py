@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyree.modules.hal.kernels import panels
-from pyree.modules.hal.kernels.gemm import NC_BYTES, gemm, gemm_packed
+from pyree.modules.hal.kernels.gemm import INPLACE_A_BYTES, NC_BYTES, gemm, gemm_packed
 
 DTYPES = (np.float32, np.float64)
 
@@ -139,6 +139,22 @@ def test_equal_rows_and_equal_columns_come_out_bit_for_bit_equal(dtype):
     whole, _ = _run(A, B[:, :7])
     for lo, hi in ((0, 5), (5, 6), (6, 150), (150, 301)):
         part, _ = _run(A[lo:hi], B[:, :7])
+        np.testing.assert_array_equal(part, whole[lo:hi])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_b_in_place_and_b_in_panels_give_the_same_bits(dtype):
+    """A small block of A reads B's rows in place (``INPLACE_A_BYTES``), a big one packs
+    B into panels: rows computed either way, or by the few-rows path, are the same bits."""
+    rng = np.random.default_rng(11)
+    k, n = 20, 37
+    m = INPLACE_A_BYTES // (k * np.dtype(dtype).itemsize) + 50     # the whole: panels
+    A = rng.standard_normal((m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    whole, _ = _run(A, B)
+    _check_product(A, B, whole)
+    for lo, hi in ((0, 5), (5, 100), (100, m)):      # few rows, in place, panels again
+        part, _ = _run(A[lo:hi], B)
         np.testing.assert_array_equal(part, whole[lo:hi])
 
 

@@ -15,9 +15,11 @@ the last zero-padded (sequential reads in the kernel, no masking for N tails, no
 cache-set conflicts from a long row stride), and the ``MR x NR`` micro-kernel runs ``kc``
 fused multiply-adds per element with A's values broadcast from their rows as they lie.
 A C tile past N goes through a scratch tile; rows past a multiple of ``MR`` use the
-micro-kernel for fewer rows. Two shapes skip the panels, whose copy would cost as
-much as the product: a product of at most ``MR`` rows reads B's rows in place (each is
-used once), and with A and B both contiguous along K, a product of fewer than
+micro-kernel for fewer rows. Some shapes skip the panels, whose copy would cost as
+much as the product: a product of at most ``MR`` rows, or whose K block of A fits in
+``INPLACE_A_BYTES`` (it stays in L1 with the panel's rows of B), reads B's rows in place
+(the grouped 1x1 convs and short-K products: 1.05-1.8x on one core), and with A and B
+both contiguous along K, a product of fewer than
 ``DOT_COLUMNS`` columns (a fully connected layer at batch 1, computed as ``[N, K] @ [K,
 1]``) or of at most ``DOT_ROWS`` rows (the same layer as ``[1, K] @ [N, K]^T``) is a dot
 product per element (``gemm_ir.dot``, four at a time). A transposed B is packed column by
@@ -54,6 +56,7 @@ MC_BYTES = 1152  # M block: 1152 // itemsize rows (288 f32, 144 f64) by KC of A,
 NC_BYTES = 4096  # N block: 4096 // itemsize columns by KC of B (1 MiB), packed at once
 DOT_COLUMNS = 4  # fewer columns than this, A and B contiguous along K: dot products
 DOT_ROWS = 1     # at most this many rows, A and B contiguous along K: dot products too
+INPLACE_A_BYTES = 49152  # a K block of A at most this big reads B's rows in place
 
 _m1, _m2, _m3, _m4, _m5, _m6 = (micro(mr) for mr in range(1, MR + 1))
 _d1, _d2, _d3, _d4 = (dot(rows) for rows in range(1, 5))
@@ -156,7 +159,9 @@ def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
             return
     nr = VECTORS * (32 // a.itemsize)
     nc_max = NC_BYTES // a.itemsize
-    direct = m <= MR and sbj == 1       # each row of B is used once: read it in place
+    # B read in place (no panels) when each row of it is used once, or when the block of
+    # A is small enough to stay in L1 next to the panel rows it is multiplied with
+    direct = sbj == 1 and (m <= MR or m * min(k, KC) * a.itemsize <= INPLACE_A_BYTES)
     block = np.empty(KC * min(nc_max, n + nr), a.dtype)
     tile = np.empty(MR * nr, a.dtype)
     for j1 in range(0, n, nc_max):
@@ -172,8 +177,9 @@ def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
                         _w1(kc, a, ao + p0 * sak, sai, sak, b, bo + p0 * sbk + j0, sbk,
                             c, co + j0, ldc, add)
                 for j0 in range(first, j1 + nc - nc % nr, nr):
-                    _rows(m, kc, a, ao + p0 * sak, sai, sak, b, bo + p0 * sbk + j0, sbk,
-                          c, co + j0, ldc, add)
+                    for i0 in range(0, m, MR):
+                        _rows(min(MR, m - i0), kc, a, ao + i0 * sai + p0 * sak, sai, sak, b,
+                              bo + p0 * sbk + j0, sbk, c, co + i0 * ldc + j0, ldc, add)
                 first = j1 + nc - nc % nr
             # B[p0:p0+kc, first:j1+nc] as panels of nr columns (the last zero-padded):
             # element (kk, j) of panel q at block[q*kc*nr + kk*nr + j]
