@@ -192,11 +192,11 @@ def test_panels_layout():
 def test_prepacked_products_are_the_unpacked_bits(m, n, k, dtype, ldc_pad, offset,
                                                   column_panels, seed):
     """Whatever the path the unpacked product takes (panels, B in place, a wide row;
-    not the dot products of a one-column B, which sum in another order), the packed one
-    gives every element the same bits, from any panel-aligned column, and writes nothing
-    outside C."""
+    not the dot products of a one-column B, which sum in another order: at least 2
+    columns from ``column``), the packed one gives every element the same bits, from any
+    panel-aligned column, and writes nothing outside C."""
     rng = np.random.default_rng(seed)
-    column = min(column_panels * panels.width(np.dtype(dtype).itemsize), n - 1)
+    column = min(column_panels * panels.width(np.dtype(dtype).itemsize), n - 2)
     column -= column % panels.width(np.dtype(dtype).itemsize)
     A = rng.standard_normal((m, k)).astype(dtype)
     B = rng.standard_normal((k, n)).astype(dtype)

@@ -137,16 +137,25 @@ def _pack(b, bo, sbk, sbj, kc, width, nr, block):
 
 
 @numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
-def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
-    """``C[m, n] = A[m, k] @ B[k, n]`` with ``A[i, p] = a[ao + i*sai + p*sak]``,
-    ``B[p, j] = b[bo + p*sbk + j*sbj]`` and ``C[i, j] = c[co + i*ldc + j]`` (a transposed
-    operand is a pair of swapped strides); C is overwritten."""
+def _empty(m, n, k, c, co, ldc):
+    """Whether the product has nothing to compute: no element, or an empty sum (C is
+    then zeroed)."""
     if m <= 0 or n <= 0:
-        return
+        return True
     if k <= 0:
         for i in range(m):
             for j in range(n):
                 c[np.uint64(co + i * ldc + j)] = 0
+        return True
+    return False
+
+
+@numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
+def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
+    """``C[m, n] = A[m, k] @ B[k, n]`` with ``A[i, p] = a[ao + i*sai + p*sak]``,
+    ``B[p, j] = b[bo + p*sbk + j*sbj]`` and ``C[i, j] = c[co + i*ldc + j]`` (a transposed
+    operand is a pair of swapped strides); C is overwritten."""
+    if _empty(m, n, k, c, co, ldc):
         return
     if sak == 1 and sbk == 1:
         if n < DOT_COLUMNS:
@@ -230,12 +239,7 @@ def gemm_packed(m, n, k, a, ao, sai, sak, bp, bpo, c, co, ldc):
     (``panels.width``), the last panel zero-padded. The loops, micro-kernels and order
     of operations of :func:`gemm`'s panel path (so the bits :func:`gemm` gives unless it
     takes its dot products), without the per-call copy of B into panels."""
-    if m <= 0 or n <= 0:
-        return
-    if k <= 0:
-        for i in range(m):
-            for j in range(n):
-                c[np.uint64(co + i * ldc + j)] = 0
+    if _empty(m, n, k, c, co, ldc):
         return
     nr = VECTORS * (32 // a.itemsize)
     nc_max = NC_BYTES // a.itemsize
