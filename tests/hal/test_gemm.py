@@ -182,6 +182,9 @@ def test_panels_layout():
     np.testing.assert_array_equal(P[1, :, :4], B[:, 16:])
     assert not P[1, :, 4:].any()                # the last panel is zero-padded
     assert panels.pack(B.astype(np.float64)).shape == (3, 3, 8)
+    W = np.arange(20 * 35, dtype=np.float32).reshape(35, 20)     # a transposed view
+    np.testing.assert_array_equal(panels.pack(W.T), panels.pack(np.ascontiguousarray(W.T)))
+    assert panels.pack(W.T)[2, 5, 2] == W.T[5, 34]
     assert (panels.width(4), panels.width(8), panels.count(17, 4)) == (16, 8, 2)
 
 

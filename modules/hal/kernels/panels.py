@@ -29,7 +29,10 @@ def count(n: int, itemsize: int) -> int:
 def pack(b: np.ndarray) -> np.ndarray:
     """``b`` (``[K, N]``, any layout) as ``[P, K, NR]`` panels, C-contiguous."""
     k, n = b.shape
-    nr, panels = width(b.dtype.itemsize), count(n, b.dtype.itemsize)
-    padded = np.zeros((k, panels * nr), b.dtype)
-    padded[:, :n] = b
-    return np.ascontiguousarray(padded.reshape(k, panels, nr).transpose(1, 0, 2))
+    nr = width(b.dtype.itemsize)
+    full, rest = divmod(n, nr)
+    out = np.zeros((count(n, b.dtype.itemsize), k, nr), b.dtype)   # the only allocation
+    out[:full] = b[:, :full * nr].reshape(k, full, nr).transpose(1, 0, 2)
+    if rest:
+        out[full, :, :rest] = b[:, full * nr:]
+    return out
