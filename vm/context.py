@@ -54,8 +54,11 @@ class Function:
             callables = self._callables = self.state.export_callables(self.name, budget=False)
         if args or self.signature.args:
             args = self._convert(args)
-        try:
-            result = callables.yieldable(context._plain_invocation, 0, *args)
+        try:    # one argument: a plain call (runs in this eval loop; no *args tuple)
+            if len(args) == 1:
+                result = callables.yieldable(context._plain_invocation, 0, args[0])
+            else:
+                result = callables.yieldable(context._plain_invocation, 0, *args)
         except BaseException as exc:
             raise _inv.vm_error(self.name, exc) from None
         if result.__class__ is not _inv.GENERATOR:

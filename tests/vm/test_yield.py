@@ -412,3 +412,16 @@ def test_plain_internal_call_to_a_yielding_function():
         return  # rejected by the verifier: callers of yielding functions must be yieldable
     with pytest.raises(status.UnimplementedError):
         Context([module]).invoke("bad.main")
+
+
+@pytest.mark.parametrize("n", [0, 1, 3])
+def test_function_call_with_one_argument_matches_invoke(ctx, n):
+    """Function.__call__ passes a single argument without unpacking a tuple: the results,
+    the run through suspensions and the argument conversion are those of invoke."""
+    fn = ctx.lookup_function("gen.yields")
+    assert fn(n) == ctx.invoke("gen.yields", (n,)) == (1000 + n,)
+    assert fn(n + 2**32) == (1000 + n,)         # converted to i32 as invoke converts it
+    with pytest.raises(status.InvalidArgumentError):
+        fn("3")
+    with pytest.raises(status.InvalidArgumentError):
+        fn()                                    # the arity is still checked
