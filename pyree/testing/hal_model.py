@@ -20,7 +20,8 @@ are then refused when the copy runs.
 Buffer contents are bytes plus a ``known`` mask: bytes the model cannot predict exactly are
 unknown (float results that are NaN, since payloads are unspecified; outputs that partly
 alias their inputs, which parallel workgroups may read before or after they are written;
-matmul results, whose summation order is BLAS's). Matmul rows are checked approximately
+matmul results, whose summation order is the GEMM's). Matmul rows (``matmul_f32``, and
+``matmul_packed_f32``, whose panels the model unpacks) are checked approximately
 instead (:attr:`Model.approx`, within a bound from ``sum |a||b|``) as long as nothing
 overwrites them.
 """
@@ -330,6 +331,9 @@ class Model:
                 push = tuple(v & 0xFFFFFFFF for v in op.push)
             if len(op.bindings) != len(kernel[3]):
                 defects.add(IA)
+            if push is not None and kernel[0] == "matmul_packed_f32" and \
+                    push[3] != panels(push[2]):
+                defects.add(IA)     # P is not ceil(N / 16): whatever the grid (6.4)
         needs = [None] * len(op.bindings)
         if push is not None and not defects & {IA, OOR, NF}:
             needs = list(required_bytes(op.function, push, _covered(op.function, push, counts)))
@@ -425,7 +429,8 @@ class Model:
             known = np.repeat(row_known & ~np.isnan(result), 4)
             values = result.view(np.uint8)
         else:
-            values, known, approx = self._matmul(push, items, ins, aliased)
+            values, known, approx = self._matmul(push, items, ins, aliased,
+                                                 name == "matmul_packed_f32")
         if aliased:
             known = np.zeros(len(values), dtype=bool)
         self._write(out_b, out_o, values, known)
@@ -434,19 +439,26 @@ class Model:
             if np.all(np.abs(want) < 1e30) and np.all(bound < 1e30):
                 self.approx.append((out_b, out_o, want, bound + 1e-30))
 
-    def _matmul(self, push, rows: int, ins, aliased: bool):
-        m, k, n = push
+    def _matmul(self, push, rows: int, ins, aliased: bool, packed: bool = False):
+        """``matmul_f32``, or with ``packed`` ``matmul_packed_f32``: its rhs is ``[p, k,
+        16]`` panels, element ``(q, j, c)`` = ``B[j, 16 q + c]``; the whole panels are read
+        (the padding past N too, so it must be known and finite like the rest)."""
+        m, k, n = push[:3]
         values = np.zeros(4 * rows * n, dtype=np.uint8)
         known = np.zeros(len(values), dtype=bool)
+        width = push[3] * ops.PANEL if packed else n
         lhs = np.frombuffer(ins[0][0][:4 * m * k].tobytes(), dtype="<f4").astype(np.float64)
-        rhs = np.frombuffer(ins[1][0][:4 * k * n].tobytes(), dtype="<f4").astype(np.float64)
-        inputs_known = ins[0][1][:4 * m * k].all() and ins[1][1][:4 * k * n].all()
+        rhs = np.frombuffer(ins[1][0][:4 * k * width].tobytes(),
+                            dtype="<f4").astype(np.float64)
+        inputs_known = ins[0][1][:4 * m * k].all() and ins[1][1][:4 * k * width].all()
         if k == 0:          # an empty contraction is exactly zero
             return values, np.ones(len(values), dtype=bool), None
         if aliased or not inputs_known or not (np.isfinite(lhs).all() and
                                                 np.isfinite(rhs).all()):
             return values, known, None
-        a, b = lhs.reshape(m, k)[:rows], rhs.reshape(k, n)
+        if packed:          # unpack the panels: [p, k, 16] -> [k, 16 p] -> [k, n]
+            rhs = rhs.reshape(push[3], k, ops.PANEL).transpose(1, 0, 2).reshape(k, width)
+        a, b = lhs.reshape(m, k)[:rows], rhs.reshape(k, width)[:, :n]
         with np.errstate(all="ignore"):
             want, bound = a @ b, np.abs(a) @ np.abs(b)
         return values, known, (want.ravel(), bound.ravel() * 1e-6 * (k + 1))
@@ -471,7 +483,8 @@ def _covered(function: int, push, counts) -> int:
     groups = counts[0] * counts[1] * counts[2]
     name = ops.KERNEL_NAMES[function]
     items, per = {"add_f32": (push[0], 4), "copy_i32": (push[0], 4),
-                  "sum_f32": (push[0], 2), "matmul_f32": (push[0], 1)}[name]
+                  "sum_f32": (push[0], 2), "matmul_f32": (push[0], 1),
+                  "matmul_packed_f32": (push[0], 1)}[name]
     return min(items, groups * per)
 
 
@@ -483,6 +496,12 @@ def required_bytes(function: int, push, items: int) -> tuple:
     if name == "sum_f32":
         cols = push[1]
         return (4 * items * cols if items and cols else 0, 4 * items)
-    m, k, n = push
+    m, k, n = push[:3]
     whole = items > 0
-    return (4 * m * k if whole else 0, 4 * k * n if whole else 0, 4 * items * n)
+    rhs = 4 * k * (push[3] * ops.PANEL if name == "matmul_packed_f32" else n)
+    return (4 * m * k if whole else 0, rhs if whole else 0, 4 * items * n)
+
+
+def panels(n: int) -> int:
+    """P, the 16-column panels of ``n`` f32 columns (``kernels/panels.py``)."""
+    return -(-n // ops.PANEL)

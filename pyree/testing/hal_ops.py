@@ -19,8 +19,10 @@ allocates and fills blocks that freed memory would be reused for; :class:`Deallo
 ``queue_dealloca``.
 
 :data:`KERNELS` is the executable every dispatch uses (``pyree-kernels-v1``): an
-elementwise ``add_f32``, a ``copy_i32``, a row ``sum_f32`` reduction and a ``matmul_f32``,
-all sized by push constants.
+elementwise ``add_f32``, a ``copy_i32``, a row ``sum_f32`` reduction, a ``matmul_f32`` and a
+``matmul_packed_f32`` (its rhs prepacked as ``[p, k, 16]`` panels, ``rhs_packed`` in
+``spec/executables.md`` 6.4), all sized by push constants. Stored programs name kernels by
+index: new kernels go at the end.
 """
 
 from __future__ import annotations
@@ -190,7 +192,8 @@ def _vector(i, t, access, n):
 
 
 _N = {"pc": 0}
-_M, _K, _C = {"pc": 0}, {"pc": 1}, {"pc": 2}
+_M, _K, _C, _P = {"pc": 0}, {"pc": 1}, {"pc": 2}, {"pc": 3}
+PANEL = 16        # NR: f32 columns of a matmul_packed_f32 panel (64 bytes)
 
 #: (name, function description, push constant count, binding writes, binding item size)
 KERNELS = (
@@ -221,6 +224,15 @@ KERNELS = (
                      {"index": 2, "type": "f32", "access": "write", "shape": [_M, _C]}],
         "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2}},
      3, (False, False, True)),
+    ("matmul_packed_f32", {
+        "name": "matmul_packed_f32", "push_constants": ["m", "k", "n", "p"],
+        "items_per_workgroup": 1,
+        "bindings": [{"index": 0, "type": "f32", "access": "read", "shape": [_M, _K]},
+                     {"index": 1, "type": "f32", "access": "read",
+                      "shape": [_P, _K, PANEL]},
+                     {"index": 2, "type": "f32", "access": "write", "shape": [_M, _C]}],
+        "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2, "rhs_packed": True}},
+     4, (False, False, True)),
 )
 KERNEL_NAMES = tuple(k[0] for k in KERNELS)
 ITEMSIZE = 4      # every binding of KERNELS is f32 or i32

@@ -26,11 +26,12 @@ import functools
 
 from hypothesis import strategies as st
 
+from pyree.testing import hal_model
 from pyree.testing import hal_ops as ops
 from pyree.testing.hal_model import _covered, required_bytes, resolve
 
 M64 = (1 << 64) - 1
-SIZES = (0, 1, 4, 8, 10, 12, 16, 24, 30, 32, 48, 64)
+SIZES = (0, 1, 4, 8, 10, 12, 16, 24, 30, 32, 48, 64, 128, 256)   # 128+: packed panels
 MODES = (0, 0x1, 0x11, 0x41, 0x40, 0x21)     # default, ONE_SHOT, inline, UNRETAINED, UNVALIDATED
 BAD_MODES = (0x10,)                          # inline without ONE_SHOT
 CATEGORIES = (3, 3, 3, 1, 2)
@@ -124,10 +125,21 @@ def _binding_range(spec: ops.BufferSpec, need: int, valid: bool | None):
     return st.one_of(good, good, good, unaligned, bad)
 
 
+_PACKED = ops.KERNEL_NAMES.index("matmul_packed_f32")
+
+
+def _with_panels(mkn, wrong: int = 0) -> tuple:
+    """``(m, k, n, p)``: p is n's panel count, or off by ``wrong`` (never below 0)."""
+    p = hal_model.panels(mkn[2])
+    return (*mkn, p + wrong if p + wrong >= 0 else p + 1)
+
+
 @functools.cache
 def push_constants(function: int, valid: bool | None = None):
     """Push constants of a kernel: small sizes, sometimes a huge one (or the wrong count,
-    or values that are not 32-bit, when not ``valid``)."""
+    or values that are not 32-bit, when not ``valid``). ``matmul_packed_f32``'s panel count
+    p follows n (up to 33 columns: 1 to 3 panels) when valid, and is off by one, or drawn
+    regardless of n, when not."""
     count = ops.KERNELS[function][2] if 0 <= function < len(ops.KERNELS) else 1
     small = st.integers(0, 6)
     good = st.tuples(*[small] * count)
@@ -135,6 +147,12 @@ def push_constants(function: int, valid: bool | None = None):
                     max_size=count).map(tuple)
     bad = st.one_of(st.lists(small, max_size=4).filter(lambda v: len(v) != count).map(tuple),
                     st.tuples(*[small] * (count - 1), st.sampled_from((1 << 32, -(1 << 31) - 1))))
+    if function == _PACKED:
+        mkn = st.tuples(small, st.integers(0, 2), small | st.integers(7, 33))
+        good = mkn.map(_with_panels)
+        huge = st.one_of(huge, st.tuples(small, small, st.sampled_from((0xFFFFFFFF, 1 << 20)))
+                         .map(_with_panels))
+        bad = st.one_of(bad, st.builds(_with_panels, mkn, st.sampled_from((1, -1, 2))))
     if valid is True:
         return good
     if valid is False:
@@ -177,6 +195,8 @@ def _bindings(draw, function, buffers, push, counts, valid, slots=False):
     needs = [0] * len(writes)
     if len(push) == ops.KERNELS[function][2] and all(0 <= v < 1 << 32 for v in push) and \
             len(counts) == 3 and all(0 <= c < 1 << 32 for c in counts):
+        if function == _PACKED:     # sized for the right p: a wrong one is the only defect
+            push = (*push[:3], hal_model.panels(push[2]))
         needs = list(required_bytes(function, push, _covered(function, push, counts)))
     count_ok = True if valid is True else draw(_COUNT_OK)
     out = []

@@ -9,13 +9,15 @@ a reproducer that replays, never the end of the test run."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyree.modules.hal import commands, fuzz, fuzz_runner, resource_set
+from pyree.modules.hal.kernels import panels
 
 from pyree import cli
-from pyree.testing import campaign, hal_ops, hal_programs, regressions
+from pyree.testing import campaign, hal_model, hal_ops, hal_programs, regressions
 from pyree.testing import hal_ops as ops
 from pyree.testing.targets import Failure
 
@@ -37,6 +39,7 @@ VALID = (
     ops.Dispatch(1, (1, 1, 1), (4,), ((3, 16, 16), (0, 32, -1))),              # copy_i32
     ops.Dispatch(2, (2, 1, 1), (3, 2), ((1, 0, -1), (2, 24, 12))),             # sum_f32
     ops.Dispatch(3, (2, 1, 1), (2, 2, 2), ((1, 0, 16), (1, 16, 16), (0, 48, 16))),  # matmul
+    ops.Dispatch(4, (1, 1, 1), (1, 1, 5, 1), ((1, 0, 4), (0, 0, -1), (2, 0, 20))),  # packed
     ops.EndGroup(), ops.Finalize(), ops.Submit(),
 )
 
@@ -46,6 +49,74 @@ VALID = (
 def test_valid_work_matches_the_model(driver, mode):
     report = fuzz_runner.run(program(driver, *VALID, mode=mode))
     assert (report.ok, report.failed, report.skipped) == (len(VALID), 0, 0)
+
+
+# -- matmul_packed_f32: rhs as [p, k, 16] panels (spec/executables.md 6.4, rhs_packed) ------
+
+RNG = np.random.default_rng(7)
+A = RNG.standard_normal((2, 2)).astype(np.float32)           # lhs [m=2, k=2]
+W = RNG.standard_normal((2, 20)).astype(np.float32)          # B [k=2, n=20]: p = 2 panels
+PACKED_BUFFERS = (ops.BufferSpec(256, "device", 1), ops.BufferSpec(256, "device", 2),
+                  ops.BufferSpec(64, "device", 3))
+PK = (2, 2, 20, 2)
+
+
+def _packed_program(driver):
+    rhs, out = ((2, 0, 16), (0, 0, -1), (1, 0, -1)), ((2, 0, 16), (0, 0, 252), (1, 0, -1))
+    seq = (ops.Update(panels.pack(W).tobytes(), 0, 0, 0, 256),     # 256 bytes: 2x2x16 f32
+           ops.Update(A.tobytes(), 0, 2, 0, 16),
+           ops.Dispatch(4, (2, 1, 1), PK, rhs),                       # out rows 0, 1
+           ops.Dispatch(4, (2, 1, 1), (2, 2, 20, 1), rhs),            # p != ceil(20/16)
+           ops.Dispatch(4, (0, 1, 1), (2, 2, 20, 3), rhs),            # ... even with no work
+           ops.Dispatch(4, (2, 1, 1), PK, out),                       # rhs 4 bytes short
+           ops.Dispatch(4, (1, 1, 1), (1, 2, 20, 2),                  # row 0 again, at 160,
+                        ((2, 0, 16), (-1, 0, -1), (1, 160, -1))),     # rhs from slot 0
+           ops.Finalize(),
+           ops.Submit(table=((0, 4, -1),)),                           # slot 4 bytes short
+           ops.Submit(table=((0, 0, -1),)))
+    return ops.HalProgram(driver, PACKED_BUFFERS, seq, 0, 3, None, 1)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_packed_matmul_runs_as_the_model_predicts(driver):
+    prog = _packed_program(driver)
+    model = hal_model.Model(prog)
+    expects = [model.step(op) for op in prog.ops]
+    assert [(sorted(e.codes), e.phase) for e in expects if not e.ok] == [
+        (["INVALID_ARGUMENT"], "record"), (["INVALID_ARGUMENT"], "record"),
+        (["OUT_OF_RANGE"], "record"), (["OUT_OF_RANGE"], "submit")]
+    want = A.astype(np.float64) @ W.astype(np.float64)
+    (b0, o0, rows, _), (b1, o1, row, _) = model.approx          # the model unpacked the panels
+    assert (b0, o0, b1, o1) == (1, 0, 1, 160)
+    np.testing.assert_allclose(rows, want.ravel(), rtol=1e-6)
+    np.testing.assert_allclose(row, want[0], rtol=1e-6)
+
+    runner = fuzz_runner.Runner(prog)
+    report = runner.run()                      # raises Mismatch where the device disagrees
+    assert (report.ok, report.failed) == (6, 4)
+    got = np.frombuffer(fuzz_runner._bytes(runner.buffers[1])[:240].tobytes(), "<f4")
+    np.testing.assert_allclose(got, np.concatenate([want.ravel(), want[0]]), rtol=1e-5,
+                               atol=1e-6)
+    runner.close()
+
+
+def test_a_wrong_packed_prediction_is_caught(monkeypatch):
+    prog = _packed_program("local-sync")
+    fuzz_runner.run(prog)
+    matmul = hal_model.Model._matmul
+    # a model that reads the panels as a plain [k, n] rhs mispredicts the values
+    monkeypatch.setattr(hal_model.Model, "_matmul",
+                        lambda self, push, rows, ins, aliased, packed=False:
+                        matmul(self, push[:3], rows, ins, aliased))
+    with pytest.raises(fuzz_runner.Mismatch) as info:
+        fuzz_runner.run(prog)
+    assert info.value.signature == "matmul-values"
+    monkeypatch.undo()
+    # a model that counts panels as floor(n / 16) expects the valid dispatch to be refused
+    monkeypatch.setattr(hal_model, "panels", lambda n: n // 16)
+    with pytest.raises(fuzz_runner.Mismatch) as info:
+        fuzz_runner.run(prog)
+    assert info.value.signature == "Dispatch-accepted-INVALID_ARGUMENT"
 
 
 def test_resubmission_and_gated_submissions():

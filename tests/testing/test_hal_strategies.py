@@ -14,11 +14,13 @@ from pyree.testing import (
     buffer_ranges,
     command_sequences,
     dispatch_bindings,
+    dispatches,
     hal_programs,
     range_is_valid,
 )
 from pyree.testing import hal_model as hm
 from pyree.testing import hal_ops as ops
+from pyree.testing import hal_strategies as hs
 
 DERANDOMIZED = settings(max_examples=150, derandomize=True, database=None, deadline=None)
 
@@ -66,8 +68,8 @@ BUFFERS = (ops.BufferSpec(64), ops.BufferSpec(32, "readonly"), ops.BufferSpec(16
            ops.BufferSpec(24))
 
 
-def _dispatch_outcome(bindings, function=0, push=(4,), counts=(1, 1, 1)):
-    model = hm.Model(ops.HalProgram("local-sync", BUFFERS, ()))
+def _dispatch_outcome(bindings, function=0, push=(4,), counts=(1, 1, 1), buffers=BUFFERS):
+    model = hm.Model(ops.HalProgram("local-sync", buffers, ()))
     expect = model.step(ops.Dispatch(function, counts, push, bindings))
     if not expect.ok:
         return ("record", tuple(sorted(expect.codes)))
@@ -76,9 +78,15 @@ def _dispatch_outcome(bindings, function=0, push=(4,), counts=(1, 1, 1)):
     return "ok" if submitted.ok else (submitted.phase, tuple(sorted(submitted.codes)))
 
 
+#: push constants each kernel of KERNELS can run with over BUFFERS (matmul_packed_f32: one
+#: panel of k = 1 row, 64 bytes)
+PUSH = {"add_f32": (2,), "copy_i32": (2,), "sum_f32": (2, 2), "matmul_f32": (2, 2, 2),
+        "matmul_packed_f32": (2, 1, 2, 1)}
+
+
 @pytest.mark.parametrize("function", range(len(ops.KERNELS)))
 def test_dispatch_bindings_draw_valid_and_invalid(function):
-    push = (2,) * ops.KERNELS[function][2]
+    push = PUSH[ops.KERNEL_NAMES[function]]
     seen = collect(dispatch_bindings(function, BUFFERS, push),
                    lambda b: _dispatch_outcome(b, function, push), 120)
     assert seen["ok"]
@@ -89,6 +97,55 @@ def test_dispatch_bindings_draw_valid_and_invalid(function):
     valid = collect(dispatch_bindings(function, BUFFERS, push, valid=True),
                     lambda b: _dispatch_outcome(b, function, push), 60)
     assert set(valid) == {"ok"}
+
+
+PACKED = ops.KERNEL_NAMES.index("matmul_packed_f32")
+
+
+def test_existing_kernel_indices_are_stable():
+    # stored reproducers (tests/regressions/hal-*.bin) name kernels by index
+    assert ops.KERNEL_NAMES == ("add_f32", "copy_i32", "sum_f32", "matmul_f32",
+                                "matmul_packed_f32")
+
+
+def _p_ok(push) -> bool:
+    """Four 32-bit push constants (negative ones are two's complement) with p = ceil(n/16)."""
+    if len(push) != 4 or not all(-(1 << 31) <= v < 1 << 32 for v in push):
+        return False
+    n, p = (v & 0xFFFFFFFF for v in push[2:])
+    return p == -(-n // 16)
+
+
+def test_packed_matmul_is_drawn_with_valid_and_invalid_panel_counts():
+    """matmul_packed_f32 is dispatched with p = ceil(n / 16) (1 to 3 panels; it runs) and
+    with a wrong p: INVALID_ARGUMENT when recorded, whatever the grid, even over bindings
+    sized as the right p needs."""
+    buffers = BUFFERS + (ops.BufferSpec(256),)
+    drawn = collect(dispatches(buffers), lambda d: d.function, 200)
+    assert drawn[PACKED] and drawn[7] + drawn[-1]         # and unknown functions still
+
+    valid = collect(dispatches(buffers, valid=True), lambda d: d.function == PACKED and (
+        d.push[3], _dispatch_outcome(d.bindings, d.function, d.push, d.workgroups,
+                                     buffers)), 300)
+    assert {(1, "ok"), (2, "ok")} <= set(valid)       # one and two panels run
+
+    def outcome(case):
+        (push, counts), bindings = case
+        return _p_ok(push), _dispatch_outcome(bindings, PACKED, push, counts, buffers)
+
+    pushed = st.tuples(hs.push_constants(PACKED), hs.workgroup_counts(valid=True))
+    cases = pushed.flatmap(lambda pc: dispatch_bindings(PACKED, buffers, *pc, valid=True)
+                           .map(lambda b: (pc, b)))
+    seen = collect(cases, outcome, 300)
+    assert seen[(True, "ok")] and seen[(False, ("record", ("INVALID_ARGUMENT",)))]
+    for p_ok, result in seen:
+        if not p_ok:        # (huge sizes may be short too)
+            assert result[0] == "record" and "INVALID_ARGUMENT" in result[1], result
+    pushes = collect(st.tuples(hs.push_constants(PACKED, valid=True),
+                               hs.push_constants(PACKED, valid=False)), lambda v: v, 200)
+    for good, bad in pushes:
+        assert _p_ok(good) and good[2] <= 33 and not _p_ok(bad)
+    assert any(len(bad) == 4 and bad[3] == -(-bad[2] // 16) + 1 for _, bad in pushes)
 
 
 def _outcomes(program):
