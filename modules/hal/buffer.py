@@ -278,16 +278,13 @@ def _byte_count(length, op: str) -> int:
     return length
 
 
-_new = object.__new__
-
-
 def new_buffer(allocation: Allocation, memory_type: int, allowed_access: int,
                allowed_usage: int, byte_offset: int, byte_length: int) -> HalBuffer:
     """``HalBuffer(...)`` for fields the caller has already made canonical (the allocator's
     coerced params, a pooled allocation): the fields are stored in a
     :class:`_HalBufferSlots` which then becomes the (read-only) HalBuffer, instead of the
     frozen ``__init__``'s per-field ``object.__setattr__`` calls."""
-    buffer = _new(_HalBufferSlots)
+    buffer = _HalBufferSlots()   # (a plain call of the base: cheaper than object.__new__)
     buffer.allocation = allocation
     buffer.memory_type = memory_type
     buffer.allowed_access = allowed_access

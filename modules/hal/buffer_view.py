@@ -51,7 +51,6 @@ _ELEMENT_TYPES: dict = {}      # native numpy dtype -> element type (from_numpy_
 _STORAGE_DTYPES: dict = {}     # element type -> storage dtype (storage_dtype)
 _DEVICE_LOCAL = int(MemoryType.DEVICE_LOCAL)
 _DEFAULT_USAGE = int(BufferUsage.DEFAULT)
-_new = object.__new__
 
 
 def _shape(dims) -> tuple[int, ...]:
@@ -115,7 +114,7 @@ class HalBufferView(_HalBufferViewSlots):
             encoding_type: int) -> HalBufferView:
         """A view from values the caller has already proven canonical (a HalBuffer, a
         tuple of at most MAX_RANK dims in [0, 2**64), u32 type and encoding): no converters."""
-        view = _new(_HalBufferViewSlots)    # mutable until it becomes a cls: no setter calls
+        view = _HalBufferViewSlots()    # mutable until it becomes a cls: no setter calls
         view.buffer = buffer
         view.shape = shape
         view.element_type = element_type

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 from pyree.compiler import compile_model
-
 from pyree.modules.hal import HalAllocator, HalBufferView, MemoryAccess
+
 from pyree.runtime import load_module
 from pyree.runtime.module import ZERO_COPY_BYTES, _input_view, _to_array
 from pyree.status import InvalidArgumentError, PermissionDeniedError
