@@ -91,7 +91,7 @@ def test_products_match_numpy_in_every_layout(m, n, k, dtype, transpose_a, trans
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m, n, k", [
     (300, 37, 600),     # past one M block (288 f32 / 144 f64 rows) and two K blocks
-    (13, 129, 257),     # one element past a K block, a one-column tail
+    (13, 129, 321),     # one element past a K block (two of 161 and 160), a column tail
     (1, 784, 1),        # a dot product
     (1, 200, 300),      # one row in place: wide calls, then panels, then a tail
                         # (transposed B: dot products along its rows)
@@ -156,6 +156,16 @@ def test_b_in_place_and_b_in_panels_give_the_same_bits(dtype):
     for lo, hi in ((0, 5), (5, 100), (100, m)):      # few rows, in place, panels again
         part, _ = _run(A[lo:hi], B)
         np.testing.assert_array_equal(part, whole[lo:hi])
+
+
+def test_k_blocks_are_equal_and_at_most_kc():
+    from pyree.modules.hal.kernels.gemm import KC, kstep
+
+    for k in (1, KC - 1, KC, KC + 1, 576, 700, 4608):
+        ks = kstep(k)
+        blocks = -(-k // ks)
+        assert ks <= KC and blocks == -(-k // KC) and 0 <= blocks * ks - k < blocks
+    assert kstep(576) == 288
 
 
 def test_an_empty_sum_is_zero():

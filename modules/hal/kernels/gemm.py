@@ -8,7 +8,8 @@ C is overwritten. The caller has proven every element it names in range; nothing
 reads or writes outside them.
 
 Structure (GotoBLAS's loops around a BLIS-style micro-kernel, ``gemm_ir.micro``): N is
-cut into blocks of ``NC_BYTES // itemsize`` columns, K into blocks of ``KC``, M into
+cut into blocks of ``NC_BYTES // itemsize`` columns, K into equal blocks of at most ``KC``
+(``kstep``: 576 is 288 + 288, not 256 + 256 + 64, one pass over C fewer), M into
 blocks of ``MC_BYTES // itemsize`` rows (the block of A stays in L2). Each (N block, K
 block) of B is copied row by row into a scratch of panels of ``NR = 2 * lanes`` columns,
 the last zero-padded (sequential reads in the kernel, no masking for N tails, no
@@ -51,7 +52,7 @@ from .gemm_ir import VECTORS, dot, micro  # noqa: E402
 assert all(VECTORS * (32 // size) == panels.width(size) for size in (4, 8))
 
 MR = 6          # rows of the micro-kernel: 2*MR accumulators + 2 B vectors + 1 broadcast
-KC = 256        # K block: a panel of B is KC*NR elements (16 KiB), in L1
+KC = 320        # K block at most: a panel of B is KC*NR elements (20 KiB), in L1
 MC_BYTES = 1152  # M block: 1152 // itemsize rows (288 f32, 144 f64) by KC of A, in L2
 NC_BYTES = 4096  # N block: 4096 // itemsize columns by KC of B (1 MiB), packed at once
 DOT_COLUMNS = 4  # fewer columns than this, A and B contiguous along K: dot products
@@ -137,6 +138,14 @@ def _pack(b, bo, sbk, sbj, kc, width, nr, block):
 
 
 @numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
+def kstep(k):
+    """The K block of a product of ``k`` terms: ``ceil(k / KC)`` equal blocks (the last
+    may be shorter by less than their count), each at most ``KC``. Every path of
+    :func:`gemm` and :func:`gemm_packed` sums an element's K blocks with it, in order."""
+    return -(-k // -(-k // KC))
+
+
+@numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
 def _empty(m, n, k, c, co, ldc):
     """Whether the product has nothing to compute: no element, or an empty sum (C is
     then zeroed)."""
@@ -172,11 +181,12 @@ def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
     # A is small enough to stay in L1 next to the panel rows it is multiplied with
     direct = sbj == 1 and (m <= MR or m * min(k, KC) * a.itemsize <= INPLACE_A_BYTES)
     block = np.empty(KC * min(nc_max, n + nr), a.dtype)
+    ks = kstep(k)
     tile = np.empty(MR * nr, a.dtype)
     for j1 in range(0, n, nc_max):
         nc = min(nc_max, n - j1)
-        for p0 in range(0, k, KC):
-            kc = min(KC, k - p0)
+        for p0 in range(0, k, ks):
+            kc = min(ks, k - p0)
             add = 1 if p0 > 0 else 0
             first = j1
             if direct:
@@ -244,14 +254,15 @@ def gemm_packed(m, n, k, a, ao, sai, sak, bp, bpo, c, co, ldc):
     nr = VECTORS * (32 // a.itemsize)
     nc_max = NC_BYTES // a.itemsize
     tile = np.empty(MR * nr, a.dtype)
+    ks = kstep(k)
     for j1 in range(0, n, nc_max):
         nc = min(nc_max, n - j1)
-        for p0 in range(0, k, KC):
-            kc = min(KC, k - p0)
+        for p0 in range(0, k, ks):
+            kc = min(ks, k - p0)
             _panels(m, kc, a, ao + p0 * sak, sai, sak, bp, bpo + j1 * k + p0 * nr, k * nr,
                     nr, nc, c, co + j1, ldc, 1 if p0 > 0 else 0, tile)
 
 
 # their cached code holds gemm_ir's kernels
-for _fn in (_rows, _dots, _panels, gemm, gemm_packed):
+for _fn in (_rows, _dots, _panels, kstep, gemm, gemm_packed):
     config.cache_depends_on(_fn, "gemm_ir.py")
