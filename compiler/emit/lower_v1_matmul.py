@@ -172,7 +172,8 @@ def matmul_dispatch(graph, node, out_location: str, text: str, alpha: float = 1.
     rhs = [pn, pk] if tb else [pk, pn]
     push = (bsize, m, k, n, per, cb)
     derived = ()
-    if rhs_value == node.inputs[1] and _prepacks(graph, rhs_value, b_batched, rows, n):
+    packed = rhs_value == node.inputs[1] and _prepacks(graph, rhs_value, b_batched, rows, n)
+    if packed:
         # a constant rhs as the GEMM's panels, laid out now instead of on every call
         itemsize = dtypes.itemsize(dtype)
         name = f"{rhs_value}.panels{'.T' if tb else ''}"
@@ -182,7 +183,8 @@ def matmul_dispatch(graph, node, out_location: str, text: str, alpha: float = 1.
         rhs = [{"pc": 6}, pk, panels.width(itemsize)]
         push += (panels.count(n, itemsize),)
     function = {
-        "push_constants": ["B", "M", "K", "N", "rows", "column_block", "panels"][:len(push)],
+        "push_constants": ["B", "M", "K", "N", "rows", "column_block",
+                           *(["panels"] if packed else [])],
         "bindings": [
             {"index": 0, "type": dtype, "access": "read",
              "shape": [pb, *lhs] if a_batched else lhs},
@@ -192,7 +194,7 @@ def matmul_dispatch(graph, node, out_location: str, text: str, alpha: float = 1.
         "items_per_workgroup": {"pc": 4},
         "body": {"kind": "matmul", "lhs": 0, "rhs": 1, "out": 2,
                  "transpose_lhs": ta, "transpose_rhs": tb, "column_block": {"pc": 5}}}
-    if len(push) > 6:
+    if packed:
         function["body"]["rhs_packed"] = True
     if alpha != 1.0:
         function["body"]["alpha"] = alpha

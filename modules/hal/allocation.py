@@ -24,6 +24,7 @@ import numpy as np
 from pyree.status import UseAfterReleaseError
 
 _claims_lock = threading.Lock()
+_new = object.__new__
 
 
 @attrs.define(eq=False, repr=False)
@@ -56,6 +57,20 @@ class Allocation:
                 lock.release()
         else:   # the lock is busy (another thread, or a collection inside a locked section)
             pool._pending.append((self.arena, self.offset, block))
+
+    @classmethod
+    def external(cls, memory: np.ndarray, offset: int, size: int, source) -> Allocation:
+        """``Allocation(memory, offset, size, source=source)`` of memory the pool does not
+        own (an import), built without attrs' ``__init__`` (a per-call path)."""
+        allocation = _new(cls)      # every field, as Allocation(...) would set them
+        allocation.memory = memory
+        allocation.offset = offset
+        allocation.size = size
+        allocation.source = source
+        allocation.block_size = 0
+        allocation.pool = allocation.arena = allocation.queue_owner = None
+        allocation.claims = 1
+        return allocation
 
     @property
     def is_released(self) -> bool:

@@ -48,7 +48,6 @@ from .pool import DEFAULT_ARENA_BYTES, MemoryPool, PoolStatistics
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 _U8 = np.dtype(np.uint8)
 _EMPTY = np.empty(0, _U8)
-_new = object.__new__
 _DEVICE_VISIBLE = int(MemoryType.DEVICE_VISIBLE)
 _TRANSFER = int(BufferUsage.TRANSFER)
 _DISPATCH = int(BufferUsage.DISPATCH)
@@ -251,14 +250,8 @@ class HalAllocator:
                 memory = array.reshape(-1).view(_U8)
         else:
             memory = _EMPTY
-        allocation = _new(Allocation)   # every field, as Allocation(...) would set them
-        allocation.memory = memory
-        allocation.offset = allocation.block_size = 0
-        allocation.size = length
-        allocation.source = array
-        allocation.pool = allocation.arena = allocation.queue_owner = None
-        allocation.claims = 1
-        return new_buffer(allocation, params.type, params.access, params.usage, 0, length)
+        return new_buffer(Allocation.external(memory, 0, length, array), params.type,
+                          params.access, params.usage, 0, length)
 
     def _wrap(self, memory: np.ndarray, offset: int, length: int, source,
               params: BufferParams) -> HalBuffer:
@@ -270,8 +263,8 @@ class HalAllocator:
                 raise OutOfRangeError(
                     f"imported heap buffer data must be aligned to {alignment}; "
                     f"got 0x{address:x}")
-        allocation = Allocation(memory, offset, length, source=source)
-        return HalBuffer(allocation, params.type, params.access, params.usage, 0, length)
+        return HalBuffer(Allocation.external(memory, offset, length, source), params.type,
+                         params.access, params.usage, 0, length)
 
     # Pool maintenance.
 
