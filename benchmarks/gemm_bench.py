@@ -45,6 +45,7 @@ def main() -> None:
     from pyree.modules.hal.kernels import config
     numba = config.import_numba()
     import scipy.linalg.cython_blas  # noqa: F401  (numba's np.dot binds scipy's BLAS)
+    from pyree.compiler.emit.lower_v1_matmul import PACK_MIN_COLUMNS, PACK_MIN_ROWS
     from pyree.modules.hal.kernels import panels
     from pyree.modules.hal.kernels.gemm import gemm, gemm_packed
 
@@ -68,7 +69,8 @@ def main() -> None:
         packed = panels.pack(b.reshape(k, n)).ravel()
         c3 = np.empty(m * n, dtype)
         prepacked = lambda: gemm_packed(m, n, k, a, 0, k, 1, packed, 0, c3, 0, n)  # noqa: E731
-        runs = [ours, theirs] + ([prepacked] if m >= 8 and n >= 4 else [])
+        runs = [ours, theirs] + ([prepacked] if m >= PACK_MIN_ROWS and n >= PACK_MIN_COLUMNS
+                                 else [])
         for fn in runs:
             fn()
         tol = 1e-3 if dtype == np.float32 else 1e-10
