@@ -37,8 +37,11 @@ ACTIVATIONS = ("relu", "sigmoid", "leaky_relu", "clip")
 TARGET_POSITIONS = 2048     # output positions per workgroup, about
 MIN_WORK = 1 << 17          # multiply-adds per workgroup, at least
 SPLIT_BELOW_ROWS = 16        # planes with fewer output rows split by output channels
-CHANNEL_ALIGN = 12          # channel blocks are multiples of this (see conv_split)
-BLOCK_CHANNELS = 96         # output channels per block, about (at most 4 blocks)
+GEMM_ROWS = 6               # the GEMM micro-kernel's rows, gemm.MR (the compiler does
+                            # not import kernels/gemm.py, which loads numba)
+MIN_SPLIT_CHANNELS = 24     # fewer output channels per group are not split (conv_split)
+SHARE_SLACK = 0.02          # thread shares this close are as good (balanced_rows)
+BLOCK_CHANNELS = 96         # 4 channel blocks from 4x this many channels, else 2
 POOL_WORKGROUPS = 16        # a pool's rows split into about this many workgroups
 POOL_MIN_TAPS = 1 << 15     # window taps per pool workgroup, at least
 
@@ -46,13 +49,40 @@ POOL_MIN_TAPS = 1 << 15     # window taps per pool workgroup, at least
 def rows_per_workgroup(rows: int, width: int, work_per_position: int) -> int:
     """Output rows per workgroup: about 16 workgroups, each at least ``MIN_WORK``
     multiply-adds and at most ``TARGET_POSITIONS`` positions (the im2col tile stays in
-    cache), unless that is less than a row."""
+    cache), unless that is less than a row; then evened out (``balanced_rows``)."""
     total = rows * width
     floor = -(-MIN_WORK // max(work_per_position, 1))
     positions = max(floor, min(TARGET_POSITIONS, -(-total // 16)))
     if work_per_position * total < 1 << 16:
         positions = total            # too little work to share
-    return max(1, min(rows, -(-positions // max(width, 1))))
+    return balanced_rows(rows, max(1, min(rows, -(-positions // max(width, 1)))))
+
+
+def _thread_share(rows: int, per: int, threads: int) -> float:
+    """The largest share of ``rows`` one of ``threads`` kernel threads gets when numba's
+    static schedule hands out the ``ceil(rows / per)`` workgroups: contiguous runs of
+    ``ceil(count / threads)`` workgroups (the last one short), as tests/compiler/
+    test_lower_conv.py measures. 1 / threads is perfect."""
+    count = -(-rows // per)
+    run = -(-count // threads)
+    return min(rows, run * per) / rows
+
+
+def balanced_rows(rows: int, per: int) -> int:
+    """``per`` or a little less, so that two kernel threads get about equal rows.
+
+    A dispatch's workgroups are split by numba's static schedule, one contiguous run per
+    thread, so an odd workgroup count leaves one of two threads idle for up to a whole
+    workgroup: vgg19's first conv made 23 workgroups of 10 of its 224 rows, 120 rows for
+    one core and 104 for the other (28 of 8 share them 112 + 112). Of the row counts
+    from 2/3 ``per`` to ``per``, the largest whose 2-thread share is within
+    ``SHARE_SLACK`` of the best wins (more and smaller workgroups cost a little each: a
+    smaller GEMM call, one more patch matrix)."""
+    if per >= rows:
+        return per
+    candidates = range(max(1, -(-2 * per // 3)), per + 1)
+    best = min(_thread_share(rows, p, 2) for p in candidates)
+    return max(p for p in candidates if _thread_share(rows, p, 2) <= best + SHARE_SLACK)
 
 
 def pool_rows_per_workgroup(rows: int, width: int, taps: int) -> int:
@@ -76,9 +106,12 @@ def conv_split(planes: int, plane_rows: int, width: int, mg: int,
     A workgroup's product is one GEMM call per segment whose N is its positions, and a
     GEMM's throughput drops for small N (one-row segments of a 13x13 plane: 13 positions
     per call). A plane of fewer than ``SPLIT_BELOW_ROWS`` rows (7x7 to 14x14) with at least
-    two blocks' worth of channels is therefore split by output channels instead: 2-4
-    blocks of about ``BLOCK_CHANNELS`` channels (a multiple of ``CHANNEL_ALIGN``, itself a
-    multiple of the GEMM's micro-kernel rows), each a workgroup over the whole plane.
+    ``MIN_SPLIT_CHANNELS`` channels is therefore split by output channels instead, each
+    block a workgroup over the whole plane: 2 blocks, or 4 from ``4 * BLOCK_CHANNELS``
+    channels, an even count so that numba's two threads get equal work (3 blocks kept
+    one of them idle for a third of inception_v1's 13x13 3x3 convs), each a multiple of
+    the GEMM's micro-kernel rows (``GEMM_ROWS``) with the tiles shared out evenly (128
+    channels are 66 + 62: 11 tiles each).
     pyree's GEMM computes every output element alike (``kernels/gemm.py``), so any split
     gives every channel bit for bit the value the unsplit call gives it, and channels
     with equal weights stay equal: light_squeezenet's classifier has equal weights, and
@@ -87,12 +120,11 @@ def conv_split(planes: int, plane_rows: int, width: int, mg: int,
     compiler once kept them for a classifier's logits). Larger planes keep
     ``rows_per_workgroup``."""
     work = work_per_channel * mg
-    if plane_rows < SPLIT_BELOW_ROWS and mg >= 2 * CHANNEL_ALIGN and \
+    if plane_rows < SPLIT_BELOW_ROWS and mg >= MIN_SPLIT_CHANNELS and \
             work * plane_rows * width >= 2 * MIN_WORK:
-        blocks = max(2, min(4, mg // BLOCK_CHANNELS))
-        cb = -(-mg // blocks)
-        cb = -(-cb // CHANNEL_ALIGN) * CHANNEL_ALIGN
-        return plane_rows, cb
+        blocks = 4 if mg >= 4 * BLOCK_CHANNELS else 2
+        tiles = -(-mg // GEMM_ROWS)
+        return plane_rows, -(-tiles // blocks) * GEMM_ROWS
     return rows_per_workgroup(planes * plane_rows, width, max(1, work)), mg
 
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from onnx import helper
 from pyree.compiler import reference
 from pyree.compiler.emit import execute_lowered
-from pyree.compiler.emit.lower_conv import lower_conv, lower_pool, pool_rows_per_workgroup
+from pyree.compiler.emit.lower_conv import (GEMM_ROWS, balanced_rows, conv_split, lower_conv,
+                                            lower_pool, pool_rows_per_workgroup)
 from pyree.compiler.emit.lowering import lower_region
 from pyree.compiler.onnx_import import import_model
 from pyree.compiler.pipeline import compile_graph
@@ -204,7 +207,8 @@ def _conv_dispatch(xs, ws, attrs, head=()):
 
 
 @pytest.mark.parametrize("xs, ws, attrs, want", [
-    # 7x7, 512 channels: 4 blocks of 132 (a multiple of 12), each over the whole plane
+    # 7x7, 512 channels: 4 blocks of 132 (22 micro-kernel tiles each; the last 116),
+    # each over the whole plane
     ((1, 512, 7, 7), (512, 512, 3, 3), {"pads": [1, 1, 1, 1]}, (132, 7, 4)),
     # 1x1 2048 -> 512 at 7x7: the same split
     ((1, 2048, 7, 7), (512, 2048, 1, 1), {}, (132, 7, 4)),
@@ -216,6 +220,10 @@ def _conv_dispatch(xs, ws, attrs, head=()):
     # 14x14 and 13x13 planes too
     ((1, 256, 14, 14), (256, 256, 3, 3), {"pads": [1, 1, 1, 1]}, (132, 14, 2)),
     ((1, 512, 13, 13), (1000, 512, 1, 1), {}, (252, 13, 4)),
+    # 320 channels (inception_v1's 13x13 3x3): 2 blocks of 162 + 158, not 3 of 108
+    ((1, 160, 13, 13), (320, 160, 3, 3), {"pads": [1, 1, 1, 1]}, (162, 13, 2)),
+    # 128 channels: 66 + 62 (11 tiles each), not 72 + 56
+    ((1, 128, 14, 14), (128, 128, 3, 3), {"pads": [1, 1, 1, 1]}, (66, 14, 2)),
 ])
 def test_small_planes_split_by_output_channel_blocks(xs, ws, attrs, want):
     assert _conv_dispatch(xs, ws, attrs) == want
@@ -235,10 +243,100 @@ def test_a_classifiers_logits_split_by_channel_blocks_like_any_conv(head):
 @pytest.mark.parametrize("xs, ws, attrs, want", [
     # 16 rows and more: row workgroups of all the channels
     ((1, 256, 16, 16), (256, 256, 3, 3), {"pads": [1, 1, 1, 1]}, (256, 1, 16)),
-    # too few channels for two blocks: rows
-    ((1, 32, 7, 7), (16, 32, 3, 3), {"pads": [1, 1, 1, 1]}, (16, 5, 2)),
+    # too few channels for two blocks: rows, 4 + 3 (5 + 2 left one thread idle)
+    ((1, 32, 7, 7), (16, 32, 3, 3), {"pads": [1, 1, 1, 1]}, (16, 4, 2)),
     # too little work to share: one workgroup
     ((1, 8, 7, 7), (32, 8, 1, 1), {}, (32, 7, 1)),
 ])
 def test_larger_planes_and_small_convs_keep_whole_groups(xs, ws, attrs, want):
     assert _conv_dispatch(xs, ws, attrs) == want
+
+
+@pytest.mark.parametrize("mg", [24, 32, 48, 128, 160, 288, 320, 352, 383, 384, 512, 1000])
+def test_channel_blocks_are_an_even_count_of_whole_tiles_shared_evenly(mg):
+    per, cb = conv_split(1, 7, 7, mg, 1 << 12)
+    blocks = [min(cb, mg - b) for b in range(0, mg, cb)]
+    assert per == 7 and len(blocks) in (2, 4)
+    assert cb % GEMM_ROWS == 0
+    tiles = [-(-b // GEMM_ROWS) for b in blocks]
+    half = len(tiles) // 2
+    assert abs(sum(tiles[:half]) - sum(tiles[half:])) <= 2    # two threads, even work
+
+
+def test_gemm_rows_is_the_gemm_micro_kernels():
+    from pyree.modules.hal.kernels import gemm
+
+    assert GEMM_ROWS == gemm.MR
+
+
+def _share(rows, per, threads):
+    """The largest share of rows one thread gets, from numba's schedule as measured."""
+    count = -(-rows // per)
+    owner = _schedule(count, threads)
+    return max(sum(min(per, rows - i * per) for i in range(count) if owner[i] == t)
+               for t in range(threads)) / rows
+
+
+_SCHEDULES = {}
+
+
+def _schedule(count, threads):
+    """Which kernel thread runs each of ``count`` prange iterations (numba's static
+    schedule), on a parallel kernel with ``threads`` threads."""
+    key = (count, threads)
+    if key not in _SCHEDULES:
+        from pyree.modules.hal.kernels import config
+
+        numba = config.import_numba()
+        numba.set_num_threads(threads)
+        try:
+            out = np.zeros(count, np.int64)
+            _thread_ids()(count, out)
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        _SCHEDULES[key] = out.tolist()
+    return _SCHEDULES[key]
+
+
+def _thread_ids():
+    from pyree.modules.hal.kernels import config
+
+    numba = config.import_numba()
+    if "f" not in _SCHEDULES:
+        @numba.njit(parallel=True)
+        def f(n, out):
+            for i in numba.prange(n):
+                out[i] = numba.get_thread_id()
+        _SCHEDULES["f"] = f
+    return _SCHEDULES["f"]
+
+
+def _threads():
+    from pyree.modules.hal.kernels import config
+
+    return min(2, config.import_numba().config.NUMBA_NUM_THREADS)
+
+
+@pytest.mark.parametrize("rows, per", [(26, 2), (13, 2), (54, 5), (7, 5), (56, 4), (3136, 1),
+                                       (100, 100), (9, 4)])
+def test_balanced_rows_gives_two_threads_equal_rows(rows, per):
+    """The picked row count is between 2/3 ``per`` and ``per``, and under numba's real
+    schedule no thread gets more rows than with ``per``, nor more than half of them plus
+    one workgroup. 54 rows of 5 are 11 workgroups, 30 rows for one thread and 24 for the
+    other; 54 rows of 4 are 14 workgroups, 28 and 26."""
+    threads = _threads()
+    got = balanced_rows(rows, per)
+    assert -(-2 * per // 3) <= got <= per
+    assert _share(rows, got, threads) <= _share(rows, per, threads)
+    assert _share(rows, got, threads) * rows <= -(-rows // threads) + got
+    if (rows, per) == (54, 5) and threads == 2:
+        assert got == 4 and _share(rows, got, 2) * rows == 28
+
+
+@given(st.integers(1, 400), st.integers(1, 64))
+@settings(max_examples=60, deadline=None)
+def test_balanced_rows_never_worsens_the_two_thread_share(rows, per):
+    per = min(per, rows)
+    got = balanced_rows(rows, per)
+    assert -(-2 * per // 3) <= got <= per
+    assert _share(rows, got, _threads()) <= _share(rows, per, _threads()) + 1e-12
