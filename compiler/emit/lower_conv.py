@@ -39,6 +39,10 @@ MIN_WORK = 1 << 17          # multiply-adds per workgroup, at least
 SPLIT_BELOW_ROWS = 16        # planes with fewer output rows split by output channels
 GEMM_ROWS = 6               # the GEMM micro-kernel's rows, gemm.MR (the compiler does
                             # not import kernels/gemm.py, which loads numba)
+PANEL_BYTES = 64            # the GEMM's panels are this many bytes wide (panels.width)
+GEMM_KC = 320               # the GEMM's K block, at most (gemm.KC)
+PATCH_BYTES = 1 << 18       # a K block of a workgroup's patch matrix, at most (panel_rows)
+DIRECT_BELOW = 8            # fewer output channels per group: no GEMM (spatial_layout)
 MIN_SPLIT_CHANNELS = 24     # fewer output channels per group are not split (conv_split)
 SHARE_SLACK = 0.02          # thread shares this close are as good (balanced_rows)
 BLOCK_CHANNELS = 96         # 4 channel blocks from 4x this many channels, else 2
@@ -98,7 +102,7 @@ def pool_rows_per_workgroup(rows: int, width: int, taps: int) -> int:
 
 
 def conv_split(planes: int, plane_rows: int, width: int, mg: int,
-               work_per_channel: int) -> tuple[int, int]:
+               work_per_channel: int, itemsize: int = 4) -> tuple[int, int]:
     """(rows per workgroup, output channels per item) of a conv with ``planes`` ``(n, g)``
     planes of ``plane_rows`` rows of ``width`` positions, ``mg`` output channels per group
     and ``work_per_channel`` multiply-adds per output value.
@@ -118,14 +122,60 @@ def conv_split(planes: int, plane_rows: int, width: int, mg: int,
     its softmax turns a 1-ulp difference between its 1000 logits (~6.8e9) into 0.002
     instead of 0.001 (with OpenBLAS's sgemm only one-row segments kept them equal, so the
     compiler once kept them for a classifier's logits). Larger planes keep
-    ``rows_per_workgroup``."""
+    ``rows_per_workgroup``, fitted to the GEMM's panels (``panel_rows``) when the conv is
+    a GEMM (at least ``DIRECT_BELOW`` output channels per group) of ``itemsize``-byte
+    elements."""
     work = work_per_channel * mg
     if plane_rows < SPLIT_BELOW_ROWS and mg >= MIN_SPLIT_CHANNELS and \
             work * plane_rows * width >= 2 * MIN_WORK:
         blocks = 4 if mg >= 4 * BLOCK_CHANNELS else 2
         tiles = -(-mg // GEMM_ROWS)
         return plane_rows, -(-tiles // blocks) * GEMM_ROWS
-    return rows_per_workgroup(planes * plane_rows, width, max(1, work)), mg
+    per = rows_per_workgroup(planes * plane_rows, width, max(1, work))
+    if mg >= DIRECT_BELOW:
+        per = panel_rows(planes * plane_rows, plane_rows, width, per, work_per_channel,
+                         itemsize)
+    return per, mg
+
+
+def _two_thread_panels(rows: int, plane_rows: int, width: int, per: int, panel: int) -> int:
+    """GEMM panels (``panel`` positions each, the last of a call zero-padded) that the
+    busier of two kernel threads computes when ``rows`` rows (planes of ``plane_rows``
+    rows of ``width`` positions) are split into workgroups of ``per`` rows, one GEMM call
+    per plane segment, under numba's static schedule (``_thread_share``)."""
+    count = -(-rows // per)
+    run = -(-count // 2)
+    totals = [0, 0]
+    for i in range(count):
+        lo, hi = i * per, min(rows, (i + 1) * per)
+        while lo < hi:
+            end = min(hi, (lo // plane_rows + 1) * plane_rows)
+            totals[i >= run] += -(-(end - lo) * width // panel)
+            lo = end
+    return max(totals)
+
+
+def panel_rows(rows: int, plane_rows: int, width: int, per: int, depth: int,
+               itemsize: int) -> int:
+    """Rows per workgroup of a GEMM conv whose patch matrix has ``depth`` rows of
+    ``itemsize``-byte elements: of ``per / 2`` rows up to ``per`` or, if more, as many as
+    keep a K block of the patch matrix within ``PATCH_BYTES``, the count that gives the
+    busier of two threads the fewest GEMM panels (``_two_thread_panels``), then the
+    largest; at least two workgroups, unless ``per`` made one.
+
+    A workgroup's product is a GEMM call over its positions, in panels of
+    ``PANEL_BYTES // itemsize`` columns, the last zero-padded: 2 rows of a 28-wide plane
+    are 56 positions in 4 panels (64 columns, 12% wasted), 7 rows are 196 in 13 (2%).
+    That padding, with the odd workgroup counts ``balanced_rows`` evens out, was 5-13%
+    of the nine real models' conv work. The patch matrix bound keeps the K block that
+    the GEMM copies into panels in L2 (``gemm.KC`` rows of it: 200 f32 positions)."""
+    if per >= rows:
+        return per                  # one workgroup: too little work to share
+    kc = min(depth, GEMM_KC) * itemsize
+    top = min(-(-rows // 2), max(per, PATCH_BYTES // (kc * max(width, 1))))
+    panel = PANEL_BYTES // itemsize
+    return min(range(max(1, -(-per // 2)), max(top, per) + 1),
+               key=lambda p: (_two_thread_panels(rows, plane_rows, width, p, panel), -p))
 
 
 class _Consts:
@@ -226,7 +276,7 @@ def lower_conv(region, graph):
     plane_rows = math.prod(out_shape[2:-1])
     mg = out_shape[1] // group
     per, cb = conv_split(out_shape[0] * group, plane_rows, out_shape[-1], mg,
-                         w_t.shape[1] * math.prod(w_t.shape[2:]))
+                         w_t.shape[1] * math.prod(w_t.shape[2:]), 8 if dtype == "f64" else 4)
     rows = out_shape[0] * group * -(-mg // cb) * plane_rows
     pc = _Consts()
     n, m = pc(x_t.shape[0], "N"), pc(out_shape[1], "M")

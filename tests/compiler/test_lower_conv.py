@@ -17,8 +17,10 @@ from hypothesis import strategies as st
 from onnx import helper
 from pyree.compiler import reference
 from pyree.compiler.emit import execute_lowered
-from pyree.compiler.emit.lower_conv import (GEMM_ROWS, balanced_rows, conv_split, lower_conv,
-                                            lower_pool, pool_rows_per_workgroup)
+from pyree.compiler.emit.lower_conv import (GEMM_KC, GEMM_ROWS, PANEL_BYTES, PATCH_BYTES,
+                                            _two_thread_panels, balanced_rows, conv_split,
+                                            lower_conv, lower_pool, panel_rows,
+                                            pool_rows_per_workgroup)
 from pyree.compiler.emit.lowering import lower_region
 from pyree.compiler.onnx_import import import_model
 from pyree.compiler.pipeline import compile_graph
@@ -241,8 +243,9 @@ def test_a_classifiers_logits_split_by_channel_blocks_like_any_conv(head):
 
 
 @pytest.mark.parametrize("xs, ws, attrs, want", [
-    # 16 rows and more: row workgroups of all the channels
-    ((1, 256, 16, 16), (256, 256, 3, 3), {"pads": [1, 1, 1, 1]}, (256, 1, 16)),
+    # 16 rows and more: row workgroups of all the channels, 2 of 8 rows (8 panels each;
+    # 16 of 1 row would be as many panels, in 8x the GEMM calls)
+    ((1, 256, 16, 16), (256, 256, 3, 3), {"pads": [1, 1, 1, 1]}, (256, 8, 2)),
     # too few channels for two blocks: rows, 4 + 3 (5 + 2 left one thread idle)
     ((1, 32, 7, 7), (16, 32, 3, 3), {"pads": [1, 1, 1, 1]}, (16, 4, 2)),
     # too little work to share: one workgroup
@@ -263,10 +266,49 @@ def test_channel_blocks_are_an_even_count_of_whole_tiles_shared_evenly(mg):
     assert abs(sum(tiles[:half]) - sum(tiles[half:])) <= 2    # two threads, even work
 
 
-def test_gemm_rows_is_the_gemm_micro_kernels():
-    from pyree.modules.hal.kernels import gemm
+def test_the_gemm_constants_are_the_gemms():
+    from pyree.modules.hal.kernels import gemm, panels, spatial_layout
+    from pyree.compiler.emit import lower_conv
 
-    assert GEMM_ROWS == gemm.MR
+    assert (GEMM_ROWS, GEMM_KC) == (gemm.MR, gemm.KC)
+    assert all(PANEL_BYTES // size == panels.width(size) for size in (4, 8))
+    assert lower_conv.DIRECT_BELOW == spatial_layout.DIRECT_BELOW
+
+
+@pytest.mark.parametrize("rows, plane_rows, width, per, depth, want", [
+    (28, 28, 28, 2, 864, 7),        # inception_v2's 96 -> 96 3x3 at 28x28: 4 x 196 positions
+    (27, 27, 27, 2, 1152, 7),       # inception_v1's 128 -> 192 3x3 at 27x27: 4 x 189
+    (56, 56, 56, 4, 576, 4),        # 64 -> 192 3x3 at 56x56: 224 positions, 14 whole panels
+    (1, 1, 5, 1, 10, 1),            # one row
+])
+def test_panel_rows_fills_the_gemms_panels(rows, plane_rows, width, per, depth, want):
+    assert panel_rows(rows, plane_rows, width, per, depth, 4) == want
+
+
+def test_two_thread_panels_counts_each_plane_segment_and_the_busier_thread():
+    # 2 planes of 3 rows of 10: workgroups of 2 rows are [0,2) [2,4) [4,6); [2,4) crosses
+    # the plane boundary, so it is two calls of 10 positions (1 panel each, 16 wide)
+    assert _two_thread_panels(6, 3, 10, 2, 16) == 2 + 2      # thread 0: [0,2) and [2,4)
+    assert _two_thread_panels(6, 3, 10, 3, 16) == 2          # one 30-position call each
+
+
+@given(st.integers(1, 300), st.integers(1, 60), st.integers(1, 80), st.integers(1, 64),
+       st.integers(1, 5000), st.sampled_from([4, 8]))
+@settings(max_examples=200, deadline=None)
+def test_panel_rows_never_costs_the_busier_thread_more_panels(rows, plane_rows, width, per,
+                                                              depth, itemsize):
+    rows = max(rows, plane_rows)
+    rows -= rows % plane_rows
+    per = min(per, rows)
+    got = panel_rows(rows, plane_rows, width, per, depth, itemsize)
+    panel = PANEL_BYTES // itemsize
+    assert -(-per // 2) <= got <= rows
+    assert _two_thread_panels(rows, plane_rows, width, got, panel) <= \
+        _two_thread_panels(rows, plane_rows, width, per, panel)
+    if -(-rows // per) > 1:
+        assert -(-rows // got) > 1
+    if got > per:
+        assert got * width * min(depth, GEMM_KC) * itemsize <= PATCH_BYTES
 
 
 def _share(rows, per, threads):
