@@ -246,6 +246,11 @@ class HalDevice:
             else:       # a reusable command buffer's replay plan runs itself (what execute does)
                 replay = command_buffer._replay
                 work = command_buffer.execute if replay is None else replay.run
+            queue = self._queue
+            if queue.inline_command_buffers and _tracing.TRACER is None:
+                # _submit's local-sync branch (nothing retained) without its frame
+                return queue.run("execute", wait_fence, signal_fence, work,
+                                 () if slots is None else (slots,))
             self._submit("execute", wait_fence, signal_fence, work,
                          (command_buffer, *buffers) if buffers else (command_buffer,),
                          () if slots is None else (slots,))

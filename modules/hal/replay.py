@@ -52,6 +52,7 @@ from .commands import (
 )
 from .dispatch_failure import dispatch_failure
 from .enums import WHOLE_BUFFER
+from .executable import _KERNEL_LOCK
 from .raw_range import RawRange
 
 _NDARRAY = np.ndarray
@@ -116,7 +117,14 @@ class ReplayPlan:
             index, command, (reqs, executable, specs) = steps[0]
             if specs and all(spec.__class__ is tuple for spec in specs) and \
                     {spec[0] for spec in specs} == {slot for slot, _ in self.slots}:
-                self.single = (index, command, reqs, executable, specs)
+                # Executable._launch's operands, read once (a plan's launch is immutable):
+                # the kernel, None when there is nothing to launch (no items), and the
+                # lock a parallel kernel runs under.
+                launch = reqs.launch
+                kernel = reqs.kernel if launch.items else None
+                lock = _KERNEL_LOCK if reqs.parallel else None
+                self.single = (index, command, executable, specs, kernel, launch.params,
+                               launch.fparams, lock)
 
     def run(self, slots=None) -> None:
         """Executes the plan on ``slots``: the ``(memory, offset, length, arena)`` of each
@@ -126,7 +134,7 @@ class ReplayPlan:
             # The steps' path for a single fast dispatch when every slot is a pool arena's
             # (nothing to check: 1-D uint8, contiguous, writable) and every binding starts
             # aligned in it with its typed view cached; anything else takes the steps.
-            index, command, reqs, executable, specs = single
+            index, command, executable, specs, kernel, params, fparams, lock = single
             arrays = []
             for slot, begin, end, dtype, size in specs:
                 _, base, _, arena = slots[slot]
@@ -138,10 +146,15 @@ class ReplayPlan:
                     break
                 arrays.append(typed[begin // size:(base + end) // size])
             else:
-                try:
+                try:        # Executable._launch inlined
                     if executable.released:
                         raise UseAfterReleaseError("executable used after release")
-                    executable._launch(reqs, arrays)
+                    if kernel is not None:
+                        if lock is None:
+                            kernel(*arrays, params, fparams)
+                        else:
+                            with lock:
+                                kernel(*arrays, params, fparams)
                 except Exception as e:  # noqa: BLE001 - named after the dispatch
                     raise dispatch_failure(command, e, 0, command.workgroup_count).annotate(
                         f"while executing command {index} (DispatchCommand)")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pyree.status import PyreeError
 
-from ..queue import Submission, complete, perform, run_work, settle
+from ..queue import Submission, complete, run_work, settle
+from ..semaphore import as_failure
 
 
 class SyncQueue:
@@ -39,7 +40,12 @@ class SyncQueue:
             except PyreeError as e:
                 error = e
         if work is not None and error is None:
-            error = perform(label, work, args)
+            try:        # perform(label, work, args) without its frame: same annotations
+                work(*args)
+            except PyreeError as e:
+                error = e.annotate(f"while executing queue operation {label}")
+            except Exception as e:  # noqa: BLE001 - any failure must reach the fence
+                error = as_failure(e).annotate(f"while executing queue operation {label}")
         if error is None and signal_fence is not None:
             try:        # settle's success branch, without its frame
                 signal_fence.signal()
