@@ -1,7 +1,7 @@
 """Allocation: the storage behind one or more HalBuffers.
 
 An :class:`Allocation` owns either one pool block (``memory`` is the arena's array,
-``offset`` the block start; made by ``MemoryPool.allocation``) or a zero-copy window of external memory (an imported ``!vm.buffer`` or host
+``offset`` the block start; made by ``MemoryPool.buffer``) or a zero-copy window of external memory (an imported ``!vm.buffer`` or host
 array, kept alive through ``source``). Buffers and their subspans hold the allocation; when
 the last of them is gone the allocation dies and :meth:`__del__` returns the block to its
 pool itself (``pool.return_block`` inlined: lock tried, never waited for). Never earlier: nothing but buffers may hold an allocation for the purpose of keeping

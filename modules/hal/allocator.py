@@ -134,10 +134,10 @@ class HalAllocator:
             if size > limit:
                 raise ResourceExhaustedError(
                     f"allocation of {size} bytes exceeds the allocator limit of {limit} bytes")
-            allocation = self.pool.allocation((size + 3) & ~3)
+            return self.pool.buffer((size + 3) & ~3, params.type, params.access,
+                                    params.usage, size)
         except PyreeError as e:
             raise e.annotate(f"failed to allocate buffer of length {size}")
-        return new_buffer(allocation, params.type, params.access, params.usage, 0, size)
 
     def import_buffer(self, vm_buffer: VmBuffer, offset=0, length=WHOLE_BUFFER, usage=0,
                       memory_types=0, try_=False, *, queue_affinity=0) -> HalBuffer | None:

@@ -24,11 +24,12 @@ Layout:
   and peak bytes at allocation; free count and live bytes at release); pooled bytes and
   live allocations are derived on demand.
 
-:meth:`allocation` is the hot path: it hands out an :class:`~.allocation.Allocation` that
-owns the block directly (built without attrs' ``__init__``), and the allocation's finalizer
-returns the block itself (:func:`return_block`) - no other object and no frame in between.
+:meth:`buffer` is the hot path: it hands out a HalBuffer over an
+:class:`~.allocation.Allocation` that owns the block directly (both built without attrs'
+``__init__``, in one frame), and the allocation's finalizer returns the block itself
+(:func:`return_block`) - no other object and no frame in between.
 
-Threading: :meth:`allocation`, :meth:`allocate`, :meth:`trim` and :meth:`statistics` take
+Threading: :meth:`buffer`, :meth:`allocate`, :meth:`trim` and :meth:`statistics` take
 the pool lock. A release (``Allocation.__del__`` or ``release``) may run at any point,
 including while this thread holds the lock (a finalizer run by the garbage collector inside
 a locked section), so it never blocks: it *tries* the lock, and only when the lock is busy
@@ -48,6 +49,7 @@ import numpy as np
 from pyree.status import InvalidArgumentError, ResourceExhaustedError
 
 from .allocation import Allocation
+from .buffer import HalBuffer, _HalBufferSlots
 
 ALIGNMENT = 64
 POISON_BYTE = 0xCD
@@ -148,15 +150,19 @@ class MemoryPool:
             arena, offset = self._take(block)
         return arena, offset, block
 
-    def allocation(self, size: int) -> Allocation:
-        """A pooled :class:`Allocation` of ``size`` bytes (``size`` a non-negative int):
-        it owns its block, which its finalizer (or ``release``) returns to this pool."""
+    def buffer(self, size: int, memory_type: int, allowed_access: int,
+               allowed_usage: int, byte_length: int):
+        """A HalBuffer of ``byte_length`` bytes over a new pooled :class:`Allocation` of
+        ``size`` bytes (``size`` a non-negative int): the allocation owns its block, which
+        its finalizer (or ``release``) returns to this pool. Both objects are built with
+        plain stores, in one frame (``allocator.allocate``'s path; the caller has made the
+        fields canonical, as for ``buffer.new_buffer``)."""
         if size <= 256:
             block = ((size + _ROUND_UP) & _BLOCK_MASK) or ALIGNMENT
         else:
             block = size_class(size)
         lock = self._lock
-        lock.acquire()      # not ``with``: its special-method lookups cost more than this
+        lock.acquire()
         try:
             if self._pending:
                 self._drain()
@@ -180,7 +186,15 @@ class MemoryPool:
         allocation.block_size = block
         allocation.source = allocation.queue_owner = None
         allocation.claims = 1
-        return allocation
+        buffer = _HalBufferSlots()      # new_buffer's fields, then its class
+        buffer.allocation = allocation
+        buffer.memory_type = memory_type
+        buffer.allowed_access = allowed_access
+        buffer.allowed_usage = allowed_usage
+        buffer.byte_offset = 0
+        buffer.byte_length = byte_length
+        buffer.__class__ = HalBuffer
+        return buffer
 
     def release(self, arena: Arena, offset: int, block: int) -> None:
         """Returns a block (never blocks; safe from finalizers). Poisons it if enabled."""
