@@ -143,6 +143,28 @@ def test_equal_rows_and_equal_columns_come_out_bit_for_bit_equal(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_column_tails_of_every_width_are_the_bits_of_full_panels(dtype):
+    """A last panel of at most one vector's columns runs the one-vector micro-kernel,
+    a wider one the full kernel, both into the scratch tile: every tail width gives each
+    column the bits a full panel gives it, through the panels (big A), with B in place
+    (small A) and prepacked, over two K blocks."""
+    rng = np.random.default_rng(12)
+    nr = panels.width(np.dtype(dtype).itemsize)
+    k = 700
+    for m in (INPLACE_A_BYTES // (320 * np.dtype(dtype).itemsize) + 7, 13):
+        A = rng.standard_normal((m, k)).astype(dtype)
+        B = rng.standard_normal((k, 3 * nr)).astype(dtype)
+        whole, _ = _run(A, B)
+        _check_product(A, B, whole)
+        for n in range(2 * nr + 1, 3 * nr):
+            part, out = _run(A, B[:, :n], ldc_pad=1)
+            np.testing.assert_array_equal(part, whole[:, :n])
+            assert np.isnan(out[n::n + 1][:m]).all()       # the padding column untouched
+            packed, _ = _run_packed(A, B[:, :n])
+            np.testing.assert_array_equal(packed, whole[:, :n])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_b_in_place_and_b_in_panels_give_the_same_bits(dtype):
     """A small block of A reads B's rows in place (``INPLACE_A_BYTES``), a big one packs
     B into panels: rows computed either way, or by the few-rows path, are the same bits."""

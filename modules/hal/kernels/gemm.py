@@ -15,8 +15,9 @@ block) of B is copied row by row into a scratch of panels of ``NR = 2 * lanes`` 
 the last zero-padded (sequential reads in the kernel, no masking for N tails, no
 cache-set conflicts from a long row stride), and the ``MR x NR`` micro-kernel runs ``kc``
 fused multiply-adds per element with A's values broadcast from their rows as they lie.
-A C tile past N goes through a scratch tile; rows past a multiple of ``MR`` use the
-micro-kernel for fewer rows. Some shapes skip the panels, whose copy would cost as
+A C tile past N goes through a scratch tile, computed one vector wide when its columns fit
+in one (a 7x7 plane's 49 positions: 3.5 panels' work, not 4); rows past a multiple of
+``MR`` use the micro-kernel for fewer rows. Some shapes skip the panels, whose copy would cost as
 much as the product: a product of at most ``MR`` rows, or whose K block of A fits in
 ``INPLACE_A_BYTES`` (it stays in L1 with the panel's rows of B), reads B's rows in place
 (the grouped 1x1 convs and short-K products: 1.05-1.8x on one core), and with A and B
@@ -60,6 +61,9 @@ DOT_ROWS = 1     # at most this many rows, A and B contiguous along K: dot produ
 INPLACE_A_BYTES = 49152  # a K block of A at most this big reads B's rows in place
 
 _m1, _m2, _m3, _m4, _m5, _m6 = (micro(mr) for mr in range(1, MR + 1))
+# one vector wide: a last panel of at most one vector's columns (49 positions of a 7x7
+# plane are 3 panels and 1 column) costs half a panel
+_h1, _h2, _h3, _h4, _h5, _h6 = (micro(mr, 1) for mr in range(1, MR + 1))
 _d1, _d2, _d3, _d4 = (dot(rows) for rows in range(1, 5))
 WIDE = 4        # a single row in place takes WIDE panels per call (4x the fma chains)
 _w1 = micro(1, WIDE * VECTORS)
@@ -79,6 +83,23 @@ def _rows(mr, kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add):
         _m2(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
     else:
         _m1(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+
+
+@numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
+def _rows_half(mr, kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add):
+    """:func:`_rows` over the first vector of columns only."""
+    if mr == 6:
+        _h6(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+    elif mr == 5:
+        _h5(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+    elif mr == 4:
+        _h4(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+    elif mr == 3:
+        _h3(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+    elif mr == 2:
+        _h2(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+    else:
+        _h1(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
 
 
 @numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
@@ -230,13 +251,18 @@ def _panels(m, kc, a, ao, sai, sak, bp, bpo, pstride, nr, width, c, co, ldc, add
                     _rows(mr, kc, a, aoff, sai, sak, bp, bpo + q * pstride, nr, c, coff,
                           ldc, add)
                     continue
-                # a tile past N: computed in a scratch tile, its w columns copied
+                # a tile past N: computed in a scratch tile (one vector wide when w
+                # fits in one), its w columns copied
                 if add:
                     for i in range(mr):
                         for j in range(w):
                             tile[np.uint64(i * nr + j)] = c[np.uint64(coff + i * ldc + j)]
-                _rows(mr, kc, a, aoff, sai, sak, bp, bpo + q * pstride, nr, tile, 0, nr,
-                      add)
+                if w <= nr // VECTORS:
+                    _rows_half(mr, kc, a, aoff, sai, sak, bp, bpo + q * pstride, nr, tile,
+                               0, nr, add)
+                else:
+                    _rows(mr, kc, a, aoff, sai, sak, bp, bpo + q * pstride, nr, tile, 0,
+                          nr, add)
                 for i in range(mr):
                     for j in range(w):
                         c[np.uint64(coff + i * ldc + j)] = tile[np.uint64(i * nr + j)]
@@ -264,5 +290,5 @@ def gemm_packed(m, n, k, a, ao, sai, sak, bp, bpo, c, co, ldc):
 
 
 # their cached code holds gemm_ir's kernels
-for _fn in (_rows, _dots, _panels, kstep, gemm, gemm_packed):
+for _fn in (_rows, _rows_half, _dots, _panels, kstep, gemm, gemm_packed):
     config.cache_depends_on(_fn, "gemm_ir.py")
