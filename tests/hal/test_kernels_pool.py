@@ -145,3 +145,63 @@ def test_pool_prefix_of_workgroups(pool, data, seed, specials):
         np.testing.assert_allclose(got[:covered], want[:covered],
                                    rtol=1e-5 if dtype == "float32" else 1e-12,
                                    atol=1e-6 if dtype == "float32" else 1e-14)
+
+
+@st.composite
+def flat_pools(draw):
+    """A stride-1, dilation-1 pool whose output has the input's shape (pads summing to the
+    kernel minus one along each axis, as inception's 3x3 average pools): the kernel's
+    plane pass (spec/executables.md 6.6) for the workgroups' whole planes, the row passes
+    for their partial ones. (function, op, dtype, x shape, kernel, pads, cip, p)."""
+    name = draw(st.sampled_from(["max2d_f32", "max2d_f64", "average2d_f32", "average2d_f64",
+                                 "average3d_f32", "average2d_cip_f32", "lp2d_f64"]))
+    op = name.split("2d")[0].split("3d")[0]
+    height, width = draw(st.integers(1, 9)), draw(st.integers(1, 30))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ph, pw = draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1))
+    kernel, pads = [kh, kw], [ph, pw, kh - 1 - ph, kw - 1 - pw]
+    xs = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), height, width)
+    if "3d" in name:     # a depth of 1: the plane pass too
+        kernel, pads, xs = [1, *kernel], [0, ph, pw, 0, *pads[2:]], (*xs[:2], 1, *xs[2:])
+    dtype = "float64" if name.endswith("f64") else "float32"
+    return (name, op, dtype, xs, kernel, pads, "cip" in name, 3.0 if op == "lp" else 2.0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(pool=flat_pools(), data=st.data(), seed=st.integers(0, 2**16),
+       specials=st.lists(st.tuples(st.integers(0, 10**6),
+                                   st.sampled_from([np.nan, np.inf, -np.inf, -0.0])),
+                         max_size=3))
+def test_pool_whole_planes(pool, data, seed, specials):
+    """Workgroups of whole planes, of parts of planes, or of both, a prefix of them
+    dispatched: the covered rows match numpy (max bit for bit, NaN and infinities where
+    a window holds them) and every output past them keeps its poison."""
+    name, op, dtype, xs, kernel, pads, cip, p = pool
+    nd = len(xs) - 2
+    x = np.random.default_rng(seed).standard_normal(xs).astype(dtype)
+    for position, value in specials:
+        x.reshape(-1)[position % x.size] = value
+    ones = [1] * nd
+    consts, out, rows = pool_constants(xs, kernel, ones, ones, pads, False, 1)
+    assert out == list(xs[2:])
+    plane = math.prod(out[:-1])
+    per = data.draw(st.one_of(st.integers(1, rows),
+                              st.integers(1, rows // plane).map(lambda k: k * plane)),
+                    label="per")
+    consts[-1] = per
+    groups = data.draw(st.integers(1, -(-rows // per)), label="workgroups")
+    y = np.full(math.prod(xs[:2]) * math.prod(out), POISON, dtype)
+    exe = _exe()
+    yb = raw(y)
+    exe.dispatch(exe.lookup_function(name), (groups, 1, 1), consts, [raw(x), yb])
+    got = yb.view(dtype)
+    covered = min(rows, groups * per) * out[-1]
+    assert (got[covered:] == POISON).all()
+    want = pool_ref(x, op, kernel, ones, ones, pads, out, cip=cip, p=p).reshape(-1)
+    if op == "max":
+        np.testing.assert_array_equal(got[:covered], want[:covered].astype(dtype))
+    else:
+        # the plane pass adds a row's taps first, then the rows (spec 6.6)
+        np.testing.assert_allclose(got[:covered], want[:covered],
+                                   rtol=1e-5 if dtype == "float32" else 1e-12,
+                                   atol=1e-6 if dtype == "float32" else 1e-14)
