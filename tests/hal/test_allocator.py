@@ -513,3 +513,42 @@ def test_allocation_has_every_field_of_init():
         getattr(made, field.name)               # every slot is set
     assert (made.size, made.claims, made.source, made.queue_owner) == (12, 1, None, None)
     assert made.block_size == ALIGNMENT and made.memory is made.arena.data
+
+
+def test_pool_buffer_blocks_come_back_with_exact_statistics():
+    # MemoryPool.buffer (allocator.allocate's one-frame path) builds the allocation and the
+    # buffer together: the block still returns when the last holder goes - a subspan, or a
+    # retaining command buffer on local-task - and the counters stay exact.
+    from pyree.modules.hal.command_buffer import ONE_SHOT
+    from pyree.modules.hal.commands import TRANSFER
+    from pyree.modules.hal.device import create_device
+
+    from .cts import DEFAULT_USAGE, DEVICE_LOCAL
+
+    device = create_device("local-task", poison=True)
+    try:
+        alloc = device.allocator
+        a = alloc.allocate(0, 0, 20)
+        where = address(a)
+        assert a.byte_length == 20 and a.allocation.size == 20 and a.byte_offset == 0
+        part = a.subspan(4, 8)
+        del a
+        stats = alloc.statistics()
+        assert (stats.live_allocations, stats.live_bytes, stats.free_count) == (1, 64, 0)
+        del part
+        stats = alloc.statistics()
+        assert (stats.live_allocations, stats.live_bytes, stats.free_count) == (0, 0, 1)
+        b = alloc.allocate(DEVICE_LOCAL, DEFAULT_USAGE, 20)   # same class: the same block
+        assert address(b) == where and (b.map_range() == POISON_BYTE).all()
+        cb = device.create_command_buffer(ONE_SHOT, TRANSFER)     # retains what it records
+        cb.fill_buffer(b, 0, 20, 0, 7, 1, 0)
+        cb.finalize()
+        del b
+        stats = alloc.statistics()
+        assert (stats.live_allocations, stats.allocation_count, stats.peak_bytes) == (1, 2, 64)
+        del cb
+        gc.collect()
+        stats = alloc.statistics()
+        assert (stats.live_allocations, stats.live_bytes, stats.free_count) == (0, 0, 2)
+    finally:
+        device.close()
