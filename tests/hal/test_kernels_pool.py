@@ -131,20 +131,29 @@ def test_pool_prefix_of_workgroups(pool, data, seed, specials):
     per = data.draw(st.integers(1, rows), label="per")
     consts[-1] = per
     groups = data.draw(st.integers(1, -(-rows // per)), label="workgroups")
-    y = np.full(math.prod(xs[:2]) * math.prod(out), POISON, dtype)
+    want = pool_ref(x, op, kernel, strides, dilations, pads, out, cip=cip, p=p)
+    _check_prefix(name, op, x, consts, out, rows, per, groups, want)
+
+
+def _check_prefix(name, op, x, consts, out, rows, per, groups, want):
+    """Dispatches the first ``groups`` workgroups of ``per`` rows of pool ``name`` on
+    ``x``: the covered rows match ``want`` (max bit for bit) and every output past them
+    keeps its poison."""
+    dtype = x.dtype
+    y = np.full(math.prod(x.shape[:2]) * math.prod(out), POISON, dtype)
     exe = _exe()
     yb = raw(y)
     exe.dispatch(exe.lookup_function(name), (groups, 1, 1), consts, [raw(x), yb])
     got = yb.view(dtype)
     covered = min(rows, groups * per) * out[-1]
     assert (got[covered:] == POISON).all()
-    want = pool_ref(x, op, kernel, strides, dilations, pads, out, cip=cip, p=p).reshape(-1)
+    want = want.reshape(-1)
     if op == "max":
         np.testing.assert_array_equal(got[:covered], want[:covered].astype(dtype))
     else:
         np.testing.assert_allclose(got[:covered], want[:covered],
-                                   rtol=1e-5 if dtype == "float32" else 1e-12,
-                                   atol=1e-6 if dtype == "float32" else 1e-14)
+                                   rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                   atol=1e-6 if dtype == np.float32 else 1e-14)
 
 
 @st.composite
@@ -190,18 +199,6 @@ def test_pool_whole_planes(pool, data, seed, specials):
                     label="per")
     consts[-1] = per
     groups = data.draw(st.integers(1, -(-rows // per)), label="workgroups")
-    y = np.full(math.prod(xs[:2]) * math.prod(out), POISON, dtype)
-    exe = _exe()
-    yb = raw(y)
-    exe.dispatch(exe.lookup_function(name), (groups, 1, 1), consts, [raw(x), yb])
-    got = yb.view(dtype)
-    covered = min(rows, groups * per) * out[-1]
-    assert (got[covered:] == POISON).all()
-    want = pool_ref(x, op, kernel, ones, ones, pads, out, cip=cip, p=p).reshape(-1)
-    if op == "max":
-        np.testing.assert_array_equal(got[:covered], want[:covered].astype(dtype))
-    else:
-        # the plane pass adds a row's taps first, then the rows (spec 6.6)
-        np.testing.assert_allclose(got[:covered], want[:covered],
-                                   rtol=1e-5 if dtype == "float32" else 1e-12,
-                                   atol=1e-6 if dtype == "float32" else 1e-14)
+    # the plane pass adds a row's taps first, then the rows (spec 6.6): within tolerance
+    want = pool_ref(x, op, kernel, ones, ones, pads, out, cip=cip, p=p)
+    _check_prefix(name, op, x, consts, out, rows, per, groups, want)
