@@ -62,14 +62,18 @@ def rows_per_workgroup(rows: int, width: int, work_per_position: int) -> int:
     return balanced_rows(rows, max(1, min(rows, -(-positions // max(width, 1)))))
 
 
-def _thread_share(rows: int, per: int, threads: int) -> float:
-    """The largest share of ``rows`` one of ``threads`` kernel threads gets when numba's
-    static schedule hands out the ``ceil(rows / per)`` workgroups: contiguous runs of
-    ``ceil(count / threads)`` workgroups (the last one short), as tests/compiler/
-    test_lower_conv.py measures. 1 / threads is perfect."""
-    count = -(-rows // per)
-    run = -(-count // threads)
-    return min(rows, run * per) / rows
+def _first_run(count: int) -> int:
+    """Workgroups the first of two kernel threads runs when numba's static schedule hands
+    out ``count`` of them: contiguous runs of ``ceil(count / 2)``, the second thread the
+    rest (tests/compiler/test_lower_conv.py measures it). The first thread is therefore
+    never the less busy one."""
+    return -(-count // 2)
+
+
+def _thread_share(rows: int, per: int) -> float:
+    """The share of ``rows`` the busier of two kernel threads gets from workgroups of
+    ``per`` rows (the last one short); 1/2 is perfect."""
+    return min(rows, _first_run(-(-rows // per)) * per) / rows
 
 
 def balanced_rows(rows: int, per: int) -> int:
@@ -85,8 +89,8 @@ def balanced_rows(rows: int, per: int) -> int:
     if per >= rows:
         return per
     candidates = range(max(1, -(-2 * per // 3)), per + 1)
-    best = min(_thread_share(rows, p, 2) for p in candidates)
-    return max(p for p in candidates if _thread_share(rows, p, 2) <= best + SHARE_SLACK)
+    best = min(_thread_share(rows, p) for p in candidates)
+    return max(p for p in candidates if _thread_share(rows, p) <= best + SHARE_SLACK)
 
 
 def pool_rows_per_workgroup(rows: int, width: int, taps: int) -> int:
@@ -142,9 +146,9 @@ def _two_thread_panels(rows: int, plane_rows: int, width: int, per: int, panel: 
     """GEMM panels (``panel`` positions each, the last of a call zero-padded) that the
     busier of two kernel threads computes when ``rows`` rows (planes of ``plane_rows``
     rows of ``width`` positions) are split into workgroups of ``per`` rows, one GEMM call
-    per plane segment, under numba's static schedule (``_thread_share``)."""
+    per plane segment, under numba's static schedule (``_first_run``)."""
     count = -(-rows // per)
-    run = -(-count // 2)
+    run = _first_run(count)
     totals = [0, 0]
     for i in range(count):
         lo, hi = i * per, min(rows, (i + 1) * per)

@@ -10,6 +10,8 @@ numba compile serves every geometry.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -319,38 +321,33 @@ def _share(rows, per, threads):
                for t in range(threads)) / rows
 
 
-_SCHEDULES = {}
-
-
+@functools.cache
 def _schedule(count, threads):
     """Which kernel thread runs each of ``count`` prange iterations (numba's static
     schedule), on a parallel kernel with ``threads`` threads."""
-    key = (count, threads)
-    if key not in _SCHEDULES:
-        from pyree.modules.hal.kernels import config
+    from pyree.modules.hal.kernels import config
 
-        numba = config.import_numba()
-        numba.set_num_threads(threads)
-        try:
-            out = np.zeros(count, np.int64)
-            _thread_ids()(count, out)
-        finally:
-            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        _SCHEDULES[key] = out.tolist()
-    return _SCHEDULES[key]
+    numba = config.import_numba()
+    numba.set_num_threads(threads)
+    try:
+        out = np.zeros(count, np.int64)
+        _thread_ids()(count, out)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    return out.tolist()
 
 
+@functools.cache
 def _thread_ids():
     from pyree.modules.hal.kernels import config
 
     numba = config.import_numba()
-    if "f" not in _SCHEDULES:
-        @numba.njit(parallel=True)
-        def f(n, out):
-            for i in numba.prange(n):
-                out[i] = numba.get_thread_id()
-        _SCHEDULES["f"] = f
-    return _SCHEDULES["f"]
+
+    @numba.njit(parallel=True)
+    def f(n, out):
+        for i in numba.prange(n):
+            out[i] = numba.get_thread_id()
+    return f
 
 
 def _threads():
