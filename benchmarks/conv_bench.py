@@ -64,7 +64,7 @@ def layer_model(cin, cout, h, w, k, s, p, g) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
-def rows_only(planes, plane_rows, width, mg, work_per_channel):
+def rows_only(planes, plane_rows, width, mg, work_per_channel, itemsize=4, taps=1):
     """``lower_conv.conv_split`` without output channel blocks."""
     from pyree.compiler.emit.lower_conv import rows_per_workgroup
     return rows_per_workgroup(planes * plane_rows, width, max(1, work_per_channel * mg)), mg

@@ -106,20 +106,29 @@ def pool_rows_per_workgroup(rows: int, width: int, taps: int) -> int:
 
 
 def conv_split(planes: int, plane_rows: int, width: int, mg: int,
-               work_per_channel: int, itemsize: int = 4) -> tuple[int, int]:
+               work_per_channel: int, itemsize: int = 4, taps: int = 1) -> tuple[int, int]:
     """(rows per workgroup, output channels per item) of a conv with ``planes`` ``(n, g)``
-    planes of ``plane_rows`` rows of ``width`` positions, ``mg`` output channels per group
-    and ``work_per_channel`` multiply-adds per output value.
+    planes of ``plane_rows`` rows of ``width`` positions, ``mg`` output channels per group,
+    ``work_per_channel`` multiply-adds per output value and ``taps`` kernel taps per input
+    channel.
 
     A workgroup's product is one GEMM call per segment whose N is its positions, and a
     GEMM's throughput drops for small N (one-row segments of a 13x13 plane: 13 positions
     per call). A plane of fewer than ``SPLIT_BELOW_ROWS`` rows (7x7 to 14x14) with at least
-    ``MIN_SPLIT_CHANNELS`` channels is therefore split by output channels instead, each
+    ``MIN_SPLIT_CHANNELS`` channels can therefore be split by output channels instead, each
     block a workgroup over the whole plane: 2 blocks, or 4 from ``4 * BLOCK_CHANNELS``
     channels, an even count so that numba's two threads get equal work (3 blocks kept
     one of them idle for a third of inception_v1's 13x13 3x3 convs), each a multiple of
     the GEMM's micro-kernel rows (``GEMM_ROWS``) with the tiles shared out evenly (128
-    channels are 66 + 62: 11 tiles each).
+    channels are 66 + 62: 11 tiles each). Blocks split a single-tap (1x1) conv, whose
+    patch matrix is the input block itself or a strided copy of it, and a conv whose half
+    plane is less than one GEMM panel of positions. A conv with more taps splits its
+    rows: each channel block builds the whole plane's patch matrix again, 13-28% of a
+    3x3 conv's time on a 14x14 plane, so that two blocks cost each thread a whole patch
+    matrix where two row halves cost it half of one (one thread per workgroup sequence,
+    best of 7: inception_v2's 192->256 14x14 984 -> 892 us, vgg19's 512->512 14x14 5375
+    -> 4663, zfnet512's 512->512 12x12 3841 -> 3230, 512->512 7x7 1684 -> 1412 in rows
+    of 4 + 3).
     pyree's GEMM computes every output element alike (``kernels/gemm.py``), so any split
     gives every channel bit for bit the value the unsplit call gives it, and channels
     with equal weights stay equal: light_squeezenet's classifier has equal weights, and
@@ -130,7 +139,8 @@ def conv_split(planes: int, plane_rows: int, width: int, mg: int,
     a GEMM (at least ``DIRECT_BELOW`` output channels per group) of ``itemsize``-byte
     elements."""
     work = work_per_channel * mg
-    if plane_rows < SPLIT_BELOW_ROWS and mg >= MIN_SPLIT_CHANNELS and \
+    blocks_pay = taps == 1 or -(-plane_rows // 2) * width < PANEL_BYTES // itemsize
+    if plane_rows < SPLIT_BELOW_ROWS and mg >= MIN_SPLIT_CHANNELS and blocks_pay and \
             work * plane_rows * width >= 2 * MIN_WORK:
         blocks = 4 if mg >= 4 * BLOCK_CHANNELS else 2
         tiles = -(-mg // GEMM_ROWS)
@@ -280,7 +290,8 @@ def lower_conv(region, graph):
     plane_rows = math.prod(out_shape[2:-1])
     mg = out_shape[1] // group
     per, cb = conv_split(out_shape[0] * group, plane_rows, out_shape[-1], mg,
-                         w_t.shape[1] * math.prod(w_t.shape[2:]), 8 if dtype == "f64" else 4)
+                         w_t.shape[1] * math.prod(w_t.shape[2:]), 8 if dtype == "f64" else 4,
+                         math.prod(w_t.shape[2:]))
     rows = out_shape[0] * group * -(-mg // cb) * plane_rows
     pc = _Consts()
     n, m = pc(x_t.shape[0], "N"), pc(out_shape[1], "M")
@@ -348,6 +359,8 @@ def lower_pool(region, graph):
         body["count_include_pad"] = bool(node.attr("count_include_pad", 0))
     if kind == "lp":
         body["p"] = node.attr("p", 2)
+    if nd == 2 and strides == dilations == (1, 1) and out_t.shape[2:] == x_t.shape[2:]:
+        body["whole_planes"] = True      # the plane pass (spec/executables.md 6.6)
     bindings = [{"index": 0, "type": dtype, "access": "read",
                  "shape": [n, c, *pc.many(x_t.shape[2:], "I")]},
                 {"index": 1, "type": dtype, "access": "write",

@@ -59,11 +59,11 @@ CONVS = {   # x shape, w shape, attributes
     "1x1": ((1, 16, 5, 5), (12, 16, 1, 1), {}),
     "1d": ((2, 3, 12), (4, 3, 3), {"strides": [2], "pads": [1, 1]}),
     "3d": ((1, 2, 4, 5, 6), (4, 2, 2, 2, 3), {"pads": [0, 1, 1, 1, 0, 1]}),
-    # 7x7 outputs: items over output channel blocks (2 blocks of 24; with 2 groups, batch
-    # 2 and stride 2: 2 blocks of 24 per (n, g))
-    "7x7-channel-blocks": ((1, 32, 7, 7), (48, 32, 3, 3), {"pads": [1, 1, 1, 1]}),
-    "7x7-channel-blocks-grouped": ((2, 64, 13, 13), (96, 32, 3, 3),
-                                   {"pads": [1, 1, 1, 1], "strides": [2, 2], "group": 2}),
+    # items over output channel blocks: a 4x4 plane (2 blocks of 24) and a 1x1 conv with
+    # 7x7 outputs, 2 groups, batch 2 and stride 2 (2 blocks of 24 per (n, g))
+    "4x4-channel-blocks": ((1, 64, 4, 4), (48, 64, 3, 3), {"pads": [1, 1, 1, 1]}),
+    "7x7-channel-blocks-grouped": ((2, 256, 13, 13), (96, 128, 1, 1),
+                                   {"strides": [2, 2], "group": 2}),
 }
 
 
@@ -211,25 +211,36 @@ def _conv_dispatch(xs, ws, attrs, head=()):
 
 
 @pytest.mark.parametrize("xs, ws, attrs, want", [
-    # 7x7, 512 channels: 4 blocks of 132 (22 micro-kernel tiles each; the last 116),
+    # 1x1 2048 -> 512 at 7x7: 4 blocks of 132 (22 micro-kernel tiles each; the last 116),
     # each over the whole plane
-    ((1, 512, 7, 7), (512, 512, 3, 3), {"pads": [1, 1, 1, 1]}, (132, 7, 4)),
-    # 1x1 2048 -> 512 at 7x7: the same split
     ((1, 2048, 7, 7), (512, 2048, 1, 1), {}, (132, 7, 4)),
-    # 48 channels: 2 blocks of 24
-    ((1, 32, 7, 7), (48, 32, 3, 3), {"pads": [1, 1, 1, 1]}, (24, 7, 2)),
-    # 2 groups x 2 images x 2 blocks
-    ((2, 64, 13, 13), (96, 32, 3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2], "group": 2},
-     (24, 7, 8)),
-    # 14x14 and 13x13 planes too
-    ((1, 256, 14, 14), (256, 256, 3, 3), {"pads": [1, 1, 1, 1]}, (132, 14, 2)),
+    # 1x1 at 13x13, 1000 channels
     ((1, 512, 13, 13), (1000, 512, 1, 1), {}, (252, 13, 4)),
-    # 320 channels (inception_v1's 13x13 3x3): 2 blocks of 162 + 158, not 3 of 108
-    ((1, 160, 13, 13), (320, 160, 3, 3), {"pads": [1, 1, 1, 1]}, (162, 13, 2)),
-    # 128 channels: 66 + 62 (11 tiles each), not 72 + 56
-    ((1, 128, 14, 14), (128, 128, 3, 3), {"pads": [1, 1, 1, 1]}, (66, 14, 2)),
+    # 1x1 stride 2: 2 groups x 2 images x 2 blocks of 24
+    ((2, 256, 13, 13), (96, 128, 1, 1), {"strides": [2, 2], "group": 2}, (24, 7, 8)),
+    # 1x1, 320 channels: 2 blocks of 162 + 158, not 3 of 108; 128: 66 + 62 (11 tiles
+    # each), not 72 + 56
+    ((1, 160, 13, 13), (320, 160, 1, 1), {}, (162, 13, 2)),
+    ((1, 512, 14, 14), (128, 512, 1, 1), {}, (66, 14, 2)),
+    # a 3x3 conv whose half plane is less than a GEMM panel (2 rows of 4 positions)
+    ((1, 256, 4, 4), (256, 256, 3, 3), {"pads": [1, 1, 1, 1]}, (132, 4, 2)),
 ])
-def test_small_planes_split_by_output_channel_blocks(xs, ws, attrs, want):
+def test_small_planes_of_single_tap_convs_split_by_output_channel_blocks(xs, ws, attrs,
+                                                                          want):
+    assert _conv_dispatch(xs, ws, attrs) == want
+
+
+@pytest.mark.parametrize("xs, ws, attrs, want", [
+    # 3x3 at 7x7: rows 4 + 3 (each channel block would build the whole patch matrix)
+    ((1, 512, 7, 7), (512, 512, 3, 3), {"pads": [1, 1, 1, 1]}, (512, 4, 2)),
+    ((1, 256, 14, 14), (256, 256, 3, 3), {"pads": [1, 1, 1, 1]}, (256, 7, 2)),
+    ((1, 160, 13, 13), (320, 160, 3, 3), {"pads": [1, 1, 1, 1]}, (320, 7, 2)),
+    # half a 6x6 plane is 18 positions, more than a panel
+    ((1, 192, 6, 6), (384, 192, 3, 3), {"pads": [1, 1, 1, 1]}, (384, 3, 2)),
+    # 5x5
+    ((1, 32, 13, 13), (128, 32, 5, 5), {"pads": [2, 2, 2, 2]}, (128, 7, 2)),
+])
+def test_small_planes_of_multi_tap_convs_split_rows(xs, ws, attrs, want):
     assert _conv_dispatch(xs, ws, attrs) == want
 
 
@@ -259,7 +270,7 @@ def test_larger_planes_and_small_convs_keep_whole_groups(xs, ws, attrs, want):
 
 @pytest.mark.parametrize("mg", [24, 32, 48, 128, 160, 288, 320, 352, 383, 384, 512, 1000])
 def test_channel_blocks_are_an_even_count_of_whole_tiles_shared_evenly(mg):
-    per, cb = conv_split(1, 7, 7, mg, 1 << 12)
+    per, cb = conv_split(1, 7, 7, mg, 1 << 12)     # a 1x1 conv (one tap)
     blocks = [min(cb, mg - b) for b in range(0, mg, cb)]
     assert per == 7 and len(blocks) in (2, 4)
     assert cb % GEMM_ROWS == 0
