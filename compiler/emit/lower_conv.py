@@ -37,8 +37,9 @@ ACTIVATIONS = ("relu", "sigmoid", "leaky_relu", "clip")
 TARGET_POSITIONS = 2048     # output positions per workgroup, about
 MIN_WORK = 1 << 17          # multiply-adds per workgroup, at least
 SPLIT_BELOW_ROWS = 16        # planes with fewer output rows split by output channels
-GEMM_ROWS = 6               # the GEMM micro-kernel's rows, gemm.MR (the compiler does
-                            # not import kernels/gemm.py, which loads numba)
+GEMM_ROWS = 6               # the GEMM's small micro-kernels' rows, gemm.SUB (its MR, 6
+                            # or 12 on AVX-512, is a multiple; the compiler does not
+                            # import kernels/gemm.py, which loads numba)
 PANEL_BYTES = 64            # the GEMM's panels are this many bytes wide (panels.width)
 GEMM_KC = 320               # the GEMM's K block, at most (gemm.KC)
 PATCH_BYTES = 1 << 18       # a K block of a workgroup's patch matrix, at most (panel_rows)

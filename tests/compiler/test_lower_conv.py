@@ -283,7 +283,7 @@ def test_the_gemm_constants_are_the_gemms():
     from pyree.modules.hal.kernels import gemm, panels, spatial_layout
     from pyree.compiler.emit import lower_conv
 
-    assert (GEMM_ROWS, GEMM_KC) == (gemm.MR, gemm.KC)
+    assert (GEMM_ROWS, GEMM_KC) == (gemm.SUB, gemm.KC) and gemm.MR % GEMM_ROWS == 0
     assert all(PANEL_BYTES // size == panels.width(size) for size in (4, 8))
     assert lower_conv.DIRECT_BELOW == spatial_layout.DIRECT_BELOW
 

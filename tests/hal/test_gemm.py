@@ -259,3 +259,55 @@ def test_large_prepacked_products_are_the_unpacked_bits(dtype, m, n, k):
     c, _ = _run_packed(A, B)
     np.testing.assert_array_equal(c, _run(A, B)[0])
     _check_product(A, B, c)
+
+
+_WIDTH_SCRIPT = r"""
+import sys
+import numpy as np
+from pyree.modules.hal.kernels import gemm, gemm_ir, panels
+
+assert gemm_ir.VECTOR_BYTES == int(sys.argv[2])
+assert gemm.MR == (12 if gemm_ir.VECTOR_BYTES == 64 else 6)
+out = {}
+rng = np.random.default_rng(7)
+for dt in (np.float32, np.float64):
+    for m, n, k in [(1, 300, 7), (5, 17, 9), (7, 49, 33), (11, 8, 577), (12, 33, 320),
+                    (13, 9, 5), (25, 16, 41), (30, 70, 650), (300, 23, 3)]:
+        A = rng.standard_normal((m, k)).astype(dt)
+        B = rng.standard_normal((k, n)).astype(dt)
+        for tb in (False, True):
+            b = np.ascontiguousarray(B.T if tb else B).ravel()
+            sbk, sbj = (1, k) if tb else (n, 1)
+            c = np.full(m * n, np.nan, dt)
+            gemm.gemm(m, n, k, A.ravel(), 0, k, 1, b, 0, sbk, sbj, c, 0, n)
+            out[f"{dt.__name__}-{m}-{n}-{k}-{tb}"] = c
+        c = np.full(m * n, np.nan, dt)
+        gemm.gemm_packed(m, n, k, A.ravel(), 0, k, 1, panels.pack(B).ravel(), 0, c, 0, n)
+        out[f"{dt.__name__}-{m}-{n}-{k}-packed"] = c
+np.savez(sys.argv[1], **out)
+"""
+
+
+def test_both_vector_widths_give_the_same_bits(tmp_path):
+    """The micro-kernels on 32-byte (AVX2) and 64-byte (AVX-512) vectors, with their
+    different row counts (6 and 12, a tile of 7-11 rows as 6 + the rest), compute every
+    element as the same fma chain: the bits agree on every path (panels, B in place,
+    transposed B, dot products, prepacked panels) and tail. Either width runs on any
+    x86-64 CPU (LLVM splits vectors wider than the registers), so both run here."""
+    import os
+    import subprocess
+    import sys
+
+    results = []
+    for width in (32, 64):
+        path = tmp_path / f"w{width}.npz"
+        env = dict(os.environ, PYREE_GEMM_VECTOR_BYTES=str(width))
+        subprocess.run([sys.executable, "-c", _WIDTH_SCRIPT, str(path), str(width)],
+                       env=env, check=True, timeout=600)
+        results.append(np.load(path))
+    narrow, wide = results
+    assert sorted(narrow.files) == sorted(wide.files) and len(narrow.files) == 54
+    for name in narrow.files:
+        assert not np.isnan(narrow[name]).any(), name
+        np.testing.assert_array_equal(narrow[name].view(np.uint8), wide[name].view(np.uint8),
+                                      err_msg=name)

@@ -14,6 +14,12 @@ flag off, anything else on):
   matmul) is below this, or that has a single workgroup, runs the serial variant of its
   kernel: waking numba's threads costs 30-100 us, a one-item kernel 1 us. 0 turns it off.
 
+* ``gemm_vector_bytes()`` [PYREE_GEMM_VECTOR_BYTES, 32 or 64; default 64 when the CPU numba
+  compiles for has AVX-512F, else 32]: the vectors of the GEMM's micro-kernels
+  (``gemm_ir``). Either width computes the same bits (one fma chain per element); 64
+  doubles the GEMM's throughput on AVX-512 cores. The setting is part of every GEMM
+  kernel's cache key (``source_digest``).
+
 The cache directory is ``$PYREE_CACHE_DIR`` or ``~/.cache/pyree``; generated kernel sources
 live in ``<cache>/kernels`` and numba's own cache in ``<cache>/numba``. :func:`import_numba`
 points ``NUMBA_CACHE_DIR`` there *before* numba is imported (unless the user set
@@ -93,11 +99,37 @@ def njit_options() -> dict:
     }
 
 
+VECTOR_BYTES_ENV = "PYREE_GEMM_VECTOR_BYTES"
+
+
+@functools.cache
+def gemm_vector_bytes() -> int:
+    """Bytes per vector of the GEMM's micro-kernels: ``$PYREE_GEMM_VECTOR_BYTES`` (32 or
+    64), else 64 when the CPU numba compiles for (``NUMBA_CPU_FEATURES``, else the host's)
+    has AVX-512F, else 32. Call it after :func:`import_numba` (it asks LLVM)."""
+    value = os.environ.get(VECTOR_BYTES_ENV, "").strip()
+    if value:
+        if value not in ("32", "64"):
+            raise ValueError(f"{VECTOR_BYTES_ENV}={value!r}: expected 32 or 64")
+        return int(value)
+    numba = import_numba()
+    features = numba.config.CPU_FEATURES
+    if features is None:
+        if numba.config.CPU_NAME:        # a named target without features: assume none
+            return 32
+        from llvmlite import binding
+        features = binding.get_host_cpu_features().flatten()
+    return 64 if "+avx512f" in features.split(",") else 32
+
+
 @functools.cache
 def source_digest(*names: str) -> str:
     """A digest of the kernel package's source files ``names`` (``"gemm.py"``, ...), read
-    from disk without importing them (nor numba); once per process."""
+    from disk without importing them (nor numba), and of ``$PYREE_GEMM_VECTOR_BYTES``
+    (the GEMM's code depends on it; without it, on the CPU, which numba's cache keys);
+    once per process."""
     h = hashlib.sha256()
+    h.update(os.environ.get(VECTOR_BYTES_ENV, "").strip().encode() + b"\0")
     for name in names:
         h.update((pathlib.Path(__file__).parent / name).read_bytes())
     return h.hexdigest()[:16]

@@ -15,9 +15,11 @@ block) of B is copied row by row into a scratch of panels of ``NR = 2 * lanes`` 
 the last zero-padded (sequential reads in the kernel, no masking for N tails, no
 cache-set conflicts from a long row stride), and the ``MR x NR`` micro-kernel runs ``kc``
 fused multiply-adds per element with A's values broadcast from their rows as they lie.
-A C tile past N goes through a scratch tile, computed one vector wide when its columns fit
-in one (a 7x7 plane's 49 positions: 3.5 panels' work, not 4); rows past a multiple of
-``MR`` use the micro-kernel for fewer rows. Some shapes skip the panels, whose copy would cost as
+A C tile past N goes through a scratch tile, computed half a panel wide when its columns
+fit in half (a 7x7 plane's 49 positions: 3.5 panels' work, not 4); rows past a multiple of
+``MR`` use the micro-kernel for fewer rows. ``NR`` is 64 bytes of columns (16 f32) on every
+CPU, the prepacked layout's panel; the vectors are 32 bytes (AVX2: ``MR`` = 6 rows of two
+vectors) or 64 (AVX-512: 12 rows of one), ``config.gemm_vector_bytes``. Some shapes skip the panels, whose copy would cost as
 much as the product: a product of at most ``MR`` rows, or whose K block of A fits in
 ``INPLACE_A_BYTES`` (it stays in L1 with the panel's rows of B), reads B's rows in place
 (the grouped 1x1 convs and short-K products: 1.05-1.8x on one core), and with A and B
@@ -33,9 +35,11 @@ Every element of C is computed alike: its K blocks' fma chains, over k in order,
 C in order (or one dot product). Two output rows or columns with equal inputs are
 therefore equal to the bit, wherever they fall in the tiling, which OpenBLAS's sgemm does
 not promise (spec/executables.md: a classifier's tied logits stay tied). On a core with
-AVX2 and FMA the micro-kernel runs near peak: 80-90 GFLOPS on one core here for the
+AVX2 and FMA the micro-kernel runs near peak: 80-90 GFLOPS on one Zen 3 core for the
 MLP's and squeezenet's products, against 50-90 for OpenBLAS 0.3.31's single-threaded
-sgemm (tests/hal/test_gemm.py pins the results; benchmarks/README.md the figures).
+sgemm; on a Zen 5 core 113-116 GFLOPS with 32-byte vectors and 155-188 with 64-byte ones
+(tests/hal/test_gemm.py pins the results, the same bits for both widths;
+benchmarks/README.md the figures).
 """
 
 from __future__ import annotations
@@ -47,12 +51,18 @@ from . import config
 numba = config.import_numba()
 
 from . import panels  # noqa: E402
-from .gemm_ir import VECTORS, dot, micro  # noqa: E402
+from .gemm_ir import PANEL_BYTES, VECTOR_BYTES, dot, micro  # noqa: E402
 
-# the micro-kernel's width is the prepacked operand's panel width (32-byte vectors)
-assert all(VECTORS * (32 // size) == panels.width(size) for size in (4, 8))
+# the micro-kernel's width is the prepacked operand's panel width
+assert PANEL_BYTES == panels.PANEL_BYTES
+HALF_BYTES = PANEL_BYTES // 2   # a last panel of at most this many bytes of columns
 
-MR = 6          # rows of the micro-kernel: 2*MR accumulators + 2 B vectors + 1 broadcast
+SUB = 6         # rows of the small micro-kernels (_m1.._m6, _h1.._h6)
+# rows of the micro-kernel: 6 rows of two ymm vectors (12 accumulators + 2 B vectors + 1
+# broadcast of 16), or on AVX-512 12 rows of one zmm vector (12 + 1 + 1 of 32 registers;
+# 215 GFLOPS on one Zen 5 core where 6 zmm rows ran at 184: 6 chains of a 4-cycle fma
+# cannot keep two fma pipes busy). A tile of 7-11 rows runs 6 rows, then the rest.
+MR = 12 if VECTOR_BYTES == 64 else SUB
 KC = 320        # K block at most: a panel of B is KC*NR elements (20 KiB), in L1
 MC_BYTES = 1152  # M block: 1152 // itemsize rows (288 f32, 144 f64) by KC of A, in L2
 NC_BYTES = 4096  # N block: 4096 // itemsize columns by KC of B (1 MiB), packed at once
@@ -60,17 +70,27 @@ DOT_COLUMNS = 4  # fewer columns than this, A and B contiguous along K: dot prod
 DOT_ROWS = 1     # at most this many rows, A and B contiguous along K: dot products too
 INPLACE_A_BYTES = 49152  # a K block of A at most this big reads B's rows in place
 
-_m1, _m2, _m3, _m4, _m5, _m6 = (micro(mr) for mr in range(1, MR + 1))
-# one vector wide: a last panel of at most one vector's columns (49 positions of a 7x7
-# plane are 3 panels and 1 column) costs half a panel
-_h1, _h2, _h3, _h4, _h5, _h6 = (micro(mr, 1) for mr in range(1, MR + 1))
+_m1, _m2, _m3, _m4, _m5, _m6 = (micro(mr) for mr in range(1, SUB + 1))
+# half a panel wide: a last panel of at most half a panel's columns (49 positions of a
+# 7x7 plane are 3 panels and 1 column) costs half a panel
+_h1, _h2, _h3, _h4, _h5, _h6 = (micro(mr, HALF_BYTES) for mr in range(1, SUB + 1))
+_m12, _h12 = (micro(MR), micro(MR, HALF_BYTES)) if MR > SUB else (_m6, _h6)
 _d1, _d2, _d3, _d4 = (dot(rows) for rows in range(1, 5))
 WIDE = 4        # a single row in place takes WIDE panels per call (4x the fma chains)
-_w1 = micro(1, WIDE * VECTORS)
+_w1 = micro(1, WIDE * PANEL_BYTES)
 
 
 @numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
 def _rows(mr, kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add):
+    """``mr`` (1..MR) rows of a panel: the MR-row kernel, or 6 rows and then the rest."""
+    if mr == MR and MR > SUB:
+        _m12(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+        return
+    if mr > SUB:
+        _m6(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+        mr -= SUB
+        ao += SUB * sai
+        co += SUB * ldc
     if mr == 6:
         _m6(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
     elif mr == 5:
@@ -87,7 +107,15 @@ def _rows(mr, kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add):
 
 @numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
 def _rows_half(mr, kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add):
-    """:func:`_rows` over the first vector of columns only."""
+    """:func:`_rows` over the first half of a panel's columns only."""
+    if mr == MR and MR > SUB:
+        _h12(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+        return
+    if mr > SUB:
+        _h6(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+        mr -= SUB
+        ao += SUB * sai
+        co += SUB * ldc
     if mr == 6:
         _h6(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
     elif mr == 5:
@@ -196,7 +224,7 @@ def gemm(m, n, k, a, ao, sai, sak, b, bo, sbk, sbj, c, co, ldc):
             for i in range(m):
                 _dots(n, k, b, bo, sbj, a, ao + i * sai, c, co + i * ldc, 1)
             return
-    nr = VECTORS * (32 // a.itemsize)
+    nr = PANEL_BYTES // a.itemsize
     nc_max = NC_BYTES // a.itemsize
     # B read in place (no panels) when each row of it is used once, or when the block of
     # A is small enough to stay in L1 next to the panel rows it is multiplied with
@@ -257,7 +285,7 @@ def _panels(m, kc, a, ao, sai, sak, bp, bpo, pstride, nr, width, c, co, ldc, add
                     for i in range(mr):
                         for j in range(w):
                             tile[np.uint64(i * nr + j)] = c[np.uint64(coff + i * ldc + j)]
-                if w <= nr // VECTORS:
+                if w <= nr // 2:
                     _rows_half(mr, kc, a, aoff, sai, sak, bp, bpo + q * pstride, nr, tile,
                                0, nr, add)
                 else:
@@ -277,7 +305,7 @@ def gemm_packed(m, n, k, a, ao, sai, sak, bp, bpo, c, co, ldc):
     takes its dot products), without the per-call copy of B into panels."""
     if _empty(m, n, k, c, co, ldc):
         return
-    nr = VECTORS * (32 // a.itemsize)
+    nr = PANEL_BYTES // a.itemsize
     nc_max = NC_BYTES // a.itemsize
     tile = np.empty(MR * nr, a.dtype)
     ks = kstep(k)
