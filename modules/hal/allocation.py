@@ -1,10 +1,11 @@
 """Allocation: the storage behind one or more HalBuffers.
 
 An :class:`Allocation` owns either one pool block (``memory`` is the arena's array,
-``offset`` the block start; made by ``MemoryPool.buffer``) or a zero-copy window of external memory (an imported ``!vm.buffer`` or host
+``offset`` the block start, ``entry`` the block's free-list entry; made by
+``HalAllocator.allocate``) or a zero-copy window of external memory (an imported ``!vm.buffer`` or host
 array, kept alive through ``source``). Buffers and their subspans hold the allocation; when
-the last of them is gone the allocation dies and :meth:`__del__` returns the block to its
-pool itself (``pool.return_block`` inlined: lock tried, never waited for). Never earlier: nothing but buffers may hold an allocation for the purpose of keeping
+the last of them is gone the allocation dies and :meth:`__del__` puts the block's entry back
+on its pool's free list itself (``pool.return_block`` inlined: lock tried, never waited for). Never earlier: nothing but buffers may hold an allocation for the purpose of keeping
 its memory, and borrowed :class:`~.raw_range.RawRange` objects hold the arena, not this.
 
 :meth:`release` returns the storage early (``queue.dealloca``): the buffer objects stay
@@ -38,6 +39,7 @@ class Allocation:
     source: object = None       # keeps external memory alive (VmBuffer, ndarray, ...)
     claims: int = 1
     queue_owner: object = None  # the device whose queue.alloca made it (queue.dealloca)
+    entry: tuple | None = None  # the pool block's free-list entry (arena, offset, block_size)
 
     def __del__(self):
         # pool.return_block inlined: the finalizer is the pooled block's only way home
@@ -47,16 +49,19 @@ class Allocation:
         block = self.block_size
         if pool.poison:
             self.memory[self.offset:self.offset + block] = pool._poison_byte
+        entry = self.entry
+        if entry is None:       # a pooled Allocation(...) made by hand
+            entry = (self.arena, self.offset, block)
         lock = pool._lock
         if lock.acquire(False):
             try:
-                pool._free[block].append((self.arena, self.offset))
+                pool._free[block].append(entry)
                 pool._live_bytes -= block
                 pool._free_count += 1
             finally:
                 lock.release()
         else:   # the lock is busy (another thread, or a collection inside a locked section)
-            pool._pending.append((self.arena, self.offset, block))
+            pool._pending.append(entry)
 
     @classmethod
     def external(cls, memory: np.ndarray, offset: int, size: int, source) -> Allocation:
@@ -68,7 +73,7 @@ class Allocation:
         allocation.size = size
         allocation.source = source
         allocation.block_size = 0
-        allocation.pool = allocation.arena = allocation.queue_owner = None
+        allocation.pool = allocation.arena = allocation.queue_owner = allocation.entry = None
         allocation.claims = 1
         return allocation
 
@@ -90,7 +95,7 @@ class Allocation:
                 return False
             self.memory = None
         if self.pool is not None:
-            self.pool.release(self.arena, self.offset, self.block_size)
+            self.pool.release(self.arena, self.offset, self.block_size)   # a new entry
         self.source = None
         return True
 

@@ -39,11 +39,11 @@ from pyree.vm.buffer import VmBuffer
 from pyree.vm.ref import register_ref_type
 
 from .allocation import Allocation
-from .buffer import HalBuffer, new_buffer
+from .buffer import HalBuffer, _HalBufferSlots, new_buffer
 from .buffer_params import BufferParams
 from .buffer_validation import device_size
 from .enums import WHOLE_BUFFER, BufferCompatibility, BufferUsage, MemoryAccess, MemoryType
-from .pool import DEFAULT_ARENA_BYTES, MemoryPool, PoolStatistics
+from .pool import ALIGNMENT, DEFAULT_ARENA_BYTES, MemoryPool, PoolStatistics, size_class
 
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 _U8 = np.dtype(np.uint8)
@@ -58,6 +58,9 @@ _BASE_COMPATIBILITY = int(BufferCompatibility.ALLOCATABLE | BufferCompatibility.
                           | BufferCompatibility.EXPORTABLE)
 _QUEUE_TRANSFER = int(BufferCompatibility.QUEUE_TRANSFER)
 _QUEUE_DISPATCH = int(BufferCompatibility.QUEUE_DISPATCH)
+_ROUND_UP = ALIGNMENT - 1
+_BLOCK_MASK = ~(ALIGNMENT - 1)
+_new = object.__new__
 
 
 @attrs.frozen
@@ -115,29 +118,80 @@ class HalAllocator:
 
     def allocate(self, memory_types=0, buffer_usage=0, allocation_size=0, *, access=0,
                  queue_affinity=0) -> HalBuffer:
-        """``allocator.allocate``: a new pooled buffer of ``allocation_size`` bytes."""
+        """``allocator.allocate``: a new pooled buffer of ``allocation_size`` bytes.
+
+        The pool's hot path, in this one frame: the block's entry comes off its size
+        class's free list under the pool lock (``MemoryPool._take`` carves one when the
+        list is empty) and the :class:`Allocation` owning the block and the HalBuffer over
+        it are built with plain stores (every field, as their ``__init__`` would set them;
+        the buffer's fields are the coerced params, as for ``buffer.new_buffer``)."""
         if allocation_size.__class__ is int and 0 <= allocation_size <= _MASK64:
             size = allocation_size
         else:
             size = device_size(allocation_size)
-        key = (memory_types, buffer_usage, access, queue_affinity)
-        params = self._params_cache.get(key)
+        params = self._params_cache.get((memory_types, buffer_usage, access, queue_affinity))
         if params is None:
-            params = BufferParams.of(memory_types, buffer_usage, access, queue_affinity)
-            params = params.canonicalize().coerce_for_heap()
-            if len(self._params_cache) < 256:
-                self._params_cache[key] = params
+            params = self._coerced(memory_types, buffer_usage, access, queue_affinity)
         limit = self.max_allocation_size
         if limit is None:
             limit = vm_buffer_module.MAX_BUFFER_BYTES
+        if size > limit:
+            raise ResourceExhaustedError(
+                f"allocation of {size} bytes exceeds the allocator limit of {limit} bytes"
+            ).annotate(f"failed to allocate buffer of length {size}")
+        rounded = (size + 3) & ~3
+        if rounded <= 256:
+            block = ((rounded + _ROUND_UP) & _BLOCK_MASK) or ALIGNMENT
+        else:
+            block = size_class(rounded)
+        pool = self.pool
+        lock = pool._lock
+        lock.acquire()
         try:
-            if size > limit:
-                raise ResourceExhaustedError(
-                    f"allocation of {size} bytes exceeds the allocator limit of {limit} bytes")
-            return self.pool.buffer((size + 3) & ~3, params.type, params.access,
-                                    params.usage, size)
-        except PyreeError as e:
+            if pool._pending:
+                pool._drain()
+            free = pool._free.get(block)
+            if free:
+                entry = free.pop()
+                pool._allocation_count += 1
+                live = pool._live_bytes = pool._live_bytes + block
+                if live > pool._peak_bytes:
+                    pool._peak_bytes = live
+            else:
+                entry = pool._take(block)
+        except PyreeError as e:     # out of host memory for a new arena
             raise e.annotate(f"failed to allocate buffer of length {size}")
+        finally:
+            lock.release()
+        arena = entry[0]
+        allocation = _new(Allocation)   # every field, as Allocation(...) would set them
+        allocation.memory = arena.data
+        allocation.offset = entry[1]
+        allocation.size = rounded
+        allocation.pool = pool
+        allocation.arena = arena
+        allocation.block_size = block
+        allocation.entry = entry
+        allocation.source = allocation.queue_owner = None
+        allocation.claims = 1
+        buffer = _HalBufferSlots()      # new_buffer's fields, then its class
+        buffer.allocation = allocation
+        buffer.memory_type = params.type
+        buffer.allowed_access = params.access
+        buffer.allowed_usage = params.usage
+        buffer.byte_offset = 0
+        buffer.byte_length = size
+        buffer.__class__ = HalBuffer
+        return buffer
+
+    def _coerced(self, memory_types, buffer_usage, access, queue_affinity) -> BufferParams:
+        """The heap's coerced params of a request (cached for :meth:`allocate` and
+        :meth:`import_array`; errors of ``BufferParams.of`` propagate)."""
+        params = BufferParams.of(memory_types, buffer_usage, access, queue_affinity)
+        params = params.canonicalize().coerce_for_heap()
+        if len(self._params_cache) < 256:
+            self._params_cache[(memory_types, buffer_usage, access, queue_affinity)] = params
+        return params
 
     def import_buffer(self, vm_buffer: VmBuffer, offset=0, length=WHOLE_BUFFER, usage=0,
                       memory_types=0, try_=False, *, queue_affinity=0) -> HalBuffer | None:
@@ -235,14 +289,11 @@ class HalAllocator:
         params = self._params_cache.get(key)
         if params is None:
             try:
-                params = BufferParams.of(memory_types, buffer_usage, access, 0)
+                params = self._coerced(memory_types, buffer_usage, access, 0)
             except PyreeError:
                 if try_:
                     return None
                 raise
-            params = params.canonicalize().coerce_for_heap()
-            if len(self._params_cache) < 256:
-                self._params_cache[key] = params
         if length:
             try:        # the array's own bytes (read-only stays read-only): cheaper than
                 memory = np.frombuffer(array, _U8)     # reshape(-1).view(uint8)

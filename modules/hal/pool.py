@@ -17,20 +17,24 @@ Layout:
   exactly their class size, which is pooled like any other block afterwards.
 * **Size classes** are multiples of 64 bytes: 64, 128, 192, 256, then four classes per
   doubling (320, 384, 448, 512, 640, ...), so internal waste is at most 25%.
-* **Free lists**, one per class, are LIFO stacks of ``(arena, offset)``.
+* **Free lists**, one per class, are LIFO stacks of *block entries*: ``(arena, offset,
+  block_size)`` tuples made once, when the block is carved, and reused for its whole life
+  (the allocation that holds the block keeps its entry and puts that same tuple back), so
+  an allocate/free cycle builds and frees no tuple.
 * :meth:`trim` drops every arena none of whose blocks is in use (their free-list entries go
   with them); the memory is released once no borrowed range still references the arena.
 * **Statistics** are plain counters updated where the block moves (allocation count, live
   and peak bytes at allocation; free count and live bytes at release); pooled bytes and
   live allocations are derived on demand.
 
-:meth:`buffer` is the hot path: it hands out a HalBuffer over an
-:class:`~.allocation.Allocation` that owns the block directly (both built without attrs'
-``__init__``, in one frame), and the allocation's finalizer returns the block itself
+The hot path is ``HalAllocator.allocate`` (``allocator.py``): in one frame it takes a
+block entry under the pool lock (:meth:`_take` when the free list is empty) and builds the
+:class:`~.allocation.Allocation` that owns the block and the HalBuffer over it (both
+without attrs' ``__init__``); the allocation's finalizer returns the entry itself
 (:func:`return_block`) - no other object and no frame in between.
 
-Threading: :meth:`buffer`, :meth:`allocate`, :meth:`trim` and :meth:`statistics` take
-the pool lock. A release (``Allocation.__del__`` or ``release``) may run at any point,
+Threading: ``HalAllocator.allocate``, :meth:`allocate`, :meth:`trim` and
+:meth:`statistics` take the pool lock. A release (``Allocation.__del__`` or ``release``) may run at any point,
 including while this thread holds the lock (a finalizer run by the garbage collector inside
 a locked section), so it never blocks: it *tries* the lock, and only when the lock is busy
 (another thread, or this one re-entered) appends the block to a pending deque (an atomic
@@ -48,14 +52,9 @@ import numpy as np
 
 from pyree.status import InvalidArgumentError, ResourceExhaustedError
 
-from .allocation import Allocation
-from .buffer import HalBuffer, _HalBufferSlots
-
 ALIGNMENT = 64
 POISON_BYTE = 0xCD
 DEFAULT_ARENA_BYTES = 1 << 20
-_ROUND_UP = ALIGNMENT - 1
-_BLOCK_MASK = ~(ALIGNMENT - 1)
 
 
 def size_class(nbytes: int) -> int:
@@ -147,58 +146,12 @@ class MemoryPool:
         with self._lock:
             if self._pending:
                 self._drain()
-            arena, offset = self._take(block)
+            arena, offset, _ = self._take(block)
         return arena, offset, block
-
-    def buffer(self, size: int, memory_type: int, allowed_access: int,
-               allowed_usage: int, byte_length: int):
-        """A HalBuffer of ``byte_length`` bytes over a new pooled :class:`Allocation` of
-        ``size`` bytes (``size`` a non-negative int): the allocation owns its block, which
-        its finalizer (or ``release``) returns to this pool. Both objects are built with
-        plain stores, in one frame (``allocator.allocate``'s path; the caller has made the
-        fields canonical, as for ``buffer.new_buffer``)."""
-        if size <= 256:
-            block = ((size + _ROUND_UP) & _BLOCK_MASK) or ALIGNMENT
-        else:
-            block = size_class(size)
-        lock = self._lock
-        lock.acquire()
-        try:
-            if self._pending:
-                self._drain()
-            free = self._free.get(block)
-            if free:
-                arena, offset = free.pop()
-                self._allocation_count += 1
-                live = self._live_bytes = self._live_bytes + block
-                if live > self._peak_bytes:
-                    self._peak_bytes = live
-            else:
-                arena, offset = self._take(block)
-        finally:
-            lock.release()
-        allocation = _new(Allocation)   # every field, as Allocation(...) would set them
-        allocation.memory = arena.data
-        allocation.offset = offset
-        allocation.size = size
-        allocation.pool = self
-        allocation.arena = arena
-        allocation.block_size = block
-        allocation.source = allocation.queue_owner = None
-        allocation.claims = 1
-        buffer = _HalBufferSlots()      # new_buffer's fields, then its class
-        buffer.allocation = allocation
-        buffer.memory_type = memory_type
-        buffer.allowed_access = allowed_access
-        buffer.allowed_usage = allowed_usage
-        buffer.byte_offset = 0
-        buffer.byte_length = byte_length
-        buffer.__class__ = HalBuffer
-        return buffer
 
     def release(self, arena: Arena, offset: int, block: int) -> None:
         """Returns a block (never blocks; safe from finalizers). Poisons it if enabled."""
-        return_block(self, arena, offset, block)
+        return_block(self, (arena, offset, block))
 
     def trim(self) -> int:
         """Releases every arena with no block in use; returns the bytes released."""
@@ -206,7 +159,7 @@ class MemoryPool:
             self._drain()
             pooled: dict[int, int] = {}     # id(arena) -> bytes of its blocks in free lists
             for block, entries in self._free.items():
-                for arena, _ in entries:
+                for arena, _, _ in entries:
                     key = id(arena)
                     pooled[key] = pooled.get(key, 0) + block
             idle = {id(a) for a in self._arenas if pooled.get(id(a), 0) == a.used}
@@ -237,68 +190,67 @@ class MemoryPool:
 
     # Internals (called with the lock held).
 
-    def _take(self, block: int) -> tuple[Arena, int]:
-        """A block of class ``block`` (from its free list, else carved), counted."""
+    def _take(self, block: int) -> tuple[Arena, int, int]:
+        """The entry ``(arena, offset, block)`` of a block of class ``block`` (from its free
+        list, else carved), counted."""
         free = self._free.get(block)
-        if free:
-            arena, offset = free.pop()
-        else:
-            arena, offset = self._carve(block)
+        entry = free.pop() if free else self._carve(block)
         self._allocation_count += 1
         live = self._live_bytes = self._live_bytes + block
         if live > self._peak_bytes:
             self._peak_bytes = live
-        return arena, offset
+        return entry
 
     def _drain(self) -> None:
         pending = self._pending
         free = self._free
         count = nbytes = 0
         while pending:
-            arena, offset, block = pending.popleft()
-            free[block].append((arena, offset))
+            entry = pending.popleft()
+            block = entry[2]
+            free[block].append(entry)
             count += 1
             nbytes += block
         self._live_bytes -= nbytes
         self._free_count += count
 
-    def _carve(self, block: int) -> tuple[Arena, int]:
+    def _carve(self, block: int) -> tuple[Arena, int, int]:
+        """A new block's entry (made here, once for the block's life)."""
         if block not in self._free:
             self._free[block] = []      # exists before any block of the class is returned
         if block > self._large:
             arena = Arena(block)
             arena.used = block
             self._arenas.append(arena)
-            return arena, 0
+            return arena, 0, block
         arena = self._current
         if arena is None or arena.used + block > arena.size:
             arena = self._current = Arena(self.arena_bytes)
             self._arenas.append(arena)
         offset = arena.used
         arena.used = offset + block
-        return arena, offset
+        return arena, offset, block
 
     def __repr__(self) -> str:
         return (f"<MemoryPool arenas={len(self._arenas)} arena_bytes={self.arena_bytes} "
                 f"poison={self.poison}>")
 
 
-_new = object.__new__
-
-
-def return_block(pool: MemoryPool, arena: Arena, offset: int, block: int) -> None:
-    """Puts a block back on its free list (poisoned first if enabled) and counts it; when
-    the pool lock is busy (another thread, or a finalizer run inside a locked section of
-    this one) the block is queued for the next locked path instead. Never blocks."""
+def return_block(pool: MemoryPool, entry: tuple) -> None:
+    """Puts a block entry ``(arena, offset, block)`` back on its free list (the block
+    poisoned first if enabled) and counts it; when the pool lock is busy (another thread,
+    or a finalizer run inside a locked section of this one) the entry is queued for the
+    next locked path instead. Never blocks. ``Allocation.__del__`` is this, inlined."""
+    arena, offset, block = entry
     if pool.poison:
         arena.data[offset:offset + block] = pool._poison_byte
     lock = pool._lock
     if lock.acquire(False):
         try:
-            pool._free[block].append((arena, offset))
+            pool._free[block].append(entry)
             pool._live_bytes -= block
             pool._free_count += 1
         finally:
             lock.release()
     else:
-        pool._pending.append((arena, offset, block))
+        pool._pending.append(entry)

@@ -122,6 +122,23 @@ def test_freed_block_is_reused_with_old_contents():
     assert (b.map_range() == 7).all()      # use-after-free would read the old owner's data
 
 
+def test_a_block_keeps_its_free_list_entry_for_life():
+    # the entry (arena, offset, block) is made once when the block is carved: a free puts
+    # that same tuple back and the next allocation of the class takes it again
+    alloc = allocator()
+    a = alloc.allocate(0, 0, 40)
+    entry = a.allocation.entry
+    assert entry == (a.allocation.arena, a.allocation.offset, ALIGNMENT)
+    del a
+    assert alloc.pool._free[ALIGNMENT] == [entry] and alloc.pool._free[ALIGNMENT][0] is entry
+    b = alloc.allocate(0, 0, 60)
+    assert b.allocation.entry is entry and not alloc.pool._free[ALIGNMENT]
+    assert (b.allocation.size, b.byte_length) == (60, 60)
+    stats = alloc.statistics()
+    assert (stats.live_bytes, stats.live_allocations, stats.allocation_count,
+            stats.free_count) == (ALIGNMENT, 1, 2, 1)
+
+
 def test_poisoned_pool_fills_freed_memory():
     alloc = allocator(poison=True)
     a = alloc.allocate(0, 0, 100)
