@@ -105,6 +105,7 @@ class HalCommandBuffer:
     _slot_checks: tuple | None = None      # what resolve_binding_table checks per slot
     _binding_count: int = 0                # binding_count, frozen with _slot_checks
     _proven_slots: set | None = None       # binding-table buffer checks passed (reusable)
+    _sync_device: object = None            # the device, when it runs queue work inline
 
     @classmethod
     def create(cls, device, mode=0, categories=3, queue_affinity=-1, binding_capacity=0, *,
@@ -129,6 +130,8 @@ class HalCommandBuffer:
         inline = inline_capable and bool(mode & ALLOW_INLINE_EXECUTION)
         cb = cls(device, mode, categories, queue_affinity, capacity, inline)
         cb._validated = not mode & UNVALIDATED
+        if inline_capable:
+            cb._sync_device = device
         cb._start_recording()     # begin(), knowing the state is INITIAL
         return cb
 
@@ -422,10 +425,11 @@ class HalCommandBuffer:
         self._proven = None
         if not self.inline and not self.mode & ONE_SHOT:
             # Reusable: precompute what every execution would otherwise redo (replay.py).
-            self._replay = ReplayPlan(self._commands, self._requirements)
+            self._proven_slots = set()
+            self._replay = ReplayPlan(self._commands, self._requirements, self._sync_device,
+                                      self._proven_slots)
             self._slot_checks = v.slot_checks(self._requirements)
             self._binding_count = self.binding_count
-            self._proven_slots = set()
         self.state = v.EXECUTABLE
 
     # Submission (called by the device's queue operations).

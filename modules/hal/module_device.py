@@ -148,6 +148,11 @@ class DeviceExports:
     @export("0rIrrrICrIID_v", name="device.queue.execute.indirect")
     def device_queue_execute_indirect(self, state, device, queue_affinity, wait_fence,
                                       signal_fence, command_buffer, flags, binding_table):
+        if command_buffer.__class__ is HalCommandBuffer:    # a memoized plan, in one pass
+            replay = command_buffer._replay
+            if replay is not None and replay.submit(device, wait_fence, signal_fence, flags,
+                                                    binding_table):
+                return
         if type(device) is not HalDevice:
             raise ref_error(device, HalDevice)
         if wait_fence is not None and type(wait_fence) is not HalFence or \

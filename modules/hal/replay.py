@@ -38,6 +38,7 @@ import numpy as np
 from pyree import tracing as _tracing
 from pyree.status import PyreeError, UseAfterReleaseError
 
+from . import replay_fused
 from .command_buffer_validation import WRITE
 from .commands import (
     EXECUTORS,
@@ -95,9 +96,9 @@ def _fast_dispatch(command: DispatchCommand):
 class ReplayPlan:
     """Steps ``(index, command, fast)`` of a finalized command buffer (see module doc)."""
 
-    __slots__ = ("commands", "steps", "slots", "single")
+    __slots__ = ("commands", "steps", "slots", "single", "submit")
 
-    def __init__(self, commands, requirements: dict):
+    def __init__(self, commands, requirements: dict, device=None, proven: set | None = None):
         self.commands = tuple(commands)
         steps = []
         for index, command in enumerate(self.commands):
@@ -125,6 +126,8 @@ class ReplayPlan:
                 lock = _KERNEL_LOCK if reqs.parallel else None
                 self.single = (index, command, executable, specs, kernel, launch.params,
                                launch.fparams, lock)
+        # queue.execute of the plan in one pass where it needs nothing more (replay_fused.py).
+        self.submit = _fused_submit(steps, requirements, device, proven)
 
     def run(self, slots=None) -> None:
         """Executes the plan on ``slots``: the ``(memory, offset, length, arena)`` of each
@@ -223,6 +226,27 @@ class ReplayPlan:
                     f"while executing command {index} (DispatchCommand)")
             if tracer is not None:
                 trace_dispatch(tracer, command, command.workgroup_count, start)
+
+
+def _fused_submit(steps, requirements: dict, device, proven):
+    """The plan's fused submit (``replay_fused.py``): for a ``local-sync`` ``device`` (None:
+    any other) and steps that are all fast dispatches over slots ``0..n-1`` (n > 0), every
+    one of them used; else ``replay_fused.never``. The kernels' operands are
+    ``Executable._launch``'s, read once (a plan's launch is immutable)."""
+    if device is None or proven is None or not steps or not requirements or \
+            sorted(requirements) != list(range(len(requirements))):
+        return replay_fused.never
+    launches = []
+    for index, command, fast in steps:
+        if fast is None:
+            return replay_fused.never
+        reqs, executable, specs = fast
+        launch = reqs.launch
+        launches.append((index, command, executable, reqs.kernel if launch.items else None,
+                         launch.params, launch.fparams,
+                         _KERNEL_LOCK if reqs.parallel else None, specs))
+    checks = tuple((slot, r.extent, r.alignment) for slot, r in sorted(requirements.items()))
+    return replay_fused.build(device, checks, tuple(launches), proven)
 
 
 def _ranges(slots):

@@ -1,0 +1,148 @@
+"""One-pass submission of a memoized command buffer (``queue.execute`` of a replay plan).
+
+A reusable command buffer recorded on a ``local-sync`` device whose plan (``replay.py``) is
+nothing but fast dispatches over binding-table slots ``0..n-1`` gets a *fused submit*: a
+Python function generated at finalize, with the slots, bindings and kernel operands of the
+plan unrolled into it and every per-plan fact (extents, alignments, element types and
+sizes, the slot-relative ranges of the bindings, the kernels, their parameters and locks)
+bound as constants. A call ``submit(device, wait_fence, signal_fence, flags, table)``
+checks the binding table against the plan, slices each binding's typed view from its
+slot's pool arena, launches the kernels in order and signals the fence, in one frame.
+
+What can vary per call is only which buffers are bound and their offsets and lengths, so
+the per-call checks are exactly those of ``command_buffer_validation.resolve_binding_table``
+for a plain entry (``(buffer, offset, length)`` with ints, ``0 <= offset``, ``offset +
+length <= byte_length``, the slot's extent within the length, the offset alignment, the
+buffer's memory type / access / usage combination among those the command buffer's
+checked path already proved for the slot, storage not released) plus the replay's
+(pooled storage, the arena's typed view cached, the binding start aligned to its element).
+Anything else - another device, a tracer, flags, a wait fence not reached yet, a table of
+another shape, WHOLE_BUFFER lengths, unproven buffers, imported memory, a failing check -
+returns False before any kernel runs and before anything is changed, and the caller takes
+the checked path, which raises the errors (same status, message and annotations). A
+kernel failure is annotated as the queue's path annotates it (``while executing dispatch
+'NAME'``, ``while executing command N (DispatchCommand)``, ``while executing queue
+operation execute``), fails the signal fence and is raised. The function keeps no state:
+one plan may be submitted from several threads at once.
+"""
+
+from __future__ import annotations
+
+from pyree import tracing as _tracing
+from pyree.status import PyreeError, UseAfterReleaseError
+
+from .buffer import HalBuffer
+from .dispatch_failure import dispatch_failure
+from .fence import HalFence
+from .queue import settle
+
+
+def never(device, wait_fence, signal_fence, flags, table) -> bool:
+    """The submit of a plan that cannot be fused: always the checked path."""
+    return False
+
+
+def _failed(launch, exc: BaseException, signal_fence):
+    """Raises the failure of ``launch``'s kernel as the queue's path raises it, after
+    failing the signal fence with it."""
+    index, command = launch
+    error = dispatch_failure(command, exc, 0, command.workgroup_count).annotate(
+        f"while executing command {index} (DispatchCommand)").annotate(
+        "while executing queue operation execute")
+    settle("execute", signal_fence, error)
+    raise error
+
+
+def build(device, checks, launches, proven):
+    """The fused submit of a plan: ``checks`` is ``(slot, extent, alignment)`` for slots
+    ``0..n-1`` in order; ``launches`` per dispatch ``(index, command, executable, kernel
+    or None, params, fparams, lock or None, specs)``, a spec being ``(slot, begin, end,
+    dtype, itemsize)`` or a typed array bound directly; ``proven`` the command buffer's set
+    of ``(slot, memory type, allowed access, allowed usage)`` that passed its checks."""
+    consts = {"_device": device, "_proven": proven, "_HalBuffer": HalBuffer,
+              "_HalFence": HalFence, "_tracing": _tracing, "_PyreeError": PyreeError,
+              "_UseAfterRelease": UseAfterReleaseError, "_failed": _failed,
+              "_settle": settle}
+    n = len(checks)
+    lines = ["def submit(device, wait_fence, signal_fence, flags, table):",
+             "    if device is not _device or _tracing.TRACER is not None or flags or "
+             "flags.__class__ is not int:",
+             "        return False",
+             # A create()d fence's state read inline (what HalFence.reached answers).
+             "    if wait_fence is not None and (wait_fence.__class__ is not _HalFence or "
+             "not (wait_fence._points is None and wait_fence._state is True or "
+             "wait_fence.reached())):",
+             "        return False",
+             "    if signal_fence is not None and signal_fence.__class__ is not _HalFence:",
+             "        return False",
+             "    if table.__class__ is not list or len(table) != %d:" % n,
+             "        return False",
+             "    try:",
+             "        %s, = table" % ", ".join(f"e{s}" for s in range(n)),
+             "        " + " ".join(f"b{s}, o{s}, l{s} = e{s};" for s in range(n)),
+             "    except (TypeError, ValueError):",
+             "        return False"]
+    for slot, extent, alignment in checks:
+        b, o, ln = f"b{slot}", f"o{slot}", f"l{slot}"
+        tests = [f"{b}.__class__ is not _HalBuffer", f"{o}.__class__ is not int",
+                 f"{ln}.__class__ is not int", f"{o} < 0", f"{ln} < {extent}"
+                 if extent else f"{ln} < 0", f"{o} + {ln} > {b}.byte_length"]
+        if alignment > 1:
+            tests.append(f"{o} % {alignment}")
+        tests.append(f"({slot}, {b}.memory_type, {b}.allowed_access, {b}.allowed_usage) "
+                     "not in _proven")
+        lines += [f"    if {' or '.join(tests)}:", "        return False",
+                  f"    a{slot} = {b}.allocation",
+                  f"    t{slot} = a{slot}.arena",
+                  f"    if t{slot} is None or a{slot}.memory is None:",
+                  "        return False",
+                  f"    s{slot} = a{slot}.offset + {b}.byte_offset + {o}"]
+    views = {}      # (slot, dtype) -> name of the arena's cached typed view
+    calls = []      # per launch: its kernel's array arguments (checked above, sliced there)
+    for k, launch in enumerate(launches):
+        args = []
+        for j, spec in enumerate(launch[7]):
+            if spec.__class__ is not tuple:     # a direct binding: its typed array
+                name = f"_d{k}_{j}"
+                consts[name] = spec
+                args.append(name)
+                continue
+            slot, begin, end, dtype, size = spec
+            view = views.get((slot, dtype))
+            if view is None:
+                view = views[(slot, dtype)] = f"v{len(views)}"
+                consts[f"_dt{view}"] = dtype
+                lines += [f"    {view} = t{slot}.typed.get(_dt{view})",
+                          f"    if {view} is None:", "        return False"]
+            start = f"s{slot} + {begin}" if begin else f"s{slot}"
+            if size > 1:
+                lines += [f"    if ({start}) % {size}:", "        return False"]
+                args.append(f"{view}[({start}) // {size}:(s{slot} + {end}) // {size}]")
+            else:
+                args.append(f"{view}[{start}:s{slot} + {end}]")
+        calls.append(", ".join(args))
+    for k, (index, command, executable, kernel, params, fparams, lock, _) in \
+            enumerate(launches):
+        consts.update({f"_e{k}": executable, f"_k{k}": kernel, f"_p{k}": params,
+                       f"_f{k}": fparams, f"_l{k}": lock, f"_c{k}": (index, command)})
+        lines += ["    try:", f"        if _e{k}.released:",
+                  "            raise _UseAfterRelease('executable used after release')"]
+        if kernel is not None:
+            call = f"_k{k}({calls[k]}, _p{k}, _f{k})" if calls[k] else f"_k{k}(_p{k}, _f{k})"
+            if lock is None:
+                lines.append(f"        {call}")
+            else:
+                lines += [f"        with _l{k}:", f"            {call}"]
+        lines += ["    except Exception as e:  # noqa: BLE001",
+                  f"        _failed(_c{k}, e, signal_fence)"]
+    lines += ["    if signal_fence is not None:",
+              "        try:",
+              "            signal_fence.signal()",
+              "        except _PyreeError as e:   # already signalled past / failed",
+              "            signal_fence.fail(e)",
+              "    return True"]
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, "<pyree fused submit>", "exec"), consts)  # noqa: S102
+    submit = consts["submit"]
+    submit.source = source
+    return submit
