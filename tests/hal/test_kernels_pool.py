@@ -6,7 +6,10 @@ a window with no tap in the input, in f32 and f64; average pooling sums the same
 (spec/executables.md 6.6). Rows up to 40 wide and workgroups of up to all the rows cover the
 loops rounded up to 16 (reads past a row's end, writes into the workgroup's later rows); a
 dispatch of a prefix of the workgroups leaves every output past them untouched, and 3-D,
-lp and count_include_pad pools run the same passes.
+lp and count_include_pad pools run the same passes. A 2-D function with ``whole_planes``
+has the plane pass besides (its source shows it, a function without the field has none of
+it) and gives the same results on flat pools, and on other pools, whose push constants
+disagree with the flag, runs the row passes; the field's static checks name it.
 """
 
 from __future__ import annotations
@@ -14,14 +17,28 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyree.modules.hal import executable_format as fmt
 from pyree.modules.hal.executable import Executable
+from pyree.modules.hal.kernels import compiler
+from pyree.status import InvalidArgumentError
 
 from .test_kernels_conv import pool_constants, pool_function, pool_ref, raw
 
 _EXE = {}
+WHOLE_PLANES = [("max2d_f32", "max", {}), ("average2d_f64", "average", {}),
+                ("average2d_cip_f32", "average", {"count_include_pad": True}),
+                ("lp2d_f64", "lp", {"p": 3})]
+WP = [name + "_wp" for name, _, _ in WHOLE_PLANES]
+
+
+def _parts(name):
+    """(op, spatial dims, numpy dtype) of a test function's name."""
+    base = name.removesuffix("_wp")
+    op = base.split("2d")[0].split("3d")[0]
+    return op, 3 if "3d" in base else 2, "float64" if base.endswith("f64") else "float32"
 
 
 def _exe():
@@ -31,7 +48,9 @@ def _exe():
             [pool_function("max3d_f64", 3, "f64", "max"),
              pool_function("average3d_f32", 3, "f32", "average"),
              pool_function("average2d_cip_f32", 2, "f32", "average", count_include_pad=True),
-             pool_function("lp2d_f64", 2, "f64", "lp", p=3)]
+             pool_function("lp2d_f64", 2, "f64", "lp", p=3)] + \
+            [pool_function(name + "_wp", 2, name[-3:], op, whole_planes=True, **extra)
+             for name, op, extra in WHOLE_PLANES]
         _EXE["exe"] = Executable.create(fmt.FORMAT, fmt.serialize({"version": 1,
                                                                    "functions": functions}))
     return _EXE["exe"]
@@ -100,16 +119,14 @@ POISON = 1234.5
 def prefix_pools(draw):
     """(function, op, dtype, x shape, kernel, strides, dilations, pads, ceil mode, cip, p)."""
     name = draw(st.sampled_from(["max2d_f32", "max2d_f64", "max3d_f64", "average3d_f32",
-                                 "average2d_cip_f32", "lp2d_f64"]))
-    op = name.split("2d")[0].split("3d")[0]
-    nd = 3 if "3d" in name else 2
+                                 "average2d_cip_f32", "lp2d_f64", *WP]))
+    op, nd, dtype = _parts(name)
     sizes = [draw(st.integers(1, 4))] if nd == 3 else []
     sizes += [draw(st.integers(1, 8)), draw(st.integers(1, 40))]
     windows = [draw(_window(size)) for size in sizes]
     kernel, strides, dilations = ([w[j] for w in windows] for j in range(3))
     pads = [w[3] for w in windows] + [w[4] for w in windows]
     xs = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), *sizes)
-    dtype = "float64" if name.endswith("f64") else "float32"
     return (name, op, dtype, xs, kernel, strides, dilations, pads, draw(st.booleans()),
             "cip" in name, 3.0 if op == "lp" else 2.0)
 
@@ -121,7 +138,8 @@ def prefix_pools(draw):
                          max_size=3))
 def test_pool_prefix_of_workgroups(pool, data, seed, specials):
     """Workgroups of 1 row to all of them, a prefix of them dispatched: the covered rows
-    match numpy and every output past them keeps its poison."""
+    match numpy and every output past them keeps its poison (``whole_planes`` functions
+    too: the plane pass where the pool is flat, else the row passes)."""
     name, op, dtype, xs, kernel, strides, dilations, pads, ceil_mode, cip, p = pool
     x = np.random.default_rng(seed).standard_normal(xs).astype(dtype)
     if op == "max":
@@ -160,19 +178,20 @@ def _check_prefix(name, op, x, consts, out, rows, per, groups, want):
 def flat_pools(draw):
     """A stride-1, dilation-1 pool whose output has the input's shape (pads summing to the
     kernel minus one along each axis, as inception's 3x3 average pools): the kernel's
-    plane pass (spec/executables.md 6.6) for the workgroups' whole planes, the row passes
-    for their partial ones. (function, op, dtype, x shape, kernel, pads, cip, p)."""
+    plane pass (spec/executables.md 6.6) for the workgroups' whole planes of a
+    ``whole_planes`` function, the row passes for their partial ones and for every row of
+    the other functions. (function, op, dtype, x shape, kernel, pads, cip, p)."""
     name = draw(st.sampled_from(["max2d_f32", "max2d_f64", "average2d_f32", "average2d_f64",
-                                 "average3d_f32", "average2d_cip_f32", "lp2d_f64"]))
-    op = name.split("2d")[0].split("3d")[0]
+                                 "average3d_f32", "average2d_cip_f32", "lp2d_f64", *WP,
+                                 *WP]))
+    op, _, dtype = _parts(name)
     height, width = draw(st.integers(1, 9)), draw(st.integers(1, 30))
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     ph, pw = draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1))
     kernel, pads = [kh, kw], [ph, pw, kh - 1 - ph, kw - 1 - pw]
     xs = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), height, width)
-    if "3d" in name:     # a depth of 1: the plane pass too
+    if "3d" in name:     # a depth of 1: the row passes
         kernel, pads, xs = [1, *kernel], [0, ph, pw, 0, *pads[2:]], (*xs[:2], 1, *xs[2:])
-    dtype = "float64" if name.endswith("f64") else "float32"
     return (name, op, dtype, xs, kernel, pads, "cip" in name, 3.0 if op == "lp" else 2.0)
 
 
@@ -202,3 +221,59 @@ def test_pool_whole_planes(pool, data, seed, specials):
     # the plane pass adds a row's taps first, then the rows (spec 6.6): within tolerance
     want = pool_ref(x, op, kernel, ones, ones, pads, out, cip=cip, p=p)
     _check_prefix(name, op, x, consts, out, rows, per, groups, want)
+
+
+def _function(**extra):
+    desc = {"version": 1, "functions": [pool_function("p", 2, "f32", "average", **extra)]}
+    return fmt.parse(fmt.FORMAT, fmt.serialize(desc)).functions[0]
+
+
+def test_whole_planes_source_has_the_plane_pass_and_the_others_none_of_it():
+    """The plane pass is decided when the kernel is generated: only a ``whole_planes``
+    function's source has it (and the run-time ``flat`` guard); the others run one loop of
+    row passes, false and absent alike (spec/executables.md 6.6)."""
+    planes = compiler.generate(_function(whole_planes=True))
+    rows = compiler.generate(_function())
+    assert compiler.generate(_function(whole_planes=False)) == rows
+    assert _function().body.whole_planes is False
+    for marker in ("flat = (", "for seg in range(2):", "if fe > fs:", "H = np.empty(HN",
+                   "pa = np.empty("):
+        assert marker in planes and marker not in rows, marker
+    assert "for row in range(start, end):" in rows
+    assert "for row in range(start, end):" not in planes
+
+
+def _static_pool(nd, **body):
+    """A max pool of literal sizes: 5 per spatial axis, kernel 3, pads 1 (flat)."""
+    shape = [1, 2, *[5] * nd]
+    return {"version": 1, "functions": [{
+        "name": "p", "push_constants": ["n"], "items_per_workgroup": 1,
+        "bindings": [{"index": 0, "type": "f32", "access": "read", "shape": shape},
+                     {"index": 1, "type": "f32", "access": "write", "shape": shape}],
+        "body": {"kind": "pool", "op": "max", "input": 0, "output": 1, "kernel": [3] * nd,
+                 "pads": [1] * (2 * nd), **body}}]}
+
+
+@pytest.mark.parametrize("nd, body, message", [
+    (2, {"whole_planes": 1}, "expected true or false"),
+    (2, {"whole_planes": "yes"}, "expected true or false"),
+    (1, {"whole_planes": True}, "only a 2-D pool takes whole_planes"),
+    (3, {"whole_planes": True}, "only a 2-D pool takes whole_planes"),
+    (2, {"whole_planes": True, "strides": [1, 2]}, "needs strides of 1; strides.1. is 2"),
+    (2, {"whole_planes": True, "dilations": [3, 1]}, "needs dilations of 1; dilations.0. is 3"),
+    (2, {"whole_planes": True, "kernel": [3, 2]}, "axis 1: kernel 2, pads 1 and 1"),
+    (2, {"whole_planes": True, "pads": [1, 1, 1, 0]}, "axis 1: kernel 3, pads 1 and 0"),
+])
+def test_whole_planes_static_checks_name_the_field(nd, body, message):
+    with pytest.raises(InvalidArgumentError, match=message) as info:
+        fmt.parse(fmt.FORMAT, fmt.serialize(_static_pool(nd, **body)))
+    assert "functions[0].body.whole_planes" in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("nd, body", [
+    (2, {"whole_planes": True}), (2, {"whole_planes": True, "pads": [0, 2, 2, 0]}),
+    (2, {"whole_planes": True, "strides": [{"pc": 0}, 1], "pads": [{"pc": 0}, 1, 1, 1]}),
+    (1, {"whole_planes": False}), (3, {})])
+def test_whole_planes_accepted_where_what_is_static_agrees(nd, body):
+    fn = fmt.parse(fmt.FORMAT, fmt.serialize(_static_pool(nd, **body))).functions[0]
+    assert fn.body.whole_planes is body.get("whole_planes", False)

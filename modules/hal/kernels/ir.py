@@ -185,3 +185,4 @@ class Pool:
     pads: tuple                     # begins then ends
     count_include_pad: bool = False
     p: float = 2.0
+    whole_planes: bool = False      # the kernel has the plane pass (spec 6.6)

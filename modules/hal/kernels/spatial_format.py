@@ -136,7 +136,7 @@ def _step(chk, raw, path, bindings, out: ir.Binding) -> ir.EpilogueStep:
 
 def parse_pool(chk, sizes, raw, path, bindings) -> ir.Pool:
     chk.obj(raw, path, ("kind", "op", "input", "output", "kernel"),
-            ("strides", "dilations", "pads", "count_include_pad", "p"))
+            ("strides", "dilations", "pads", "count_include_pad", "p", "whole_planes"))
     op = chk.choice(raw["op"], path + ".op", POOL_OPS, "pool op")
     x = _ref(chk, raw["input"], path + ".input", bindings, read=True)
     out = _ref(chk, raw["output"], path + ".output", bindings, write=True)
@@ -161,5 +161,27 @@ def parse_pool(chk, sizes, raw, path, bindings) -> ir.Pool:
     p = chk.number(raw.get("p", 2), path + ".p")
     if not (math.isfinite(p) and p > 0):
         chk.fail(path + ".p", f"must be a finite number > 0, got {p}")
+    planes = chk.bool_(raw.get("whole_planes", False), path + ".whole_planes")
+    if planes:
+        _whole_planes(chk, path + ".whole_planes", nd, kernel, window)
     return ir.Pool(op, x.index, out.index, kernel, window["strides"], window["dilations"],
-                   window["pads"], cip, float(p))
+                   window["pads"], cip, float(p), planes)
+
+
+def _whole_planes(chk, path, nd, kernel, window):
+    """``whole_planes`` promises a 2-D stride-1, dilation-1 pool whose output plane has the
+    input's shape: what is static must agree (push constants are checked by the kernel,
+    which runs the row passes when they disagree)."""
+    if nd != 2:
+        chk.fail(path, f"only a 2-D pool takes whole_planes; this one has {nd} spatial dims")
+    for key in ("strides", "dilations"):
+        for k, e in enumerate(window[key]):
+            if e.static() not in (None, 1):
+                chk.fail(path, f"needs {key} of 1; {key}[{k}] is {e.static()}")
+    pads = window["pads"]
+    for k in range(nd):
+        sizes = (kernel[k].static(), pads[k].static(), pads[k + nd].static())
+        if None not in sizes and sizes[1] + sizes[2] != sizes[0] - 1:
+            chk.fail(path, f"needs pads summing to the kernel minus one (an output of the "
+                           f"input's shape); axis {k}: kernel {sizes[0]}, pads {sizes[1]} "
+                           f"and {sizes[2]}")

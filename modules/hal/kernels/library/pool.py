@@ -153,14 +153,34 @@ def _horizontal(combine, finish, y: str, div: str, indent: str) -> list[str]:
                         f"{finish('acc[np.uint64(j)]', div)}"]
 
 
+def _row_loop(lo: str, hi: str, i: str) -> list[str]:
+    """The loop over rows ``[lo, hi)`` (its body is indented 12)."""
+    return [i + "# (plane, oD, oH) of the next row, advanced without a division per row",
+            i + f"nP = {lo} // rows",
+            i + f"nH_ = {lo} - nP * rows",
+            i + "nD_ = nH_ // OH",
+            i + "nH_ -= nD_ * OH",
+            i + f"for row in range({lo}, {hi}):"]
+
+
 def _plane_setup() -> list[str]:
     """``flat``: the dispatch is a 2-D stride-1, dilation-1 pool whose output plane has
-    the input's shape (the plane pass runs its workgroups' whole planes)."""
+    the input's shape, which ``whole_planes`` promises and the push constants must agree
+    with (else every row runs the row passes); rows ``[start, fs)`` and ``[fe, end)`` run
+    the row passes, the whole planes in ``[fs, fe)`` the plane pass (after them)."""
     i = " " * 8
     return [
         i + "flat = (ID == 1 and OD == 1 and KD == 1 and PD == 0 and SH == 1 and SW == 1",
         i + "        and DH == 1 and DW == 1 and OH == IH and OW == IW",
-        i + "        and PH + EH == KH - 1 and PW + EW == KW - 1)"]
+        i + "        and PH + EH == KH - 1 and PW + EW == KW - 1)",
+        i + "fs = end",
+        i + "fe = end",
+        i + "if flat and -(-start // rows) < end // rows:",
+        i + "    fs = -(-start // rows) * rows",
+        i + "    fe = (end // rows) * rows",
+        i + "for seg in range(2):",
+        i + "  lo = start if seg == 0 else fe",
+        i + "  hi = fs if seg == 0 else end"]
 
 
 def _plane_scratch(init: str, acc_type: str, avg: bool) -> list[str]:
@@ -237,6 +257,7 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     x, y = f"b{body.input}", f"b{body.output}"
     combine, read, init, acc_type, finish = _ops(body.op, x, T)
     avg = body.op == "average"
+    planes = body.whole_planes
     div = "rc[np.uint64(qb + j)]" if avg else ""     # 1 / output j's tap count
     params = ", ".join([f"b{b.index}" for b in fn.bindings] + ["p", "fp"])
     lines = skeleton.header()
@@ -292,23 +313,8 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
            "        # in 32 slots (slot q & 31, tag qt): one per count for windows of < 32 rows",
            "        rc = np.empty(32 * (OW + V), dtype=np.float64)",
            "        qt = np.full(32, -1, dtype=np.int64)"] if avg else []),
-        *_plane_setup(),
-        "        # rows [start, fs) and [fe, end) run the row passes, the whole planes in",
-        "        # [fs, fe) of a flat pool the plane pass (after them)",
-        "        fs = end",
-        "        fe = end",
-        "        if flat and -(-start // rows) < end // rows:",
-        "            fs = -(-start // rows) * rows",
-        "            fe = (end // rows) * rows",
-        "        for seg in range(2):",
-        "          lo = start if seg == 0 else fe",
-        "          hi = fs if seg == 0 else end",
-        "          # (plane, oD, oH) of the next row, advanced without a division per row",
-        "          nP = lo // rows",
-        "          nH_ = lo - nP * rows",
-        "          nD_ = nH_ // OH",
-        "          nH_ -= nD_ * OH",
-        "          for row in range(lo, hi):",
+        *(_plane_setup() + _row_loop("lo", "hi", " " * 10) if planes else
+          _row_loop("start", "end", " " * 8)),
         "            plane = nP",
         "            oD = nD_",
         "            oH = nH_",
@@ -378,10 +384,11 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
         ind + "if SW > 2 or ob + ni > wend:",
         ind + "    ni = OW"]
     lines += _horizontal(combine, finish, y, div, ind)
-    lines += ["        if fe > fs:   # whole planes of a flat pool",
-              *_plane_scratch(init, acc_type, avg),
-              "            for plane in range(fs // rows, fe // rows):",
-              "                xb = xo + plane * IS",
-              "                ob = oo + plane * rows * OW",
-              *_plane(combine, read, init, finish, y, " " * 16)]
+    if planes:
+        lines += ["        if fe > fs:   # whole planes of a flat pool",
+                  *_plane_scratch(init, acc_type, avg),
+                  "            for plane in range(fs // rows, fe // rows):",
+                  "                xb = xo + plane * IS",
+                  "                ob = oo + plane * rows * OW",
+                  *_plane(combine, read, init, finish, y, " " * 16)]
     return lines, ()
