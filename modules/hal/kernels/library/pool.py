@@ -32,14 +32,17 @@ computes ``(sum |x|**p) ** (1/p)``. Every
 index formed is inside the input plane, which ``spatial_layout`` has proven inside the
 input binding, except the rounded-up reads, which the kernel checks against the array.
 
-A 2-D stride-1, dilation-1 pool whose output plane has the input's shape (``flat``: 3x3
-with pads 1, inception's average pools) runs a workgroup's whole planes through a plane
-pass instead (``_plane``): the width taps of every input row as one loop over the plane,
-the rows' first ``PW`` and last ``EW`` columns again with checked taps, then the ``KH``
-rows of those as one loop over the plane; rows 7-28 wide made the row passes' per-row
-work dominate (inception_v2's 1024x7x7 pool: 280 -> 95 us on one thread). The rows of
-partial planes still run the row passes. A row's outputs are found without a division:
-``(plane, oD, oH)`` advance from row to row.
+A body with ``whole_planes`` (the compiler sets it for a 2-D stride-1, dilation-1 pool
+whose output plane has the input's shape: 3x3 with pads 1, inception's pools) also gets a
+plane pass (``_plane``), which runs a workgroup's whole planes: the width taps of every
+input row as one loop over the plane, the rows' first ``PW`` and last ``EW`` columns again
+with checked taps, then the ``KH`` rows of those as one loop over the plane; rows 7-28 wide
+made the row passes' per-row work dominate (inception_v2's 1024x7x7 pool: 280 -> 95 us on
+one thread). The rows of partial planes still run the row passes, and so does every row
+when the push constants do not make the pool flat (``flat``, checked per dispatch: the
+plane pass's indices rely on it). The plane code is emitted only then: its mere presence
+made numba's code for the row passes of other pools 10-40% slower. A row's outputs are
+found without a division: ``(plane, oD, oH)`` advance from row to row.
 """
 
 from __future__ import annotations
