@@ -283,9 +283,25 @@ class HalBufferView(_HalBufferViewSlots):
 
     def __array__(self, dtype=None, copy=None):
         if copy:        # a copy needs no pinning
+            if dtype is None:   # copy_to_numpy's arena path, inlined (np.array(view))
+                item = _STORAGE_DTYPES.get(self.element_type)
+                buffer = self.buffer
+                allocation = buffer.allocation
+                arena = allocation.arena
+                if item is not None and arena is not None and allocation.memory is not None \
+                        and buffer.allowed_access & _READ:
+                    shape = self.shape
+                    size = item.itemsize
+                    start = allocation.offset + buffer.byte_offset
+                    if len(shape) == 1 and not start % size:
+                        count = shape[0]
+                        if count * size <= buffer.byte_length:  # mapped()'s checks passed
+                            typed = arena.typed.get(item)       # Arena.typed_view's cache
+                            if typed is not None:
+                                start //= size
+                                return typed[start:start + count].copy()
+                return self.copy_to_numpy()
             array = self.copy_to_numpy()
-            if dtype is None:
-                return array
         else:
             array = self.to_numpy()
         if dtype is not None and np.dtype(dtype) != array.dtype:
@@ -362,7 +378,13 @@ class HalBufferView(_HalBufferViewSlots):
                 else:
                     memory, start, _ = buffer.mapped(_WRITE, 0, nbytes)
                     memory[start:start + nbytes] = np.frombuffer(array.tobytes(), np.uint8)
-                return cls._of(buffer, array.shape, element_type, _DENSE)
+                view = _HalBufferViewSlots()    # _of, inlined (this is a per-call path)
+                view.buffer = buffer
+                view.shape = array.shape
+                view.element_type = element_type
+                view.encoding_type = _DENSE
+                view.__class__ = cls
+                return view
         array = np.asarray(array)
         if element_type is None:
             element_type = from_numpy_dtype(array.dtype)

@@ -13,10 +13,11 @@ from pyree.vm.buffer import VmBuffer
 from pyree.vm.native import export
 
 from .buffer import HalBuffer
-from .buffer_view import MAX_RANK, HalBufferView
+from .buffer_view import MAX_RANK, HalBufferView, _HalBufferViewSlots
 from .module_args import deref, ref_error, text
 
 _U32 = 0xFFFFFFFF
+_U64 = 0xFFFFFFFFFFFFFFFF
 
 MAX_TRACE_OPERANDS = 128
 
@@ -34,6 +35,20 @@ class BufferViewExports:
                            encoding_type, shape):
         if type(buffer) is not HalBuffer:
             raise ref_error(buffer, HalBuffer)
+        if len(shape) == 1 and source_offset == 0 and source_offset.__class__ is int and \
+                source_length == buffer.byte_length and source_length.__class__ is int and \
+                element_type.__class__ is int and 0 <= element_type <= _U32 and \
+                encoding_type.__class__ is int and 0 <= encoding_type <= _U32 and \
+                (d := shape[0]).__class__ is int and 0 <= d <= _U64:
+            # HalBufferView.create's whole-buffer rank-1 case in this frame (what compiled
+            # code returns): the view is built as HalBufferView._of builds it
+            view = _HalBufferViewSlots()
+            view.buffer = buffer
+            view.shape = (d,)
+            view.element_type = element_type
+            view.encoding_type = encoding_type
+            view.__class__ = HalBufferView
+            return view
         if len(shape) > MAX_RANK:
             _rank(shape)
         return HalBufferView.create(buffer, shape, element_type, encoding_type,
@@ -46,7 +61,14 @@ class BufferViewExports:
             raise ref_error(buffer_view, HalBufferView)
         if type(message) is not VmBuffer:
             raise ref_error(message, VmBuffer)
-        if len(shape) > MAX_RANK:
+        if len(shape) == 1:     # matches() of rank 1 in this frame (plain int dims)
+            actual = buffer_view.encoding_type
+            mine = buffer_view.shape
+            if (actual == 0 or actual == encoding_type & _U32) and \
+                    buffer_view.element_type == element_type & _U32 and len(mine) == 1 and \
+                    (d := shape[0]) == mine[0] and d.__class__ is int:
+                return
+        elif len(shape) > MAX_RANK:
             _rank(shape)
         if buffer_view.matches(element_type & _U32, encoding_type & _U32, shape):
             return      # the message is only text for the error

@@ -303,6 +303,35 @@ def test_copy_to_numpy():
         released.copy_to_numpy()
 
 
+def test_np_array_of_a_rank_one_view_is_copy_to_numpy():
+    # np.array(view) copies rank-1 pooled views in __array__'s own frame: same values,
+    # same errors as copy_to_numpy (checked range, READ access, released storage)
+    alloc = allocator()
+    block = alloc.allocate(0x30, 0, 64)
+    block.write(np.arange(16, dtype=np.float32).tobytes())
+    for offset, count in ((0, 16), (4, 3), (8, 0), (2, 3), (60, 1), (62, 1)):
+        view = HalBufferView(block.subspan(offset, 64 - offset), (count,), F32)
+        try:
+            expected = view.copy_to_numpy()
+        except OutOfRangeError:
+            with raises(OutOfRangeError):
+                np.array(view)
+            continue
+        for host in (np.array(view), np.array(view, copy=True)):
+            assert host.dtype == np.float32 and host.shape == (count,)
+            assert host.tobytes() == expected.tobytes() == block.read(offset, count * 4)
+            assert host.flags.writeable and not np.shares_memory(host, view.to_numpy())
+    with raises(OutOfRangeError):       # longer than its buffer
+        np.array(HalBufferView(alloc.allocate(0x30, 0, 8), (4,), F32))
+    write_only = alloc.allocate(0x30, 0, 16, access=MemoryAccess.WRITE)
+    with raises(PermissionDeniedError):
+        np.array(HalBufferView(write_only, (4,), F32))
+    released = HalBufferView.from_numpy(np.ones(4, np.float32), alloc)
+    released.buffer.allocation.release()
+    with pytest.raises(Exception, match="released"):
+        np.array(released)
+
+
 def test_non_contiguous_and_scalar_copies():
     alloc = allocator()
     strided = np.arange(16, dtype=np.float32).reshape(4, 4)[:, ::2]

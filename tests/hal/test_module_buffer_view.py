@@ -155,3 +155,59 @@ def test_trace_sink_receives_the_views():
     with ref_is_null():
         h("buffer_view.trace", None, [view])
     h.close()
+
+
+# The rank-1 whole-buffer create and the rank-1 assert run in the export's own frame; these
+# compare them with HalBufferView.create / assert_matches over edge values.
+
+_OFFSETS = [0, 4, 8, 24, -1]
+_ELEMENT_TYPES = [F32, I32, SI32, 0x7F000099, 0xFFFFFFFF, -1]
+_DIMS = [0, 1, 6, 7, 1 << 40, -1, (1 << 64) - 1]
+
+
+@pytest.mark.parametrize("offset", _OFFSETS)
+@pytest.mark.parametrize("length", [24, 16, 0, -1])
+@pytest.mark.parametrize("element_type", _ELEMENT_TYPES)
+def test_rank_one_create_is_create(sync_hal, offset, length, element_type):
+    buffer = sync_hal.buffer(24)
+    for encoding in (DENSE, 0, 7):
+        for dim in _DIMS:
+            try:
+                expected = HalBufferView.create(buffer, [dim], element_type, encoding, offset,
+                                                length)
+            except status.PyreeError as e:
+                with pytest.raises(type(e)):
+                    sync_hal("buffer_view.create", buffer, offset, length, element_type,
+                             encoding, [dim])
+                continue
+            got = sync_hal("buffer_view.create", buffer, offset, length, element_type,
+                           encoding, [dim])
+            assert type(got) is HalBufferView and type(got.shape) is tuple
+            assert (got.shape, got.element_type, got.encoding_type) == \
+                (expected.shape, expected.element_type, expected.encoding_type)
+            sub, want = got.buffer, expected.buffer
+            assert (sub.byte_offset, sub.byte_length) == (want.byte_offset, want.byte_length)
+            assert (sub is buffer) == (want is buffer)
+            with pytest.raises(AttributeError):
+                got.shape = (3,)                    # frozen, as any view
+
+
+@pytest.mark.parametrize("have", [F32, I32, 0x7F000099])
+@pytest.mark.parametrize("encoding", [DENSE, 0, 7])
+def test_rank_one_assert_is_assert_matches(sync_hal, have, encoding):
+    for dim in (0, 6, 1 << 40):
+        view = sync_hal("buffer_view.create", sync_hal.buffer(24), 0, 24, have, encoding,
+                        [dim])
+        for element_type in _ELEMENT_TYPES + [UI32]:
+            for expected_encoding in (DENSE, 0, 7, -1):
+                for shape in ([dim], [dim + 1], [], [dim, 1], [-1]):
+                    try:
+                        view.assert_matches("m", element_type, expected_encoding, shape)
+                    except status.PyreeError as e:
+                        with pytest.raises(type(e)) as info:
+                            sync_hal("buffer_view.assert", view, text("m"), element_type,
+                                     expected_encoding, shape)
+                        assert info.value.message == e.message
+                        continue
+                    sync_hal("buffer_view.assert", view, text("m"), element_type,
+                             expected_encoding, shape)
