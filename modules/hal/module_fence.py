@@ -50,7 +50,9 @@ class FenceExports:
                 if type(fence) is not HalFence:
                     raise ref_error(fence, HalFence)
                 if reached:     # every timepoint reached and none failed: nothing to wait
-                    reached = fence.reached()
+                    # (a create()d fence signalled: its state read inline, else reached())
+                    reached = fence._points is None and fence._state is True or \
+                        fence.reached()
         if reached and _tracing.TRACER is None:
             return 0
         if _tracing.TRACER is not None:     # one "hal.fence" event (pyree/tracing.py)

@@ -126,3 +126,48 @@ def test_run_matches_submit_on_a_signal_fence_already_settled(signal_state, make
     if signal_state == "signalled" and make_work is not _pyree_failure:
         # signalling past 1 fails the fence (settle's except branch)
         assert outcomes[1][1][0] == "failed"
+
+
+def _fence(state):
+    if state is None:
+        return None
+    fence = HalFence.create()
+    if state == "signalled":
+        fence.signal()
+    elif state == "failed":
+        fence.fail(AbortedError("failed elsewhere"))
+    elif state == "materialized":       # an ordinary fence over a real semaphore, reached
+        fence.timepoints
+        fence.signal()
+    return fence
+
+
+@pytest.mark.parametrize("wait_state", [None, "signalled", "materialized", "failed"])
+@pytest.mark.parametrize("signal_state", [None, "fresh", "signalled", "failed"])
+def test_alloca_signals_as_the_queue_does(wait_state, signal_state):
+    """queue_alloca on local-sync signals a reached wait's signal fence itself (no
+    SyncQueue.run): the buffer, the raised error and both fences end as the queue's own
+    path (a tracer forces it) leaves them."""
+    from pyree import tracing
+
+    outcomes = []
+    for through_queue in (False, True):
+        device = create_device("local-sync")
+        seen = []
+        original = device._queue.run
+        device._queue.run = lambda *args: (seen.append(args[0]), original(*args))[1]
+        wait, signal = _fence(wait_state), _fence(signal_state)
+        try:
+            if through_queue:
+                with tracing.session():
+                    buffer = device.queue_alloca(-1, wait, signal, 0, 0x30, 0xC03, 64, 0)
+            else:
+                buffer = device.queue_alloca(-1, wait, signal, 0, 0x30, 0xC03, 64, 0)
+            raised = None
+            made = (buffer.byte_length, buffer.allocation.queue_owner is device)
+        except PyreeError as e:
+            raised, made = (type(e).__name__, str(e)), None
+        outcomes.append((raised, made, _outcome(wait), _outcome(signal)))
+        # traced: Submission + SyncQueue.submit; untraced, an unreached wait: run
+        assert seen == (["alloca"] if not through_queue and wait_state == "failed" else [])
+    assert outcomes[0] == outcomes[1]
