@@ -16,6 +16,7 @@ from pyree import status
 from pyree import tracing as _tracing
 from pyree.bytecode import cconv as cc
 from pyree.vm import invocation as _inv
+from pyree.vm import ref as vmref
 from pyree.vm.bytecode_module import MAX_CALL_DEPTH
 from pyree.vm.module import Module, ModuleState
 
@@ -63,8 +64,13 @@ class Function:
             raise _inv.vm_error(self.name, exc) from None
         if result.__class__ is not _inv.GENERATOR:
             return result
-        # Run to the first suspension without a Call (what Call.resume does, minus the
-        # lock and the deadline a plain invocation does not have); most calls finish here.
+        return self._finish(result)
+
+    def _finish(self, result):
+        """Runs a plain call's generator to completion: to the first suspension without a
+        Call (what Call.resume does, minus the lock and the deadline a plain invocation
+        does not have; most calls finish there), then as a Call."""
+        context = self.context
         try:
             pending = result.send(None)
         except StopIteration as stop:
@@ -78,6 +84,62 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<Function {self.qualified_name} {self.cconv!r}>"
+
+
+# A Function whose arguments are all refs and integers gets a ``__call__`` generated for
+# its argument count: the argument checks of ``invocation.arg_converter`` unrolled inline
+# (no converter frame), the rest of the plain path as ``Function.__call__`` takes it.
+# Anything else (options, a tracer, another argument count, an argument needing
+# conversion, an unresolved or closed function) goes to ``Function.__call__``, which
+# converts, raises and annotates exactly as before.
+_CALL_SOURCE = """
+def __call__(self, *args, **options):
+    if options or _tracing.TRACER is not None or len(args) != {count}:
+        return _Function.__call__(self, *args, **options)
+    {unpack}
+    callables = self._callables
+    context = self.context
+    if callables is None or context._closed or not ({tests}):
+        return _Function.__call__(self, *args, **options)
+    try:
+        result = callables.yieldable(context._plain_invocation, 0{params})
+    except BaseException as exc:
+        raise _vm_error(self.name, exc) from None
+    if result.__class__ is not _GENERATOR:
+        return result
+    return self._finish(result)
+"""
+_FUNCTION_CLASSES: dict = {}
+
+
+def _function_class(cconv: str) -> type:
+    """Function, or its subclass with the generated ``__call__`` for ``cconv``'s arguments
+    (one class per argument string, made once)."""
+    chars = cc.parse(cconv).args
+    if not chars or any(c not in ("r", "i", "I") for c in chars):
+        return Function
+    key = "".join(chars)
+    found = _FUNCTION_CLASSES.get(key)
+    if found is None:
+        limits = {"i": (-(1 << 31), 1 << 31), "I": (-(1 << 63), 1 << 63)}
+        tests = []
+        for i, c in enumerate(chars):
+            if c == "r":
+                tests.append(f"(a{i} is None or a{i}.__class__ in _registered)")
+            else:
+                tests.append(f"a{i}.__class__ is int and {limits[c][0]} <= a{i} < "
+                             f"{limits[c][1]}")
+        names = [f"a{i}" for i in range(len(chars))]
+        source = _CALL_SOURCE.format(count=len(chars), unpack=f"{', '.join(names)}, = args",
+                                     tests=" and ".join(tests),
+                                     params="".join(", " + n for n in names))
+        namespace = {"_Function": Function, "_tracing": _tracing, "_vm_error": _inv.vm_error,
+                     "_GENERATOR": _inv.GENERATOR, "_registered": vmref._BY_CLS}
+        exec(compile(source, f"<pyree function call {key}>", "exec"), namespace)  # noqa: S102
+        found = _FUNCTION_CLASSES[key] = type(f"Function_{key}", (Function,),
+                                              {"__call__": namespace["__call__"],
+                                               "__slots__": ()})
+    return found
 
 
 class Context:
@@ -186,7 +248,7 @@ class Context:
         info = state.module.lookup_export(name)
         if info is None:
             raise status.NotFoundError(f"no function `{name}` exported by module `{module}`")
-        return Function(self, state, info.name, info.cconv)
+        return _function_class(info.cconv)(self, state, info.name, info.cconv)
 
     def begin_call(self, function: Function | str, args=(), *, instruction_budget=None,
                    deadline=None, timeout=None, on_trace=None) -> _inv.Call:

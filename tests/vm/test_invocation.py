@@ -6,6 +6,8 @@ import struct
 
 import programs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from vmhelpers import Token, asm, source
 
 from pyree import status
@@ -527,3 +529,32 @@ def test_arg_converter_passes_plain_arguments_through_and_converts_the_rest():
     with pytest.raises(ValueError):
         convert((ref, 0))                               # count mismatch
     assert inv.arg_converter("m.g", ())(()) == ()
+
+
+# -- Function objects of ref/integer signatures: the generated __call__ ------------------
+_ARGS = st.one_of(st.integers(-(1 << 65), 1 << 65), st.sampled_from(
+    [0, -1, (1 << 31) - 1, 1 << 31, -(1 << 31), -(1 << 31) - 1, (1 << 63) - 1, 1 << 63,
+     -(1 << 63), True, False, 1.0, None, "x", b"1"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=st.sampled_from(["add", "id32", "id64", "idref"]),
+       args=st.lists(st.one_of(_ARGS, st.just(VmList)), max_size=3))
+def test_generated_call_agrees_with_invoke(calc_module, name, args):
+    """A Function whose arguments are refs and integers calls through a ``__call__``
+    generated for its signature (inline argument checks, no converter frame); whatever the
+    arguments - plain in-range values, values that need converting (bools, out-of-range
+    ints), wrong types or counts - it ends as ``Context.invoke`` ends: the same results
+    or the same error."""
+    with Context([calc_module]) as ctx:
+        args = [VmList("i32") if a is VmList else a for a in args]
+        f = ctx.lookup_function(f"calc.{name}")
+        assert type(f).__name__ != "Function" and isinstance(f, Function)
+
+        def outcome(call):
+            try:
+                return "ok", call()
+            except status.PyreeError as e:
+                return type(e), e.message
+        assert outcome(lambda: f(*args)) == outcome(lambda: ctx.invoke(f"calc.{name}", args))
+        assert outcome(lambda: f(*args)) == outcome(lambda: f(*args, instruction_budget=10**6))
