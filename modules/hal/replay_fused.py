@@ -98,6 +98,8 @@ def build(device, checks, launches, proven):
                   "        return False",
                   f"    s{slot} = a{slot}.offset + {b}.byte_offset + {o}"]
     views = {}      # (slot, dtype) -> name of the arena's cached typed view
+    aligned = set()     # (slot, begin % size, size) whose alignment test is emitted
+    slices = {}     # slice expression -> how many bindings use it
     calls = []      # per launch: its kernel's array arguments (checked above, sliced there)
     for k, launch in enumerate(launches):
         args = []
@@ -116,11 +118,23 @@ def build(device, checks, launches, proven):
                           f"    if {view} is None:", "        return False"]
             start = f"s{slot} + {begin}" if begin else f"s{slot}"
             if size > 1:
-                lines += [f"    if ({start}) % {size}:", "        return False"]
-                args.append(f"{view}[({start}) // {size}:(s{slot} + {end}) // {size}]")
+                key = (slot, begin % size, size)
+                if key not in aligned:      # (s + begin) % size depends on begin % size only
+                    aligned.add(key)
+                    test = f"s{slot} + {key[1]}" if key[1] else f"s{slot}"
+                    lines += [f"    if ({test}) % {size}:", "        return False"]
+                expr = f"{view}[({start}) // {size}:(s{slot} + {end}) // {size}]"
             else:
-                args.append(f"{view}[{start}:s{slot} + {end}]")
-        calls.append(", ".join(args))
+                expr = f"{view}[{start}:s{slot} + {end}]"
+            slices[expr] = slices.get(expr, 0) + 1
+            args.append(expr)
+        calls.append(args)
+    shared = {}     # a slice several bindings use: made once, before the first kernel
+    for expr, uses in slices.items():
+        if uses > 1:
+            shared[expr] = f"y{len(shared)}"
+            lines.append(f"    {shared[expr]} = {expr}")
+    calls = [", ".join(shared.get(a, a) for a in args) for args in calls]
     for k, (index, command, executable, kernel, params, fparams, lock, _) in \
             enumerate(launches):
         consts.update({f"_e{k}": executable, f"_k{k}": kernel, f"_p{k}": params,
