@@ -25,6 +25,15 @@ def test_create_is_semaphore_at_0_waiting_for_1(hal):
     assert hal("fence.query", fence) == OK
 
 
+def test_create_makes_what_halfence_create_makes(sync_hal):
+    """The export builds the fence itself (HalFence.create inlined): every slot set, to
+    what HalFence.create sets."""
+    made, expected = sync_hal("fence.create", sync_hal.device, 0), HalFence.create()
+    for slot in (s for cls in HalFence.__mro__ for s in getattr(cls, "__slots__", ())
+                 if s != "__weakref__"):
+        assert getattr(made, slot) == getattr(expected, slot), slot
+
+
 def test_create_ignores_flags_and_checks_the_device(sync_hal):
     assert sync_hal("fence.create", sync_hal.device, 0x7) is not None
     with ref_is_null():
