@@ -290,7 +290,7 @@ np.savez(sys.argv[1], **out)
 
 def test_both_vector_widths_give_the_same_bits(tmp_path):
     """The micro-kernels on 32-byte (AVX2) and 64-byte (AVX-512) vectors, with their
-    different row counts (6 and 12, a tile of 7-11 rows as 6 + the rest), compute every
+    different row counts (tiles of up to 6 and up to 12 rows), compute every
     element as the same fma chain: the bits agree on every path (panels, B in place,
     transposed B, dot products, prepacked panels) and tail. Either width runs on any
     x86-64 CPU (LLVM splits vectors wider than the registers), so both run here."""

@@ -61,7 +61,7 @@ SUB = 6         # rows of the small micro-kernels (_m1.._m6, _h1.._h6)
 # rows of the micro-kernel: 6 rows of two ymm vectors (12 accumulators + 2 B vectors + 1
 # broadcast of 16), or on AVX-512 12 rows of one zmm vector (12 + 1 + 1 of 32 registers;
 # 215 GFLOPS on one Zen 5 core where 6 zmm rows ran at 184: 6 chains of a 4-cycle fma
-# cannot keep two fma pipes busy). A tile of 7-11 rows runs 6 rows, then the rest.
+# cannot keep two fma pipes busy).
 MR = 12 if VECTOR_BYTES == 64 else SUB
 KC = 320        # K block at most: a panel of B is KC*NR elements (20 KiB), in L1
 MC_BYTES = 1152  # M block: 1152 // itemsize rows (288 f32, 144 f64) by KC of A, in L2
@@ -74,7 +74,12 @@ _m1, _m2, _m3, _m4, _m5, _m6 = (micro(mr) for mr in range(1, SUB + 1))
 # half a panel wide: a last panel of at most half a panel's columns (49 positions of a
 # 7x7 plane are 3 panels and 1 column) costs half a panel
 _h1, _h2, _h3, _h4, _h5, _h6 = (micro(mr, HALF_BYTES) for mr in range(1, SUB + 1))
-_m12, _h12 = (micro(MR), micro(MR, HALF_BYTES)) if MR > SUB else (_m6, _h6)
+# 7-12 rows on AVX-512: one zmm accumulator per row (a 6-row tile and a 2-row rest ran
+# 8 rows at 2/3 of the 8-row kernel's speed)
+_m7, _m8, _m9, _m10, _m11, _m12 = ((micro(mr) for mr in range(SUB + 1, 2 * SUB + 1))
+                                   if MR > SUB else (_m6,) * SUB)
+_h7, _h8, _h9, _h10, _h11, _h12 = ((micro(mr, HALF_BYTES) for mr in range(SUB + 1, 2 * SUB + 1))
+                                   if MR > SUB else (_h6,) * SUB)
 # The GEMM's own panels (B packed per call, not the prepacked layout): on AVX-512 two
 # panels wide, 6 rows of two zmm vectors (12 accumulators, half the broadcasts per fma of
 # 12 rows of one: 255 against 215 GFLOPS on one Zen 5 core); else a panel
@@ -88,15 +93,21 @@ _w1 = micro(1, WIDE * PANEL_BYTES)
 
 @numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
 def _rows(mr, kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add):
-    """``mr`` (1..MR) rows of a panel: the MR-row kernel, or 6 rows and then the rest."""
-    if mr == MR and MR > SUB:
-        _m12(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+    """``mr`` (1..MR) rows of a panel, each row count its own kernel."""
+    if mr > SUB and MR > SUB:
+        if mr == 12:
+            _m12(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+        elif mr == 11:
+            _m11(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+        elif mr == 10:
+            _m10(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+        elif mr == 9:
+            _m9(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+        elif mr == 8:
+            _m8(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+        else:
+            _m7(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
         return
-    if mr > SUB:
-        _m6(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
-        mr -= SUB
-        ao += SUB * sai
-        co += SUB * ldc
     if mr == 6:
         _m6(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
     elif mr == 5:
@@ -114,14 +125,20 @@ def _rows(mr, kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add):
 @numba.njit(cache=config.CACHE, nogil=True, boundscheck=False)
 def _rows_half(mr, kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add):
     """:func:`_rows` over the first half of a panel's columns only."""
-    if mr == MR and MR > SUB:
-        _h12(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+    if mr > SUB and MR > SUB:
+        if mr == 12:
+            _h12(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+        elif mr == 11:
+            _h11(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+        elif mr == 10:
+            _h10(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+        elif mr == 9:
+            _h9(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+        elif mr == 8:
+            _h8(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
+        else:
+            _h7(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
         return
-    if mr > SUB:
-        _h6(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
-        mr -= SUB
-        ao += SUB * sai
-        co += SUB * ldc
     if mr == 6:
         _h6(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)
     elif mr == 5:
