@@ -272,7 +272,8 @@ out = {}
 rng = np.random.default_rng(7)
 for dt in (np.float32, np.float64):
     for m, n, k in [(1, 300, 7), (5, 17, 9), (7, 49, 33), (11, 8, 577), (12, 33, 320),
-                    (13, 9, 5), (25, 16, 41), (30, 70, 650), (300, 23, 3)]:
+                    (13, 9, 5), (25, 16, 41), (30, 70, 650), (300, 23, 3), (8, 40, 19),
+                    (9, 17, 64), (10, 33, 100)]:
         A = rng.standard_normal((m, k)).astype(dt)
         B = rng.standard_normal((k, n)).astype(dt)
         for tb in (False, True):
@@ -306,7 +307,7 @@ def test_both_vector_widths_give_the_same_bits(tmp_path):
                        env=env, check=True, timeout=600)
         results.append(np.load(path))
     narrow, wide = results
-    assert sorted(narrow.files) == sorted(wide.files) and len(narrow.files) == 54
+    assert sorted(narrow.files) == sorted(wide.files) and len(narrow.files) == 72
     for name in narrow.files:
         assert not np.isnan(narrow[name]).any(), name
         np.testing.assert_array_equal(narrow[name].view(np.uint8), wide[name].view(np.uint8),
