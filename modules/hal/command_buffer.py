@@ -16,7 +16,9 @@ Execution modes
     * *Reusable* (deferred without ONE_SHOT): :meth:`finalize` also precomputes a replay
       plan (``replay.py``: per-dispatch typed views of direct bindings, slot-relative
       ranges of indirect ones) and the per-slot checks of the binding table, so an
-      execution checks each slot once and slices each binding's view, nothing more.
+      execution checks each slot once and slices each binding's view, nothing more. On
+      ``local-sync`` a plan of slot-only fast dispatches is also submitted in one generated
+      pass by ``device.queue.execute.indirect`` (``replay_fused.py``).
 
 Lifetimes (the contract is ``resource_set.py``)
     Commands hold borrowed RawRanges in every mode, so execution never depends on who keeps

@@ -29,6 +29,11 @@ those checks. Failures are annotated as ``execute_commands`` annotates them (``w
 executing dispatch 'NAME'``, then ``while executing command N (TYPE)``), and a tracer gets
 one ``dispatch`` event per dispatch. ``run`` keeps no state: one plan may run on several
 threads at once.
+
+On ``local-sync``, a plan of fast dispatches over slots only also gets ``submit``
+(``replay_fused.py``): ``queue.execute.indirect`` of the plan - table checks, views,
+kernels, signal - in one generated pass, which declines (doing nothing) whatever it was
+not built for, so the checked path above raises the errors.
 """
 
 from __future__ import annotations
