@@ -5,7 +5,7 @@ An :class:`Allocation` owns either one pool block (``memory`` is the arena's arr
 ``HalAllocator.allocate``) or a zero-copy window of external memory (an imported ``!vm.buffer`` or host
 array, kept alive through ``source``). Buffers and their subspans hold the allocation; when
 the last of them is gone the allocation dies and :meth:`__del__` puts the block's entry back
-on its pool's free list itself (``pool.return_block`` inlined: lock tried, never waited for). Never earlier: nothing but buffers may hold an allocation for the purpose of keeping
+on its pool's free list itself (``pool.return_block`` inlined: no lock, never waits). Never earlier: nothing but buffers may hold an allocation for the purpose of keeping
 its memory, and borrowed :class:`~.raw_range.RawRange` objects hold the arena, not this.
 
 :meth:`release` returns the storage early (``queue.dealloca``): the buffer objects stay
@@ -42,7 +42,8 @@ class Allocation:
     entry: tuple | None = None  # the pool block's free-list entry (arena, offset, block_size)
 
     def __del__(self):
-        # pool.return_block inlined: the finalizer is the pooled block's only way home
+        # pool.return_block inlined: the finalizer is the pooled block's only way home; no
+        # lock, one atomic append (the pool's statistics follow from its free lists)
         pool = self.pool
         if pool is None or self.memory is None:
             return
@@ -52,16 +53,7 @@ class Allocation:
         entry = self.entry
         if entry is None:       # a pooled Allocation(...) made by hand
             entry = (self.arena, self.offset, block)
-        lock = pool._lock
-        if lock.acquire(False):
-            try:
-                pool._free[block].append(entry)
-                pool._live_bytes -= block
-                pool._free_count += 1
-            finally:
-                lock.release()
-        else:   # the lock is busy (another thread, or a collection inside a locked section)
-            pool._pending.append(entry)
+        pool._free[block].append(entry)
 
     @classmethod
     def external(cls, memory: np.ndarray, offset: int, size: int, source) -> Allocation:

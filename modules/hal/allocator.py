@@ -148,15 +148,19 @@ class HalAllocator:
         lock = pool._lock
         lock.acquire()
         try:
-            if pool._pending:
-                pool._drain()
             free = pool._free.get(block)
-            if free:
+            if free:    # only locked paths pop: the entry seen is still there
+                listed = len(free)              # MemoryPool._counted, inlined
+                seen = pool._seen
+                bound = pool._bound + block * (seen[block] + 1 - listed)
+                seen[block] = listed - 1
                 entry = free.pop()
                 pool._allocation_count += 1
-                live = pool._live_bytes = pool._live_bytes + block
-                if live > pool._peak_bytes:
-                    pool._peak_bytes = live
+                if bound > pool._peak_bytes:
+                    bound = pool._refresh()
+                    if bound > pool._peak_bytes:
+                        pool._peak_bytes = bound
+                pool._bound = bound
             else:
                 entry = pool._take(block)
         except PyreeError as e:     # out of host memory for a new arena

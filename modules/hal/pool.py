@@ -23,28 +23,34 @@ Layout:
   an allocate/free cycle builds and frees no tuple.
 * :meth:`trim` drops every arena none of whose blocks is in use (their free-list entries go
   with them); the memory is released once no borrowed range still references the arena.
-* **Statistics** are plain counters updated where the block moves (allocation count, live
-  and peak bytes at allocation; free count and live bytes at release); pooled bytes and
-  live allocations are derived on demand.
+* **Statistics** follow from the free lists: ``_owned[c]`` counts the blocks of class ``c``
+  that exist (carved, less trimmed), so ``_owned[c] - len(_free[c])`` of them are live;
+  live bytes, live allocations, pooled bytes and the free count (allocations less live
+  ones) are derived on demand. Only the allocation count and the peak are kept at
+  allocation, the peak through ``_bound``, an upper bound of the live bytes: an allocation
+  of class ``c`` adds its block and subtracts the blocks released to ``c``'s list since
+  the last look at it (``_seen[c]``: the list's length then), so releases to other
+  classes are the only slack; the exact sum (:meth:`_refresh`) is taken only when the
+  bound passes the peak.
 
 The hot path is ``HalAllocator.allocate`` (``allocator.py``): in one frame it takes a
 block entry under the pool lock (:meth:`_take` when the free list is empty) and builds the
 :class:`~.allocation.Allocation` that owns the block and the HalBuffer over it (both
-without attrs' ``__init__``); the allocation's finalizer returns the entry itself
-(:func:`return_block`) - no other object and no frame in between.
+without attrs' ``__init__``); the allocation's finalizer puts the entry back itself
+(:func:`return_block`, inlined) - no other object and no frame in between.
 
 Threading: ``HalAllocator.allocate``, :meth:`allocate`, :meth:`trim` and
-:meth:`statistics` take the pool lock. A release (``Allocation.__del__`` or ``release``) may run at any point,
-including while this thread holds the lock (a finalizer run by the garbage collector inside
-a locked section), so it never blocks: it *tries* the lock, and only when the lock is busy
-(another thread, or this one re-entered) appends the block to a pending deque (an atomic
-operation) that the next locked path drains first. The uncontended release therefore
-touches the free list and the counters at once and nothing is queued.
+:meth:`statistics` take the pool lock. A release (``Allocation.__del__`` or ``release``)
+may run at any point, including while this thread holds the lock (a finalizer run by the
+garbage collector inside a locked section), so it takes no lock: it poisons the block (if
+enabled) and appends its entry to the free list, one atomic ``list.append``, which is all
+the bookkeeping a release needs. Only locked paths pop entries, so an entry seen in a free
+list under the lock stays there until that path takes it; :meth:`trim` removes entries by
+popping them (a release appending meanwhile is not lost).
 """
 
 from __future__ import annotations
 
-import collections
 import threading
 
 import attrs
@@ -127,14 +133,14 @@ class MemoryPool:
         self._poison_byte = POISON_BYTE   # kept here: release may run at interpreter exit
         self._large = arena_bytes // 4
         self._lock = threading.Lock()
-        self._pending: collections.deque = collections.deque()
-        self._free: dict[int, list] = {}
+        self._free: dict[int, list] = {}    # class -> LIFO list of block entries
+        self._owned: dict[int, int] = {}    # class -> blocks of the class in arenas
+        self._seen: dict[int, int] = {}     # class -> its free list's length when last counted
         self._arenas: list[Arena] = []
         self._current: Arena | None = None
-        self._live_bytes = 0
         self._peak_bytes = 0
+        self._bound = 0                     # >= the live bytes (see the module doc)
         self._allocation_count = 0
-        self._free_count = 0
 
     def allocate(self, nbytes: int) -> tuple[Arena, int, int]:
         """A block of at least ``nbytes``: ``(arena, offset, block_size)``.
@@ -144,8 +150,6 @@ class MemoryPool:
         """
         block = size_class(nbytes)
         with self._lock:
-            if self._pending:
-                self._drain()
             arena, offset, _ = self._take(block)
         return arena, offset, block
 
@@ -156,10 +160,9 @@ class MemoryPool:
     def trim(self) -> int:
         """Releases every arena with no block in use; returns the bytes released."""
         with self._lock:
-            self._drain()
             pooled: dict[int, int] = {}     # id(arena) -> bytes of its blocks in free lists
             for block, entries in self._free.items():
-                for arena, _, _ in entries:
+                for arena, _, _ in entries.copy():     # releases may append meanwhile
                     key = id(arena)
                     pooled[key] = pooled.get(key, 0) + block
             idle = {id(a) for a in self._arenas if pooled.get(id(a), 0) == a.used}
@@ -172,19 +175,28 @@ class MemoryPool:
             self._arenas = [a for a in self._arenas if id(a) not in idle]
             if self._current is not None and id(self._current) in idle:
                 self._current = None
-            for entries in self._free.values():     # the lists stay: releases append to them
-                entries[:] = [e for e in entries if id(e[0]) not in idle]
+            for block, entries in self._free.items():   # the lists stay: releases append
+                kept = []
+                while entries:      # popped one by one: a concurrent append is not lost
+                    entry = entries.pop()
+                    if id(entry[0]) in idle:
+                        self._owned[block] -= 1
+                    else:
+                        kept.append(entry)
+                kept.reverse()
+                entries.extend(kept)
+            self._refresh()
             return released
 
     def statistics(self) -> PoolStatistics:
         with self._lock:
-            self._drain()
-            return PoolStatistics(    # live allocations and pooled bytes are derived here
-                live_bytes=self._live_bytes, peak_bytes=self._peak_bytes,
-                live_allocations=self._allocation_count - self._free_count,
-                allocation_count=self._allocation_count, free_count=self._free_count,
-                pooled_bytes=sum(block * len(entries)
-                                 for block, entries in self._free.items()),
+            live_bytes, live_allocations, pooled_bytes = self._counts()
+            return PoolStatistics(
+                live_bytes=live_bytes, peak_bytes=self._peak_bytes,
+                live_allocations=live_allocations,
+                allocation_count=self._allocation_count,
+                free_count=self._allocation_count - live_allocations,
+                pooled_bytes=pooled_bytes,
                 reserved_bytes=sum(a.size for a in self._arenas),
                 arena_count=len(self._arenas))
 
@@ -194,41 +206,68 @@ class MemoryPool:
         """The entry ``(arena, offset, block)`` of a block of class ``block`` (from its free
         list, else carved), counted."""
         free = self._free.get(block)
-        entry = free.pop() if free else self._carve(block)
-        self._allocation_count += 1
-        live = self._live_bytes = self._live_bytes + block
-        if live > self._peak_bytes:
-            self._peak_bytes = live
+        if free:
+            self._counted(block, len(free))
+            return free.pop()
+        entry = self._carve(block)
+        self._counted(block, 0)
         return entry
 
-    def _drain(self) -> None:
-        pending = self._pending
+    def _counted(self, block: int, listed: int) -> None:
+        """Counts an allocation of class ``block`` whose free list held ``listed`` entries
+        before it (HalAllocator.allocate inlines this): the bound of the live bytes, and the
+        peak, exact whenever the bound passes it."""
+        seen = self._seen
+        bound = self._bound + block * (seen[block] + 1 - listed)
+        seen[block] = listed - 1 if listed else 0
+        self._allocation_count += 1
+        if bound > self._peak_bytes:
+            bound = self._refresh()
+            if bound > self._peak_bytes:
+                self._peak_bytes = bound
+        self._bound = bound
+
+    def _refresh(self) -> int:
+        """The exact live bytes, which become the bound (every class's list looked at)."""
         free = self._free
-        count = nbytes = 0
-        while pending:
-            entry = pending.popleft()
-            block = entry[2]
-            free[block].append(entry)
-            count += 1
-            nbytes += block
-        self._live_bytes -= nbytes
-        self._free_count += count
+        seen = self._seen
+        live_bytes = 0
+        for block, owned in self._owned.items():
+            n = seen[block] = len(free[block])
+            live_bytes += (owned - n) * block
+        self._bound = live_bytes
+        return live_bytes
+
+    def _counts(self) -> tuple[int, int, int]:
+        """Exact ``(live bytes, live blocks, pooled bytes)`` from the free lists."""
+        free = self._free
+        live_bytes = live = pooled = 0
+        for block, owned in self._owned.items():
+            n = len(free[block])
+            live += owned - n
+            live_bytes += (owned - n) * block
+            pooled += n * block
+        return live_bytes, live, pooled
 
     def _carve(self, block: int) -> tuple[Arena, int, int]:
-        """A new block's entry (made here, once for the block's life)."""
+        """A new block's entry (made here, once for the block's life), counted in
+        ``_owned``."""
         if block not in self._free:
             self._free[block] = []      # exists before any block of the class is returned
+            self._owned[block] = self._seen[block] = 0
         if block > self._large:
-            arena = Arena(block)
+            arena = Arena(block)        # may raise RESOURCE_EXHAUSTED: nothing counted yet
             arena.used = block
             self._arenas.append(arena)
-            return arena, 0, block
-        arena = self._current
-        if arena is None or arena.used + block > arena.size:
-            arena = self._current = Arena(self.arena_bytes)
-            self._arenas.append(arena)
-        offset = arena.used
-        arena.used = offset + block
+            offset = 0
+        else:
+            arena = self._current
+            if arena is None or arena.used + block > arena.size:
+                arena = self._current = Arena(self.arena_bytes)
+                self._arenas.append(arena)
+            offset = arena.used
+            arena.used = offset + block
+        self._owned[block] += 1
         return arena, offset, block
 
     def __repr__(self) -> str:
@@ -237,20 +276,10 @@ class MemoryPool:
 
 
 def return_block(pool: MemoryPool, entry: tuple) -> None:
-    """Puts a block entry ``(arena, offset, block)`` back on its free list (the block
-    poisoned first if enabled) and counts it; when the pool lock is busy (another thread,
-    or a finalizer run inside a locked section of this one) the entry is queued for the
-    next locked path instead. Never blocks. ``Allocation.__del__`` is this, inlined."""
+    """Puts a block entry ``(arena, offset, block)`` back on its free list, the block
+    poisoned first if enabled: one atomic append, no lock (see the module doc), so it never
+    blocks. ``Allocation.__del__`` is this, inlined."""
     arena, offset, block = entry
     if pool.poison:
         arena.data[offset:offset + block] = pool._poison_byte
-    lock = pool._lock
-    if lock.acquire(False):
-        try:
-            pool._free[block].append(entry)
-            pool._live_bytes -= block
-            pool._free_count += 1
-        finally:
-            lock.release()
-    else:
-        pool._pending.append(entry)
+    pool._free[block].append(entry)
