@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pyree.modules.hal import executable_format as fmt
 from pyree.modules.hal.executable import Executable
@@ -753,3 +753,69 @@ def test_conv_channel_blocks_any_geometry_and_workgroup_prefix(exe, geometry, da
                                    atol=1e-12)
         top = max(top, np.ravel_multi_index((n, chans.stop - 1, oh, out[-1] - 1), oshape))
     assert required == (top + 1) * 8
+
+
+def _patch_matrix(x, r0, r1, cg, kernel, strides, dilations, pads, out):
+    """The im2col patch matrix ``[Cg*KK, (r1-r0)*OW]`` of output rows ``[r0, r1)`` (rows
+    are ``(od, oh)`` of a 3-D output), zeros for taps in padding, built in numpy."""
+    ID, IH, IW = x.shape[1:]
+    OD, OH, OW = out
+    KD, KH, KW = kernel
+    rows = []
+    for c in range(cg):
+        for kd in range(KD):
+            for kh in range(KH):
+                for kw in range(KW):
+                    row = []
+                    for rr in range(r0, r1):
+                        od, oh = divmod(rr, OH)
+                        i_d = od * strides[0] - pads[0] + kd * dilations[0]
+                        i_h = oh * strides[1] - pads[1] + kh * dilations[1]
+                        for ow in range(OW):
+                            i_w = ow * strides[2] - pads[2] + kw * dilations[2]
+                            inside = 0 <= i_d < ID and 0 <= i_h < IH and 0 <= i_w < IW
+                            row.append(x[c, i_d, i_h, i_w] if inside else 0)
+                    rows.append(row)
+    return np.array(rows, x.dtype)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_conv_tile_is_the_gemm_of_its_patch_matrix_bit_for_bit(data, dtype):
+    """conv_tile's im2col product gives the bits ``gemm`` gives on a patch matrix built in
+    numpy: any row segment, stride, dilation and padding, 2-D and 3-D (the patch matrix's
+    rows advance without divisions; a 1x1 stride-1 conv reads the input in place)."""
+    from pyree.modules.hal.kernels import gemm
+    from pyree.modules.hal.kernels.conv_tile import conv_tile
+
+    d = data.draw
+    nd3 = d(st.booleans())
+    kernel = (d(st.integers(1, 2)) if nd3 else 1, d(st.integers(1, 4)), d(st.integers(1, 4)))
+    strides = (d(st.integers(1, 2)) if nd3 else 1, d(st.integers(1, 3)), d(st.integers(1, 3)))
+    dilations = (1, d(st.integers(1, 2)), d(st.integers(1, 2)))
+    pads = tuple(d(st.integers(0, k - 1)) for k in kernel)
+    size = (d(st.integers(kernel[0], 4)) if nd3 else 1, d(st.integers(4, 12)),
+            d(st.integers(4, 40)))
+    out = tuple((size[i] + 2 * pads[i] - dilations[i] * (kernel[i] - 1) - 1) // strides[i] + 1
+                for i in range(3))
+    assume(min(out) >= 1)
+    cg, mg = d(st.integers(1, 40)), d(st.integers(1, 30))
+    rows = out[0] * out[1]
+    r0 = d(st.integers(0, rows - 1))
+    r1 = d(st.integers(r0 + 1, rows))
+    assume((r1 - r0) * out[2] >= 2)
+    rng = np.random.default_rng(d(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((cg, *size)).astype(dtype)
+    ck = cg * int(np.prod(kernel))
+    w = rng.standard_normal((mg, ck)).astype(dtype)
+    npos = (r1 - r0) * out[2]
+    got = np.full(mg * npos, np.nan, dtype)
+    cols = np.empty(max(1, ck * npos), dtype)
+    conv_tile(x.ravel(), w.ravel(), 0, 0, r0, r1, cg, mg, *size, *out, *kernel, *strides,
+              *dilations, *pads, 0, cols, got, 0, npos)
+    patches = _patch_matrix(x, r0, r1, cg, kernel, strides, dilations, pads, out)
+    want = np.full(mg * npos, np.nan, dtype)
+    gemm.gemm(mg, npos, ck, w.ravel(), 0, ck, 1, patches.ravel(), 0, npos, 1, want, 0, npos)
+    np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+    assert np.allclose(got, (w @ patches).ravel(), rtol=1e-4 if dtype == np.float32 else 1e-10,
+                       atol=1e-4 if dtype == np.float32 else 1e-10)
