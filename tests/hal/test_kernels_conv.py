@@ -779,21 +779,28 @@ def _patch_matrix(x, r0, r1, cg, kernel, strides, dilations, pads, out):
     return np.array(rows, x.dtype)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
 def test_conv_tile_is_the_gemm_of_its_patch_matrix_bit_for_bit(data, dtype):
     """conv_tile's im2col product gives the bits ``gemm`` gives on a patch matrix built in
     numpy: any row segment, stride, dilation and padding, 2-D and 3-D (the patch matrix's
-    rows advance without divisions; a 1x1 stride-1 conv reads the input in place)."""
+    rows advance without divisions; half the examples are "same" convs of width stride 1,
+    whose patch rows are copied as runs of the input, ``conv_tile._runs``; a 1x1 stride-1
+    conv reads the input in place)."""
     from pyree.modules.hal.kernels import gemm
     from pyree.modules.hal.kernels.conv_tile import conv_tile
 
     d = data.draw
-    nd3 = d(st.booleans())
-    kernel = (d(st.integers(1, 2)) if nd3 else 1, d(st.integers(1, 4)), d(st.integers(1, 4)))
-    strides = (d(st.integers(1, 2)) if nd3 else 1, d(st.integers(1, 3)), d(st.integers(1, 3)))
-    dilations = (1, d(st.integers(1, 2)), d(st.integers(1, 2)))
+    same = d(st.booleans())     # 2-D, width stride 1: output rows are runs of the input
+    nd3 = not same and d(st.booleans())
+    kernel = (d(st.integers(1, 2)) if nd3 else 1, d(st.integers(1, 4)),
+              d(st.sampled_from([1, 3, 5])) if same else d(st.integers(1, 4)))
+    strides = (d(st.integers(1, 2)) if nd3 else 1, 1 if same else d(st.integers(1, 3)),
+               1 if same else d(st.integers(1, 3)))
+    dilations = (1, d(st.integers(1, 2)), 1 if same else d(st.integers(1, 2)))
     pads = tuple(d(st.integers(0, k - 1)) for k in kernel)
+    if same:
+        pads = (0, pads[1], (kernel[2] - 1) // 2)
     size = (d(st.integers(kernel[0], 4)) if nd3 else 1, d(st.integers(4, 12)),
             d(st.integers(4, 40)))
     out = tuple((size[i] + 2 * pads[i] - dilations[i] * (kernel[i] - 1) - 1) // strides[i] + 1

@@ -38,6 +38,50 @@ def pointwise(ID, IH, IW, OD, OH, OW, KD, KH, KW, SD, SH, SW, PD, PH, PW):
 
 
 @numba.njit(**_OPTS)
+def _runs(x, xb, r0, r1, Cg, IH, IW, OW, KH, KW, SH, DH, PH, PW, cols):
+    """The patch matrix of a 2-D conv whose output rows are runs of the input (width
+    stride and dilation 1 and ``SH * IW == OW``: a stride-1 "same" conv, 3x3 with pads 1):
+    element ``j = (rr - r0) * OW + ow`` of row ``(c, kh, kw)`` reads the input at ``j``
+    plus a constant, so each row is one copy over its rows inside the input (from its
+    first tap in range to its last: every index between lies in channel c's plane), then
+    the ``lo`` first and ``OW - hi`` last columns of each row, whose taps fall into the
+    padding, are zeroed, and so are rows whose input row is padding. 2-2.9x the
+    row-by-row copy on 7x7 to 56x56 planes (one thread, 64-192 channels)."""
+    IS = IH * IW
+    npos = (r1 - r0) * OW
+    for c in range(Cg):
+        for kh in range(KH):
+            # rows [ra, rb) read input rows ih = rr*SH - PH + kh*DH inside [0, IH)
+            t = PH - kh * DH
+            ra = max(r0, -(-t // SH)) if t > 0 else r0
+            rb = max(ra, min(r1, (IH - 1 + t) // SH + 1))
+            for kw in range(KW):
+                crow = (c * KH * KW + kh * KW + kw) * npos
+                iw0 = kw - PW
+                lo = 0 if iw0 >= 0 else min(OW, -iw0)
+                hi = max(lo, 0 if IW - 1 - iw0 < 0 else min(OW, IW - iw0))
+                for j in range((ra - r0) * OW):
+                    cols[np.uint64(crow + j)] = 0
+                for j in range((rb - r0) * OW, npos):
+                    cols[np.uint64(crow + j)] = 0
+                if ra == rb:
+                    continue
+                j0 = (ra - r0) * OW + lo
+                j1 = (rb - 1 - r0) * OW + hi
+                if lo < hi:     # the first and last elements copied are taps inside
+                    src = xb + c * IS + (ra * SH - PH + kh * DH) * IW + iw0 + lo - j0
+                    for j in range(j0, j1):
+                        cols[np.uint64(crow + j)] = x[np.uint64(src + j)]
+                if lo > 0 or hi < OW:
+                    for rr in range(ra, rb):
+                        q = crow + (rr - r0) * OW
+                        for ow in range(lo):
+                            cols[np.uint64(q + ow)] = 0
+                        for ow in range(hi, OW):
+                            cols[np.uint64(q + ow)] = 0
+
+
+@numba.njit(**_OPTS)
 def conv_tile(x, w, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OD, OH, OW, KD, KH, KW, SD, SH, SW,
               DD, DH, DW, PD, PH, PW, direct, cols, dst, do, ldd):
     IS = ID * IH * IW
@@ -48,6 +92,11 @@ def conv_tile(x, w, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OD, OH, OW, KD, KH, KW, 
         if pointwise(ID, IH, IW, OD, OH, OW, KD, KH, KW, SD, SH, SW, PD, PH, PW):
             # The channel block is the B matrix as it lies: [Cg, npos] with row stride IS.
             gemm(Mg, npos, Cg, w, wb, CK, 1, x, xb + r0 * OW, IS, 1, dst, do, ldd)
+            return
+        if KD == 1 and ID == 1 and OD == 1 and PD == 0 and SW == 1 and DW == 1 and \
+                SH * IW == OW:
+            _runs(x, xb, r0, r1, Cg, IH, IW, OW, KH, KW, SH, DH, PH, PW, cols)
+            gemm(Mg, npos, CK, w, wb, CK, 1, cols, 0, npos, 1, dst, do, ldd)
             return
         od0 = r0 // OH
         oh0 = r0 - od0 * OH
