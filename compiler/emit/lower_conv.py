@@ -353,9 +353,10 @@ def lower_pool(region, graph):
     per = pool_rows_per_workgroup(rows, out_t.shape[-1], math.prod(kernel))
     pc = _Consts()
     n, c = pc(x_t.shape[0], "N"), pc(x_t.shape[1], "C")
+    # the window as literals: the kernel is generated for it (spec/executables.md 6.6)
     body = {"kind": "pool", "op": kind, "input": 0, "output": 1,
-            "kernel": pc.many(kernel, "K"), "strides": pc.many(strides, "S"),
-            "dilations": pc.many(dilations, "D"), "pads": pc.many(pads, "P")}
+            "kernel": [int(v) for v in kernel], "strides": [int(v) for v in strides],
+            "dilations": [int(v) for v in dilations], "pads": [int(v) for v in pads]}
     if kind == "average":
         body["count_include_pad"] = bool(node.attr("count_include_pad", 0))
     if kind == "lp":

@@ -34,6 +34,26 @@ WHOLE_PLANES = [("max2d_f32", "max", {}), ("average2d_f64", "average", {}),
 WP = [name + "_wp" for name, _, _ in WHOLE_PLANES]
 
 
+# windows given as literals (as the compiler gives them): (dtype, op, kernel, strides, pads,
+# body extras); the kernel is generated for the window
+LITERAL = {"lit_max_k3s2p1": ("f32", "max", [3, 3], [2, 2], [1, 1, 1, 1], {}),
+           "lit_average_k2s2": ("f64", "average", [2, 2], [2, 2], [0, 0, 0, 0], {}),
+           "lit_average_k3s1p1_wp": ("f32", "average", [3, 3], [1, 1], [1, 1, 1, 1],
+                                     {"whole_planes": True})}
+
+
+def _literal_function(name, dtype, op, kernel, strides, pads, extra):
+    """Push constants: N C IH IW OH OW rows."""
+    shape = [{"pc": 0}, {"pc": 1}]
+    return {"name": name, "push_constants": ["x"] * 7, "items_per_workgroup": {"pc": 6},
+            "bindings": [{"index": 0, "type": dtype, "access": "read",
+                          "shape": shape + [{"pc": 2}, {"pc": 3}]},
+                         {"index": 1, "type": dtype, "access": "write",
+                          "shape": shape + [{"pc": 4}, {"pc": 5}]}],
+            "body": {"kind": "pool", "op": op, "input": 0, "output": 1, "kernel": kernel,
+                     "strides": strides, "pads": pads, **extra}}
+
+
 def _parts(name):
     """(op, spatial dims, numpy dtype) of a test function's name."""
     base = name.removesuffix("_wp")
@@ -50,7 +70,8 @@ def _exe():
              pool_function("average2d_cip_f32", 2, "f32", "average", count_include_pad=True),
              pool_function("lp2d_f64", 2, "f64", "lp", p=3)] + \
             [pool_function(name + "_wp", 2, name[-3:], op, whole_planes=True, **extra)
-             for name, op, extra in WHOLE_PLANES]
+             for name, op, extra in WHOLE_PLANES] + \
+            [_literal_function(name, *window) for name, window in LITERAL.items()]
         _EXE["exe"] = Executable.create(fmt.FORMAT, fmt.serialize({"version": 1,
                                                                    "functions": functions}))
     return _EXE["exe"]
@@ -277,3 +298,38 @@ def test_whole_planes_static_checks_name_the_field(nd, body, message):
 def test_whole_planes_accepted_where_what_is_static_agrees(nd, body):
     fn = fmt.parse(fmt.FORMAT, fmt.serialize(_static_pool(nd, **body))).functions[0]
     assert fn.body.whole_planes is body.get("whole_planes", False)
+
+
+def test_literal_window_sizes_are_literals_in_the_kernel():
+    """A window size literal in the description is a literal in the generated kernel (numba
+    folds the branches on it), as are a 2-D pool's unit depth sizes; push constants are
+    read from ``p``."""
+    lit = fmt.parse(fmt.FORMAT, fmt.serialize({"version": 1, "functions": [
+        _literal_function("l", *LITERAL["lit_max_k3s2p1"])]})).functions[0]
+    source = compiler.generate(lit)
+    for line in ("KW = 3", "KH = 3", "SW = 2", "SH = 2", "DW = 1", "PW = 1", "EW = 1",
+                 "KD = 1", "ID = 1", "IW = p[5]", "OW = p[8]"):
+        assert f"    {line}\n" in source, line
+    pushed = compiler.generate(_function())
+    for line in ("KW = p[11]", "SW = p[14]", "PW = p[20]", "KD = 1", "ID = 1"):
+        assert f"    {line}\n" in pushed, line
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.sampled_from(sorted(LITERAL)), height=st.integers(1, 12),
+       width=st.integers(1, 40), ceil_mode=st.booleans(), data=st.data(),
+       seed=st.integers(0, 2**16), nc=st.tuples(st.integers(1, 2), st.integers(1, 3)))
+def test_literal_window_kernels_match_numpy(name, height, width, ceil_mode, data, seed, nc):
+    """Kernels generated for a literal window (3x3/2 pads 1 max, 2x2/2 average, the flat
+    3x3/1 average with the plane pass) against numpy, a prefix of workgroups of any size."""
+    dtype, op, kernel, strides, pads, _ = LITERAL[name]
+    if any(n + pads[j] + pads[j + 2] < kernel[j] for j, n in enumerate((height, width))):
+        height, width = max(height, kernel[0]), max(width, kernel[1])
+    xs = (*nc, height, width)
+    x = np.random.default_rng(seed).standard_normal(xs).astype(
+        "float32" if dtype == "f32" else "float64")
+    consts, out, rows = pool_constants(xs, kernel, strides, [1, 1], pads, ceil_mode, 1)
+    per = data.draw(st.integers(1, rows), label="per")
+    groups = data.draw(st.integers(1, -(-rows // per)), label="workgroups")
+    want = pool_ref(x, op, kernel, strides, [1, 1], pads, out)
+    _check_prefix(name, op, x, [*xs, *out, per], out, rows, per, groups, want)

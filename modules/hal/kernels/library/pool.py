@@ -55,6 +55,25 @@ NAMES = ("n", "nwg", "per", "ID", "IH", "IW", "OD", "OH", "OW", "KD", "KH", "KW"
 V = 16      # loop lengths are rounded up to a multiple of this where that stays inside
 
 
+def _literals(body) -> dict:
+    """The parameters known when the kernel is generated, emitted as literals (numba then
+    folds the branches and loops on them): the leading unit axes of a 1-D or 2-D pool, and
+    each window size (kernel, stride, dilation, pad) that is literal in the description.
+    ``spatial_layout`` puts the same values in ``p``."""
+    nd = len(body.kernel)
+    out = {}
+    for a in "DHW"[:3 - nd]:
+        out.update({f"I{a}": 1, f"O{a}": 1, f"K{a}": 1, f"S{a}": 1, f"D{a}": 1, f"P{a}": 0,
+                    f"E{a}": 0})
+    for j, a in enumerate("DHW"[3 - nd:]):
+        for name, e in (("K", body.kernel[j]), ("S", body.strides[j]),
+                        ("D", body.dilations[j]), ("P", body.pads[j]),
+                        ("E", body.pads[nd + j])):
+            if e.static() is not None:
+                out[name + a] = e.static()
+    return out
+
+
 def _count(axis: str, coord: str, indent: str) -> list[str]:
     """Lines computing ``n{axis}``: taps of the window along one axis inside the counted
     extent (the input, or the padded input when ``cip``)."""
@@ -265,7 +284,9 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
     params = ", ".join([f"b{b.index}" for b in fn.bindings] + ["p", "fp"])
     lines = skeleton.header()
     lines.append(f"def kernel({params}):")
-    lines += [f"    {name} = p[{k}]" for k, name in enumerate(NAMES)]
+    known = _literals(body)
+    lines += [f"    {name} = {known[name]}" if name in known else f"    {name} = p[{k}]"
+              for k, name in enumerate(NAMES)]
     col = "(c % 2) * HP + c // 2 if SW == 2 else c"      # column c's place in r
     lines += [
         "    pw = fp[0]",
