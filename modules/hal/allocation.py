@@ -2,11 +2,13 @@
 
 An :class:`Allocation` owns either one pool block (``memory`` is the arena's array,
 ``offset`` the block start, ``entry`` the block's free-list entry; made by
-``HalAllocator.allocate``) or a zero-copy window of external memory (an imported ``!vm.buffer`` or host
-array, kept alive through ``source``). Buffers and their subspans hold the allocation; when
-the last of them is gone the allocation dies and :meth:`__del__` puts the block's entry back
-on its pool's free list itself (``pool.return_block`` inlined: no lock, never waits). Never earlier: nothing but buffers may hold an allocation for the purpose of keeping
-its memory, and borrowed :class:`~.raw_range.RawRange` objects hold the arena, not this.
+``HalAllocator.allocate`` as a :class:`PooledAllocation`) or a zero-copy window of external
+memory (an imported ``!vm.buffer`` or host array, kept alive through ``source``). Buffers
+and their subspans hold the allocation; when the last of them is gone the allocation dies
+and :meth:`__del__` puts the block's entry back on its pool's free list itself
+(``pool.return_block`` inlined: no lock, never waits). Never earlier: nothing but buffers
+may hold an allocation for the purpose of keeping its memory, and borrowed
+:class:`~.raw_range.RawRange` objects hold the arena, not this.
 
 :meth:`release` returns the storage early (``queue.dealloca``): the buffer objects stay
 valid, but mapping or borrowing them fails with UseAfterReleaseError (FAILED_PRECONDITION).
@@ -112,3 +114,12 @@ class Allocation:
         kind = "pooled" if self.pool is not None else "external"
         state = " released" if self.memory is None else ""
         return f"<Allocation {kind} size={self.size} claims={self.claims}{state}>"
+
+
+class PooledAllocation(Allocation):
+    """An :class:`Allocation` of a pool block as ``HalAllocator.allocate`` makes it: the same
+    fields and behaviour, but the class is called without arguments (object's C
+    ``__init__``, no attrs ``__init__`` frame) and the allocator stores every field."""
+
+    __slots__ = ()
+    __init__ = object.__init__      # (the type slot becomes object's own: no Python call)

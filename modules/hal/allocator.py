@@ -38,7 +38,7 @@ from pyree.vm import buffer as vm_buffer_module
 from pyree.vm.buffer import VmBuffer
 from pyree.vm.ref import register_ref_type
 
-from .allocation import Allocation
+from .allocation import Allocation, PooledAllocation
 from .buffer import HalBuffer, _HalBufferSlots, new_buffer
 from .buffer_params import BufferParams
 from .buffer_validation import device_size
@@ -60,7 +60,6 @@ _QUEUE_TRANSFER = int(BufferCompatibility.QUEUE_TRANSFER)
 _QUEUE_DISPATCH = int(BufferCompatibility.QUEUE_DISPATCH)
 _ROUND_UP = ALIGNMENT - 1
 _BLOCK_MASK = ~(ALIGNMENT - 1)
-_new = object.__new__
 
 
 @attrs.frozen
@@ -168,7 +167,7 @@ class HalAllocator:
         finally:
             lock.release()
         arena = entry[0]
-        allocation = _new(Allocation)   # every field, as Allocation(...) would set them
+        allocation = PooledAllocation()     # every field, as Allocation(...) would set them
         allocation.memory = arena.data
         allocation.offset = entry[1]
         allocation.size = rounded

@@ -17,10 +17,11 @@ Layout:
   exactly their class size, which is pooled like any other block afterwards.
 * **Size classes** are multiples of 64 bytes: 64, 128, 192, 256, then four classes per
   doubling (320, 384, 448, 512, 640, ...), so internal waste is at most 25%.
-* **Free lists**, one per class, are LIFO stacks of *block entries*: ``(arena, offset,
-  block_size)`` tuples made once, when the block is carved, and reused for its whole life
-  (the allocation that holds the block keeps its entry and puts that same tuple back), so
-  an allocate/free cycle builds and frees no tuple.
+* **Free lists**, one per class, are LIFO stacks (``collections.deque``: a push and a pop
+  of a near-empty stack allocate nothing, where a list reallocates) of *block entries*:
+  ``(arena, offset, block_size)`` tuples made once, when the block is carved, and reused
+  for its whole life (the allocation that holds the block keeps its entry and puts that
+  same tuple back), so an allocate/free cycle builds and frees no tuple.
 * :meth:`trim` drops every arena none of whose blocks is in use (their free-list entries go
   with them); the memory is released once no borrowed range still references the arena.
 * **Statistics** follow from the free lists: ``_owned[c]`` counts the blocks of class ``c``
@@ -52,6 +53,7 @@ popping them (a release appending meanwhile is not lost).
 from __future__ import annotations
 
 import threading
+from collections import deque
 
 import attrs
 import numpy as np
@@ -133,7 +135,7 @@ class MemoryPool:
         self._poison_byte = POISON_BYTE   # kept here: release may run at interpreter exit
         self._large = arena_bytes // 4
         self._lock = threading.Lock()
-        self._free: dict[int, list] = {}    # class -> LIFO list of block entries
+        self._free: dict[int, deque] = {}   # class -> LIFO stack of block entries
         self._owned: dict[int, int] = {}    # class -> blocks of the class in arenas
         self._seen: dict[int, int] = {}     # class -> its free list's length when last counted
         self._arenas: list[Arena] = []
@@ -253,7 +255,7 @@ class MemoryPool:
         """A new block's entry (made here, once for the block's life), counted in
         ``_owned``."""
         if block not in self._free:
-            self._free[block] = []      # exists before any block of the class is returned
+            self._free[block] = deque()     # exists before any block of the class is returned
             self._owned[block] = self._seen[block] = 0
         if block > self._large:
             arena = Arena(block)        # may raise RESOURCE_EXHAUSTED: nothing counted yet

@@ -130,7 +130,8 @@ def test_a_block_keeps_its_free_list_entry_for_life():
     entry = a.allocation.entry
     assert entry == (a.allocation.arena, a.allocation.offset, ALIGNMENT)
     del a
-    assert alloc.pool._free[ALIGNMENT] == [entry] and alloc.pool._free[ALIGNMENT][0] is entry
+    assert list(alloc.pool._free[ALIGNMENT]) == [entry]
+    assert alloc.pool._free[ALIGNMENT][0] is entry
     b = alloc.allocate(0, 0, 60)
     assert b.allocation.entry is entry and not alloc.pool._free[ALIGNMENT]
     assert (b.allocation.size, b.byte_length) == (60, 60)
@@ -530,6 +531,7 @@ def test_allocation_has_every_field_of_init():
         getattr(made, field.name)               # every slot is set
     assert (made.size, made.claims, made.source, made.queue_owner) == (12, 1, None, None)
     assert made.block_size == ALIGNMENT and made.memory is made.arena.data
+    assert isinstance(made, Allocation) and repr(made) == "<Allocation pooled size=12 claims=1>"
 
 
 def test_pool_buffer_blocks_come_back_with_exact_statistics():
