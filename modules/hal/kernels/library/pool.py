@@ -268,7 +268,8 @@ def _plane(combine, read, init: str, finish, y: str, indent: str) -> list[str]:
         i + "        pa[np.uint64(o)] = H[np.uint64(o)]",
         i + "    for kh in range(1, KH):",
         i + "        for o in range(IS):",
-        i + f"            pa[np.uint64(o)] = {combine('pa[np.uint64(o)]', 'H[np.uint64(o + kh * IW)]')}",
+        i + "            pa[np.uint64(o)] = "
+            f"{combine('pa[np.uint64(o)]', 'H[np.uint64(o + kh * IW)]')}",
         i + "    for o in range(IS):",
         i + f"        {y}[np.uint64(ob + o)] = {finish('pa[np.uint64(o)]', dv)}"]
 
