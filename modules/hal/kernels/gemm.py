@@ -11,15 +11,18 @@ Structure (GotoBLAS's loops around a BLIS-style micro-kernel, ``gemm_ir.micro``)
 cut into blocks of ``NC_BYTES // itemsize`` columns, K into equal blocks of at most ``KC``
 (``kstep``: 576 is 288 + 288, not 256 + 256 + 64, one pass over C fewer), M into
 blocks of ``MC_BYTES // itemsize`` rows (the block of A stays in L2). Each (N block, K
-block) of B is copied row by row into a scratch of panels of ``NR = 2 * lanes`` columns,
-the last zero-padded (sequential reads in the kernel, no masking for N tails, no
-cache-set conflicts from a long row stride), and the ``MR x NR`` micro-kernel runs ``kc``
-fused multiply-adds per element with A's values broadcast from their rows as they lie.
-A C tile past N goes through a scratch tile, computed half a panel wide when its columns
-fit in half (a 7x7 plane's 49 positions: 3.5 panels' work, not 4); rows past a multiple of
-``MR`` use the micro-kernel for fewer rows. ``NR`` is 64 bytes of columns (16 f32) on every
-CPU, the prepacked layout's panel; the vectors are 32 bytes (AVX2: ``MR`` = 6 rows of two
-vectors) or 64 (AVX-512: 12 rows of one), ``config.gemm_vector_bytes``. Some shapes skip the panels, whose copy would cost as
+block) of B is copied row by row into a scratch of panels of ``nr`` columns, the last
+zero-padded (sequential reads in the kernel, no masking for N tails, no cache-set
+conflicts from a long row stride), and a micro-kernel runs ``kc`` fused multiply-adds per
+element of a tile with A's values broadcast from their rows as they lie. The vectors are
+32 bytes (AVX2) or 64 (AVX-512; ``config.gemm_vector_bytes``). Panels are 64 bytes of
+columns (16 f32), the prepacked layout's, on every CPU; with 32-byte vectors tiles are 6
+rows of two vectors, with 64-byte ones a prepacked B runs tiles of up to ``MR`` = 12 rows
+of one vector, and the GEMM's own panels are two panels wide (``OWN_BYTES``), in tiles of
+6 rows of two vectors. A C tile past N goes through a scratch tile, computed by the
+narrowest kernel covering its columns (half a panel: a 7x7 plane's 49 positions cost 3.5
+panels' work, not 4); rows past a multiple of the tile use the kernel for fewer rows, each
+row count its own. Some shapes skip the panels, whose copy would cost as
 much as the product: a product of at most ``MR`` rows, or whose K block of A fits in
 ``INPLACE_A_BYTES`` (it stays in L1 with the panel's rows of B), reads B's rows in place
 (the grouped 1x1 convs and short-K products: 1.05-1.8x on one core), and with A and B
