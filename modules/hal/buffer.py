@@ -201,15 +201,6 @@ class HalBuffer(_HalBufferSlots):
 
     # buffer.assert and the allocation claims.
 
-    def is_compatible(self, minimum_length, memory_types, buffer_usage) -> bool:
-        """True when :meth:`assert_compatible` would pass, for plain in-range ints (False
-        means "check with assert_compatible", which raises the error)."""
-        return minimum_length.__class__ is int and 0 <= minimum_length <= self.byte_length \
-            and memory_types.__class__ is int and 0 <= memory_types <= 0xFFFFFFFF \
-            and self.memory_type & memory_types == memory_types \
-            and buffer_usage.__class__ is int and 0 <= buffer_usage <= 0xFFFFFFFF \
-            and self.allowed_usage & buffer_usage == buffer_usage
-
     def assert_compatible(self, message="", minimum_length=0, memory_types=0,
                           buffer_usage=0) -> None:
         """``buffer.assert`` (3.2): length, memory type and usage, in that order.

@@ -17,6 +17,7 @@ from .device import HalDevice
 from .module_args import deref, ref_error, text, vm_buffer
 
 MAX_SELECT_PAIRS = 64
+_U32 = 0xFFFFFFFF
 
 
 class AllocatorExports:
@@ -71,8 +72,14 @@ class BufferExports:
             raise ref_error(message, VmBuffer)
         if type(allocator) is not HalAllocator:
             raise ref_error(allocator, HalAllocator)
-        if buffer.is_compatible(minimum_length, memory_types, buffer_usage):
-            return      # the message is only text for the error
+        # what assert_compatible passes, for plain in-range ints, in this frame (the
+        # message is only text for the error, which assert_compatible raises)
+        if minimum_length.__class__ is int and 0 <= minimum_length <= buffer.byte_length \
+                and memory_types.__class__ is int and 0 <= memory_types <= _U32 \
+                and buffer.memory_type & memory_types == memory_types \
+                and buffer_usage.__class__ is int and 0 <= buffer_usage <= _U32 \
+                and buffer.allowed_usage & buffer_usage == buffer_usage:
+            return
         buffer.assert_compatible(text(message), minimum_length, memory_types, buffer_usage)
 
     @export("0r_v", name="buffer.allocation.preserve")

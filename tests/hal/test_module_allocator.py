@@ -165,6 +165,25 @@ def test_buffer_assert_checks_in_order(sync_hal):
         sync_hal("buffer.assert", buffer, msg, allocator, 0, 0, 0x100)
 
 
+@pytest.mark.parametrize("minimum_length", [0, 15, 16, 17, -1, 1 << 40])
+def test_buffer_assert_is_assert_compatible(sync_hal, minimum_length):
+    # the export passes plain in-range requests in its own frame: over edge values it
+    # passes exactly when HalBuffer.assert_compatible does, else raises its error
+    buffer = sync_hal.buffer(16)
+    for memory_types in (0, DEVICE_LOCAL, 0x32, 0x46, 0x2, 0xFFFFFFFF, -1):
+        for usage in (0, DEFAULT_USAGE, 0x100, 0x3, 0xFFFFFFFF, -1, -0x80000000):
+            call = ("buffer.assert", buffer, text("m"), sync_hal.allocator, minimum_length,
+                    memory_types, usage)
+            try:
+                buffer.assert_compatible("m", minimum_length, memory_types, usage)
+            except status.PyreeError as e:
+                with pytest.raises(type(e)) as info:
+                    sync_hal(*call)
+                assert info.value.message == e.message
+                continue
+            sync_hal(*call)
+
+
 def test_buffer_assert_refs(sync_hal):
     buffer = sync_hal.buffer(4)
     with ref_is_null():
