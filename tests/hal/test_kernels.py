@@ -859,3 +859,16 @@ def test_kernel_threads_spin_briefly_then_sleep_unless_the_user_says(given, want
     done = subprocess.run([sys.executable, "-c", _WAIT_SCRIPT], env=env, check=True,
                           capture_output=True, text=True, timeout=300)
     assert done.stdout.strip().splitlines()[-1] == want
+
+
+def test_softmax_in_place_over_its_source(exe):
+    """The target may be the source's own bytes (same layout): softmax reads each element
+    once before writing it, and the division pass reads the target only."""
+    shape = [3, 7, 2]
+    x = np.random.default_rng(3).standard_normal(math.prod(shape)).astype(np.float32) * 4
+    e = np.exp(x.reshape(shape) - x.reshape(shape).max(axis=1, keepdims=True))
+    want = e / e.sum(axis=1, keepdims=True)
+    strides = layout.dense_strides(shape)
+    buf = x.copy()
+    run(exe, "softmax_f32", [buf, buf], (*shape, *strides, 0, *shape, *strides, 0))
+    np.testing.assert_allclose(buf.reshape(shape), want, rtol=2e-6, atol=1e-7)

@@ -6,6 +6,8 @@ removed from their strides). Extras after the operands: the axis length ``L``, t
 axis stride ``sa`` and (softmax) the target axis stride ``ta``.
 
 Reductions accumulate in the element type, sequentially along the axis (integers wrap).
+softmax takes each element's exponential once: stored in the target, summed, then divided
+in place (the source is not read again, so a target sharing the source's bytes is fine).
 The empty reduction yields the identity: 0 (sum), 1 (prod), the type's lowest (max) or
 highest (min) value (-inf / +inf for floats), NaN (mean). max/min propagate NaN.
 """
@@ -56,14 +58,16 @@ def emit(fn: Function) -> tuple[list[str], tuple]:
                  "    xs += sa",
                  f"acc = {T}(0)",
                  "xs = x0",
-                 "for k in range(L):",
-                 f"    acc = acc + {T}(np.exp({s}[np.uint64(xs)] - m))",
-                 "    xs += sa",
-                 "xs = x0",
                  "xt = x1",
                  "for k in range(L):",
-                 f"    {t}[np.uint64(xt)] = {T}(np.exp({s}[np.uint64(xs)] - m)) / acc",
+                 f"    e = {T}(np.exp({s}[np.uint64(xs)] - m))",
+                 f"    {t}[np.uint64(xt)] = e",
+                 "    acc = acc + e",
                  "    xs += sa",
+                 "    xt += ta",
+                 "xt = x1",
+                 "for k in range(L):",
+                 f"    {t}[np.uint64(xt)] = {t}[np.uint64(xt)] / acc",
                  "    xt += ta"]
     params = ", ".join([f"b{b.index}" for b in fn.bindings] + ["p", "fp"])
     source = skeleton.header(("fmin", "fmax"))
