@@ -136,6 +136,11 @@ def test_pool_matches_numpy(shape, ceil_mode, dtype, specials, channels, per, se
 POISON = 1234.5
 
 
+# up to three inputs set to NaN, +-inf or -0.0 (positions modulo the input's size)
+SPECIALS = st.lists(st.tuples(st.integers(0, 10**6),
+                              st.sampled_from([np.nan, np.inf, -np.inf, -0.0])), max_size=3)
+
+
 @st.composite
 def prefix_pools(draw):
     """(function, op, dtype, x shape, kernel, strides, dilations, pads, ceil mode, cip, p)."""
@@ -154,9 +159,7 @@ def prefix_pools(draw):
 
 @settings(max_examples=80, deadline=None)
 @given(pool=prefix_pools(), data=st.data(), seed=st.integers(0, 2**16),
-       specials=st.lists(st.tuples(st.integers(0, 10**6),
-                                   st.sampled_from([np.nan, np.inf, -np.inf, -0.0])),
-                         max_size=3))
+       specials=SPECIALS)
 def test_pool_prefix_of_workgroups(pool, data, seed, specials):
     """Workgroups of 1 row to all of them, a prefix of them dispatched: the covered rows
     match numpy and every output past them keeps its poison (``whole_planes`` functions
@@ -218,9 +221,7 @@ def flat_pools(draw):
 
 @settings(max_examples=80, deadline=None)
 @given(pool=flat_pools(), data=st.data(), seed=st.integers(0, 2**16),
-       specials=st.lists(st.tuples(st.integers(0, 10**6),
-                                   st.sampled_from([np.nan, np.inf, -np.inf, -0.0])),
-                         max_size=3))
+       specials=SPECIALS)
 def test_pool_whole_planes(pool, data, seed, specials):
     """Workgroups of whole planes, of parts of planes, or of both, a prefix of them
     dispatched: the covered rows match numpy (max bit for bit, NaN and infinities where

@@ -82,6 +82,54 @@ def _runs(x, xb, r0, r1, Cg, IH, IW, OW, KH, KW, SH, DH, PH, PW, cols):
 
 
 @numba.njit(**_OPTS)
+def _patches(x, xb, r0, r1, Cg, ID, IH, IW, OH, OW, KD, KH, KW, SD, SH, SW, DD, DH, DW, PD,
+             PH, PW, cols):
+    """The patch matrix ``[Cg*KK, npos]`` of any conv, row by row of each tap: zeros for
+    taps in padding."""
+    IS = ID * IH * IW
+    npos = (r1 - r0) * OW
+    od0 = r0 // OH
+    oh0 = r0 - od0 * OH
+    for c in range(Cg):
+        for kd in range(KD):
+            for kh in range(KH):
+                for kw in range(KW):
+                    crow = (((c * KD + kd) * KH + kh) * KW + kw) * npos
+                    iw0 = kw * DW - PW
+                    lo = 0 if iw0 >= 0 else min(OW, (SW - 1 - iw0) // SW)
+                    hi = 0 if IW - 1 - iw0 < 0 else min(OW, (IW - 1 - iw0) // SW + 1)
+                    hi = max(hi, lo)
+                    # (od, oh) of row rr advance without a division per row (one per
+                    # row was a sixth of the copy's time on 14x14 planes)
+                    od = od0
+                    oh = oh0
+                    q = crow
+                    for _ in range(r0, r1):
+                        id_ = od * SD - PD + kd * DD
+                        ih = oh * SH - PH + kh * DH
+                        if id_ < 0 or id_ >= ID or ih < 0 or ih >= IH:
+                            for ow in range(OW):
+                                cols[np.uint64(q + ow)] = 0
+                        else:
+                            base = xb + c * IS + (id_ * IH + ih) * IW + iw0
+                            for ow in range(lo):
+                                cols[np.uint64(q + ow)] = 0
+                            if SW == 1:
+                                for ow in range(lo, hi):
+                                    cols[np.uint64(q + ow)] = x[np.uint64(base + ow)]
+                            else:
+                                for ow in range(lo, hi):
+                                    cols[np.uint64(q + ow)] = x[np.uint64(base + ow * SW)]
+                            for ow in range(hi, OW):
+                                cols[np.uint64(q + ow)] = 0
+                        q += OW
+                        oh += 1
+                        if oh == OH:
+                            oh = 0
+                            od += 1
+
+
+@numba.njit(**_OPTS)
 def conv_tile(x, w, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OD, OH, OW, KD, KH, KW, SD, SH, SW,
               DD, DH, DW, PD, PH, PW, direct, cols, dst, do, ldd):
     IS = ID * IH * IW
@@ -96,47 +144,9 @@ def conv_tile(x, w, xb, wb, r0, r1, Cg, Mg, ID, IH, IW, OD, OH, OW, KD, KH, KW, 
         if KD == 1 and ID == 1 and OD == 1 and PD == 0 and SW == 1 and DW == 1 and \
                 SH * IW == OW:
             _runs(x, xb, r0, r1, Cg, IH, IW, OW, KH, KW, SH, DH, PH, PW, cols)
-            gemm(Mg, npos, CK, w, wb, CK, 1, cols, 0, npos, 1, dst, do, ldd)
-            return
-        od0 = r0 // OH
-        oh0 = r0 - od0 * OH
-        for c in range(Cg):
-            for kd in range(KD):
-                for kh in range(KH):
-                    for kw in range(KW):
-                        crow = (((c * KD + kd) * KH + kh) * KW + kw) * npos
-                        iw0 = kw * DW - PW
-                        lo = 0 if iw0 >= 0 else min(OW, (SW - 1 - iw0) // SW)
-                        hi = 0 if IW - 1 - iw0 < 0 else min(OW, (IW - 1 - iw0) // SW + 1)
-                        hi = max(hi, lo)
-                        # (od, oh) of row rr advance without a division per row (one per
-                        # row was a sixth of the copy's time on 14x14 planes)
-                        od = od0
-                        oh = oh0
-                        q = crow
-                        for _ in range(r0, r1):
-                            id_ = od * SD - PD + kd * DD
-                            ih = oh * SH - PH + kh * DH
-                            if id_ < 0 or id_ >= ID or ih < 0 or ih >= IH:
-                                for ow in range(OW):
-                                    cols[np.uint64(q + ow)] = 0
-                            else:
-                                base = xb + c * IS + (id_ * IH + ih) * IW + iw0
-                                for ow in range(lo):
-                                    cols[np.uint64(q + ow)] = 0
-                                if SW == 1:
-                                    for ow in range(lo, hi):
-                                        cols[np.uint64(q + ow)] = x[np.uint64(base + ow)]
-                                else:
-                                    for ow in range(lo, hi):
-                                        cols[np.uint64(q + ow)] = x[np.uint64(base + ow * SW)]
-                                for ow in range(hi, OW):
-                                    cols[np.uint64(q + ow)] = 0
-                            q += OW
-                            oh += 1
-                            if oh == OH:
-                                oh = 0
-                                od += 1
+        else:
+            _patches(x, xb, r0, r1, Cg, ID, IH, IW, OH, OW, KD, KH, KW, SD, SH, SW, DD, DH,
+                     DW, PD, PH, PW, cols)
         gemm(Mg, npos, CK, w, wb, CK, 1, cols, 0, npos, 1, dst, do, ldd)
         return
     if direct == 2:
