@@ -112,49 +112,67 @@ class _Emitter:
         return k, phis, finish
 
 
-def micro(mr: int, columns: int = PANEL_BYTES):
+def micro(mr: int, columns: int = PANEL_BYTES, apart: bool = False):
     """``micro(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add)`` over ``columns`` bytes
     of columns (a multiple of 32; more hide the fma latency of a single row): ``A[i, k]``
     is ``a[ao + i*sai + k*sak]``, ``B[k, j]`` is ``b[bo + k*ldb + j]``, ``C[i, j]`` is
-    ``c[co + i*ldc + j]``; ``add == 0`` stores the chains, else adds them to C."""
-    width = min(VECTOR_BYTES, columns)
+    ``c[co + i*ldc + j]``; ``add == 0`` stores the chains, else adds them to C.
+    ``apart``: the columns are two panels that lie apart in ``b`` (two panels of a
+    prepacked B), taking an extra argument ``ps`` after ``ldb``: ``B[k, j]`` is
+    ``b[bo + (j // nr)*ps + k*ldb + j % nr]`` for a panel of ``nr`` columns."""
+    width = min(VECTOR_BYTES, columns // 2 if apart else columns)
     vectors = columns // width
 
-    @numba.extending.intrinsic
-    def kernel(typingctx, kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add):
-        if not _arrays_ok(a, b, c):
-            return None
+    def codegen(context, builder, signature, args):
+        e = _Emitter(context, builder, signature, args, width)
+        if apart:
+            kc_, _, ao_, sai_, sak_, _, bo_, ldb_, ps_, _, co_, ldc_, add_ = args
+        else:
+            (kc_, _, ao_, sai_, sak_, _, bo_, ldb_, _, co_, ldc_, add_), ps_ = args, None
+        pa, pb, pc = e.data(1, ao_), e.data(5, bo_), e.data(len(args) - 4, co_)
+        # the first element of each vector of B's row 0: one run, or two panels ps apart
+        starts = [ir.Constant(_I64, v * e.lanes) for v in range(vectors)]
+        if apart:
+            half = vectors // 2
+            starts = [starts[v] if v < half else builder.add(ps_, starts[v - half])
+                      for v in range(vectors)]
+        rows = [e.at(pa, builder.mul(sai_, ir.Constant(_I64, i))) for i in range(mr)]
+        k, accs, finish = e.loop("gemm.k", ir.Constant(_I64, 0), kc_,
+                                 ir.Constant(_I64, 1), [e.zero] * (mr * vectors))
+        brow = e.at(pb, builder.mul(k, ldb_))
+        bv = [e.vload(e.at(brow, start)) for start in starts]
+        ka = builder.mul(k, sak_)
+        new = []
+        for i in range(mr):
+            s = e.splat(builder.load(e.at(rows[i], ka)))
+            new += [builder.call(e.vfma, [s, bv[v], accs[i * vectors + v]])
+                    for v in range(vectors)]
+        finish(new)
+        ptrs = [e.at(pc, builder.add(builder.mul(ldc_, ir.Constant(_I64, i)),
+                                     ir.Constant(_I64, v * e.lanes)))
+                for i in range(mr) for v in range(vectors)]
+        adding = builder.icmp_signed("!=", add_, ir.Constant(add_.type, 0))
+        with builder.if_else(adding) as (then, otherwise):
+            with then:
+                for p, acc in zip(ptrs, accs):
+                    e.vstore(builder.fadd(e.vload(p), acc), p)
+            with otherwise:
+                for p, acc in zip(ptrs, accs):
+                    e.vstore(acc, p)
+        return context.get_dummy_value()
 
-        def codegen(context, builder, signature, args):
-            e = _Emitter(context, builder, signature, args, width)
-            kc_, _, ao_, sai_, sak_, _, bo_, ldb_, _, co_, ldc_, add_ = args
-            pa, pb, pc = e.data(1, ao_), e.data(5, bo_), e.data(8, co_)
-            rows = [e.at(pa, builder.mul(sai_, ir.Constant(_I64, i))) for i in range(mr)]
-            k, accs, finish = e.loop("gemm.k", ir.Constant(_I64, 0), kc_,
-                                     ir.Constant(_I64, 1), [e.zero] * (mr * vectors))
-            brow = e.at(pb, builder.mul(k, ldb_))
-            bv = [e.vload(e.at(brow, ir.Constant(_I64, v * e.lanes))) for v in range(vectors)]
-            ka = builder.mul(k, sak_)
-            new = []
-            for i in range(mr):
-                s = e.splat(builder.load(e.at(rows[i], ka)))
-                new += [builder.call(e.vfma, [s, bv[v], accs[i * vectors + v]])
-                        for v in range(vectors)]
-            finish(new)
-            ptrs = [e.at(pc, builder.add(builder.mul(ldc_, ir.Constant(_I64, i)),
-                                         ir.Constant(_I64, v * e.lanes)))
-                    for i in range(mr) for v in range(vectors)]
-            adding = builder.icmp_signed("!=", add_, ir.Constant(add_.type, 0))
-            with builder.if_else(adding) as (then, otherwise):
-                with then:
-                    for p, acc in zip(ptrs, accs):
-                        e.vstore(builder.fadd(e.vload(p), acc), p)
-                with otherwise:
-                    for p, acc in zip(ptrs, accs):
-                        e.vstore(acc, p)
-            return context.get_dummy_value()
-
-        return types.void(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add), codegen
+    if apart:
+        @numba.extending.intrinsic
+        def kernel(typingctx, kc, a, ao, sai, sak, b, bo, ldb, ps, c, co, ldc, add):
+            if not _arrays_ok(a, b, c):
+                return None
+            return types.void(kc, a, ao, sai, sak, b, bo, ldb, ps, c, co, ldc, add), codegen
+    else:
+        @numba.extending.intrinsic
+        def kernel(typingctx, kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add):
+            if not _arrays_ok(a, b, c):
+                return None
+            return types.void(kc, a, ao, sai, sak, b, bo, ldb, c, co, ldc, add), codegen
 
     return kernel
 
