@@ -3,7 +3,8 @@
 An :class:`Allocation` owns either one pool block (``memory`` is the arena's array,
 ``offset`` the block start, ``entry`` the block's free-list entry; made by
 ``HalAllocator.allocate`` as a :class:`PooledAllocation`) or a zero-copy window of external
-memory (an imported ``!vm.buffer`` or host array, kept alive through ``source``). Buffers
+memory (an imported ``!vm.buffer`` or host array, kept alive through ``source``; ``typed``
+caches typed views of its whole ``memory`` for the fused submit, ``replay_fused.py``). Buffers
 and their subspans hold the allocation; when the last of them is gone the allocation dies
 and :meth:`__del__` puts the block's entry back on its pool's free list itself
 (``pool.return_block`` inlined: no lock, never waits). Never earlier: nothing but buffers
@@ -11,7 +12,8 @@ may hold an allocation for the purpose of keeping its memory, and borrowed
 :class:`~.raw_range.RawRange` objects hold the arena, not this.
 
 :meth:`release` returns the storage early (``queue.dealloca``): the buffer objects stay
-valid, but mapping or borrowing them fails with UseAfterReleaseError (FAILED_PRECONDITION).
+valid, but mapping or borrowing them fails with UseAfterReleaseError (FAILED_PRECONDITION);
+the cached typed views are dropped with the memory.
 
 ``claims`` is the ownership counter of ``buffer.allocation.preserve`` / ``discard`` /
 ``is_terminal`` (``hal-abi.md`` 3.2): separate from Python's reference count, starts at 1.
@@ -42,6 +44,7 @@ class Allocation:
     claims: int = 1
     queue_owner: object = None  # the device whose queue.alloca made it (queue.dealloca)
     entry: tuple | None = None  # the pool block's free-list entry (arena, offset, block_size)
+    typed = None    # not a field: ExternalAllocation's slot (its typed views), else None
 
     def __del__(self):
         # pool.return_block inlined: the finalizer is the pooled block's only way home; no
@@ -60,14 +63,16 @@ class Allocation:
     @classmethod
     def external(cls, memory: np.ndarray, offset: int, size: int, source) -> Allocation:
         """``Allocation(memory, offset, size, source=source)`` of memory the pool does not
-        own (an import), built without attrs' ``__init__`` (a per-call path)."""
-        allocation = _new(cls)      # every field, as Allocation(...) would set them
+        own (an import), built without attrs' ``__init__`` (a per-call path), as an
+        :class:`ExternalAllocation` (no cached typed views yet)."""
+        allocation = _new(ExternalAllocation)   # every field, as Allocation(...) sets them
         allocation.memory = memory
         allocation.offset = offset
         allocation.size = size
         allocation.source = source
         allocation.block_size = 0
         allocation.pool = allocation.arena = allocation.queue_owner = allocation.entry = None
+        allocation.typed = None
         allocation.claims = 1
         return allocation
 
@@ -88,6 +93,8 @@ class Allocation:
             if self.memory is None:
                 return False
             self.memory = None
+        if self.typed is not None:      # an ExternalAllocation's typed views
+            self.typed = None
         if self.pool is not None:
             self.pool.release(self.arena, self.offset, self.block_size)   # a new entry
         self.source = None
@@ -123,3 +130,12 @@ class PooledAllocation(Allocation):
 
     __slots__ = ()
     __init__ = object.__init__      # (the type slot becomes object's own: no Python call)
+
+
+class ExternalAllocation(Allocation):
+    """An :class:`Allocation` of external memory as :meth:`Allocation.external` makes it, with
+    one slot more: ``typed``, None or a dict of typed views of the whole ``memory`` per dtype
+    (the fused submit's, ``replay_fused._external_view``; dropped by :meth:`release`). Pooled
+    allocations do without it (their arena caches the views)."""
+
+    __slots__ = ("typed",)

@@ -32,8 +32,9 @@ threads at once.
 
 On ``local-sync``, a plan of fast dispatches over slots only also gets ``submit``
 (``replay_fused.py``): ``queue.execute.indirect`` of the plan - table checks, views,
-kernels, signal - in one generated pass, which declines (doing nothing) whatever it was
-not built for, so the checked path above raises the errors.
+kernels, signal - in one generated pass over pooled or imported host memory, which
+declines (doing nothing) whatever it was not built for, so the checked path above raises
+the errors.
 """
 
 from __future__ import annotations
@@ -250,7 +251,8 @@ def _fused_submit(steps, requirements: dict, device, proven):
         launches.append((index, command, executable, reqs.kernel if launch.items else None,
                          launch.params, launch.fparams,
                          _KERNEL_LOCK if reqs.parallel else None, specs))
-    checks = tuple((slot, r.extent, r.alignment) for slot, r in sorted(requirements.items()))
+    checks = tuple((slot, r.extent, r.alignment, bool(r.access & WRITE))
+                   for slot, r in sorted(requirements.items()))
     return replay_fused.build(device, checks, tuple(launches), proven)
 
 

@@ -7,7 +7,7 @@ plan unrolled into it and every per-plan fact (extents, alignments, element type
 sizes, the slot-relative ranges of the bindings, the kernels, their parameters and locks)
 bound as constants. A call ``submit(device, wait_fence, signal_fence, flags, table)``
 checks the binding table against the plan, slices each binding's typed view from its
-slot's pool arena, launches the kernels in order and signals the fence, in one frame.
+slot's storage, launches the kernels in order and signals the fence, in one frame.
 
 What can vary per call is only which buffers are bound and their offsets and lengths, so
 the per-call checks are exactly those of ``command_buffer_validation.resolve_binding_table``
@@ -15,11 +15,20 @@ for a plain entry (``(buffer, offset, length)`` with ints, ``0 <= offset``, ``of
 length <= byte_length``, the slot's extent within the length, the offset alignment, the
 buffer's memory type / access / usage combination among those the command buffer's
 checked path already proved for the slot, storage not released) plus the replay's
-(pooled storage, the arena's typed view cached, the binding start aligned to its element).
+(``ReplayPlan.run``: the typed view, the binding start aligned to its element). The
+storage is a pool arena (its cached typed views: 64-byte aligned, writable) or imported
+host memory (an external :class:`~.allocation.Allocation`, e.g. ``CompiledModule.main``'s
+zero-copy inputs): then, as the checked path requires, writable where a kernel writes the
+slot, and its typed view of the whole memory (made by :func:`_external_view` and cached on
+the allocation; a released allocation drops it) exists only for a 1-D C-contiguous
+``uint8`` memory whose start is aligned to the element size, so that a start aligned to
+the element is an aligned element. A READ-only import bound to a slot a kernel writes is
+never among the proven combinations (its check failed), so it is declined as before.
 Anything else - another device, a tracer, flags, a wait fence not reached yet, a table of
-another shape, WHOLE_BUFFER lengths, unproven buffers, imported memory, a failing check -
-returns False before any kernel runs and before anything is changed, and the caller takes
-the checked path, which raises the errors (same status, message and annotations). A
+another shape, WHOLE_BUFFER lengths, unproven buffers, misaligned or read-only memory, a
+failing check - returns False before any kernel runs and before anything is changed but
+an imported allocation's cache of typed views, and the caller takes the checked path,
+which raises the errors (same status, message and annotations). A
 kernel failure is annotated as the queue's path annotates it (``while executing dispatch
 'NAME'``, ``while executing command N (DispatchCommand)``, ``while executing queue
 operation execute``), fails the signal fence and is raised. The function keeps no state:
@@ -28,13 +37,59 @@ one plan may be submitted from several threads at once.
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
+import numpy as np
+
 from pyree import tracing as _tracing
 from pyree.status import PyreeError, UseAfterReleaseError
 
+from .allocation import ExternalAllocation
 from .buffer import HalBuffer
 from .dispatch_failure import dispatch_failure
 from .fence import HalFence
 from .queue import settle
+
+
+_NDARRAY = np.ndarray
+_U8 = np.dtype(np.uint8)
+
+
+class _NoViews:
+    """What an imported allocation without cached typed views reads as (``typed`` empty)."""
+
+    __slots__ = ()
+    typed = MappingProxyType({})
+
+
+_NO_VIEWS = _NoViews()
+
+
+def _external_view(allocation, dtype):
+    """``dtype``'s view of the whole memory of an imported (external) allocation, cached in
+    its ``typed``; None for a pool block's (the arena's cache is filled by the checked path),
+    released storage, memory that is not a 1-D C-contiguous ``uint8`` array (what the checked
+    path's ``ReplayPlan.run`` requires), a dtype aligned to less than its size, or memory
+    whose start is not aligned to it: then element ``i`` of the view is the aligned bytes
+    ``[i * n, (i + 1) * n)`` of the memory (``n = dtype.itemsize``), as for an arena."""
+    memory = allocation.memory
+    if allocation.arena is not None or memory is None or memory.__class__ is not _NDARRAY \
+            or memory.dtype is not _U8 or memory.ndim != 1 or not memory.flags.c_contiguous:
+        return None
+    size = dtype.itemsize
+    if dtype.alignment != size:
+        return None
+    extra = memory.shape[0] % size
+    typed = (memory[:-extra] if extra else memory).view(dtype)
+    if not typed.flags.aligned:
+        return None
+    views = allocation.typed
+    if views is None:
+        if allocation.__class__ is not ExternalAllocation:     # made by hand: no cache
+            return typed
+        views = allocation.typed = {}
+    views[dtype] = typed
+    return typed
 
 
 def never(device, wait_fence, signal_fence, flags, table) -> bool:
@@ -54,12 +109,13 @@ def _failed(launch, exc: BaseException, signal_fence):
 
 
 def build(device, checks, launches, proven):
-    """The fused submit of a plan: ``checks`` is ``(slot, extent, alignment)`` for slots
-    ``0..n-1`` in order; ``launches`` per dispatch ``(index, command, executable, kernel
+    """The fused submit of a plan: ``checks`` is ``(slot, extent, alignment, written)`` for
+    slots ``0..n-1`` in order; ``launches`` per dispatch ``(index, command, executable, kernel
     or None, params, fparams, lock or None, specs)``, a spec being ``(slot, begin, end,
     dtype, itemsize)`` or a typed array bound directly; ``proven`` the command buffer's set
     of ``(slot, memory type, allowed access, allowed usage)`` that passed its checks."""
     consts = {"_device": device, "_proven": proven, "_HalBuffer": HalBuffer,
+              "_NO_VIEWS": _NO_VIEWS, "_external_view": _external_view,
               "_HalFence": HalFence, "_tracing": _tracing, "_PyreeError": PyreeError,
               "_UseAfterRelease": UseAfterReleaseError, "_failed": _failed,
               "_settle": settle}
@@ -82,7 +138,8 @@ def build(device, checks, launches, proven):
              "        " + " ".join(f"b{s}, o{s}, l{s} = e{s};" for s in range(n)),
              "    except (TypeError, ValueError):",
              "        return False"]
-    for slot, extent, alignment in checks:
+    written = {slot for slot, _, _, writes in checks if writes}
+    for slot, extent, alignment, _ in checks:
         b, o, ln = f"b{slot}", f"o{slot}", f"l{slot}"
         tests = [f"{b}.__class__ is not _HalBuffer", f"{o}.__class__ is not int",
                  f"{ln}.__class__ is not int", f"{o} < 0", f"{ln} < {extent}"
@@ -91,10 +148,17 @@ def build(device, checks, launches, proven):
             tests.append(f"{o} % {alignment}")
         tests.append(f"({slot}, {b}.memory_type, {b}.allowed_access, {b}.allowed_usage) "
                      "not in _proven")
+        # t: what holds the typed views of the slot's storage in ``typed`` (its pool
+        # arena, or an imported allocation once _external_view filled its cache)
         lines += [f"    if {' or '.join(tests)}:", "        return False",
                   f"    a{slot} = {b}.allocation",
                   f"    t{slot} = a{slot}.arena",
-                  f"    if t{slot} is None or a{slot}.memory is None:",
+                  f"    if t{slot} is None:",
+                  f"        if a{slot}.memory is None"
+                  + (f" or not a{slot}.memory.flags.writeable:" if slot in written else ":"),
+                  "            return False",
+                  f"        t{slot} = _NO_VIEWS if a{slot}.typed is None else a{slot}",
+                  f"    elif a{slot}.memory is None:",
                   "        return False",
                   f"    s{slot} = a{slot}.offset + {b}.byte_offset + {o}"]
     views = {}      # (slot, dtype) -> name of the arena's cached typed view
@@ -115,7 +179,9 @@ def build(device, checks, launches, proven):
                 view = views[(slot, dtype)] = f"v{len(views)}"
                 consts[f"_dt{view}"] = dtype
                 lines += [f"    {view} = t{slot}.typed.get(_dt{view})",
-                          f"    if {view} is None:", "        return False"]
+                          f"    if {view} is None:",
+                          f"        {view} = _external_view(a{slot}, _dt{view})",
+                          f"        if {view} is None:", "            return False"]
             start = f"s{slot} + {begin}" if begin else f"s{slot}"
             if size > 1:
                 key = (slot, begin % size, size)
