@@ -38,8 +38,8 @@ from pyree.vm import buffer as vm_buffer_module
 from pyree.vm.buffer import VmBuffer
 from pyree.vm.ref import register_ref_type
 
-from .allocation import Allocation, PooledAllocation
-from .buffer import HalBuffer, _HalBufferSlots, new_buffer
+from .allocation import Allocation, ExternalAllocation, PooledAllocation
+from .buffer import HalBuffer, _HalBufferSlots
 from .buffer_params import BufferParams
 from .buffer_validation import device_size
 from .enums import WHOLE_BUFFER, BufferCompatibility, BufferUsage, MemoryAccess, MemoryType
@@ -60,6 +60,15 @@ _QUEUE_TRANSFER = int(BufferCompatibility.QUEUE_TRANSFER)
 _QUEUE_DISPATCH = int(BufferCompatibility.QUEUE_DISPATCH)
 _ROUND_UP = ALIGNMENT - 1
 _BLOCK_MASK = ~(ALIGNMENT - 1)
+_new = object.__new__
+_SELF_ALIGNED: dict = {}    # dtype -> its alignment is its size (import_array's typed view)
+
+
+def _self_aligned(dtype: np.dtype) -> bool:
+    aligned = dtype.alignment == dtype.itemsize
+    if len(_SELF_ALIGNED) < 256:
+        _SELF_ALIGNED[dtype] = aligned
+    return aligned
 
 
 @attrs.frozen
@@ -269,7 +278,11 @@ class HalAllocator:
         errors (C-contiguous, ``import_alignment``), same buffer (READ-only access for a
         read-only or empty array, ALL otherwise), but the bytes are the array's own, as a
         ``uint8`` array (no memoryview cast), and the coerced params come from the cache
-        :meth:`allocate` fills. ``try_`` answers None instead of raising."""
+        :meth:`allocate` fills. ``try_`` answers None instead of raising. The allocation
+        (built here, every field as :meth:`Allocation.external` sets them) starts its cache
+        of typed views with the array's own dtype (``array.ravel()``, when the array is
+        aligned to its element size): what the fused submit of a memoized command buffer
+        slices (``replay_fused.py``)."""
         if array.__class__ is not np.ndarray:
             return self.import_host(array, memory_types, buffer_usage, try_=try_)
         flags = array.flags
@@ -297,15 +310,38 @@ class HalAllocator:
                 if try_:
                     return None
                 raise
+        allocation = _new(ExternalAllocation)     # Allocation.external's fields, inlined
         if length:
             try:        # the array's own bytes (read-only stays read-only): cheaper than
                 memory = np.frombuffer(array, _U8)     # reshape(-1).view(uint8)
             except (TypeError, ValueError, BufferError):    # a dtype without a buffer format
                 memory = array.reshape(-1).view(_U8)
+            # The array's dtype view of the whole memory, for the fused submit: 1-D, element
+            # i the bytes [i * n, (i + 1) * n) (C-contiguous, same start), aligned to n.
+            dtype = array.dtype
+            aligned = _SELF_ALIGNED.get(dtype)
+            if aligned is None:
+                aligned = _self_aligned(dtype)
+            allocation.typed = {dtype: array.ravel()} if aligned and flags.aligned else None
         else:
             memory = _EMPTY
-        return new_buffer(Allocation.external(memory, 0, length, array), params.type,
-                          params.access, params.usage, 0, length)
+            allocation.typed = None
+        allocation.memory = memory
+        allocation.offset = 0
+        allocation.size = length
+        allocation.source = array
+        allocation.block_size = 0
+        allocation.pool = allocation.arena = allocation.queue_owner = allocation.entry = None
+        allocation.claims = 1
+        buffer = _HalBufferSlots()      # new_buffer's fields, then its class
+        buffer.allocation = allocation
+        buffer.memory_type = params.type
+        buffer.allowed_access = params.access
+        buffer.allowed_usage = params.usage
+        buffer.byte_offset = 0
+        buffer.byte_length = length
+        buffer.__class__ = HalBuffer
+        return buffer
 
     def _wrap(self, memory: np.ndarray, offset: int, length: int, source,
               params: BufferParams) -> HalBuffer:

@@ -29,6 +29,10 @@ from pyree.vm import BytecodeModule, Context
 
 #: Inputs at least this large are imported without a copy (smaller ones copy faster).
 ZERO_COPY_BYTES = 1 << 16
+_NDARRAY = np.ndarray
+_VIEW = HalBufferView
+_import_array = HalBufferView.import_array
+_from_numpy = HalBufferView.from_numpy
 
 
 def read_module_def(data_or_path) -> ModuleDef:
@@ -57,6 +61,8 @@ class CompiledModule:
             self._close_device()
             raise
         self._functions: dict = {}
+        self._main_name = self.info.function
+        self._arity = len(self.info.inputs)
         # main's results the HAL returns as bits (bf16, f8): viewed as ml_dtypes' types
         self._bit_outputs = tuple((i, t.dtype) for i, t in enumerate(self.info.outputs)
                                   if t.type in model_info.ML_TYPES)
@@ -74,12 +80,26 @@ class CompiledModule:
         return self.info.outputs
 
     def main(self, *arrays) -> list[np.ndarray]:
-        """Runs the model: one array per input (``input_info`` order); one per output."""
-        if len(arrays) != len(self.info.inputs):
+        """Runs the model: one array per input (``input_info`` order); one per output.
+
+        ``call(info.function, *arrays)``, with the single-input, ndarray case in this frame
+        (the per-call host path of a compiled model)."""
+        if len(arrays) != self._arity:
             names = ", ".join(repr(t.name) for t in self.info.inputs)
             raise InvalidArgumentError(f"the model takes {len(self.info.inputs)} input(s) "
                                        f"({names}); got {len(arrays)}")
-        results = self.call(self.info.function, *arrays)
+        fn = self._functions.get(self._main_name)
+        if fn is None:
+            fn = self._function(self._main_name)
+        allocator = self.device.allocator
+        if len(arrays) == 1 and arrays[0].__class__ is _NDARRAY:
+            values = fn(_input_view(arrays[0], allocator))
+        else:
+            values = fn(*[_input_view(self._array(i, a), allocator)
+                          for i, a in enumerate(arrays)])
+        results = []
+        for value in values:
+            results.append(_to_array(value))
         for i, dtype in self._bit_outputs:
             results[i] = results[i].view(dtype)
         return results
@@ -88,10 +108,14 @@ class CompiledModule:
         """Calls export ``name`` with buffer views of ``arrays``; results as arrays."""
         fn = self._functions.get(name)
         if fn is None:
-            fn = self._functions[name] = self.context.lookup_function(name, self.module.name)
+            fn = self._function(name)
         allocator = self.device.allocator
         views = [_input_view(self._array(i, a), allocator) for i, a in enumerate(arrays)]
         return [_to_array(r) for r in fn(*views)]
+
+    def _function(self, name: str):
+        fn = self._functions[name] = self.context.lookup_function(name, self.module.name)
+        return fn
 
     def _array(self, index: int, value) -> np.ndarray:
         if isinstance(value, np.ndarray):
@@ -125,11 +149,11 @@ def _input_view(array: np.ndarray, allocator) -> HalBufferView:
     read-only array is imported READ-only); anything ``HalBufferView.import_array``
     declines (strided, byte-swapped, misaligned for the allocator) and small arrays are
     copied (cheaper than an import)."""
-    if array.nbytes >= ZERO_COPY_BYTES and array.__class__ is np.ndarray:
-        view = HalBufferView.import_array(array, allocator)
+    if array.nbytes >= ZERO_COPY_BYTES and array.__class__ is _NDARRAY:
+        view = _import_array(array, allocator)
         if view is not None:
             return view
-    return HalBufferView.from_numpy(array, allocator)
+    return _from_numpy(array, allocator)
 
 
 def _release(context, device) -> None:
@@ -143,7 +167,7 @@ def _release(context, device) -> None:
 def _to_array(value):
     """A result as numpy: small views copied (cheaper than pinning a mapping), large
     ones zero-copy views of their buffer (kept alive by the array)."""
-    if value.__class__ is HalBufferView:
+    if value.__class__ is _VIEW:
         array = value.copy_to_numpy(ZERO_COPY_BYTES)
         return array if array is not None else value.to_numpy()
     return value
