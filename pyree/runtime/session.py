@@ -20,6 +20,9 @@ from pyree.runtime.module import CompiledModule, read_module_def
 from pyree.status import InvalidArgumentError, NotFoundError
 
 
+_MISSING = object()
+
+
 @attrs.frozen
 class NodeArg:
     name: str
@@ -54,6 +57,9 @@ class InferenceSession:
 
             module_def = compile_to_module(model, options=options, progress=progress)
         self.module = CompiledModule(module_def, device)
+        self._inputs = [t.name for t in self.module.input_info]
+        self._outputs = [t.name for t in self.module.output_info]
+        self._picks: dict = {}      # tuple of output names -> their indices (run)
 
     def get_inputs(self) -> list[NodeArg]:
         return [NodeArg(t.name, list(t.shape), t.onnx_type) for t in self.module.input_info]
@@ -62,26 +68,49 @@ class InferenceSession:
         return [NodeArg(t.name, list(t.shape), t.onnx_type) for t in self.module.output_info]
 
     def run(self, output_names, input_feed: dict, run_options=None) -> list:
-        inputs = self.module.input_info
-        names = [t.name for t in inputs]
-        unknown = [k for k in input_feed if k not in names]
-        if unknown:
-            raise InvalidArgumentError(f"unknown input(s) {unknown}; the model's inputs are "
-                                       f"{names}")
-        missing = [n for n in names if n not in input_feed]
-        if missing:
-            raise InvalidArgumentError(f"missing input(s) {missing}")
-        results = self.module.main(*(input_feed[n] for n in names))
+        names = self._inputs
+        arrays = None
+        if input_feed.__class__ is dict and len(input_feed) == len(names):
+            arrays = []
+            for name in names:
+                array = input_feed.get(name, _MISSING)
+                if array is _MISSING:
+                    arrays = None
+                    break
+                arrays.append(array)
+        if arrays is not None:      # exactly the model's inputs: nothing to report
+            results = self.module.main(*arrays)
+        else:
+            unknown = [k for k in input_feed if k not in names]
+            if unknown:
+                raise InvalidArgumentError(f"unknown input(s) {unknown}; the model's inputs "
+                                           f"are {names}")
+            missing = [n for n in names if n not in input_feed]
+            if missing:
+                raise InvalidArgumentError(f"missing input(s) {missing}")
+            results = self.module.main(*(input_feed[n] for n in names))
         if output_names is None:
             return results
-        outs = [t.name for t in self.module.output_info]
-        picked = []
-        for name in output_names:
+        key = output_names if output_names.__class__ is tuple else tuple(output_names)
+        try:
+            picks = self._picks.get(key)
+        except TypeError:       # unhashable names: none of them is an output's
+            picks = None
+        if picks is None:
+            picks = self._pick(key)
+        return [results[i] for i in picks]
+
+    def _pick(self, names: tuple) -> tuple:
+        """The indices of the outputs ``names`` (NOT_FOUND naming the first unknown one)."""
+        outs = self._outputs
+        for name in names:
             if name not in outs:
                 raise NotFoundError(f"no output named '{name}'; the model's outputs are "
                                     f"{outs}")
-            picked.append(results[outs.index(name)])
-        return picked
+        picks = tuple(outs.index(name) for name in names)
+        if len(self._picks) < 64:
+            self._picks[names] = picks      # hashable: every name is an output's (a str)
+        return picks
 
     def close(self) -> None:
         self.module.close()
