@@ -19,10 +19,11 @@ checked path already proved for the slot, storage not released) plus the replay'
 storage is a pool arena (its cached typed views: 64-byte aligned, writable) or imported
 host memory (an external :class:`~.allocation.Allocation`, e.g. ``CompiledModule.main``'s
 zero-copy inputs): then, as the checked path requires, writable where a kernel writes the
-slot, and its typed view of the whole memory (made by :func:`_external_view` and cached on
-the allocation; a released allocation drops it) exists only for a 1-D C-contiguous
-``uint8`` memory whose start is aligned to the element size, so that a start aligned to
-the element is an aligned element. A READ-only import bound to a slot a kernel writes is
+slot, and its typed view of the whole memory (cached on the allocation: made by
+``HalAllocator.import_array`` for the array's own dtype, else by :func:`_external_view`;
+a released allocation drops them) exists only for a 1-D C-contiguous ``uint8`` memory
+whose start is aligned to the element size, so that a start aligned to the element is an
+aligned element. A READ-only import bound to a slot a kernel writes is
 never among the proven combinations (its check failed), so it is declined as before.
 Anything else - another device, a tracer, flags, a wait fence not reached yet, a table of
 another shape, WHOLE_BUFFER lengths, unproven buffers, misaligned or read-only memory, a

@@ -5,6 +5,8 @@ a ``hal`` module on it and one VM context holding the compiled module (its ``__i
 creates the executable and constant buffers once). ``main(*arrays)`` wraps each array
 in a buffer view (large arrays without a copy), calls the module's ``main`` and returns
 the results as numpy arrays (large ones zero-copy views of the per-call output buffers).
+On ``local-sync`` the module's memoized command buffer then runs in the fused submit
+(``modules/hal/replay_fused.py``) whether an input was copied into the pool or imported.
 ``close()`` (or leaving a ``with`` block, or dropping the module) releases the context
 and the device. A wrong number of inputs is INVALID_ARGUMENT here; a wrong shape or
 element type is the module's own ``hal.buffer_view.assert`` failure naming the ONNX
