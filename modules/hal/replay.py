@@ -30,7 +30,8 @@ executing dispatch 'NAME'``, then ``while executing command N (TYPE)``), and a t
 one ``dispatch`` event per dispatch. ``run`` keeps no state: one plan may run on several
 threads at once.
 
-On ``local-sync``, a plan of fast dispatches over slots only also gets ``submit``
+On ``local-sync``, a plan of fast dispatches (and copies between slots) over slots only
+also gets ``submit``
 (``replay_fused.py``): ``queue.execute.indirect`` of the plan - table checks, views,
 kernels, signal - in one generated pass over pooled or imported host memory, which
 declines (doing nothing) whatever it was not built for, so the checked path above raises
@@ -50,6 +51,7 @@ from .commands import (
     EXECUTORS,
     AdviseCommand,
     BarrierCommand,
+    CopyCommand,
     DebugGroupCommand,
     DispatchCommand,
     SlotRef,
@@ -236,8 +238,9 @@ class ReplayPlan:
 
 def _fused_submit(steps, requirements: dict, device, proven):
     """The plan's fused submit (``replay_fused.py``): for a ``local-sync`` ``device`` (None:
-    any other) and steps that are all fast dispatches over slots ``0..n-1`` (n > 0), every
-    one of them used; else ``replay_fused.never``. The kernels' operands are
+    any other) and steps that are all fast dispatches or slot-to-slot copies
+    (:func:`_fused_copy`) over slots ``0..n-1`` (n > 0), every one of them used; else
+    ``replay_fused.never``. The kernels' operands are
     ``Executable._launch``'s, read once (a plan's launch is immutable)."""
     if device is None or proven is None or not steps or not requirements or \
             sorted(requirements) != list(range(len(requirements))):
@@ -245,7 +248,11 @@ def _fused_submit(steps, requirements: dict, device, proven):
     launches = []
     for index, command, fast in steps:
         if fast is None:
-            return replay_fused.never
+            copy = _fused_copy(command, requirements)
+            if copy is None:
+                return replay_fused.never
+            launches.append(copy)
+            continue
         reqs, executable, specs = fast
         launch = reqs.launch
         launches.append((index, command, executable, reqs.kernel if launch.items else None,
@@ -254,6 +261,23 @@ def _fused_submit(steps, requirements: dict, device, proven):
     checks = tuple((slot, r.extent, r.alignment, bool(r.access & WRITE))
                    for slot, r in sorted(requirements.items()))
     return replay_fused.build(device, checks, tuple(launches), proven)
+
+
+def _fused_copy(command, requirements: dict):
+    """``("copy", source slot, source offset, target slot, target offset, length)`` of a copy
+    between two slots with the same known length inside both slots' extents (what the
+    binding-table checks prove in range, so ``commands._copy`` cannot fail); else None."""
+    if type(command) is not CopyCommand:
+        return None
+    source, target = command.source, command.target
+    if type(source) is not SlotRef or type(target) is not SlotRef:
+        return None
+    length = source.length
+    if length == WHOLE_BUFFER or length != target.length or \
+            source.offset + length > requirements[source.slot].extent or \
+            target.offset + length > requirements[target.slot].extent:
+        return None
+    return ("copy", source.slot, source.offset, target.slot, target.offset, length)
 
 
 def _ranges(slots):

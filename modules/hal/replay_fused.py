@@ -1,13 +1,16 @@
 """One-pass submission of a memoized command buffer (``queue.execute`` of a replay plan).
 
 A reusable command buffer recorded on a ``local-sync`` device whose plan (``replay.py``) is
-nothing but fast dispatches over binding-table slots ``0..n-1`` gets a *fused submit*: a
-Python function generated at finalize, with the slots, bindings and kernel operands of the
-plan unrolled into it and every per-plan fact (extents, alignments, element types and
-sizes, the slot-relative ranges of the bindings, the kernels, their parameters and locks)
-bound as constants. A call ``submit(device, wait_fence, signal_fence, flags, table)``
-checks the binding table against the plan, slices each binding's typed view from its
-slot's storage, launches the kernels in order and signals the fence, in one frame.
+nothing but fast dispatches over binding-table slots ``0..n-1`` and copies between such
+slots (known, equal lengths inside the slots' extents, as compiled models end with) gets a
+*fused submit*: a Python function generated at finalize, with the slots, bindings and
+kernel operands of the plan unrolled into it and every per-plan fact (extents, alignments,
+element types and sizes, the slot-relative ranges of the bindings and copies, the
+kernels, their parameters and locks) bound as constants. A call ``submit(device,
+wait_fence, signal_fence, flags, table)`` checks the binding table against the plan,
+slices each binding's typed view from its slot's storage, launches the kernels and makes
+the copies (``commands._copy``'s slice assignment) in order and signals the fence, in one
+frame.
 
 What can vary per call is only which buffers are bound and their offsets and lengths, so
 the per-call checks are exactly those of ``command_buffer_validation.resolve_binding_table``
@@ -113,8 +116,11 @@ def build(device, checks, launches, proven):
     """The fused submit of a plan: ``checks`` is ``(slot, extent, alignment, written)`` for
     slots ``0..n-1`` in order; ``launches`` per dispatch ``(index, command, executable, kernel
     or None, params, fparams, lock or None, specs)``, a spec being ``(slot, begin, end,
-    dtype, itemsize)`` or a typed array bound directly; ``proven`` the command buffer's set
-    of ``(slot, memory type, allowed access, allowed usage)`` that passed its checks."""
+    dtype, itemsize)`` or a typed array bound directly, and per copy between slots
+    ``("copy", source slot, source offset, target slot, target offset, length)`` (its
+    ranges inside the slots' extents: ``replay._fused_copy``); ``proven`` the command
+    buffer's set of ``(slot, memory type, allowed access, allowed usage)`` that passed its
+    checks."""
     consts = {"_device": device, "_proven": proven, "_HalBuffer": HalBuffer,
               "_NO_VIEWS": _NO_VIEWS, "_external_view": _external_view,
               "_HalFence": HalFence, "_tracing": _tracing, "_PyreeError": PyreeError,
@@ -153,14 +159,14 @@ def build(device, checks, launches, proven):
         # arena, or an imported allocation once _external_view filled its cache)
         lines += [f"    if {' or '.join(tests)}:", "        return False",
                   f"    a{slot} = {b}.allocation",
-                  f"    t{slot} = a{slot}.arena",
-                  f"    if t{slot} is None:",
-                  f"        if a{slot}.memory is None"
-                  + (f" or not a{slot}.memory.flags.writeable:" if slot in written else ":"),
-                  "            return False",
-                  f"        t{slot} = _NO_VIEWS if a{slot}.typed is None else a{slot}",
-                  f"    elif a{slot}.memory is None:",
+                  f"    m{slot} = a{slot}.memory",
+                  f"    if m{slot} is None:",
                   "        return False",
+                  f"    t{slot} = a{slot}.arena",
+                  f"    if t{slot} is None:"]
+        if slot in written:
+            lines += [f"        if not m{slot}.flags.writeable:", "            return False"]
+        lines += [f"        t{slot} = _NO_VIEWS if a{slot}.typed is None else a{slot}",
                   f"    s{slot} = a{slot}.offset + {b}.byte_offset + {o}"]
     views = {}      # (slot, dtype) -> name of the arena's cached typed view
     aligned = set()     # (slot, begin % size, size) whose alignment test is emitted
@@ -168,6 +174,9 @@ def build(device, checks, launches, proven):
     calls = []      # per launch: its kernel's array arguments (checked above, sliced there)
     for k, launch in enumerate(launches):
         args = []
+        if launch[0] == "copy":
+            calls.append(args)
+            continue
         for j, spec in enumerate(launch[7]):
             if spec.__class__ is not tuple:     # a direct binding: its typed array
                 name = f"_d{k}_{j}"
@@ -202,8 +211,13 @@ def build(device, checks, launches, proven):
             shared[expr] = f"y{len(shared)}"
             lines.append(f"    {shared[expr]} = {expr}")
     calls = [", ".join(shared.get(a, a) for a in args) for args in calls]
-    for k, (index, command, executable, kernel, params, fparams, lock, _) in \
-            enumerate(launches):
+    for k, launch in enumerate(launches):
+        if launch[0] == "copy":     # commands._copy: its ranges are inside the checked slots
+            _, src, sb, dst, db, n = launch
+            lines.append(f"    m{dst}[s{dst} + {db}:s{dst} + {db + n}] = "
+                         f"m{src}[s{src} + {sb}:s{src} + {sb + n}]")
+            continue
+        index, command, executable, kernel, params, fparams, lock, _ = launch
         consts.update({f"_e{k}": executable, f"_k{k}": kernel, f"_p{k}": params,
                        f"_f{k}": fparams, f"_l{k}": lock, f"_c{k}": (index, command)})
         lines += ["    try:", f"        if _e{k}.released:",

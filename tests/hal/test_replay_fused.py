@@ -122,6 +122,49 @@ def test_declines_before_changing_anything(sync_device):
     assert fused.taken == 1
 
 
+def add_copy(device, exe, length=NB - 4):
+    """y = x + c (slots 0 = x, 1 = c, 2 = y), then bytes ``[4, 4 + length)`` of slot 2 copied
+    over bytes ``[0, length)`` of slot 0 (a copy between slots, as compiled models end)."""
+    cb = device.create_command_buffer(0, cts.ANY, -1, 3)
+    cb.dispatch(exe, exe.lookup_function("add_f32"), cts.groups(N), 0, [N],
+                [(0, None, 0, NB), (1, None, 0, NB), (2, None, 0, NB)])
+    cb.execution_barrier(0x1C, 0x0D, 0)
+    cb.copy_buffer(2, 0, None, 4, None, 0, length, 0)
+    cb.finalize()
+    return cb
+
+
+def test_copies_between_slots_run_in_the_same_pass(sync_device, monkeypatch):
+    """A plan of dispatches and slot-to-slot copies of known length is fused: the copy runs
+    in order after the kernel, on pooled and imported slots; a copy of WHOLE_BUFFER length
+    keeps the plan on the checked path."""
+    from pyree.modules.hal.replay import ReplayPlan
+
+    exe = kernels()
+    assert add_copy(sync_device, exe, -1)._replay.submit is replay_fused.never
+    cb = add_copy(sync_device, exe)
+    assert cb._replay.submit is not replay_fused.never
+    x = np.arange(N, dtype=np.float32) - 5
+    c = f32(sync_device, np.full(N, 2.0))
+    host = x.copy()
+    pooled, y = f32(sync_device, x), f32(sync_device, np.zeros(N))
+    assert submit(sync_device, cb, [(pooled, 0, NB), (c, 0, NB), (y, 0, NB)])[1] is None
+
+    def checked(*args):
+        raise AssertionError("the fused submit took the checked path")
+
+    monkeypatch.setattr(ReplayPlan, "run", checked)
+    moved = np.r_[(x + 2)[1:], x[-1:]]      # slot 0 after the copy
+    for a, read in ((pooled, lambda: floats(pooled)), (imported(sync_device, host),
+                                                       lambda: host)):
+        if a is pooled:
+            a.write(x.view(np.uint8))
+        signal, error = submit(sync_device, cb, [(a, 0, NB), (c, 0, NB), (y, 0, NB)])
+        assert error is None and signal.query() == 0
+        np.testing.assert_array_equal(floats(y), x + 2)
+        np.testing.assert_array_equal(read(), moved)
+
+
 def imported(device, array):
     """A zero-copy buffer over a numpy array, as ``CompiledModule.main`` binds its inputs
     (``HalAllocator.import_array``: external memory, READ-only for a read-only array)."""
@@ -278,13 +321,15 @@ LENGTHS = st.sampled_from([-1, 0, 4, 8, NB - 4, NB, NB + 4, NB + 64])
 
 
 @settings(max_examples=80, deadline=None)
-@given(plan=st.sampled_from(["one_add", "two_adds"]),
+@given(plan=st.sampled_from(["one_add", "two_adds", "add_copy"]),
        table=st.lists(st.tuples(st.integers(0, 7), OFFSETS, LENGTHS), min_size=2,
                       max_size=4))
 @example(plan="one_add", table=[(0, 0, NB), (4, 0, NB), (2, 0, NB)])   # read-only written
 @example(plan="two_adds", table=[(2, 0, NB), (3, 0, NB), (1, 64, NB)])  # imported memory
 @example(plan="one_add", table=[(5, 0, NB), (3, 4, NB), (0, 0, NB)])    # read-only array
 @example(plan="one_add", table=[(6, 0, NB), (0, 0, NB), (3, 0, NB)])    # misaligned memory
+@example(plan="add_copy", table=[(3, 4, NB), (0, 0, NB), (4, 0, NB)])   # copy into an import
+@example(plan="add_copy", table=[(5, 0, NB), (0, 0, NB), (4, 0, NB)])   # ... a read-only one
 def test_agrees_with_the_checked_path(plan, table):
     """Every table, fused or declined, ends as the checked path ends it: the same error
     (type, message, annotations) or the same bytes in every buffer, the same fence state.
@@ -294,8 +339,8 @@ def test_agrees_with_the_checked_path(plan, table):
     device = create_device("local-sync", poison=True)
     try:
         exe = kernels()
-        cb = one_add(device, exe) if plan == "one_add" else \
-            two_adds(device, exe, f32(device, np.ones(N)))
+        cb = one_add(device, exe) if plan == "one_add" else add_copy(device, exe) \
+            if plan == "add_copy" else two_adds(device, exe, f32(device, np.ones(N)))
         host = np.zeros(NB + 64, np.uint8)
         frozen = np.zeros(NB + 64, np.uint8)[:]
         frozen.flags.writeable = False      # a read-only view: ``raw`` writes its base
@@ -311,8 +356,9 @@ def test_agrees_with_the_checked_path(plan, table):
         fused = Counting(cb._replay.submit)
         cb._replay.submit = replay_fused.never
         a, read_only, b = buffers[0], buffers[2], buffers[4]
-        for proving in ([(read_only, 0, NB), (a, 0, NB), (b, 0, NB)],
-                        [(a, 0, NB), (b, 0, NB), (buffers[1], 64, NB)]):
+        first = [(a, 0, NB), (read_only, 0, NB), (b, 0, NB)] if plan == "add_copy" else \
+            [(read_only, 0, NB), (a, 0, NB), (b, 0, NB)]       # read_only on a read slot
+        for proving in (first, [(a, 0, NB), (b, 0, NB), (buffers[1], 64, NB)]):
             assert submit(device, cb, proving)[1] is None   # these slots' checks passed
         checked = outcome(device, cb, rows, buffers)
         cb._replay.submit = fused
