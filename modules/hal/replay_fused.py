@@ -21,13 +21,13 @@ checked path already proved for the slot, storage not released) plus the replay'
 (``ReplayPlan.run``: the typed view, the binding start aligned to its element). The
 storage is a pool arena (its cached typed views: 64-byte aligned, writable) or imported
 host memory (an external :class:`~.allocation.Allocation`, e.g. ``CompiledModule.main``'s
-zero-copy inputs): then, as the checked path requires, writable where a kernel writes the
+zero-copy inputs): then, as the checked path requires, writable where the plan writes the
 slot, and its typed view of the whole memory (cached on the allocation: made by
 ``HalAllocator.import_array`` for the array's own dtype, else by :func:`_external_view`;
 a released allocation drops them) exists only for a 1-D C-contiguous ``uint8`` memory
 whose start is aligned to the element size, so that a start aligned to the element is an
-aligned element. A READ-only import bound to a slot a kernel writes is
-never among the proven combinations (its check failed), so it is declined as before.
+aligned element. A READ-only import bound to a slot a kernel or copy writes is never
+among the proven combinations (its check failed), so it is declined as before.
 Anything else - another device, a tracer, flags, a wait fence not reached yet, a table of
 another shape, WHOLE_BUFFER lengths, unproven buffers, misaligned or read-only memory, a
 failing check - returns False before any kernel runs and before anything is changed but
@@ -155,8 +155,8 @@ def build(device, checks, launches, proven):
             tests.append(f"{o} % {alignment}")
         tests.append(f"({slot}, {b}.memory_type, {b}.allowed_access, {b}.allowed_usage) "
                      "not in _proven")
-        # t: what holds the typed views of the slot's storage in ``typed`` (its pool
-        # arena, or an imported allocation once _external_view filled its cache)
+        # m: the slot's memory; t: what holds its typed views in ``typed`` (its pool arena,
+        # or an imported allocation once import_array or _external_view cached one)
         lines += [f"    if {' or '.join(tests)}:", "        return False",
                   f"    a{slot} = {b}.allocation",
                   f"    m{slot} = a{slot}.memory",
