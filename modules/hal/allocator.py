@@ -39,7 +39,7 @@ from pyree.vm.buffer import VmBuffer
 from pyree.vm.ref import register_ref_type
 
 from .allocation import Allocation, ExternalAllocation, PooledAllocation
-from .buffer import HalBuffer, _HalBufferSlots
+from .buffer import HalBuffer, _HalBufferSlots, new_buffer
 from .buffer_params import BufferParams
 from .buffer_validation import device_size
 from .enums import WHOLE_BUFFER, BufferCompatibility, BufferUsage, MemoryAccess, MemoryType
@@ -333,15 +333,7 @@ class HalAllocator:
         allocation.block_size = 0
         allocation.pool = allocation.arena = allocation.queue_owner = allocation.entry = None
         allocation.claims = 1
-        buffer = _HalBufferSlots()      # new_buffer's fields, then its class
-        buffer.allocation = allocation
-        buffer.memory_type = params.type
-        buffer.allowed_access = params.access
-        buffer.allowed_usage = params.usage
-        buffer.byte_offset = 0
-        buffer.byte_length = length
-        buffer.__class__ = HalBuffer
-        return buffer
+        return new_buffer(allocation, params.type, params.access, params.usage, 0, length)
 
     def _wrap(self, memory: np.ndarray, offset: int, length: int, source,
               params: BufferParams) -> HalBuffer:

@@ -344,13 +344,7 @@ class HalBufferView(_HalBufferViewSlots):
         buffer = allocator.import_array(array, memory_types, buffer_usage, True)
         if buffer is None:
             return None
-        view = _HalBufferViewSlots()    # _of inlined
-        view.buffer = buffer
-        view.shape = array.shape
-        view.element_type = element_type
-        view.encoding_type = _DENSE
-        view.__class__ = cls
-        return view
+        return cls._of(buffer, array.shape, element_type, _DENSE)
 
     @classmethod
     def from_numpy(cls, array, allocator, *, zero_copy: bool = False, element_type=None,
