@@ -3,10 +3,18 @@
 Every helper takes and returns register values: float bits and integers as signed ints. f32 arithmetic is computed in
 binary64 and rounded once to binary32, which is exact for + - * / sqrt (binary64 has more
 than 2 x 24 + 2 bits) and gives IREE's unfused fma when the product is rounded first.
+The f32 libm functions (``LIBM32``: sin, log10, pow, ...) are the C library's binary32
+functions (``sinf``, ``log10f``, ``powf``, through ctypes), as vm-isa.md 5.7 asks: the
+binary64 function rounded to binary32 is correctly rounded where the platform's may not
+be (glibc 2.36's ``log10f(0.75)`` is 2 ulps from it), so an IREE program's f32 results
+would otherwise differ from IREE's by more than the ulp the ISA allows. The f64 forms are
+Python's ``math`` functions, which are the C library's binary64 ones.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 
 from pyree.vm.codegen.runtime import bf32, bf64, fb32, fb64, r32
@@ -173,6 +181,25 @@ def _rsqrt32(x):
 
 
 HELPERS["_u32_rsqrt"] = _unary32(_rsqrt32)
+
+# f32 libm functions: the C library's binary32 ones (module docstring)
+LIBM32 = ("atan", "cos", "sin", "exp", "exp2", "expm1", "log", "log10", "log1p", "log2",
+          "tanh", "erf", "atan2", "pow")
+_LIBM = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+
+
+def _libm32(name: str):
+    fn = getattr(_LIBM, name + "f")
+    arity = 2 if name in BINARY else 1
+    fn.restype = ctypes.c_float
+    fn.argtypes = [ctypes.c_float] * arity
+    if arity == 2:
+        return lambda a, b: fb32(fn(bf32(a), bf32(b)))
+    return lambda x: fb32(fn(bf32(x)))
+
+
+for _name in LIBM32:
+    HELPERS[f"_{'b' if _name in BINARY else 'u'}32_{_name}"] = _libm32(_name)
 
 
 def fma32(a, b, c):
