@@ -20,11 +20,11 @@ columns (16 f32), the prepacked layout's, on every CPU; with 32-byte vectors til
 rows of two vectors; with 64-byte ones a prepacked B runs its full panels two at a time,
 in tiles of ``PAIR`` = 8 rows of two vectors (one from each panel), and any other panel in
 tiles of up to ``MR`` = 12 rows of one vector, and the GEMM's own panels are two panels
-wide (``OWN_BYTES``), in tiles of 6 rows of two vectors. A C tile past N goes through a scratch tile, computed by the
-narrowest kernel covering its columns (half a panel: a 7x7 plane's 49 positions cost 3.5
-panels' work, not 4); rows past a multiple of the tile use the kernel for fewer rows, each
-row count its own. Some shapes skip the panels, whose copy would cost as
-much as the product: a product of at most ``MR`` rows, or whose K block of A fits in
+wide (``OWN_BYTES``), in tiles of 6 rows of two vectors. A C tile past N goes through a
+scratch tile, computed by the narrowest kernel covering its columns (half a panel: a 7x7
+plane's 49 positions cost 3.5 panels' work, not 4); rows past a multiple of the tile use
+the kernel for fewer rows, each row count its own. Some shapes skip the panels, whose copy
+would cost as much as the product: a product of at most ``MR`` rows, or whose K block of A fits in
 ``INPLACE_A_BYTES`` (it stays in L1 with the panel's rows of B), reads B's rows in place
 (the grouped 1x1 convs and short-K products: 1.05-1.8x on one core), and with A and B
 both contiguous along K, a product of fewer than
