@@ -158,17 +158,9 @@ class HalAllocator:
         try:
             free = pool._free.get(block)
             if free:    # only locked paths pop: the entry seen is still there
-                listed = len(free)              # MemoryPool._counted, inlined
-                seen = pool._seen
-                bound = pool._bound + block * (seen[block] + 1 - listed)
-                seen[block] = listed - 1
+                listed = len(free)
                 entry = free.pop()
-                pool._allocation_count += 1
-                if bound > pool._peak_bytes:
-                    bound = pool._refresh()
-                    if bound > pool._peak_bytes:
-                        pool._peak_bytes = bound
-                pool._bound = bound
+                pool._counted(block, listed)
             else:
                 entry = pool._take(block)
         except PyreeError as e:     # out of host memory for a new arena

@@ -217,7 +217,7 @@ class MemoryPool:
 
     def _counted(self, block: int, listed: int) -> None:
         """Counts an allocation of class ``block`` whose free list held ``listed`` entries
-        before it (HalAllocator.allocate inlines this): the bound of the live bytes, and the
+        before it (HalAllocator.allocate's too): the bound of the live bytes, and the
         peak, exact whenever the bound passes it."""
         seen = self._seen
         bound = self._bound + block * (seen[block] + 1 - listed)

@@ -37,6 +37,18 @@ def pointwise(ID, IH, IW, OD, OH, OW, KD, KH, KW, SD, SH, SW, PD, PH, PW):
         PH == 0 and PW == 0 and ID == OD and IH == OH and IW == OW
 
 
+@numba.njit(inline="always", **_OPTS)
+def _gather(cols, dst, x, src, lo, hi, stride):
+    """``cols[dst + j] = x[src + j * stride]`` for ``j`` in ``[lo, hi)`` (a contiguous loop
+    for stride 1): a row of patches gathered from a row of the input."""
+    if stride == 1:
+        for j in range(lo, hi):
+            cols[np.uint64(dst + j)] = x[np.uint64(src + j)]
+    else:
+        for j in range(lo, hi):
+            cols[np.uint64(dst + j)] = x[np.uint64(src + j * stride)]
+
+
 @numba.njit(**_OPTS)
 def _runs(x, xb, r0, r1, Cg, IH, IW, OW, KH, KW, SH, DH, PH, PW, cols):
     """The patch matrix of a 2-D conv whose output rows are runs of the input (width
@@ -114,12 +126,7 @@ def _patches(x, xb, r0, r1, Cg, ID, IH, IW, OH, OW, KD, KH, KW, SD, SH, SW, DD, 
                             base = xb + c * IS + (id_ * IH + ih) * IW + iw0
                             for ow in range(lo):
                                 cols[np.uint64(q + ow)] = 0
-                            if SW == 1:
-                                for ow in range(lo, hi):
-                                    cols[np.uint64(q + ow)] = x[np.uint64(base + ow)]
-                            else:
-                                for ow in range(lo, hi):
-                                    cols[np.uint64(q + ow)] = x[np.uint64(base + ow * SW)]
+                            _gather(cols, q, x, base, lo, hi, SW)
                             for ow in range(hi, OW):
                                 cols[np.uint64(q + ow)] = 0
                         q += OW
@@ -260,12 +267,7 @@ def _plane(x, w, xb, wb, r0, r1, Cg, Mg, IH, IW, OH, OW, KH, KW, SH, SW, DH, DW,
                             continue
                         prow = pb + rq * WQ
                         src = cb + ih * IW + pw
-                        if SW == 1:
-                            for j in range(clo, chi):
-                                cols[np.uint64(prow + j)] = x[np.uint64(src + j)]
-                        else:
-                            for j in range(clo, chi):
-                                cols[np.uint64(prow + j)] = x[np.uint64(src + j * SW)]
+                        _gather(cols, prow, x, src, clo, chi, SW)
             for m in range(Mg):
                 ab = acc0 + m * alen
                 wrow = wb + (m * Cg + c) * KK
